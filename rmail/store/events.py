@@ -1,0 +1,104 @@
+"""In-process change hub: IMAP IDLE, POP3, the SSE stream and webmail subscribe to it.
+
+The store publishes after a change is committed (journal fsynced), from whatever thread did
+the write; subscribers live on event loops and receive events through `call_soon_threadsafe`.
+Events only say *that* something changed (folder, modseq, kind); a subscriber catches up by
+reading the index, so a dropped or coalesced event never loses information. Changes made by
+another process (the CLI) are not published; sessions see them on their next refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed change. `kind` is e.g. "append", "flags", "expunge", "folders"."""
+
+    domain: str
+    username: str
+    kind: str
+    folder_id: str | None = None
+    modseq: int = 0
+    uids: tuple[int, ...] = ()
+
+
+Listener = Callable[[Change], None]
+
+
+class Subscription:
+    """A queue of changes for one user, consumed on the subscriber's loop."""
+
+    def __init__(self, bus: EventBus, key: tuple[str, str], loop: asyncio.AbstractEventLoop,
+                 maxsize: int) -> None:
+        self._bus = bus
+        self.key = key
+        self.loop = loop
+        self.queue: asyncio.Queue[Change] = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+    def _deliver(self, change: Change) -> None:
+        try:
+            self.queue.put_nowait(change)
+        except asyncio.QueueFull:
+            self.overflowed = True  # the reader must resync from the index
+
+    async def get(self, timeout: float | None = None) -> Change | None:
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        self._bus._remove(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventBus:
+    """Publish/subscribe keyed by (domain, username)."""
+
+    def __init__(self) -> None:
+        self._subs: dict[tuple[str, str], set[Subscription]] = {}
+        self._lock = threading.Lock()
+
+    def subscribe(self, domain: str, username: str, *, maxsize: int = 1000) -> Subscription:
+        """Subscribe from a coroutine (the running loop receives the changes)."""
+        sub = Subscription(self, (domain, username), asyncio.get_running_loop(), maxsize)
+        with self._lock:
+            self._subs.setdefault(sub.key, set()).add(sub)
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.key)
+            if subs:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.key]
+
+    def publish(self, change: Change) -> None:
+        """Thread-safe; never blocks the publisher."""
+        with self._lock:
+            subs = list(self._subs.get((change.domain, change.username), ()))
+        for sub in subs:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is sub.loop:
+                sub._deliver(change)
+            elif not sub.loop.is_closed():
+                sub.loop.call_soon_threadsafe(sub._deliver, change)
+
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())

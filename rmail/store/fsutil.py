@@ -1,0 +1,272 @@
+"""Durable file primitives: the one place that knows how to write a file so a crash can't tear it.
+
+Lock rules (STYLE.md #7):
+- Every writer of a shared file holds `locked(sidecar)`: a per-path `threading.Lock` (so threads of
+  this process queue cheaply) and then `fcntl.flock` on the sidecar (so another process, e.g. the
+  CLI while the server runs, waits too). `alocked()` is the same for coroutines: it queues on an
+  `asyncio.Lock` first, so two coroutines never block the event loop on one flock.
+- Readers never lock: files only change by atomic rename or by append.
+- Never do network I/O while holding a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import threading
+import unicodedata
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from rmail.store.errors import CorruptStore, UnsafeName
+
+_TMP_SUFFIX = ".tmp"
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a rename or a new directory entry in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def tmp_name(path: Path) -> Path:
+    """A temp name beside `path` (same directory, so the rename is atomic) that no other writer
+    in this or another process uses."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{_TMP_SUFFIX}")
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes, *, durable: bool = True,
+                 mode: int = 0o644) -> None:
+    """Replace `path` with `data` so readers see the old or the new content, never a mix.
+
+    `durable=False` skips both fsyncs: for caches that can be rebuilt from other files (a crash
+    may then leave the old content, or an empty file that the reader must treat as missing).
+    """
+    target = Path(path)
+    tmp = tmp_name(target)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        _write_all(fd, data)
+        if durable:
+            os.fdatasync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, target)
+    if durable:
+        fsync_dir(target.parent)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def write_new_file(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write a file that must not exist yet (O_EXCL); the caller makes its directory entry durable
+    (one `fsync_dir` for a whole batch is how group commit saves fsyncs)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        _write_all(fd, data)
+        if durable:
+            os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def append_durable(path: Path, data: bytes) -> int:
+    """Append `data` to `path` and fsync; returns the file size afterwards."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        _write_all(fd, data)
+        os.fdatasync(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def read_json(path: str | os.PathLike[str], *, version: int | None = None) -> Any:
+    """Read a JSON document; a newer `"version"` than we understand fails loudly (STYLE.md #8)."""
+    try:
+        with open(path, "rb") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise CorruptStore(f"{path}: not valid JSON ({exc})") from exc
+    if version is not None and isinstance(data, dict):
+        found = data.get("version", 1)
+        if not isinstance(found, int) or found > version:
+            raise CorruptStore(f"{path}: format version {found!r} is newer than {version}")
+    return data
+
+
+def dump_json(data: Any) -> bytes:
+    """Compact, UTF-8, deterministic key order: small files that diff well."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def write_json(path: str | os.PathLike[str], data: Any, *, durable: bool = True) -> None:
+    atomic_write(path, dump_json(data), durable=durable)
+
+
+def ensure_dir(path: Path) -> bool:
+    """Create `path` (and parents); returns True when something was created, so the caller knows
+    a parent directory needs an fsync."""
+    if path.is_dir():
+        return False
+    path.mkdir(parents=True, exist_ok=True)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Locks
+
+_thread_locks: weakref.WeakValueDictionary[str, _PathLock] = weakref.WeakValueDictionary()
+_thread_locks_guard = threading.Lock()
+_async_locks: weakref.WeakValueDictionary[tuple[int, str], asyncio.Lock] = (
+    weakref.WeakValueDictionary()
+)
+
+
+class _PathLock:
+    """A threading lock for one lock path; held in a weak map so idle paths cost nothing."""
+
+    __slots__ = ("__weakref__", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+
+def _path_lock(key: str) -> _PathLock:
+    with _thread_locks_guard:
+        pl = _thread_locks.get(key)
+        if pl is None:
+            pl = _PathLock()
+            _thread_locks[key] = pl
+        return pl
+
+
+def _flock(path: str) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                return fd
+            except InterruptedError:
+                continue
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _unflock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(lock_path: str | os.PathLike[str]) -> Iterator[None]:
+    """Exclusive lock on `lock_path` against other threads and other processes."""
+    key = os.fspath(lock_path)
+    pl = _path_lock(key)
+    with pl.lock:
+        fd = _flock(key)
+        try:
+            yield
+        finally:
+            _unflock(fd)
+
+
+@contextlib.asynccontextmanager
+async def alocked(lock_path: str | os.PathLike[str]) -> AsyncIterator[None]:
+    """`locked()` for coroutines: queue on an asyncio.Lock, then take the thread lock and the
+    flock in a worker thread so a lock held by another process never blocks the event loop."""
+    key = os.fspath(lock_path)
+    loop = asyncio.get_running_loop()
+    akey = (id(loop), key)
+    alock = _async_locks.get(akey)
+    if alock is None:
+        alock = asyncio.Lock()
+        _async_locks[akey] = alock
+    async with alock:
+        pl = _path_lock(key)
+
+        def acquire() -> int:
+            pl.lock.acquire()
+            try:
+                return _flock(key)
+            except BaseException:
+                pl.lock.release()
+                raise
+
+        fd = await asyncio.to_thread(acquire)
+        try:
+            yield
+        finally:
+            try:
+                _unflock(fd)
+            finally:
+                pl.lock.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# Names
+
+MAX_COMPONENT_BYTES = 255
+
+
+def check_component(name: str, *, what: str = "name", reserved_prefix: str | None = None) -> str:
+    """The one gate for a single path component that reaches the filesystem (STYLE.md #6).
+
+    Rejects empty names, `.`/`..`, separators, NUL and other control characters, over-long names
+    and (optionally) names starting with a reserved prefix. Returns the name unchanged.
+    """
+    if not isinstance(name, str) or not name:
+        raise UnsafeName(f"{what} is empty")
+    if name in (".", ".."):
+        raise UnsafeName(f"{what} {name!r} is not allowed")
+    if "/" in name or "\\" in name:
+        raise UnsafeName(f"{what} {name!r} contains a path separator")
+    for ch in name:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F or unicodedata.category(ch) in ("Cc", "Cs"):
+            raise UnsafeName(f"{what} {name!r} contains a control character")
+    if name.endswith(_TMP_SUFFIX):
+        raise UnsafeName(f"{what} {name!r} uses the reserved suffix {_TMP_SUFFIX}")
+    if reserved_prefix and name.startswith(reserved_prefix):
+        raise UnsafeName(f"{what} {name!r} starts with the reserved {reserved_prefix!r}")
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UnsafeName(f"{what} is not valid Unicode") from exc
+    if len(encoded) > MAX_COMPONENT_BYTES:
+        raise UnsafeName(f"{what} is longer than {MAX_COMPONENT_BYTES} bytes")
+    return name
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a directory tree without following symlinks out of it."""
+    import shutil
+
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise

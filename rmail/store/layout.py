@@ -1,0 +1,161 @@
+"""The one module that knows where things live on disk (STYLE.md #9).
+
+```
+{mail_root}/
+  accounts.gen                       bumped on every account/alias change (cache invalidation)
+  domains/{domain}/                  domain name in IDNA ASCII form, lowercase
+    domain.json                      settings, regex alias rules, plain aliases   (+ domain.lock)
+    users/{username}/
+      account.json                   hash, admin, enabled, quota, addresses ...  (+ account.lock)
+      preferences.json               webmail preferences
+      mail/
+        folders.json                 folder name -> id, special-use, subscribed (+ folders.lock)
+        tmp/                         staged message files before they get a UID
+        {folder_id}/
+          folder.json                uidvalidity, created
+          index.jsonl                snapshot: header line + one line per column
+          journal.jsonl              appended changes since the snapshot
+          folder.lock                flock sidecar for index + journal writers
+          msg/{uid // 4096}/{uid}.eml    raw message bytes exactly as received
+          meta/{uid // 4096}/{uid}.json  parsed envelope/bodystructure/summary (a cache)
+      calendars/  drive/             see their modules
+  shares/{uid[:2]}/{uid}.json        public share records
+  queue/                             outbound spool
+  secrets/                           JWT secret, DKIM keys (0600)
+  tls/                               certificates
+```
+
+Every name that reaches this module from outside has already passed a validator
+(`fsutil.check_component`, `accounts.normalize_domain`, `accounts.check_username`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MSG_BUCKET = 4096
+
+
+class Layout:
+    """Paths under one mail root. Cheap to create; holds no open files."""
+
+    def __init__(self, mail_root: str | os.PathLike[str]) -> None:
+        self.root = Path(mail_root).resolve()
+
+    # -- whole store ------------------------------------------------------------------------
+    @property
+    def domains_dir(self) -> Path:
+        return self.root / "domains"
+
+    @property
+    def accounts_gen(self) -> Path:
+        return self.root / "accounts.gen"
+
+    @property
+    def shares_dir(self) -> Path:
+        return self.root / "shares"
+
+    @property
+    def queue_dir(self) -> Path:
+        return self.root / "queue"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.root / "tls"
+
+    # -- domains and users --------------------------------------------------------------------
+    def domain_dir(self, domain: str) -> Path:
+        return self.domains_dir / domain
+
+    def domain_file(self, domain: str) -> Path:
+        return self.domain_dir(domain) / "domain.json"
+
+    def domain_lock(self, domain: str) -> Path:
+        return self.domain_dir(domain) / "domain.lock"
+
+    def users_dir(self, domain: str) -> Path:
+        return self.domain_dir(domain) / "users"
+
+    def user_dir(self, domain: str, username: str) -> Path:
+        return self.users_dir(domain) / username
+
+    def account_file(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "account.json"
+
+    def account_lock(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "account.lock"
+
+    def preferences_file(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "preferences.json"
+
+    # -- mail -----------------------------------------------------------------------------------
+    def mail_dir(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "mail"
+
+    def calendars_dir(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "calendars"
+
+    def drive_dir(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "drive"
+
+
+class MailLayout:
+    """Paths inside one user's `mail/` directory."""
+
+    def __init__(self, mail_dir: Path) -> None:
+        self.dir = mail_dir
+
+    @property
+    def folders_file(self) -> Path:
+        return self.dir / "folders.json"
+
+    @property
+    def folders_lock(self) -> Path:
+        return self.dir / "folders.lock"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.dir / "tmp"
+
+    def folder_dir(self, folder_id: str) -> Path:
+        return self.dir / folder_id
+
+
+class FolderLayout:
+    """Paths inside one folder directory."""
+
+    def __init__(self, folder_dir: Path) -> None:
+        self.dir = folder_dir
+
+    @property
+    def folder_file(self) -> Path:
+        return self.dir / "folder.json"
+
+    @property
+    def snapshot(self) -> Path:
+        return self.dir / "index.jsonl"
+
+    @property
+    def journal(self) -> Path:
+        return self.dir / "journal.jsonl"
+
+    @property
+    def lock(self) -> Path:
+        return self.dir / "folder.lock"
+
+    def msg_bucket(self, uid: int) -> Path:
+        return self.dir / "msg" / str(uid // MSG_BUCKET)
+
+    def msg_path(self, uid: int) -> Path:
+        return self.msg_bucket(uid) / f"{uid}.eml"
+
+    def meta_bucket(self, uid: int) -> Path:
+        return self.dir / "meta" / str(uid // MSG_BUCKET)
+
+    def meta_path(self, uid: int) -> Path:
+        return self.meta_bucket(uid) / f"{uid}.json"

@@ -1,0 +1,776 @@
+"""Mail folders and messages: the storage every mail front end (IMAP, POP3, SMTP delivery, the
+JSON API, webmail) goes through. Synchronous: front ends call it from a thread pool.
+
+Lock rules (STYLE.md #7):
+- `folder.lock` (flock sidecar, via `fsutil.locked`) serialises writers of one folder's index and
+  journal, across threads and processes. Held only around local disk work.
+- `Folder._mem` (an RLock) guards the in-memory index of this process; held briefly, never
+  across an fsync of the journal.
+- `folders.lock` serialises changes of the user's folder list. Order: folders.lock before any
+  folder.lock, never the other way round.
+- Change events are published after the journal is fsynced and the lock released.
+
+Durability of an append: the message is written to `mail/tmp/` and fsynced by the caller's
+thread; then, under the folder lock, a batch of staged messages (group commit: everyone who
+arrived while the previous batch was committing) is renamed into place, the touched directories
+are fsynced once, and one journal write with one fsync records the whole batch. Meta files are a
+cache (rebuilt from the message when missing or torn), so they are written without fsync.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from rmail.store import fsutil
+from rmail.store.errors import (
+    AlreadyExists,
+    Conflict,
+    CorruptStore,
+    InvalidValue,
+    NotFound,
+    QuotaExceeded,
+)
+from rmail.store.events import Change, EventBus
+from rmail.store.folders import (
+    DEFAULT_FOLDERS,
+    INBOX,
+    FolderEntry,
+    FolderList,
+    canonical_name,
+    check_special_use,
+    is_inside,
+    parents_of,
+)
+from rmail.store.journal import (
+    DELETED,
+    FolderIndex,
+    MessageRecord,
+    dump_record,
+    normalize_flags,
+    parse_journal,
+)
+from rmail.store.layout import FolderLayout, Layout, MailLayout
+
+COMPACT_MIN_BYTES = 256 * 1024
+FOLDER_VERSION = 1
+FLAG_MODES = ("set", "add", "remove")
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    uid: int
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """Outcome of a flag change. `failed` are UIDs skipped by UNCHANGEDSINCE (RFC 7162 §3.1.3)."""
+
+    modseq: int
+    changed: list[int]
+    failed: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    count: int
+    unseen: int
+    uidnext: int
+    uidvalidity: int
+    highestmodseq: int
+    bytes: int
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A staged message waiting for its batch to be committed."""
+
+    staged: Path
+    meta: bytes | None
+    flags: tuple[str, ...]
+    size: int
+    date: int
+    result: AppendResult | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class _Reaper:
+    """Deletes expunged message files off the hot path (an unlink of an fsynced file costs about
+    a millisecond). Files left behind by a crash are removed by `rmail check`."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Path | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def discard(self, paths: Iterable[Path]) -> None:
+        for p in paths:
+            self._queue.put(p)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="rmail-reaper",
+                                                daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                path = self._queue.get(timeout=5)
+            except queue.Empty:
+                return
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every queued file is gone (tests, shutdown)."""
+        self._queue.join()
+
+
+REAPER = _Reaper()
+_stage_counter = itertools.count()
+
+
+def _parse_meta(raw: bytes) -> bytes | None:
+    from rmail.mail.parse import parse_message  # pure logic; imported lazily
+
+    try:
+        return fsutil.dump_json(parse_message(raw))
+    except Exception:  # a parser bug must never lose a message: meta is rebuilt on read
+        return None
+
+
+class MailStore:
+    """Entry point: one per process and mail root. Caches open folders so their in-memory
+    indexes are loaded once and then kept current from the journal."""
+
+    def __init__(self, mail_root: str | os.PathLike[str], events: EventBus | None = None) -> None:
+        self.layout = Layout(mail_root)
+        self.events = events
+        self._users: dict[tuple[str, str], UserMailbox] = {}
+        self._lock = threading.Lock()
+
+    def mailbox(self, domain: str, username: str) -> UserMailbox:
+        """The mailbox of an existing user (names already validated by the accounts layer)."""
+        key = (domain, username)
+        with self._lock:
+            mb = self._users.get(key)
+            if mb is None:
+                if not self.layout.user_dir(domain, username).is_dir():
+                    raise NotFound(f"no user {username}@{domain}")
+                mb = UserMailbox(self, domain, username)
+                self._users[key] = mb
+            return mb
+
+    def forget(self, domain: str, username: str) -> None:
+        """Drop cached state of a deleted user."""
+        with self._lock:
+            self._users.pop((domain, username), None)
+
+    def publish(self, change: Change) -> None:
+        if self.events is not None:
+            self.events.publish(change)
+
+
+class UserMailbox:
+    """One user's folders."""
+
+    def __init__(self, store: MailStore, domain: str, username: str) -> None:
+        self.store = store
+        self.domain = domain
+        self.username = username
+        self.layout = MailLayout(store.layout.mail_dir(domain, username))
+        self._folders: dict[str, Folder] = {}
+        self._list: FolderList | None = None
+        self._list_key: tuple[int, int] | None = None
+        self._lock = threading.RLock()
+
+    # -- the folder list ---------------------------------------------------------------------
+    def _read_list(self) -> FolderList:
+        path = self.layout.folders_file
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return FolderList()
+        key = (st.st_ino, st.st_mtime_ns)
+        with self._lock:
+            if self._list is None or key != self._list_key:
+                self._list = FolderList(fsutil.read_json(path, version=1))
+                self._list_key = key
+            return self._list
+
+    def _write_list(self, fl: FolderList) -> None:
+        fsutil.write_json(self.layout.folders_file, fl.to_doc())
+        with self._lock:
+            self._list = None
+
+    def init_defaults(self) -> None:
+        """Create the default folders (INBOX, Drafts, Sent, Trash, Junk, Archive) if missing."""
+        fsutil.ensure_dir(self.layout.dir)
+        fsutil.ensure_dir(self.layout.staging_dir)
+        with fsutil.locked(self.layout.folders_lock):
+            fl = FolderList(self._load_list_locked())
+            changed = False
+            for name, use in DEFAULT_FOLDERS:
+                if name not in fl.folders:
+                    self._create_locked(fl, name, use if not fl.special_taken(use or "") else None)
+                    fl.subscriptions.add(name)
+                    changed = True
+            if changed or not self.layout.folders_file.exists():
+                self._write_list(fl)
+
+    def _load_list_locked(self) -> dict[str, Any] | None:
+        path = self.layout.folders_file
+        return fsutil.read_json(path, version=1) if path.exists() else None
+
+    def entries(self) -> list[FolderEntry]:
+        """All folders, INBOX first, then by name."""
+        return self._read_list().entries()
+
+    def entry(self, name: str) -> FolderEntry:
+        name = canonical_name(name)
+        fl = self._read_list()
+        if name not in fl.folders:
+            raise NotFound(f"no folder {name!r}")
+        return fl.entry(name)
+
+    def folder(self, name: str) -> Folder:
+        """An existing, selectable folder."""
+        entry = self.entry(name)
+        if entry.folder_id is None:
+            raise NotFound(f"folder {name!r} cannot be selected")
+        return self._folder_object(entry.folder_id, entry.name)
+
+    def folder_by_special_use(self, use: str) -> Folder | None:
+        for entry in self.entries():
+            if entry.special_use == use and entry.folder_id is not None:
+                return self._folder_object(entry.folder_id, entry.name)
+        return None
+
+    def _folder_object(self, folder_id: str, name: str) -> Folder:
+        with self._lock:
+            f = self._folders.get(folder_id)
+            if f is None:
+                f = Folder(self, folder_id, name)
+                self._folders[folder_id] = f
+            f.name = name
+            return f
+
+    def create_folder(self, name: str, special_use: str | None = None) -> Folder:
+        """Create a folder and any missing parents (RFC 3501 §6.3.3)."""
+        name = canonical_name(name)
+        use = check_special_use(special_use)
+        with fsutil.locked(self.layout.folders_lock):
+            fl = FolderList(self._load_list_locked())
+            existing = fl.folders.get(name)
+            if existing is not None and existing.get("id") is not None:
+                raise AlreadyExists(f"folder {name!r} exists")
+            if use is not None and fl.special_taken(use):
+                raise Conflict(f"another folder already has {use}")
+            for parent in parents_of(name):
+                if parent not in fl.folders:
+                    self._create_locked(fl, parent, None)
+            self._create_locked(fl, name, use)
+            self._write_list(fl)
+            fid = fl.folders[name]["id"]
+        self.store.publish(Change(self.domain, self.username, "folders"))
+        return self._folder_object(fid, name)
+
+    def _create_locked(self, fl: FolderList, name: str, use: str | None) -> str:
+        fid = fl.new_id()
+        uidvalidity = fl.new_uidvalidity()
+        Folder.initialise(FolderLayout(self.layout.folder_dir(fid)), uidvalidity)
+        fl.folders[name] = {"id": fid, "special_use": use}
+        return fid
+
+    def rename_folder(self, old: str, new: str) -> None:
+        """Rename a folder and its children. Renaming INBOX moves its messages to the new name
+        and leaves an empty INBOX (RFC 3501 §6.3.5)."""
+        old, new = canonical_name(old), canonical_name(new)
+        with fsutil.locked(self.layout.folders_lock):
+            fl = FolderList(self._load_list_locked())
+            if old not in fl.folders:
+                raise NotFound(f"no folder {old!r}")
+            if new in fl.folders:
+                raise AlreadyExists(f"folder {new!r} exists")
+            if new == old or is_inside(new, old):
+                raise Conflict("cannot rename a folder into itself")
+            for parent in parents_of(new):
+                if parent not in fl.folders:
+                    self._create_locked(fl, parent, None)
+            if old == INBOX:
+                fl.folders[new] = dict(fl.folders[INBOX], special_use=None)
+                del fl.folders[INBOX]
+                self._create_locked(fl, INBOX, None)
+            else:
+                moved = {n: r for n, r in fl.folders.items() if n == old or is_inside(n, old)}
+                for n, rec in moved.items():
+                    del fl.folders[n]
+                    fl.folders[new + n[len(old):]] = rec
+                    if n in fl.subscriptions:
+                        fl.subscriptions.discard(n)
+                        fl.subscriptions.add(new + n[len(old):])
+            self._write_list(fl)
+        self.store.publish(Change(self.domain, self.username, "folders"))
+
+    def delete_folder(self, name: str) -> None:
+        """Delete a folder and its messages. A folder with children becomes a \\Noselect
+        placeholder (RFC 3501 §6.3.4); INBOX cannot be deleted."""
+        name = canonical_name(name)
+        if name == INBOX:
+            raise Conflict("INBOX cannot be deleted")
+        with fsutil.locked(self.layout.folders_lock):
+            fl = FolderList(self._load_list_locked())
+            rec = fl.folders.get(name)
+            if rec is None:
+                raise NotFound(f"no folder {name!r}")
+            fid = rec.get("id")
+            if fl.has_children(name):
+                if fid is None:
+                    raise Conflict(f"{name!r} has children and is already \\Noselect")
+                fl.folders[name] = {"id": None, "special_use": None}
+            else:
+                del fl.folders[name]
+            self._write_list(fl)
+        if fid is not None:
+            with self._lock:
+                self._folders.pop(fid, None)
+            self._remove_folder_dir(fid)
+        self.store.publish(Change(self.domain, self.username, "folders"))
+
+    def _remove_folder_dir(self, fid: str) -> None:
+        src = self.layout.folder_dir(fid)
+        trash = self.layout.dir / f".deleted-{fid}-{time.time_ns()}"
+        try:
+            os.rename(src, trash)
+        except FileNotFoundError:
+            return
+        fsutil.remove_tree(trash)
+
+    def set_subscribed(self, name: str, subscribed: bool) -> None:
+        """Subscriptions may name folders that don't exist (RFC 3501 §6.3.6)."""
+        name = canonical_name(name)
+        with fsutil.locked(self.layout.folders_lock):
+            fl = FolderList(self._load_list_locked())
+            if subscribed:
+                fl.subscriptions.add(name)
+            else:
+                fl.subscriptions.discard(name)
+            self._write_list(fl)
+
+    def subscriptions(self) -> list[str]:
+        return sorted(self._read_list().subscriptions)
+
+    # -- usage ----------------------------------------------------------------------------------
+    def usage_bytes(self) -> int:
+        """Bytes of all messages in all folders (kept current in memory, O(folders))."""
+        total = 0
+        for entry in self.entries():
+            if entry.folder_id is not None:
+                total += self._folder_object(entry.folder_id, entry.name).status().bytes
+        return total
+
+
+class Folder:
+    """One mail folder: its index (snapshot + journal) and its message files."""
+
+    def __init__(self, owner: UserMailbox, folder_id: str, name: str) -> None:
+        self.owner = owner
+        self.id = folder_id
+        self.name = name
+        self.layout = FolderLayout(owner.layout.folder_dir(folder_id))
+        self._mem = threading.RLock()
+        self._index: FolderIndex | None = None
+        self._snap_key: tuple[int, int, int] | None = None
+        self._journal_key: tuple[int, int] = (-1, -1)  # inode, bytes consumed
+        self._commit_lock = threading.Lock()
+        self._pending: list[_Pending] = []
+        self._pending_lock = threading.Lock()
+
+    @staticmethod
+    def initialise(fl: FolderLayout, uidvalidity: int) -> None:
+        """Create an empty folder on disk: folder.json, an empty snapshot and journal."""
+        fl.dir.mkdir(parents=True, exist_ok=True)
+        fsutil.write_json(fl.folder_file, {"version": FOLDER_VERSION, "uidvalidity": uidvalidity,
+                                           "created": int(time.time())})
+        Folder._write_snapshot_file(fl, FolderIndex(uidvalidity))
+        fsutil.atomic_write(fl.journal, b"")
+        fsutil.fsync_dir(fl.dir.parent)
+
+    # -- reading the index -----------------------------------------------------------------------
+    def _refresh(self) -> FolderIndex:
+        """Bring the in-memory index up to date with disk; called with `_mem` held."""
+        snap = self._stat_key(self.layout.snapshot)
+        if self._index is None or snap != self._snap_key:
+            return self._reload()
+        try:
+            st = os.stat(self.layout.journal)
+        except FileNotFoundError:
+            return self._reload()
+        ino, consumed = self._journal_key
+        if st.st_ino != ino or st.st_size < consumed:
+            return self._reload()
+        if st.st_size > consumed:
+            with open(self.layout.journal, "rb") as f:
+                if os.fstat(f.fileno()).st_ino != ino:
+                    return self._reload()
+                f.seek(consumed)
+                records, valid = parse_journal(f.read())
+            for rec in records:
+                self._index.apply(rec)
+            self._journal_key = (ino, consumed + valid)
+        return self._index
+
+    @staticmethod
+    def _stat_key(path: Path) -> tuple[int, int, int]:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError as exc:
+            raise NotFound(f"folder index {path} is missing") from exc
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _reload(self) -> FolderIndex:
+        for _ in range(10):  # retry while a compaction by another process swaps files
+            before = self._stat_key(self.layout.snapshot)
+            with open(self.layout.snapshot, "rb") as f:
+                index = FolderIndex.read_snapshot(f, str(self.layout.snapshot))
+            with open(self.layout.journal, "rb") as f:
+                ino = os.fstat(f.fileno()).st_ino
+                records, valid = parse_journal(f.read())
+            for rec in records:
+                index.apply(rec)
+            if self._stat_key(self.layout.snapshot) == before:
+                self._index, self._snap_key, self._journal_key = index, before, (ino, valid)
+                return index
+        raise CorruptStore(f"{self.layout.dir}: index keeps changing while being read")
+
+    def index(self) -> FolderIndex:
+        """The current index. Callers read it under no lock, so they must copy what they need
+        before the next store call (IMAP sessions keep their own UID view anyway)."""
+        with self._mem:
+            return self._refresh()
+
+    def status(self) -> FolderStatus:
+        with self._mem:
+            idx = self._refresh()
+            return FolderStatus(len(idx), idx.unseen, idx.uidnext, idx.uidvalidity,
+                                idx.highestmodseq, idx.total_bytes)
+
+    @property
+    def uidvalidity(self) -> int:
+        return self.index().uidvalidity
+
+    def record(self, uid: int) -> MessageRecord:
+        with self._mem:
+            rec = self._refresh().record(uid)
+        if rec is None:
+            raise NotFound(f"no message with UID {uid} in {self.name!r}")
+        return rec
+
+    def records(self, offset: int = 0, limit: int = 100, *,
+                newest_first: bool = True) -> list[MessageRecord]:
+        """A page of records: O(limit), whatever the folder size."""
+        with self._mem:
+            idx = self._refresh()
+            n = len(idx)
+            if newest_first:
+                positions: Sequence[int] = range(n - 1 - offset, max(n - 1 - offset - limit, -1),
+                                                 -1)
+            else:
+                positions = range(offset, min(offset + limit, n))
+            return [idx.record_at(i) for i in positions if 0 <= i < n]
+
+    def uids(self) -> list[int]:
+        with self._mem:
+            return self._refresh().uids.tolist()
+
+    # -- message bytes and meta --------------------------------------------------------------
+    def message_path(self, uid: int) -> Path:
+        self.record(uid)
+        return self.layout.msg_path(uid)
+
+    def open_message(self, uid: int) -> IO[bytes]:
+        """Open the raw message for reading (callers read only the byte ranges they need)."""
+        path = self.message_path(uid)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError as exc:
+            raise NotFound(f"message file for UID {uid} is missing") from exc
+
+    def read_message(self, uid: int) -> bytes:
+        with self.open_message(uid) as f:
+            return f.read()
+
+    def meta(self, uid: int) -> dict[str, Any]:
+        """Parsed envelope/bodystructure/summary; rebuilt from the message if missing or torn."""
+        path = self.layout.meta_path(uid)
+        try:
+            data = fsutil.read_json(path)
+            if isinstance(data, dict) and data:
+                return data
+        except (FileNotFoundError, CorruptStore):
+            pass
+        raw = self.read_message(uid)
+        meta = _parse_meta(raw)
+        if meta is None:
+            raise CorruptStore(f"message UID {uid} in {self.name!r} cannot be parsed")
+        fsutil.ensure_dir(path.parent)
+        fsutil.atomic_write(path, meta, durable=False)
+        return fsutil.read_json(path)
+
+    # -- appending ------------------------------------------------------------------------------
+    def append(self, raw: bytes, flags: Iterable[str] = (), internaldate: int | None = None, *,
+               quota_bytes: int | None = None) -> AppendResult:
+        """Store a message; returns once the message and its index entry are durable."""
+        return self.append_many([(raw, flags, internaldate)], quota_bytes=quota_bytes)[0]
+
+    def append_many(self, messages: Sequence[tuple[bytes, Iterable[str], int | None]], *,
+                    quota_bytes: int | None = None) -> list[AppendResult]:
+        size = sum(len(raw) for raw, _, _ in messages)
+        if quota_bytes is not None and self.owner.usage_bytes() + size > quota_bytes:
+            raise QuotaExceeded(f"quota of {quota_bytes} bytes exceeded")
+        pending = [self._stage(raw, flags, internaldate) for raw, flags, internaldate in messages]
+        return self._commit(pending)
+
+    def _stage(self, raw: bytes, flags: Iterable[str], internaldate: int | None) -> _Pending:
+        if not isinstance(raw, bytes | bytearray | memoryview):
+            raise InvalidValue("message must be bytes")
+        staging = self.owner.layout.staging_dir
+        fsutil.ensure_dir(staging)
+        path = staging / f"{time.time_ns()}.{os.getpid()}.{next(_stage_counter)}.eml"
+        fsutil.write_new_file(path, bytes(raw))
+        date = int(time.time()) if internaldate is None else int(internaldate)
+        return _Pending(path, _parse_meta(bytes(raw)), normalize_flags(flags), len(raw), date)
+
+    def _commit(self, mine: list[_Pending]) -> list[AppendResult]:
+        """Group commit: whoever holds the commit lock commits every pending message."""
+        with self._pending_lock:
+            self._pending.extend(mine)
+        with self._commit_lock:
+            if not all(p.done for p in mine):
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                try:
+                    self._commit_batch(batch)
+                except BaseException as exc:
+                    for p in batch:
+                        if not p.done:
+                            p.error, p.done = exc, True
+                    raise
+        for p in mine:
+            if p.error is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(p.staged)
+                raise p.error
+        return [p.result for p in mine if p.result is not None]
+
+    def _commit_batch(self, batch: list[_Pending]) -> None:
+        records: list[dict[str, Any]] = []
+        dirs: set[Path] = set()
+        with fsutil.locked(self.layout.lock):
+            with self._mem:
+                idx = self._refresh()
+                uid, modseq = idx.uidnext, idx.highestmodseq
+            while self.layout.msg_path(uid).exists():  # orphan of a crash: adopt it
+                modseq += 1
+                records.append(self._adopt(uid, modseq, dirs))
+                uid += 1
+            for p in batch:
+                modseq += 1
+                self._place(p.staged, uid, p.meta, dirs)
+                records.append({"op": "append", "modseq": modseq, "uid": uid,
+                                "flags": list(p.flags), "size": p.size, "date": p.date})
+                p.result = AppendResult(uid, modseq)
+                uid += 1
+            for d in sorted(dirs):
+                fsutil.fsync_dir(d)
+            self._write_journal(records)
+        for p in batch:
+            p.done = True
+        self.owner.store.publish(Change(self.owner.domain, self.owner.username, "append",
+                                        self.id, modseq, tuple(r["uid"] for r in records)))
+
+    def _place(self, staged: Path, uid: int, meta: bytes | None, dirs: set[Path]) -> None:
+        bucket = self.layout.msg_bucket(uid)
+        if fsutil.ensure_dir(bucket):
+            dirs.add(bucket.parent)
+            dirs.add(bucket.parent.parent)
+        os.rename(staged, self.layout.msg_path(uid))
+        dirs.add(bucket)
+        if meta is not None:
+            mbucket = self.layout.meta_bucket(uid)
+            fsutil.ensure_dir(mbucket)
+            fsutil.atomic_write(self.layout.meta_path(uid), meta, durable=False)
+
+    def _adopt(self, uid: int, modseq: int, dirs: set[Path]) -> dict[str, Any]:
+        path = self.layout.msg_path(uid)
+        st = os.stat(path)
+        dirs.add(path.parent)
+        return {"op": "append", "modseq": modseq, "uid": uid, "flags": [], "size": st.st_size,
+                "date": int(st.st_mtime)}
+
+    def _write_journal(self, records: list[dict[str, Any]]) -> None:
+        """Append records durably; called with the folder lock held."""
+        if not records:
+            return
+        with self._mem:
+            self._refresh()
+            consumed = self._journal_key[1]
+        journal = self.layout.journal
+        if os.stat(journal).st_size > consumed:  # torn tail of a crashed writer
+            with open(journal, "r+b") as f:
+                f.truncate(consumed)
+                os.fdatasync(f.fileno())
+        size = fsutil.append_durable(journal, b"".join(dump_record(r) for r in records))
+        with self._mem:
+            self._refresh()
+        if size > max(COMPACT_MIN_BYTES, self._snap_key[2] // 4 if self._snap_key else 0):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Fold the journal into a new snapshot; called with the folder lock held."""
+        with self._mem:
+            idx = self._refresh()
+            clone = _clone_index(idx)
+        self._write_snapshot_file(self.layout, clone)
+        fsutil.atomic_write(self.layout.journal, b"")
+        with self._mem:
+            self._snap_key = self._stat_key(self.layout.snapshot)
+            self._journal_key = (os.stat(self.layout.journal).st_ino, 0)
+
+    @staticmethod
+    def _write_snapshot_file(fl: FolderLayout, idx: FolderIndex) -> None:
+        tmp = fsutil.tmp_name(fl.snapshot)
+        with open(tmp, "wb") as f:
+            idx.write_snapshot(f)
+            f.flush()
+            os.fdatasync(f.fileno())
+        os.replace(tmp, fl.snapshot)
+        fsutil.fsync_dir(fl.dir)
+
+    def compact(self) -> None:
+        """Force a compaction (used by `rmail check` and tests)."""
+        with fsutil.locked(self.layout.lock):
+            self._compact()
+
+    # -- changing flags ---------------------------------------------------------------------
+    def store_flags(self, uids: Iterable[int], mode: str, flags: Iterable[str], *,
+                    unchanged_since: int | None = None) -> StoreResult:
+        """Set, add or remove flags on messages; only messages that really change get a new
+        modseq. With `unchanged_since`, messages modified after it are left alone and reported
+        in `failed` (CONDSTORE)."""
+        if mode not in FLAG_MODES:
+            raise InvalidValue(f"flag mode must be one of {FLAG_MODES}")
+        wanted = list(flags)
+        uid_list = sorted(set(uids))
+        with fsutil.locked(self.layout.lock):
+            with self._mem:
+                idx = self._refresh()
+                failed: list[int] = []
+                if unchanged_since is not None:
+                    keep = []
+                    for uid in uid_list:
+                        i = idx.position(uid)
+                        if i is not None and idx.modseqs[i] > unchanged_since:
+                            failed.append(uid)
+                        else:
+                            keep.append(uid)
+                    uid_list = keep
+                op = idx.op_flags(uid_list, mode, wanted, idx.highestmodseq + 1)
+            if op is not None:
+                self._write_journal([op])
+        if op is None:
+            return StoreResult(0, [], failed)
+        changed = [u for lo, hi in op["uids"] for u in range(lo, hi + 1)]
+        self.owner.store.publish(Change(self.owner.domain, self.owner.username, "flags", self.id,
+                                        op["modseq"], tuple(changed)))
+        return StoreResult(op["modseq"], changed, failed)
+
+    # -- removing ---------------------------------------------------------------------------
+    def expunge(self, uids: Iterable[int] | None = None) -> list[int]:
+        """Remove messages: the given UIDs, or every message flagged \\Deleted. Returns the
+        UIDs removed. Files are deleted in the background after the journal is durable."""
+        with fsutil.locked(self.layout.lock):
+            with self._mem:
+                idx = self._refresh()
+                if uids is None:
+                    targets = [idx.uids[i] for i in range(len(idx))
+                               if DELETED in idx.flags_of(i)]
+                else:
+                    targets = list(uids)
+                op = idx.op_expunge(targets, idx.highestmodseq + 1)
+            if op is not None:
+                self._write_journal([op])
+        if op is None:
+            return []
+        gone = [u for lo, hi in op["uids"] for u in range(lo, hi + 1)]
+        REAPER.discard(p for u in gone
+                       for p in (self.layout.msg_path(u), self.layout.meta_path(u)))
+        self.owner.store.publish(Change(self.owner.domain, self.owner.username, "expunge",
+                                        self.id, op["modseq"], tuple(gone)))
+        return gone
+
+    # -- copying and moving -------------------------------------------------------------------
+    def copy(self, uids: Iterable[int], dest: Folder, *,
+             quota_bytes: int | None = None) -> list[tuple[int, int]]:
+        """Copy messages (hard links: message files never change) keeping flags and internal
+        date. Returns (source UID, new UID) pairs in source UID order (UIDPLUS COPYUID)."""
+        with self._mem:
+            idx = self._refresh()
+            recs = [r for u in sorted(set(uids)) if (r := idx.record(u)) is not None]
+        if not recs:
+            return []
+        if quota_bytes is not None and \
+                dest.owner.usage_bytes() + sum(r.size for r in recs) > quota_bytes:
+            raise QuotaExceeded(f"quota of {quota_bytes} bytes exceeded")
+        staging = dest.owner.layout.staging_dir
+        fsutil.ensure_dir(staging)
+        pending = []
+        try:
+            for r in recs:
+                staged = staging / f"{time.time_ns()}.{os.getpid()}.{next(_stage_counter)}.eml"
+                os.link(self.layout.msg_path(r.uid), staged)
+                meta = None
+                with contextlib.suppress(OSError):
+                    meta = self.layout.meta_path(r.uid).read_bytes() or None
+                pending.append(_Pending(staged, meta, r.flags, r.size, r.internaldate))
+        except FileNotFoundError as exc:
+            for p in pending:
+                with contextlib.suppress(OSError):
+                    os.unlink(p.staged)
+            raise NotFound("a message disappeared while being copied") from exc
+        results = dest._commit(pending)
+        return [(r.uid, res.uid) for r, res in zip(recs, results, strict=True)]
+
+    def move(self, uids: Iterable[int], dest: Folder, *,
+             quota_bytes: int | None = None) -> list[tuple[int, int]]:
+        """Copy, then expunge the originals (RFC 6851). A crash in between leaves a copy in both
+        folders, never in neither."""
+        if dest.id == self.id and dest.owner is self.owner:
+            raise Conflict("source and destination are the same folder")
+        pairs = self.copy(uids, dest, quota_bytes=quota_bytes)
+        self.expunge([src for src, _ in pairs])
+        return pairs
+
+
+def _clone_index(idx: FolderIndex) -> FolderIndex:
+    """A copy of the columns, so a snapshot is written without holding `_mem`."""
+    clone = FolderIndex(idx.uidvalidity, idx.uidnext, idx.highestmodseq)
+    clone.uids, clone.modseqs = idx.uids[:], idx.modseqs[:]
+    clone.flag_ids, clone.sizes, clone.dates = idx.flag_ids[:], idx.sizes[:], idx.dates[:]
+    clone.tomb_uids, clone.tomb_modseqs = idx.tomb_uids[:], idx.tomb_modseqs[:]
+    clone.vanished_floor = idx.vanished_floor
+    clone.flagsets = list(idx.flagsets)
+    return clone
+
