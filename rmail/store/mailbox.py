@@ -26,6 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -139,6 +140,7 @@ class _Reaper:
 
 
 REAPER = _Reaper()
+_SYNC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rmail-fsync")
 _stage_counter = itertools.count()
 
 
@@ -573,7 +575,10 @@ class Folder:
                 with contextlib.suppress(OSError):
                     os.unlink(p.staged)
                 raise p.error
-        return [p.result for p in mine if p.result is not None]
+        results = [p.result for p in mine if p.result is not None]
+        for p, res in zip(mine, results, strict=True):
+            self._write_meta(res.uid, p.meta)
+        return results
 
     def _commit_batch(self, batch: list[_Pending]) -> None:
         records: list[dict[str, Any]] = []
@@ -588,30 +593,52 @@ class Folder:
                 uid += 1
             for p in batch:
                 modseq += 1
-                self._place(p.staged, uid, p.meta, dirs)
+                self._place(p.staged, uid, dirs)
                 records.append({"op": "append", "modseq": modseq, "uid": uid,
                                 "flags": list(p.flags), "size": p.size, "date": p.date})
                 p.result = AppendResult(uid, modseq)
                 uid += 1
-            for d in sorted(dirs):
-                fsutil.fsync_dir(d)
-            self._write_journal(records)
+            # The renames must be durable before we acknowledge, but not before the journal
+            # line: a crash between leaves an unacknowledged index entry without its file,
+            # which `rmail check` removes. So both syncs run at once.
+            syncs = [_SYNC_POOL.submit(fsutil.fsync_dir, d) for d in dirs]
+            try:
+                self._write_journal(records)
+            finally:
+                for fut in syncs:
+                    fut.result()
         for p in batch:
             p.done = True
         self.owner.store.publish(Change(self.owner.domain, self.owner.username, "append",
                                         self.id, modseq, tuple(r["uid"] for r in records)))
 
-    def _place(self, staged: Path, uid: int, meta: bytes | None, dirs: set[Path]) -> None:
-        bucket = self.layout.msg_bucket(uid)
-        if fsutil.ensure_dir(bucket):
-            dirs.add(bucket.parent)
-            dirs.add(bucket.parent.parent)
-        os.rename(staged, self.layout.msg_path(uid))
-        dirs.add(bucket)
-        if meta is not None:
-            mbucket = self.layout.meta_bucket(uid)
-            fsutil.ensure_dir(mbucket)
-            fsutil.atomic_write(self.layout.meta_path(uid), meta, durable=False)
+    def _place(self, staged: Path, uid: int, dirs: set[Path]) -> None:
+        target = self.layout.msg_path(uid)
+        try:
+            os.rename(staged, target)
+        except FileNotFoundError:
+            if not staged.exists():
+                raise
+            if fsutil.ensure_dir(target.parent):  # first message of a bucket
+                dirs.add(target.parent.parent)
+                dirs.add(target.parent.parent.parent)
+            os.rename(staged, target)
+        dirs.add(target.parent)
+
+    def _write_meta(self, uid: int, meta: bytes | None) -> None:
+        """Meta files are a cache of the parse: written without fsync, outside the lock."""
+        if meta is None:
+            return
+        path = self.layout.meta_path(uid)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except FileNotFoundError:
+            fsutil.ensure_dir(path.parent)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, meta)  # a torn meta file is detected and rebuilt by `meta()`
+        finally:
+            os.close(fd)
 
     def _adopt(self, uid: int, modseq: int, dirs: set[Path]) -> dict[str, Any]:
         path = self.layout.msg_path(uid)
@@ -621,20 +648,23 @@ class Folder:
                 "date": int(st.st_mtime)}
 
     def _write_journal(self, records: list[dict[str, Any]]) -> None:
-        """Append records durably; called with the folder lock held."""
+        """Append records durably and apply them in memory. Called with the folder lock held
+        and the index refreshed under it, so we know exactly where our bytes land."""
         if not records:
             return
-        with self._mem:
-            self._refresh()
-            consumed = self._journal_key[1]
+        ino, consumed = self._journal_key
         journal = self.layout.journal
         if os.stat(journal).st_size > consumed:  # torn tail of a crashed writer
             with open(journal, "r+b") as f:
                 f.truncate(consumed)
                 os.fdatasync(f.fileno())
-        size = fsutil.append_durable(journal, b"".join(dump_record(r) for r in records))
+        data = b"".join(dump_record(r) for r in records)
+        size = fsutil.append_durable(journal, data)
         with self._mem:
-            self._refresh()
+            assert self._index is not None
+            for rec in records:
+                self._index.apply(rec)  # idempotent if a reader already replayed it
+            self._journal_key = (ino, max(self._journal_key[1], consumed + len(data)))
         if size > max(COMPACT_MIN_BYTES, self._snap_key[2] // 4 if self._snap_key else 0):
             self._compact()
 
