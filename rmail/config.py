@@ -1,0 +1,554 @@
+"""Typed configuration: frozen dataclasses with defaults and help text.
+
+`config.json` is decoded into a `Config`, and every value is checked before anything starts:
+an unknown key, a wrong type or an out-of-range value is a `ConfigError` whose message names
+the file and the dotted key, e.g. ``config.json: listeners.imap.port: expected an integer
+0-65535, got "abc"``.
+
+Validation lives in each section's ``__post_init__``, so a config built in code (tests, the
+CLI) is held to the same rules as one read from disk::
+
+    config = Config(mail_root=tmp_path).with_overrides(listeners={"http": {"port": 0}})
+
+Every field carries ``metadata["help"]``; README's configuration table is written from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import re
+import secrets
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "LISTENER_NAMES",
+    "Config",
+    "ConfigError",
+    "ExchangeApiConfig",
+    "HttpListenerConfig",
+    "ListenerConfig",
+    "ListenersConfig",
+    "SecurityConfig",
+    "TlsConfig",
+    "load_config",
+]
+
+CONFIG_ENV = "RMAIL_CONFIG"
+DEFAULT_CONFIG_FILE = "config.json"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(ValueError):
+    """A configuration problem, located by file (``source``) and dotted ``key``."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        self.source = source
+        self.key = key
+        self.reason = reason
+        where = f"{source}: {key}: " if key else f"{source}: "
+        super().__init__(where + reason)
+
+    def located(self, source: str, prefix: str) -> ConfigError:
+        """The same error, seen from an enclosing section at ``prefix`` in ``source``."""
+        return ConfigError(source, _join(prefix, self.key), self.reason)
+
+
+def _join(prefix: str, key: str) -> str:
+    if not prefix:
+        return key
+    if not key:
+        return prefix
+    return prefix + key if key.startswith("[") else f"{prefix}.{key}"
+
+
+def _show(value: object) -> str:
+    """Render a bad value the way it was written in JSON."""
+    if isinstance(value, Path):
+        return json.dumps(str(value))
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Invalid(Exception):
+    """Raised by a field converter; ``key`` is relative to the field (e.g. ``[2]``)."""
+
+    def __init__(self, reason: str, key: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.key = key
+
+
+# --- field converters: take a raw value, return the normalised value or raise _Invalid -------
+
+Converter = Callable[[Any], Any]
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"expected true or false, got {_show(value)}")
+    return value
+
+
+def _int(lo: int, hi: int | None = None) -> Converter:
+    expected = f"an integer {lo}-{hi}" if hi is not None else f"an integer >= {lo}"
+
+    def convert(value: object) -> int:
+        # bool is an int subclass in Python, but `true` is never a port or a count.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"expected {expected}, got {_show(value)}")
+        if value < lo or (hi is not None and value > hi):
+            raise _Invalid(f"expected {expected}, got {value}")
+        return value
+
+    return convert
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(f"expected a non-empty string, got {_show(value)}")
+    return value
+
+
+def _optional(convert: Converter) -> Converter:
+    def convert_optional(value: object) -> Any:
+        return None if value is None else convert(value)
+
+    return convert_optional
+
+
+def _list(convert: Converter, *, unique: bool = True) -> Converter:
+    def convert_list(value: object) -> tuple[Any, ...]:
+        if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+            raise _Invalid(f"expected a list, got {_show(value)}")
+        items: list[Any] = []
+        for index, item in enumerate(value):
+            try:
+                converted = convert(item)
+            except _Invalid as exc:
+                raise _Invalid(exc.reason, f"[{index}]{exc.key}") from None
+            if unique and converted in items:
+                raise _Invalid(f"duplicate entry {_show(item)}", f"[{index}]")
+            items.append(converted)
+        return tuple(items)
+
+    return convert_list
+
+
+def _path(value: object) -> Path:
+    if isinstance(value, Path):
+        value = str(value)
+    text = _string(value)
+    return Path(os.path.abspath(os.path.expanduser(text)))
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _dns_name(value: object) -> str:
+    """A host or domain name, lowercased and IDNA-encoded (``bücher.example`` → A-label)."""
+    text = _string(value).strip().rstrip(".")
+    try:
+        # IDNA 2003 (stdlib): also lowercases and applies nameprep.
+        ascii_name = text.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise _Invalid(f"not a valid domain name: {_show(value)}") from None
+    if len(ascii_name) > 253 or not all(_LABEL.match(label) for label in ascii_name.split(".")):
+        raise _Invalid(f"not a valid domain name: {_show(value)}")
+    return ascii_name
+
+
+def _host(value: object) -> str:
+    """A listen address: an IP literal (``127.0.0.1``, ``::``) or a host name."""
+    text = _string(value).strip()
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        pass
+    try:
+        return _dns_name(text)
+    except _Invalid:
+        raise _Invalid(f"expected an IP address or host name, got {_show(value)}") from None
+
+
+def _network(value: object) -> IPNetwork:
+    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return value
+    text = _string(value)
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise _Invalid(
+            f"expected a network like 10.0.0.0/8 or ::1/128, got {_show(value)}"
+        ) from None
+
+
+def _token_secret(value: object) -> str:
+    # PyJWT warns (an error under our test settings) on HS256 keys shorter than 32 bytes.
+    if not isinstance(value, str) or len(value.encode()) < 32:
+        raise _Invalid(
+            "expected a string of at least 32 characters (e.g. 64 hex digits), "
+            f"got {_show(value) if not isinstance(value, str) else f'{len(value)} characters'}"
+        )
+    return value
+
+
+def _default_hostname() -> str:
+    try:
+        return _dns_name(socket.getfqdn())
+    except _Invalid:
+        return "localhost"
+
+
+# --- field declarations ----------------------------------------------------------------------
+
+
+def _opt(default: Any, convert: Converter, help: str, *, path: bool = False, **kw: Any) -> Any:
+    """A scalar field: its converter, its help text, and whether it is a file path."""
+    metadata = {"help": help, "convert": convert, "path": path}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata, **kw)
+    return field(default=default, metadata=metadata, **kw)
+
+
+def _section(factory: Callable[[], Any], help: str, **defaults: Any) -> Any:
+    """A nested object; ``defaults`` are the values a partially given object starts from."""
+    section = factory.func if isinstance(factory, partial) else factory
+    return field(
+        default_factory=factory,
+        metadata={"help": help, "section": section, "defaults": defaults},
+    )
+
+
+class _Section:
+    """Base of every config section: checks and normalises fields after construction."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            section = f.metadata.get("section")
+            if section is not None:
+                if not isinstance(value, section):
+                    raise ConfigError("<code>", f.name, f"expected a {section.__name__}")
+                continue
+            convert = f.metadata.get("convert")
+            if convert is None:
+                continue
+            try:
+                normalised = convert(value)
+            except _Invalid as exc:
+                raise ConfigError("<code>", _join(f.name, exc.key), exc.reason) from None
+            object.__setattr__(self, f.name, normalised)
+        self._check()
+
+    def _check(self) -> None:
+        """Checks spanning several fields (override in sections that need them)."""
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListenerConfig(_Section):
+    """One TCP listener."""
+
+    enabled: bool = _opt(True, _bool, "Start this listener.")
+    host: str = _opt("127.0.0.1", _host, "Address to bind (IP literal or host name).")
+    port: int = _opt(0, _int(0, 65535), "TCP port; 0 picks a free port (tests).")
+
+
+@dataclass(frozen=True)
+class HttpListenerConfig(ListenerConfig):
+    """The HTTP listener (JSON API, CalDAV, drive, webmail)."""
+
+    tls: bool = _opt(True, _bool, "Serve HTTPS (true) or plain HTTP (false).")
+
+
+def _listener(port: int, help: str, cls: type[ListenerConfig] = ListenerConfig) -> Any:
+    return _section(partial(cls, port=port), help, port=port)
+
+
+LISTENER_NAMES = (
+    "smtp",
+    "submission",
+    "submissions",
+    "lmtp",
+    "imap",
+    "imaps",
+    "pop3",
+    "pop3s",
+    "http",
+)
+
+
+@dataclass(frozen=True)
+class ListenersConfig(_Section):
+    """Every listener by name; each may be given partially in the file."""
+
+    smtp: ListenerConfig = _listener(25, "SMTP for incoming mail (MX), STARTTLS.")
+    submission: ListenerConfig = _listener(587, "Mail submission with STARTTLS and AUTH.")
+    submissions: ListenerConfig = _listener(465, "Mail submission over implicit TLS.")
+    lmtp: ListenerConfig = _listener(24, "LMTP for local delivery from another MTA.")
+    imap: ListenerConfig = _listener(143, "IMAP with STARTTLS.")
+    imaps: ListenerConfig = _listener(993, "IMAP over implicit TLS.")
+    pop3: ListenerConfig = _listener(110, "POP3 with STLS.")
+    pop3s: ListenerConfig = _listener(995, "POP3 over implicit TLS.")
+    http: HttpListenerConfig = _listener(
+        9003, "JSON API, CalDAV, drive and webmail.", HttpListenerConfig
+    )
+
+    def items(self) -> Iterator[tuple[str, ListenerConfig]]:
+        """(name, listener) pairs in declaration order."""
+        for name in LISTENER_NAMES:
+            yield name, getattr(self, name)
+
+    def enabled(self) -> Iterator[tuple[str, ListenerConfig]]:
+        return ((name, lst) for name, lst in self.items() if lst.enabled)
+
+    def _check(self) -> None:
+        seen: dict[tuple[str, int], str] = {}
+        for name, lst in self.enabled():
+            if lst.port == 0:
+                continue
+            other = seen.setdefault((lst.host, lst.port), name)
+            if other != name:
+                raise ConfigError(
+                    "<code>", name, f"same address as listeners.{other} ({lst.host}:{lst.port})"
+                )
+
+
+@dataclass(frozen=True)
+class TlsConfig(_Section):
+    """Certificate for every TLS listener."""
+
+    cert: Path | None = _opt(
+        None,
+        _optional(_path),
+        "PEM certificate chain; null: a self-signed one is made in {mail_root}/tls/.",
+        path=True,
+    )
+    key: Path | None = _opt(
+        None, _optional(_path), "PEM private key for `cert` (null when cert is null).", path=True
+    )
+
+    def _check(self) -> None:
+        if (self.cert is None) != (self.key is None):
+            missing = "key" if self.key is None else "cert"
+            raise ConfigError("<code>", missing, "cert and key must be given together")
+
+
+@dataclass(frozen=True)
+class ExchangeApiConfig(_Section):
+    """JSON API tokens (JWT, HS256)."""
+
+    token_secret: str | None = _opt(
+        None,
+        _optional(_token_secret),
+        "JWT signing secret (>= 32 characters); null: random at each start, so tokens "
+        "do not survive a restart.",
+        repr=False,
+    )
+    token_ttl: int = _opt(3600, _int(1), "Token lifetime in seconds.")
+    # Not a config key: the secret actually in use by this process (see `secret`).
+    generated_secret: str = field(
+        default_factory=lambda: secrets.token_hex(32),
+        repr=False,
+        compare=False,
+        metadata={"internal": True},
+    )
+
+    @property
+    def secret(self) -> str:
+        """The effective signing secret: the configured one, else this start's random one."""
+        return self.token_secret if self.token_secret is not None else self.generated_secret
+
+
+@dataclass(frozen=True)
+class SecurityConfig(_Section):
+    """Login lockout and rate limiting, shared by every protocol."""
+
+    lockout_attempts: int = _opt(5, _int(1), "Failed logins from one IP before it is locked out.")
+    lockout_seconds: int = _opt(900, _int(1), "How long a locked-out IP stays locked.")
+    rate_limit_per_minute: int = _opt(600, _int(1), "HTTP requests per minute per IP.")
+    trusted_networks: tuple[IPNetwork, ...] = _opt(
+        ("127.0.0.0/8", "::1/128"),
+        _list(_network),
+        "Networks exempt from lockout and rate limits ([] exempts nobody).",
+    )
+
+    def is_trusted(self, address: str) -> bool:
+        """Whether a peer address (as a socket reports it) is in a trusted network."""
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
+        return any(ip in net for net in self.trusted_networks)
+
+
+@dataclass(frozen=True)
+class Config(_Section):
+    """The whole configuration of one rmail node."""
+
+    hostname: str = _opt(
+        _default_hostname,
+        _dns_name,
+        "Name this server uses in greetings, URLs and its certificate.",
+    )
+    mail_root: Path = _opt(
+        "./mailstore",
+        _path,
+        "Data directory; relative paths are relative to the config file.",
+        path=True,
+    )
+    domains: tuple[str, ...] = _opt(
+        (), _list(_dns_name), "Mail domains created at startup if missing."
+    )
+    listeners: ListenersConfig = _section(ListenersConfig, "Listeners by name.")
+    tls: TlsConfig = _section(TlsConfig, "TLS certificate.")
+    exchange_api: ExchangeApiConfig = _section(ExchangeApiConfig, "JSON API tokens.")
+    security: SecurityConfig = _section(SecurityConfig, "Lockout and rate limits.")
+    quota_mb_default: int = _opt(1024, _int(1, 1048576), "Quota of new users, in MB.")
+    max_message_bytes: int = _opt(50 * 1024 * 1024, _int(1), "Largest message accepted, in bytes.")
+    # Not a config key: where this config came from, for error messages.
+    source: str = field(default="<code>", compare=False, metadata={"internal": True})
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        source: str = "<dict>",
+        *,
+        base_dir: str | Path | None = None,
+    ) -> Config:
+        """Decode a JSON object; relative paths resolve against ``base_dir`` (default: cwd)."""
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        config = _decode(cls, data, "", source, base, {})
+        return dataclasses.replace(config, source=source)
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with some values changed; a dict for a section changes only its given keys.
+
+        ``config.with_overrides(listeners={"imap": {"enabled": True, "port": 0}})``
+        """
+        return _override(self, changes, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of this config (with the configured, not the effective, secret)."""
+        return _encode(self)
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+
+def _config_keys(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(cls) if f.init and not f.metadata.get("internal")}
+
+
+def _decode(
+    cls: type,
+    raw: object,
+    prefix: str,
+    source: str,
+    base: Path,
+    defaults: Mapping[str, Any],
+) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(source, prefix, f"expected an object, got {_show(raw)}")
+    known = _config_keys(cls)
+    for key in raw:
+        if key not in known:
+            allowed = ", ".join(known)
+            raise ConfigError(
+                source, _join(prefix, str(key)), f"unknown key (expected one of: {allowed})"
+            )
+    kwargs: dict[str, Any] = dict(defaults)
+    for name, f in known.items():
+        if name in raw:
+            value = raw[name]
+            section = f.metadata.get("section")
+            if section is not None:
+                value = _decode(
+                    section, value, _join(prefix, name), source, base, f.metadata["defaults"]
+                )
+            kwargs[name] = value
+        if f.metadata.get("path"):
+            value = kwargs.get(name, f.default)
+            if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
+                kwargs[name] = str(base / value)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise exc.located(source, prefix) from None
+
+
+def _override(obj: Any, changes: Mapping[str, Any], prefix: str) -> Any:
+    known = _config_keys(type(obj))
+    replace: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in known:
+            raise ConfigError("<overrides>", _join(prefix, name), "unknown key")
+        current = getattr(obj, name)
+        if known[name].metadata.get("section") is not None and isinstance(value, Mapping):
+            value = _override(current, value, _join(prefix, name))
+        replace[name] = value
+    try:
+        return dataclasses.replace(obj, **replace)
+    except ConfigError as exc:
+        raise exc.located("<overrides>", prefix) from None
+
+
+def _encode(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in _config_keys(type(obj)):
+        value = getattr(obj, name)
+        if dataclasses.is_dataclass(value):
+            out[name] = _encode(value)
+        elif isinstance(value, tuple):
+            out[name] = [str(v) for v in value]
+        elif isinstance(value, Path):
+            out[name] = str(value)
+        else:
+            out[name] = value
+    return out
+
+
+def config_path(path: str | Path | None = None) -> Path:
+    """The config file to use: the argument, else ``$RMAIL_CONFIG``, else ``./config.json``."""
+    if path is not None and str(path) != "":
+        return Path(path)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else Path(DEFAULT_CONFIG_FILE)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and check a config file; any problem is a `ConfigError` naming file and key."""
+    file = config_path(path)
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            source, "", f"file not found (pass --config or set {CONFIG_ENV})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            source, "", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    return Config.from_dict(data, source, base_dir=file.resolve().parent)

@@ -1,0 +1,1 @@
+"""HTTP front end: one aiohttp application (`rmail.web.app.create_app`) for every area."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: a config on a temporary mail_root, and servers started per test."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from rmail.config import LISTENER_NAMES, Config
+from rmail.server import Server
+
+
+def config_dict(mail_root: Path) -> dict[str, object]:
+    """Every mail listener disabled on port 0, http enabled with TLS on port 0."""
+    listeners: dict[str, dict[str, object]] = {
+        name: {"enabled": False, "port": 0} for name in LISTENER_NAMES
+    }
+    listeners["http"] = {"enabled": True, "port": 0, "tls": True}
+    return {"hostname": "localhost", "mail_root": str(mail_root), "listeners": listeners}
+
+
+@pytest.fixture
+def tmp_config(tmp_path: Path) -> Config:
+    """A valid Config on ``tmp_path/mailstore``; enable a listener with
+    ``tmp_config.with_overrides(listeners={"imap": {"enabled": True}})``."""
+    return Config.from_dict(config_dict(tmp_path / "mailstore"), source="tmp_config")
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (prefer port 0 where possible)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def start_server() -> AsyncIterator[Callable[..., Awaitable[Server]]]:
+    """``server = await start_server(config, **services)``; stopped after the test."""
+    servers: list[Server] = []
+
+    async def start(config: Config, **services: object) -> Server:
+        server = Server(config, services=services)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        await server.stop()
