@@ -1,0 +1,124 @@
+"""The single authority on who someone is: passwords, lockout, tokens, SASL.
+
+Every protocol calls `Authenticator.authenticate()`; none checks a password on its own. The
+reference manual's bootstrap works verbatim:
+
+    python -c "import asyncio; from rmail import auth; \
+asyncio.run(auth.create_user('./mailstore', 'admin', 'example.com', 'password', admin=True))"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+
+from rmail.auth.lockout import Lockout
+from rmail.auth.passwords import hash_password, verify_password
+from rmail.store.accounts import Account, Accounts, check_password, check_quota
+from rmail.store.errors import InvalidValue, NotFound
+
+__all__ = ["AuthError", "Authenticator", "Lockout", "Principal", "create_user", "hash_password"]
+
+# Verified against when the user does not exist, so a wrong username costs as much as a wrong
+# password and response times don't reveal which accounts exist.
+_DUMMY_HASH = hash_password("rmail-no-such-user")
+
+
+class AuthError(Exception):
+    """Authentication refused. `reason` is "locked", "invalid" or "disabled"; protocols show
+    one generic message for "invalid" and "disabled" alike."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user."""
+
+    account: Account
+
+    @property
+    def username(self) -> str:
+        return self.account.username
+
+    @property
+    def domain(self) -> str:
+        return self.account.domain
+
+    @property
+    def admin(self) -> bool:
+        return self.account.admin
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+
+class Authenticator:
+    """Checks credentials for every protocol, with the shared lockout."""
+
+    def __init__(self, accounts: Accounts, lockout: Lockout | None = None,
+                 default_domain: str | None = None) -> None:
+        self.accounts = accounts
+        self.lockout = lockout or Lockout()
+        self.default_domain = default_domain
+
+    def find_account(self, login: str, domain: str | None = None) -> Account | None:
+        """`user@domain` (any of the user's addresses) or a bare username in `domain`, else
+        in the default domain (the first configured one)."""
+        try:
+            if "@" in login:
+                owner = self.accounts.find_address(login)
+                return None if owner is None else self.accounts.get(*owner)
+            dom = domain or self.default_domain
+            if dom is None:
+                domains = self.accounts.domains()
+                if not domains:
+                    return None
+                dom = domains[0]
+            return self.accounts.get(dom, login)
+        except (NotFound, InvalidValue):
+            return None
+
+    def authenticate_sync(self, login: str, password: str, *, ip: str | None = None,
+                          domain: str | None = None) -> Principal:
+        if self.lockout.is_locked(ip):
+            raise AuthError("locked", "too many failed logins; try again later")
+        account = self.find_account(login, domain) if isinstance(login, str) else None
+        if account is None or not isinstance(password, str):
+            verify_password(password if isinstance(password, str) else "", _DUMMY_HASH)
+            self.lockout.failure(ip)
+            raise AuthError("invalid", "invalid credentials")
+        ok, new_hash = verify_password(password, account.password_hash)
+        if not ok:
+            self.lockout.failure(ip)
+            raise AuthError("invalid", "invalid credentials")
+        if not account.enabled:
+            raise AuthError("disabled", "account disabled")
+        self.lockout.success(ip)
+        if new_hash is not None:  # upgrade an imported hash; the epoch stays, tokens live on
+            account = self.accounts.update(account.domain, account.username,
+                                           password_hash=new_hash,
+                                           auth_epoch=account.auth_epoch)
+        return Principal(account)
+
+    async def authenticate(self, login: str, password: str, *, ip: str | None = None,
+                           domain: str | None = None) -> Principal:
+        """Verify in a worker thread (argon2 takes tens of milliseconds)."""
+        return await asyncio.to_thread(self.authenticate_sync, login, password, ip=ip,
+                                       domain=domain)
+
+
+async def create_user(mail_root: str | os.PathLike[str], username: str, domain: str,
+                      password: str, admin: bool = False, quota_mb: int = 1024,
+                      display_name: str = "") -> Account:
+    """Create a user (and the domain when missing) with the default folders."""
+    check_password(password)
+    check_quota(quota_mb)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    accounts = Accounts(mail_root)
+    return await asyncio.to_thread(accounts.create, domain, username, password_hash,
+                                   admin=admin, quota_mb=quota_mb, display_name=display_name)

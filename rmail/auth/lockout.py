@@ -1,0 +1,111 @@
+"""One failure lockout and request rate limit shared by every protocol.
+
+N failed logins from one IP within `lockout_seconds` lock that IP out of IMAP, POP3, SMTP AUTH,
+the API and webmail alike for `lockout_seconds`. Trusted networks (loopback by default) are
+exempt; tests set `trusted_networks` to [] to exercise the lockout over loopback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(networks: Iterable[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+class Lockout:
+    """Failure counting, lockout and a per-minute rate limit, keyed by client IP."""
+
+    def __init__(self, attempts: int = 5, seconds: float = 900, rate_per_minute: int = 600,
+                 trusted: Iterable[str] = ("127.0.0.0/8", "::1/128")) -> None:
+        self.attempts = attempts
+        self.seconds = seconds
+        self.rate_per_minute = rate_per_minute
+        self.trusted = parse_networks(trusted)
+        self._failures: dict[str, deque[float]] = {}
+        self._locked_until: dict[str, float] = {}
+        self._requests: dict[str, tuple[float, float]] = {}  # ip -> (tokens, last time)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, security: object) -> Lockout:
+        return cls(getattr(security, "lockout_attempts", 5),
+                   getattr(security, "lockout_seconds", 900),
+                   getattr(security, "rate_limit_per_minute", 600),
+                   getattr(security, "trusted_networks", ("127.0.0.0/8", "::1/128")))
+
+    def is_trusted(self, ip: str | None) -> bool:
+        if not ip:
+            return False
+        try:
+            addr = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self.trusted)
+
+    def is_locked(self, ip: str | None) -> bool:
+        if ip is None or self.is_trusted(ip):
+            return False
+        with self._lock:
+            until = self._locked_until.get(ip)
+            if until is None:
+                return False
+            if until > time.monotonic():
+                return True
+            del self._locked_until[ip]
+            return False
+
+    def retry_after(self, ip: str) -> int:
+        with self._lock:
+            return max(0, int(self._locked_until.get(ip, 0) - time.monotonic()) + 1)
+
+    def failure(self, ip: str | None) -> bool:
+        """Record a failed login; returns True when this failure locked the IP."""
+        if ip is None or self.is_trusted(ip):
+            return False
+        now = time.monotonic()
+        with self._lock:
+            window = self._failures.setdefault(ip, deque())
+            window.append(now)
+            while window and window[0] < now - self.seconds:
+                window.popleft()
+            if len(window) >= self.attempts:
+                self._locked_until[ip] = now + self.seconds
+                window.clear()
+                return True
+            if len(self._failures) > 100_000:  # bound memory under a spray of addresses
+                for key in [k for k, w in self._failures.items() if not w][:50_000]:
+                    del self._failures[key]
+            return False
+
+    def success(self, ip: str | None) -> None:
+        if ip is None:
+            return
+        with self._lock:
+            self._failures.pop(ip, None)
+
+    def allow_request(self, ip: str | None) -> bool:
+        """Token bucket of `rate_per_minute` requests per IP; trusted networks are exempt."""
+        if ip is None or self.rate_per_minute <= 0 or self.is_trusted(ip):
+            return True
+        now = time.monotonic()
+        rate = self.rate_per_minute / 60.0
+        with self._lock:
+            tokens, last = self._requests.get(ip, (float(self.rate_per_minute), now))
+            tokens = min(float(self.rate_per_minute), tokens + (now - last) * rate)
+            if tokens < 1:
+                self._requests[ip] = (tokens, now)
+                return False
+            self._requests[ip] = (tokens - 1, now)
+            if len(self._requests) > 100_000:
+                self._requests.clear()
+            return True

@@ -1,0 +1,81 @@
+"""Password hashing and verification.
+
+New hashes are argon2id; `$1$` (md5-crypt), `$5$`/`$6$` (sha-crypt), bcrypt and argon2 hashes
+are accepted so accounts can be imported from other servers (provisioning files carry crypt
+hashes) and are upgraded to argon2id on the next successful login.
+
+A successful verification is remembered for a few minutes, keyed by the stored hash and a keyed
+digest of the password, so a mail client that logs in every few seconds costs one argon2 run,
+not one per login. Changing the password changes the hash and so misses the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+
+from passlib.context import CryptContext
+
+CACHE_SECONDS = 300
+CACHE_MAX = 10_000
+
+CONTEXT = CryptContext(
+    schemes=["argon2", "bcrypt", "sha512_crypt", "sha256_crypt", "md5_crypt"],
+    default="argon2",
+    deprecated=["bcrypt", "sha512_crypt", "sha256_crypt", "md5_crypt"],
+    argon2__type="ID",
+)
+
+_cache_key = secrets.token_bytes(32)
+_cache: dict[tuple[str, bytes], float] = {}
+_cache_lock = threading.Lock()
+
+
+def hash_password(password: str) -> str:
+    return CONTEXT.hash(password)
+
+
+def is_supported_hash(value: str) -> bool:
+    """True when `value` is a hash we can verify (for imports of pre-hashed passwords)."""
+    return CONTEXT.identify(value) is not None
+
+
+def _digest(password: str) -> bytes:
+    return hmac.new(_cache_key, password.encode("utf-8", "surrogatepass"),
+                    hashlib.sha256).digest()
+
+
+def verify_password(password: str, stored_hash: str) -> tuple[bool, str | None]:
+    """(ok, new_hash): `new_hash` is set when the stored hash should be upgraded."""
+    key = (stored_hash, _digest(password))
+    now = time.monotonic()
+    with _cache_lock:
+        expiry = _cache.get(key)
+        if expiry is not None and expiry > now:
+            return True, None
+    try:
+        ok, new_hash = CONTEXT.verify_and_update(password, stored_hash)
+    except (ValueError, TypeError):
+        return False, None
+    if ok:
+        with _cache_lock:
+            if len(_cache) >= CACHE_MAX:
+                for k in [k for k, exp in _cache.items() if exp <= now] or list(_cache)[:100]:
+                    _cache.pop(k, None)
+            _cache[key] = now + CACHE_SECONDS
+    return ok, new_hash
+
+
+async def verify_password_async(password: str, stored_hash: str) -> tuple[bool, str | None]:
+    """`verify_password` in a worker thread: argon2 takes tens of milliseconds."""
+    return await asyncio.to_thread(verify_password, password, stored_hash)
+
+
+def forget_cached(stored_hash: str) -> None:
+    with _cache_lock:
+        for k in [k for k in _cache if k[0] == stored_hash]:
+            del _cache[k]

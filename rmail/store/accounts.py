@@ -1,0 +1,572 @@
+"""Domains, users, addresses and aliases: who exists and where mail for an address goes.
+
+Account records are small JSON documents (`account.json`, `domain.json`) read freely and written
+under their `.lock` sidecars. Lookups by address use an in-memory map built by scanning the
+account files, rebuilt only when `accounts.gen` changes (every account or alias write bumps it),
+so the CLI can add a user while the server runs and the server sees it on the next lookup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from rmail.store import fsutil
+from rmail.store.errors import AlreadyExists, Conflict, InvalidValue, NotFound, UnsafeName
+from rmail.store.layout import Layout
+
+ACCOUNT_VERSION = 1
+DOMAIN_VERSION = 1
+QUOTA_MIN_MB, QUOTA_MAX_MB = 1, 1_048_576
+PASSWORD_MAX_BYTES = 1024
+MAX_ALIAS_DEPTH = 10
+MAX_PATTERN_LENGTH = 256
+SUBADDRESS_DELIMITER = "+"
+
+_USERNAME_RE = re.compile(r"[a-z0-9._-]{1,64}")
+_LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_LOCAL_ATOM_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
+
+
+# -- validation (the gate for names from the outside) -------------------------------------------
+def check_username(name: object) -> str:
+    """Lowercase `a-z0-9._-`, 1-64 characters, not `.`/`..`, no leading dot (the name is a
+    directory name)."""
+    if not isinstance(name, str) or not _USERNAME_RE.fullmatch(name):
+        raise InvalidValue("username must be 1-64 characters of lowercase a-z, 0-9, '.', '_', '-'")
+    if name in (".", "..") or name.startswith("."):
+        raise InvalidValue("username must not start with '.'")
+    return name
+
+
+def normalize_domain(domain: object) -> str:
+    """Lowercase IDNA (punycode) form of a domain name, validated label by label."""
+    if not isinstance(domain, str) or not domain.strip():
+        raise InvalidValue("domain is empty")
+    name = domain.strip().rstrip(".").lower()
+    try:
+        ascii_name = name.encode("idna").decode("ascii") if not name.isascii() else name
+    except UnicodeError as exc:
+        raise InvalidValue(f"domain {domain!r} is not a valid internationalised name") from exc
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or not all(_LABEL_RE.fullmatch(label) for label in labels):
+        raise InvalidValue(f"domain {domain!r} is not a valid domain name")
+    return ascii_name
+
+
+def check_password(password: object) -> str:
+    if not isinstance(password, str):
+        raise InvalidValue("password must be a string")
+    size = len(password.encode("utf-8", "surrogatepass"))
+    if not 1 <= size <= PASSWORD_MAX_BYTES:
+        raise InvalidValue(f"password must be 1-{PASSWORD_MAX_BYTES} bytes")
+    return password
+
+
+def check_quota(quota_mb: object) -> int:
+    if isinstance(quota_mb, bool) or not isinstance(quota_mb, int) or \
+            not QUOTA_MIN_MB <= quota_mb <= QUOTA_MAX_MB:
+        raise InvalidValue(f"quota_mb must be an integer {QUOTA_MIN_MB}-{QUOTA_MAX_MB}")
+    return quota_mb
+
+
+def split_address(address: object) -> tuple[str, str]:
+    """`Local@Domain` -> (local, domain) with the domain normalised and an ASCII local part
+    lowercased. UTF-8 local parts (RFC 6531) are allowed and NFC-normalised."""
+    import unicodedata
+
+    if not isinstance(address, str) or address.count("@") < 1:
+        raise InvalidValue(f"{address!r} is not an e-mail address")
+    local, _, domain = address.strip().rpartition("@")
+    if local.startswith('"') and local.endswith('"') and len(local) >= 2:
+        local = local[1:-1]
+    if not local or len(local.encode()) > 64:
+        raise InvalidValue(f"{address!r} has an empty or over-long local part")
+    for ch in local:
+        if ord(ch) < 0x21 or ord(ch) == 0x7F or ch in '"(),:;<>@[\\]':
+            raise InvalidValue(f"{address!r} has a character not allowed in a local part")
+    if local.isascii():
+        if not _LOCAL_ATOM_RE.fullmatch(local) or local.startswith(".") or \
+                local.endswith(".") or ".." in local:
+            raise InvalidValue(f"{address!r} is not a valid local part")
+        local = local.lower()
+    else:
+        local = unicodedata.normalize("NFC", local).lower()
+    return local, normalize_domain(domain)
+
+
+def normalize_address(address: object) -> str:
+    local, domain = split_address(address)
+    return f"{local}@{domain}"
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+# -- records ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Account:
+    """One user. `addresses[0]` is the main address; the others are extra addresses that
+    deliver to this user and may be used as sender."""
+
+    username: str
+    domain: str
+    password_hash: str
+    admin: bool = False
+    enabled: bool = True
+    quota_mb: int = 1024
+    created: str = ""
+    display_name: str = ""
+    addresses: tuple[str, ...] = ()
+    submission_enabled: bool = True
+    sender_whitelist: tuple[str, ...] = ()   # addresses, "@domain" / "domain", or "*"
+    recipients_per_day: int = 2000
+    auth_epoch: int = 0                      # bumped on password change: old tokens die
+    app_passwords: tuple[dict[str, Any], ...] = ()
+    totp: dict[str, Any] | None = None
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0] if self.addresses else f"{self.username}@{self.domain}"
+
+    @property
+    def quota_bytes(self) -> int:
+        return self.quota_mb * 1024 * 1024
+
+    def public(self) -> dict[str, Any]:
+        """What the admin API shows (never the hash or secrets)."""
+        return {"username": self.username, "domain": self.domain, "enabled": self.enabled,
+                "admin": self.admin, "quota_mb": self.quota_mb, "created": self.created,
+                "display_name": self.display_name, "addresses": list(self.addresses),
+                "submission_enabled": self.submission_enabled,
+                "sender_whitelist": list(self.sender_whitelist),
+                "recipients_per_day": self.recipients_per_day}
+
+    def may_send_as(self, address: str) -> bool:
+        """Own addresses, or the sender whitelist: exact addresses, whole domains, or `*`."""
+        try:
+            addr = normalize_address(address)
+        except InvalidValue:
+            return False
+        if addr in self.addresses or addr == f"{self.username}@{self.domain}":
+            return True
+        domain = addr.rpartition("@")[2]
+        for entry in self.sender_whitelist:
+            entry = entry.strip().lower()
+            if entry == "*" or entry == addr or entry.lstrip("@") == domain:
+                return True
+        return False
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["version"] = ACCOUNT_VERSION
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Account:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in doc.items() if k in known}
+        for key in ("addresses", "sender_whitelist", "app_passwords"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+_UPDATABLE = {"admin": bool, "enabled": bool, "quota_mb": int, "display_name": str,
+              "submission_enabled": bool, "recipients_per_day": int, "password_hash": str,
+              "sender_whitelist": tuple, "app_passwords": tuple, "totp": object,
+              "addresses": tuple, "auth_epoch": int}
+
+
+@dataclass(frozen=True)
+class AliasRule:
+    """A regex alias: local parts matching `pattern` (whole match) go to `target`."""
+
+    pattern: str
+    target: str
+
+
+@dataclass
+class DomainRecord:
+    name: str
+    created: str = ""
+    rules: list[AliasRule] = field(default_factory=list)
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # local part -> targets
+    settings: dict[str, Any] = field(default_factory=dict)       # e.g. DKIM selector
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"version": DOMAIN_VERSION, "name": self.name, "created": self.created,
+                "rules": [asdict(r) for r in self.rules], "aliases": self.aliases,
+                "settings": self.settings}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> DomainRecord:
+        return cls(doc["name"], doc.get("created", ""),
+                   [AliasRule(r["pattern"], r["target"]) for r in doc.get("rules", [])],
+                   {k: list(v) for k, v in doc.get("aliases", {}).items()},
+                   dict(doc.get("settings", {})))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where mail for one address goes: local mailboxes and external forwards."""
+
+    users: tuple[tuple[str, str], ...]   # (domain, username)
+    external: tuple[str, ...]
+
+
+def check_alias_pattern(pattern: object) -> str:
+    if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN_LENGTH:
+        raise InvalidValue(f"alias pattern must be 1-{MAX_PATTERN_LENGTH} characters")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise InvalidValue(f"alias pattern is not a valid regular expression: {exc}") from exc
+    return pattern
+
+
+# -- the store ------------------------------------------------------------------------------------
+class Accounts:
+    """Domains, users and aliases under one mail root."""
+
+    def __init__(self, mail_root: str | os.PathLike[str]) -> None:
+        self.layout = Layout(mail_root)
+        self._lock = threading.Lock()
+        self._gen_key: tuple[int, int] | None = None
+        self._by_address: dict[str, tuple[str, str]] = {}
+        self._domains: dict[str, DomainRecord] = {}
+
+    # -- generation / cache -------------------------------------------------------------------
+    def _bump(self) -> None:
+        gen = self.layout.accounts_gen
+        try:
+            n = int(gen.read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            n = 0
+        fsutil.atomic_write(gen, str(n + 1).encode())
+
+    def _cache(self) -> tuple[dict[str, tuple[str, str]], dict[str, DomainRecord]]:
+        try:
+            st = os.stat(self.layout.accounts_gen)
+            key: tuple[int, int] | None = (st.st_ino, st.st_mtime_ns)
+        except FileNotFoundError:
+            key = None
+        with self._lock:
+            if key is None or key != self._gen_key:
+                self._by_address, self._domains = self._scan()
+                self._gen_key = key
+            return self._by_address, self._domains
+
+    def _scan(self) -> tuple[dict[str, tuple[str, str]], dict[str, DomainRecord]]:
+        by_address: dict[str, tuple[str, str]] = {}
+        domains: dict[str, DomainRecord] = {}
+        root = self.layout.domains_dir
+        if not root.is_dir():
+            return by_address, domains
+        for ddir in sorted(root.iterdir()):
+            dfile = ddir / "domain.json"
+            if not dfile.is_file():
+                continue
+            domains[ddir.name] = DomainRecord.from_doc(fsutil.read_json(dfile, version=1))
+            users = ddir / "users"
+            if not users.is_dir():
+                continue
+            for udir in sorted(users.iterdir()):
+                afile = udir / "account.json"
+                if afile.is_file():
+                    acc = Account.from_doc(fsutil.read_json(afile, version=1))
+                    by_address.setdefault(f"{acc.username}@{acc.domain}", (acc.domain,
+                                                                           acc.username))
+                    for addr in acc.addresses:
+                        by_address.setdefault(addr, (acc.domain, acc.username))
+        return by_address, domains
+
+    # -- domains ----------------------------------------------------------------------------
+    def domains(self) -> list[str]:
+        return sorted(self._cache()[1])
+
+    def has_domain(self, domain: str) -> bool:
+        try:
+            return normalize_domain(domain) in self._cache()[1]
+        except InvalidValue:
+            return False
+
+    def domain(self, domain: str) -> DomainRecord:
+        name = normalize_domain(domain)
+        rec = self._cache()[1].get(name)
+        if rec is None:
+            raise NotFound(f"no domain {name}")
+        return rec
+
+    def add_domain(self, domain: str, *, exist_ok: bool = False) -> str:
+        name = normalize_domain(domain)
+        ddir = self.layout.domain_dir(name)
+        fsutil.ensure_dir(self.layout.users_dir(name))
+        with fsutil.locked(self.layout.domain_lock(name)):
+            if self.layout.domain_file(name).exists():
+                if exist_ok:
+                    return name
+                raise AlreadyExists(f"domain {name} exists")
+            rec = DomainRecord(name, _now_iso())
+            fsutil.write_json(self.layout.domain_file(name), rec.to_doc())
+            fsutil.fsync_dir(ddir.parent)
+        self._bump()
+        return name
+
+    def delete_domain(self, domain: str, *, force: bool = False) -> None:
+        """Delete a domain; refuses while it has users unless `force` (which deletes them)."""
+        name = normalize_domain(domain)
+        if name not in self._cache()[1]:
+            raise NotFound(f"no domain {name}")
+        users = self.users(name)
+        if users and not force:
+            raise Conflict(f"domain {name} still has {len(users)} user(s)")
+        self._remove_dir(self.layout.domain_dir(name))
+        self._bump()
+
+    def _update_domain(self, domain: str, change: Any) -> DomainRecord:
+        name = normalize_domain(domain)
+        with fsutil.locked(self.layout.domain_lock(name)):
+            path = self.layout.domain_file(name)
+            if not path.exists():
+                raise NotFound(f"no domain {name}")
+            rec = DomainRecord.from_doc(fsutil.read_json(path, version=1))
+            change(rec)
+            fsutil.write_json(path, rec.to_doc())
+        self._bump()
+        return rec
+
+    # -- users ------------------------------------------------------------------------------
+    def users(self, domain: str) -> list[Account]:
+        name = normalize_domain(domain)
+        udir = self.layout.users_dir(name)
+        if name not in self._cache()[1]:
+            raise NotFound(f"no domain {name}")
+        out = []
+        for d in sorted(udir.iterdir()) if udir.is_dir() else []:
+            path = d / "account.json"
+            if path.is_file():
+                out.append(Account.from_doc(fsutil.read_json(path, version=1)))
+        return out
+
+    def get(self, domain: str, username: str) -> Account:
+        name, user = normalize_domain(domain), check_username(username)
+        try:
+            doc = fsutil.read_json(self.layout.account_file(name, user), version=1)
+        except FileNotFoundError:
+            raise NotFound(f"no user {user}@{name}") from None
+        return Account.from_doc(doc)
+
+    def create(self, domain: str, username: str, password_hash: str, *, admin: bool = False,
+               quota_mb: int = 1024, display_name: str = "",
+               addresses: Iterable[str] = ()) -> Account:
+        """Create a user with the default folders. The domain is created when missing."""
+        name, user = normalize_domain(domain), check_username(username)
+        check_quota(quota_mb)
+        self.add_domain(name, exist_ok=True)
+        main = f"{user}@{name}"
+        extra = [normalize_address(a) for a in addresses]
+        all_addresses = tuple(dict.fromkeys([main, *extra]))
+        by_address = self._cache()[0]
+        for addr in all_addresses:
+            if addr in by_address and by_address[addr] != (name, user):
+                raise AlreadyExists(f"address {addr} belongs to another user")
+        udir = self.layout.user_dir(name, user)
+        with fsutil.locked(self.layout.domain_lock(name)):
+            if self.layout.account_file(name, user).exists():
+                raise AlreadyExists(f"user {main} exists")
+            fsutil.ensure_dir(udir)
+            acc = Account(user, name, password_hash, admin=admin, quota_mb=quota_mb,
+                          created=_now_iso(), display_name=display_name,
+                          addresses=all_addresses)
+            from rmail.store.mailbox import MailStore  # the user's folders come with the user
+
+            MailStore(self.layout.root).mailbox(name, user).init_defaults()
+            fsutil.write_json(self.layout.account_file(name, user), acc.to_doc())
+            fsutil.fsync_dir(udir.parent)
+        self._bump()
+        return acc
+
+    def update(self, domain: str, username: str, **changes: Any) -> Account:
+        """Change account fields; unknown fields and wrong types are refused."""
+        name, user = normalize_domain(domain), check_username(username)
+        for key, value in changes.items():
+            kind = _UPDATABLE.get(key)
+            if kind is None:
+                raise InvalidValue(f"field {key!r} cannot be changed")
+            if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidValue(f"{key} must be an integer")
+            if kind in (bool, str) and not isinstance(value, kind):
+                raise InvalidValue(f"{key} must be a {kind.__name__}")
+            if kind is tuple:
+                changes[key] = tuple(value)
+        if "quota_mb" in changes:
+            check_quota(changes["quota_mb"])
+        if "addresses" in changes:
+            changes["addresses"] = self._checked_addresses(name, user, changes["addresses"])
+        with fsutil.locked(self.layout.account_lock(name, user)):
+            acc = self.get(name, user)
+            if "password_hash" in changes and "auth_epoch" not in changes:
+                changes["auth_epoch"] = acc.auth_epoch + 1  # old tokens stop working
+            acc = replace(acc, **changes)
+            fsutil.write_json(self.layout.account_file(name, user), acc.to_doc())
+        self._bump()
+        return acc
+
+    def _checked_addresses(self, domain: str, user: str, addresses: Iterable[str]
+                           ) -> tuple[str, ...]:
+        main = f"{user}@{domain}"
+        out = tuple(dict.fromkeys([main, *(normalize_address(a) for a in addresses)]))
+        by_address, domains = self._cache()
+        for addr in out:
+            if addr.rpartition("@")[2] not in domains:
+                raise InvalidValue(f"{addr}: its domain is not a local domain")
+            if addr in by_address and by_address[addr] != (domain, user):
+                raise AlreadyExists(f"address {addr} belongs to another user")
+        return out
+
+    def delete(self, domain: str, username: str) -> None:
+        """Delete a user and everything they own (mail, calendars, drive)."""
+        name, user = normalize_domain(domain), check_username(username)
+        udir = self.layout.user_dir(name, user)
+        if not self.layout.account_file(name, user).exists():
+            raise NotFound(f"no user {user}@{name}")
+        self._remove_dir(udir)
+        self._bump()
+
+    def _remove_dir(self, path: Path) -> None:
+        """Rename away first so the user/domain disappears at once, then delete the files."""
+        trash = path.with_name(f".deleted-{path.name}-{os.getpid()}-{threading.get_ident()}")
+        os.rename(path, trash)
+        fsutil.fsync_dir(path.parent)
+        fsutil.remove_tree(trash)
+
+    # -- aliases ------------------------------------------------------------------------------
+    def alias_rules(self, domain: str) -> list[AliasRule]:
+        return list(self.domain(domain).rules)
+
+    def add_alias_rule(self, domain: str, pattern: str, target: str) -> AliasRule:
+        rule = AliasRule(check_alias_pattern(pattern), self._check_target(domain, target))
+
+        def change(rec: DomainRecord) -> None:
+            if any(r.pattern == rule.pattern for r in rec.rules):
+                raise AlreadyExists(f"alias rule {pattern!r} exists")
+            rec.rules.append(rule)
+
+        self._update_domain(domain, change)
+        return rule
+
+    def delete_alias_rule(self, domain: str, pattern: str) -> None:
+        def change(rec: DomainRecord) -> None:
+            before = len(rec.rules)
+            rec.rules = [r for r in rec.rules if r.pattern != pattern]
+            if len(rec.rules) == before:
+                raise NotFound(f"no alias rule {pattern!r}")
+
+        self._update_domain(domain, change)
+
+    def plain_aliases(self, domain: str) -> dict[str, list[str]]:
+        return dict(self.domain(domain).aliases)
+
+    def set_alias(self, domain: str, name: str, targets: Iterable[str] | str) -> list[str]:
+        """A plain alias `name@domain` delivering to one or more targets (comma-separated in a
+        string, as in provisioning files)."""
+        dname = normalize_domain(domain)
+        local, _ = split_address(f"{name}@{dname}")
+        if isinstance(targets, str):
+            targets = [t for t in (p.strip() for p in targets.split(",")) if t]
+        checked = [self._check_target(dname, t) for t in targets]
+        if not checked:
+            raise InvalidValue("an alias needs at least one target")
+        if f"{local}@{dname}" in self._cache()[0]:
+            raise AlreadyExists(f"{local}@{dname} is a user's address")
+
+        def change(rec: DomainRecord) -> None:
+            rec.aliases[local] = checked
+
+        self._update_domain(dname, change)
+        return checked
+
+    def delete_alias(self, domain: str, name: str) -> None:
+        dname = normalize_domain(domain)
+        local, _ = split_address(f"{name}@{dname}")
+
+        def change(rec: DomainRecord) -> None:
+            if rec.aliases.pop(local, None) is None:
+                raise NotFound(f"no alias {local}@{dname}")
+
+        self._update_domain(dname, change)
+
+    def _check_target(self, domain: str, target: object) -> str:
+        """Targets are a full address, or a bare username meaning `username@domain`."""
+        if not isinstance(target, str) or not target.strip():
+            raise InvalidValue("alias target is empty")
+        target = target.strip()
+        if "@" in target:
+            return normalize_address(target)
+        return f"{check_username(target)}@{normalize_domain(domain)}"
+
+    # -- resolution -------------------------------------------------------------------------
+    def is_local_domain(self, domain: str) -> bool:
+        return self.has_domain(domain)
+
+    def find_address(self, address: str) -> tuple[str, str] | None:
+        """The (domain, username) owning an address, or None."""
+        try:
+            addr = normalize_address(address)
+        except (InvalidValue, UnsafeName):
+            return None
+        return self._cache()[0].get(addr)
+
+    def resolve(self, address: str) -> Resolution:
+        """Map a recipient to local users and external forwards through addresses, plain
+        aliases, regex rules and `+` sub-addresses, with loop protection. Raises NotFound for
+        an address of a local domain that leads nowhere, InvalidValue for a non-local one."""
+        users: dict[tuple[str, str], None] = {}
+        external: dict[str, None] = {}
+        self._resolve_into(normalize_address(address), users, external, set(), 0)
+        if not users and not external:
+            raise NotFound(f"no mailbox for {address}")
+        return Resolution(tuple(users), tuple(external))
+
+    def _resolve_into(self, addr: str, users: dict[tuple[str, str], None],
+                      external: dict[str, None], seen: set[str], depth: int) -> None:
+        if addr in seen:
+            return  # a loop: each address contributes once
+        if depth > MAX_ALIAS_DEPTH:
+            raise Conflict(f"alias chain for {addr} is deeper than {MAX_ALIAS_DEPTH}")
+        seen.add(addr)
+        by_address, domains = self._cache()
+        local, _, domain = addr.rpartition("@")
+        if domain not in domains:
+            if depth == 0:
+                raise InvalidValue(f"{domain} is not a local domain")
+            external[addr] = None
+            return
+        owner = by_address.get(addr)
+        if owner is not None:
+            users[owner] = None
+            return
+        rec = domains[domain]
+        targets = rec.aliases.get(local)
+        if targets is None:
+            for rule in rec.rules:
+                try:
+                    if re.fullmatch(rule.pattern, local):
+                        targets = [rule.target]
+                        break
+                except re.error:
+                    continue
+        if targets is None and SUBADDRESS_DELIMITER in local:
+            base = local.split(SUBADDRESS_DELIMITER, 1)[0]
+            if base:
+                targets = [f"{base}@{domain}"]
+        for target in targets or ():
+            self._resolve_into(target, users, external, seen, depth + 1)
