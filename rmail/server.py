@@ -2,7 +2,7 @@
 
 Startup runs in three phases, so a problem stops everything before anything serves:
 
-1. prepare: create ``mail_root``, ensure the TLS certificate, build the SSL context;
+1. prepare: create ``mail_root`` and the configured domains, ensure the TLS certificate;
 2. bind: open a listening socket for every enabled listener that has an implementation
    (a port conflict is a `StartupError` naming the listener and address);
 3. set up each listener from its factory, then start them all.
@@ -35,6 +35,7 @@ from aiohttp import web
 
 from rmail import __version__
 from rmail.config import Config, ConfigError, ListenerConfig
+from rmail.store.accounts import Accounts
 from rmail.tls import ensure_certificate, server_context
 from rmail.web.app import create_app
 from rmail.web.keys import SERVICE_KEYS
@@ -322,13 +323,18 @@ class Server:
             await listener.start()
 
     def _prepare(self) -> tuple[Path, Path]:
+        """Blocking startup work: data directory, configured domains, certificate."""
+        config = self.config
         try:
-            self.config.mail_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            config.mail_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(
-                self.config.source, "mail_root", f"cannot create {self.config.mail_root}: {exc}"
+                config.source, "mail_root", f"cannot create {config.mail_root}: {exc}"
             ) from None
-        return ensure_certificate(self.config)
+        accounts = Accounts(config.mail_root)
+        for domain in config.domains:
+            accounts.add_domain(domain, exist_ok=True)
+        return ensure_certificate(config)
 
     async def stop(self) -> None:
         """Stop every listener (gracefully, in parallel) and close every socket. Idempotent."""

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import ssl
-import tempfile
 from pathlib import Path
 
 from cryptography import x509
@@ -21,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from rmail.config import Config, ConfigError
+from rmail.store.fsutil import atomic_write
 
 __all__ = [
     "CERT_FILE",
@@ -65,8 +64,8 @@ def ensure_certificate(config: Config) -> tuple[Path, Path]:
         cert_pem, key_pem = generate_self_signed(config.hostname)
         # Key first: a crash between the two renames leaves a pair that does not match,
         # which _reusable rejects, so the next start simply generates again.
-        _write_atomic(key, key_pem, 0o600)
-        _write_atomic(cert, cert_pem, 0o644)
+        atomic_write(key, key_pem, mode=0o600)
+        atomic_write(cert, cert_pem, mode=0o644)
     return cert, key
 
 
@@ -141,26 +140,3 @@ def _reusable(cert: Path, key: Path, hostname: str) -> bool:
     except x509.ExtensionNotFound:
         return False
     return hostname in san.value.get_values_for_type(x509.DNSName)
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write via a temp file in the same directory, fsync, rename, fsync the directory."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -31,6 +31,7 @@ from rmail.server import (
     run,
     serve,
 )
+from rmail.store.accounts import Accounts
 from rmail.tls import client_context_trusting
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,6 +92,17 @@ async def test_mail_root_is_created_private(tmp_config: Config, start_server: St
     assert not tmp_config.mail_root.exists()
     await start_server(tmp_config)
     assert stat.S_IMODE(tmp_config.mail_root.stat().st_mode) == 0o700
+
+
+async def test_configured_domains_are_created(
+    tmp_config: Config, start_server: StartServer
+) -> None:
+    config = tmp_config.with_overrides(domains=["example.com", "bücher.example"])
+    accounts = Accounts(config.mail_root)
+    await start_server(config)
+    assert accounts.domains() == ["example.com", "xn--bcher-kva.example"]
+    await start_server(config.with_overrides(listeners={"http": {"port": 0}}))  # exist_ok
+    assert accounts.domains() == ["example.com", "xn--bcher-kva.example"]
 
 
 # --- startup ---------------------------------------------------------------------------
