@@ -333,8 +333,10 @@ class Accounts:
 
     def _update_domain(self, domain: str, change: Any) -> DomainRecord:
         name = normalize_domain(domain)
+        path = self.layout.domain_file(name)
+        if not path.exists():
+            raise NotFound(f"no domain {name}")
         with fsutil.locked(self.layout.domain_lock(name)):
-            path = self.layout.domain_file(name)
             if not path.exists():
                 raise NotFound(f"no domain {name}")
             rec = DomainRecord.from_doc(fsutil.read_json(path, version=1))

@@ -1,0 +1,270 @@
+"""`rmail check`: verify a store and repair what a crash or a hand edit can leave behind.
+
+What it finds and does (each reported as one line):
+- a torn last journal line (crash mid-append): trimmed;
+- a broken journal line before the end (disk damage): dropped, the rest replayed;
+- a message file with no index entry at or above `uidnext` (crash after the file was placed,
+  before its journal line): re-indexed under its UID;
+- a message file below `uidnext` with no index entry (expunged, crash before the unlink): removed;
+- an index entry whose message file is missing: expunged from the index;
+- meta files missing (rebuilt) or orphaned (removed); with `deep`, unreadable ones too;
+- staged files in `mail/tmp/`, temp files and half-deleted folders or users: removed;
+- folder directories missing for a folder in `folders.json`: recreated empty;
+- counters (count, unseen, bytes) recomputed from the columns and compared.
+It takes the same locks as the server, so it is safe to run while the server runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rmail.store import fsutil
+from rmail.store.errors import CorruptStore, StoreError
+from rmail.store.journal import FolderIndex, dump_record
+from rmail.store.layout import Layout
+from rmail.store.mailbox import Folder, MailStore, UserMailbox
+
+_EML = re.compile(r"(\d+)\.eml")
+_META = re.compile(r"(\d+)\.json")
+
+
+@dataclass
+class CheckReport:
+    """What `check_store` found; `problems` counts findings, `repaired` the ones fixed."""
+
+    lines: list[str] = field(default_factory=list)
+    problems: int = 0
+    repaired: int = 0
+    folders: int = 0
+    messages: int = 0
+
+    def found(self, where: object, what: str, *, fixed: bool) -> None:
+        self.problems += 1
+        self.repaired += fixed
+        self.lines.append(f"{where}: {what}{' (repaired)' if fixed else ''}")
+
+
+def check_store(mail_root: str | os.PathLike[str], *, repair: bool = True,
+                deep: bool = False) -> CheckReport:
+    """Walk every domain, user and folder under `mail_root`."""
+    layout = Layout(mail_root)
+    report = CheckReport()
+    store = MailStore(layout.root)
+    if not layout.domains_dir.is_dir():
+        return report
+    for ddir in sorted(layout.domains_dir.iterdir()):
+        if _leftover(ddir, report, repair):
+            continue
+        if not (ddir / "domain.json").is_file():
+            report.found(ddir, "domain without domain.json", fixed=False)
+            continue
+        _readable(ddir / "domain.json", report)
+        users = ddir / "users"
+        for udir in sorted(users.iterdir()) if users.is_dir() else []:
+            if _leftover(udir, report, repair):
+                continue
+            if not (udir / "account.json").is_file():
+                report.found(udir, "user directory without account.json", fixed=False)
+                continue
+            _readable(udir / "account.json", report)
+            if (udir / "mail").is_dir():
+                _check_user(store.mailbox(ddir.name, udir.name), report, repair, deep)
+    return report
+
+
+def _leftover(path: Path, report: CheckReport, repair: bool) -> bool:
+    """Half-deleted trees (`.deleted-*`) and temp files are removed."""
+    if path.name.startswith(".deleted-") or path.name.endswith(".tmp"):
+        if repair:
+            if path.is_dir():
+                fsutil.remove_tree(path)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        report.found(path, "leftover of an interrupted delete or write", fixed=repair)
+        return True
+    return not path.is_dir()
+
+
+def _readable(path: Path, report: CheckReport) -> None:
+    try:
+        fsutil.read_json(path, version=1)
+    except (CorruptStore, OSError) as exc:
+        report.found(path, f"unreadable: {exc}", fixed=False)
+
+
+def _check_user(mb: UserMailbox, report: CheckReport, repair: bool, deep: bool) -> None:
+    staging = mb.layout.staging_dir
+    for staged in sorted(staging.iterdir()) if staging.is_dir() else []:
+        if repair:
+            staged.unlink(missing_ok=True)
+        report.found(staged, "staged message never committed", fixed=repair)
+    known: set[str] = set()
+    for entry in mb.entries():
+        if entry.folder_id is None:
+            continue
+        known.add(entry.folder_id)
+        fdir = mb.layout.folder_dir(entry.folder_id)
+        if not (fdir / "index.jsonl").is_file() or not (fdir / "folder.json").is_file():
+            if repair:
+                fsutil.remove_tree(fdir)
+                Folder.initialise(Folder(mb, entry.folder_id, entry.name).layout,
+                                  _uidvalidity(fdir))
+            report.found(fdir, f"folder {entry.name!r} has no index; recreated empty",
+                         fixed=repair)
+            continue
+        report.folders += 1
+        try:
+            check_folder(mb.folder(entry.name), report, repair=repair, deep=deep)
+        except StoreError as exc:
+            report.found(fdir, f"cannot be checked: {exc}", fixed=False)
+    for child in sorted(mb.layout.dir.iterdir()):
+        if child.is_dir() and child.name not in known and child.name != "tmp":
+            if repair:
+                fsutil.remove_tree(child)
+            report.found(child, "folder directory not in folders.json", fixed=repair)
+
+
+def _uidvalidity(fdir: Path) -> int:
+    import time
+
+    try:
+        return int(fsutil.read_json(fdir / "folder.json")["uidvalidity"]) + 1
+    except (OSError, CorruptStore, KeyError, TypeError, ValueError):
+        return int(time.time())
+
+
+def check_folder(folder: Folder, report: CheckReport, *, repair: bool = True,
+                 deep: bool = False) -> None:
+    fl = folder.layout
+    with fsutil.locked(fl.lock):
+        _repair_journal(folder, report, repair)
+        idx = folder.index()
+        on_disk = _files(fl.dir / "msg", _EML)
+        indexed = set(idx.uids)
+        appends: list[dict[str, object]] = []
+        uidnext, modseq = idx.uidnext, idx.highestmodseq
+        for uid in sorted(set(on_disk) - indexed):
+            path = on_disk[uid]
+            if uid >= uidnext:
+                st = path.stat()
+                modseq += 1
+                appends.append({"op": "append", "modseq": modseq, "uid": uid, "flags": [],
+                                "size": st.st_size, "date": int(st.st_mtime)})
+                report.found(path, "message not in the index; re-indexed", fixed=repair)
+            else:
+                if repair:
+                    path.unlink(missing_ok=True)
+                report.found(path, "message of an expunged UID; removed", fixed=repair)
+        ghosts = sorted(indexed - set(on_disk))
+        if repair and appends:
+            with folder._mem:
+                folder._refresh()
+            folder._write_journal(appends)  # type: ignore[arg-type]
+        if ghosts:
+            for uid in ghosts:
+                report.found(fl.msg_path(uid), "indexed message file is missing; expunged",
+                             fixed=repair)
+            if repair:
+                idx = folder.index()
+                op = idx.op_expunge(ghosts, idx.highestmodseq + 1)
+                if op is not None:
+                    folder._write_journal([op])
+        idx = folder.index()
+        _check_meta(folder, idx, report, repair, deep)
+        _check_counters(folder, idx, report)
+        report.messages += len(idx)
+
+
+def _files(root: Path, pattern: re.Pattern[str]) -> dict[int, Path]:
+    out: dict[int, Path] = {}
+    if not root.is_dir():
+        return out
+    for bucket in root.iterdir():
+        if not bucket.is_dir():
+            continue
+        for path in bucket.iterdir():
+            m = pattern.fullmatch(path.name)
+            if m:
+                out[int(m.group(1))] = path
+            elif path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+    return out
+
+
+def _repair_journal(folder: Folder, report: CheckReport, repair: bool) -> None:
+    """Trim a torn tail; drop broken lines in the middle (keeping every readable one)."""
+    import json
+
+    journal = folder.layout.journal
+    try:
+        data = journal.read_bytes()
+    except FileNotFoundError:
+        if repair:
+            fsutil.atomic_write(journal, b"")
+        report.found(journal, "journal missing; created empty", fixed=repair)
+        return
+    good: list[bytes] = []
+    broken = 0
+    lines = data.split(b"\n")
+    tail = lines.pop()  # empty when the file ends with a newline
+    for line in lines:
+        try:
+            rec = json.loads(line)
+            if isinstance(rec, dict) and "op" in rec and "modseq" in rec:
+                good.append(dump_record(rec))
+                continue
+        except ValueError:
+            pass
+        broken += 1
+    if tail:
+        report.found(journal, f"torn last line ({len(tail)} bytes); trimmed", fixed=repair)
+    if broken:
+        report.found(journal, f"{broken} unreadable line(s) dropped", fixed=repair)
+    if repair and (tail or broken):
+        fsutil.atomic_write(journal, b"".join(good))
+        with folder._mem:
+            folder._index = None  # force a reload from the repaired files
+
+
+def _check_meta(folder: Folder, idx: FolderIndex, report: CheckReport, repair: bool,
+                deep: bool) -> None:
+    metas = _files(folder.layout.dir / "meta", _META)
+    live = set(idx.uids)
+    for uid, path in metas.items():
+        if uid not in live:
+            if repair:
+                path.unlink(missing_ok=True)
+            report.found(path, "meta of a message not in the index; removed", fixed=repair)
+    for uid in idx.uids:
+        path = metas.get(uid)
+        bad = path is None
+        if not bad and deep:
+            try:
+                bad = not fsutil.read_json(path)
+            except (CorruptStore, OSError):
+                bad = True
+        if bad:
+            if repair:
+                with contextlib.suppress(FileNotFoundError):
+                    folder.layout.meta_path(uid).unlink()
+                try:
+                    folder.meta(uid)
+                except StoreError as exc:
+                    report.found(folder.layout.msg_path(uid), f"cannot be parsed: {exc}",
+                                 fixed=False)
+                    continue
+            report.found(folder.layout.meta_path(uid), "meta missing or unreadable; rebuilt",
+                         fixed=repair)
+
+
+def _check_counters(folder: Folder, idx: FolderIndex, report: CheckReport) -> None:
+    unseen, total = idx.unseen, idx.total_bytes
+    idx._recount()
+    if (unseen, total) != (idx.unseen, idx.total_bytes):
+        report.found(folder.layout.dir, f"counters were unseen={unseen} bytes={total}, "
+                     f"recomputed unseen={idx.unseen} bytes={idx.total_bytes}", fixed=True)
