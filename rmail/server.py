@@ -35,6 +35,7 @@ from aiohttp import web
 
 from rmail import __version__
 from rmail.config import Config, ConfigError, ListenerConfig
+from rmail.services import build_services
 from rmail.store.accounts import Accounts
 from rmail.tls import ensure_certificate, server_context
 from rmail.web.app import create_app
@@ -459,6 +460,8 @@ async def serve(
     ``on_started(server)`` runs (bootstrap output such as demo credentials), then
     ``ready(server)`` (tests and supervisors). Hooks may be sync or async.
     """
+    if services is None or "core" not in services:
+        services = {**(services or {}), "core": build_services(config)}
     server = Server(config, services=services)
     with _stop_on_signals(server):
         await server.start()

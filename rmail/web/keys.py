@@ -11,10 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from rmail.config import Config
+from rmail.services import Services
 
-__all__ = ["CONFIG_KEY", "SERVICE_KEYS"]
+__all__ = ["CONFIG_KEY", "CORE_KEY", "SERVICE_KEYS"]
 
 CONFIG_KEY = web.AppKey("config", Config)
+CORE_KEY = web.AppKey("core", Services)
 
 # name accepted by create_app(**services) -> the key its value is stored under
-SERVICE_KEYS: dict[str, web.AppKey[Any]] = {}
+SERVICE_KEYS: dict[str, web.AppKey[Any]] = {"core": CORE_KEY}

@@ -1,0 +1,42 @@
+"""The long-lived objects of one rmail process, built once from the config and handed to every
+front end (listeners get them as `ctx.services["core"]`, the web app as `request.app[CORE_KEY]`).
+
+Front ends share one `MailStore` (so folder indexes are loaded once per process), one
+`EventBus` (so a delivery wakes IMAP IDLE), and one `Lockout` (so failures on any protocol
+count against the same IP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rmail.auth import Authenticator
+from rmail.auth.lockout import Lockout
+from rmail.config import Config
+from rmail.store.accounts import Accounts
+from rmail.store.events import EventBus
+from rmail.store.mailbox import MailStore
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    accounts: Accounts
+    mail: MailStore
+    events: EventBus
+    lockout: Lockout
+    auth: Authenticator
+
+
+def build_services(config: Config) -> Services:
+    """Create the shared objects (cheap: nothing is read from disk until first use)."""
+    accounts = Accounts(config.mail_root)
+    events = EventBus()
+    mail = MailStore(config.mail_root, events)
+    security = config.security
+    lockout = Lockout(security.lockout_attempts, security.lockout_seconds,
+                      security.rate_limit_per_minute,
+                      [str(n) for n in security.trusted_networks])
+    default_domain = config.domains[0] if config.domains else None
+    auth = Authenticator(accounts, lockout, default_domain)
+    return Services(config, accounts, mail, events, lockout, auth)
