@@ -206,16 +206,37 @@ async def alocked(lock_path: str | os.PathLike[str]) -> AsyncIterator[None]:
         _async_locks[akey] = alock
     async with alock:
         pl = _path_lock(key)
+        # The worker thread cannot be interrupted: if we are cancelled while it waits, whoever
+        # of the two comes second (under `guard`) releases the lock the worker got.
+        guard = threading.Lock()
+        handoff: dict[str, int] = {}
+        abandoned: list[bool] = []
 
-        def acquire() -> int:
+        def acquire() -> None:
             pl.lock.acquire()
             try:
-                return _flock(key)
+                got = _flock(key)
             except BaseException:
                 pl.lock.release()
                 raise
+            with guard:
+                if not abandoned:
+                    handoff["fd"] = got
+                    return
+            _unflock(got)
+            pl.lock.release()
 
-        fd = await asyncio.to_thread(acquire)
+        try:
+            await asyncio.to_thread(acquire)
+        except BaseException:
+            with guard:
+                abandoned.append(True)
+                late = handoff.pop("fd", None)
+            if late is not None:
+                _unflock(late)
+                pl.lock.release()
+            raise
+        fd = handoff.pop("fd")
         try:
             yield
         finally:
