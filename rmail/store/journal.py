@@ -282,6 +282,15 @@ class FolderIndex:
 
     @classmethod
     def read_snapshot(cls, lines: Iterable[bytes], source: str = "snapshot") -> FolderIndex:
+        """Load a snapshot; anything but a complete, consistent one is CorruptStore (a snapshot
+        only changes by rename, so a broken one is damage, never a torn write)."""
+        try:
+            return cls._parse_snapshot(lines, source)
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+            raise CorruptStore(f"{source}: broken snapshot ({exc!r})") from exc
+
+    @classmethod
+    def _parse_snapshot(cls, lines: Iterable[bytes], source: str) -> FolderIndex:
         it = iter(lines)
         try:
             header = json.loads(next(it))
@@ -308,7 +317,7 @@ class FolderIndex:
             col.extend(values)
             del values
         if not ended or len({len(c) for c in idx._columns()}) != 1 or \
-                len(idx.uids) != header["count"]:
+                len(idx.uids) != header["count"] or len(idx.tomb_uids) != len(idx.tomb_modseqs):
             raise CorruptStore(f"{source}: truncated or inconsistent snapshot")
         idx.uids = array("q", accumulate(idx.uids))  # undo the delta encoding
         idx._recount()
