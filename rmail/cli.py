@@ -18,7 +18,7 @@ from typing import Any
 
 from rmail import __version__
 from rmail.config import Config, ConfigError, load_config
-from rmail.store.accounts import Accounts, check_password, split_address
+from rmail.store.accounts import Accounts, check_password, normalize_domain, split_address
 from rmail.store.errors import StoreError
 
 DEMO_DOMAIN = "example.com"
@@ -266,7 +266,12 @@ def cmd_domain_list(args: argparse.Namespace) -> int:
 
 
 def cmd_domain_delete(args: argparse.Namespace) -> int:
-    accounts = _accounts(args)
+    config = _config(args)
+    accounts = _accounts(args, config)
+    if accounts.has_domain(args.domain) and \
+            normalize_domain(args.domain) in {normalize_domain(d) for d in config.domains}:
+        raise CliError(f"{args.domain} is listed in {config.source} `domains` and would be "
+                       f"created again at the next start; remove it there first")
     accounts.delete_domain(args.domain, force=args.force)
     print(f"deleted {args.domain}")
     return 0
