@@ -5,7 +5,8 @@ What it finds and does (each reported as one line):
 - a broken journal line before the end (disk damage): dropped, the rest replayed;
 - a message file with no index entry at or above `uidnext` (crash after the file was placed,
   before its journal line): re-indexed under its UID;
-- a message file below `uidnext` with no index entry (expunged, crash before the unlink): removed;
+- a message file below `uidnext` of an expunged UID (crash before the unlink): removed; one
+  whose index entry was lost (a damaged journal line): re-indexed under a new UID;
 - an index entry whose message file is missing: expunged from the index;
 - meta files missing (rebuilt) or orphaned (removed); with `deep`, unreadable ones too;
 - staged files in `mail/tmp/`, temp files and half-deleted folders or users: removed;
@@ -110,13 +111,17 @@ def _check_user(mb: UserMailbox, report: CheckReport, repair: bool, deep: bool) 
         known.add(entry.folder_id)
         fdir = mb.layout.folder_dir(entry.folder_id)
         if not (fdir / "index.jsonl").is_file() or not (fdir / "folder.json").is_file():
+            # Rebuild around the message files (they are adopted below); flags are lost and
+            # a new UIDVALIDITY tells clients to resynchronise.
             if repair:
-                fsutil.remove_tree(fdir)
-                Folder.initialise(Folder(mb, entry.folder_id, entry.name).layout,
-                                  _uidvalidity(fdir))
-            report.found(fdir, f"folder {entry.name!r} has no index; recreated empty",
-                         fixed=repair)
-            continue
+                uidvalidity = _uidvalidity(fdir)
+                for stale in ("index.jsonl", "journal.jsonl"):
+                    (fdir / stale).unlink(missing_ok=True)
+                Folder.initialise(Folder(mb, entry.folder_id, entry.name).layout, uidvalidity)
+            report.found(fdir, f"folder {entry.name!r} had no index; rebuilt from its "
+                         "message files", fixed=repair)
+            if not repair:
+                continue
         report.folders += 1
         try:
             check_folder(mb.folder(entry.name), report, repair=repair, deep=deep)
@@ -148,6 +153,8 @@ def check_folder(folder: Folder, report: CheckReport, *, repair: bool = True,
         indexed = set(idx.uids)
         appends: list[dict[str, object]] = []
         uidnext, modseq = idx.uidnext, idx.highestmodseq
+        tombstoned = set(idx.tomb_uids)
+        renumber: list[Path] = []
         for uid in sorted(set(on_disk) - indexed):
             path = on_disk[uid]
             if uid >= uidnext:
@@ -156,10 +163,26 @@ def check_folder(folder: Folder, report: CheckReport, *, repair: bool = True,
                 appends.append({"op": "append", "modseq": modseq, "uid": uid, "flags": [],
                                 "size": st.st_size, "date": int(st.st_mtime)})
                 report.found(path, "message not in the index; re-indexed", fixed=repair)
-            else:
+            elif uid in tombstoned:
                 if repair:
                     path.unlink(missing_ok=True)
                 report.found(path, "message of an expunged UID; removed", fixed=repair)
+            else:  # its index entry was lost: never delete mail we can't prove was expunged
+                renumber.append(path)
+        next_uid = max([uidnext, *(int(a["uid"]) + 1 for a in appends)])  # type: ignore[call-overload]
+        for path in renumber:
+            st = path.stat()
+            modseq += 1
+            if repair:
+                target = fl.msg_path(next_uid)
+                fsutil.ensure_dir(target.parent)
+                os.rename(path, target)
+                fsutil.fsync_dir(target.parent)
+            appends.append({"op": "append", "modseq": modseq, "uid": next_uid, "flags": [],
+                            "size": st.st_size, "date": int(st.st_mtime)})
+            report.found(path, f"message lost from the index; re-indexed as UID {next_uid}",
+                         fixed=repair)
+            next_uid += 1
         ghosts = sorted(indexed - set(on_disk))
         if repair and appends:
             with folder._mem:
