@@ -10,14 +10,19 @@ from aiohttp import web
 
 from rmail import __version__
 from rmail.config import Config
-from rmail.web.keys import CONFIG_KEY, SERVICE_KEYS
+from rmail.web.api import setup_api
+from rmail.web.autoconfig import routes as autoconfig_routes
+from rmail.web.docs import routes as docs_routes
+from rmail.web.keys import CONFIG_KEY, CORE_KEY, SERVICE_KEYS
+from rmail.web.middlewares import add_cors_headers, cors, errors, rate_limit
 
 __all__ = ["create_app"]
 
 
 def create_app(config: Config, **services: object) -> web.Application:
     """Build the HTTP application for ``config``; ``services`` are named in `SERVICE_KEYS`."""
-    app = web.Application()
+    app = web.Application(middlewares=[cors, errors, rate_limit])
+    app.on_response_prepare.append(add_cors_headers)
     app[CONFIG_KEY] = config
     for name, service in services.items():
         try:
@@ -25,7 +30,14 @@ def create_app(config: Config, **services: object) -> web.Application:
         except KeyError:
             raise TypeError(f"create_app: unknown service {name!r}") from None
         app[key] = service
+    if CORE_KEY not in app:  # a Server started without services: build the shared set here
+        from rmail.services import build_services
+
+        app[CORE_KEY] = build_services(config)
     app.router.add_get("/healthz", healthz)
+    setup_api(app)
+    app.add_routes(autoconfig_routes)
+    app.add_routes(docs_routes)
     return app
 
 

@@ -1,0 +1,14 @@
+"""The Exchange-style JSON API: one route table per area, mounted by `setup_api`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from rmail.web.api import admin_users, aliases, auth, folders, send
+
+ROUTE_TABLES = (auth.routes, folders.routes, send.routes, aliases.routes, admin_users.routes)
+
+
+def setup_api(app: web.Application) -> None:
+    for table in ROUTE_TABLES:
+        app.add_routes(table)

@@ -1,0 +1,135 @@
+"""User management for admins (reference manual, "Admin — User Management").
+
+Every route needs an admin; `domain` (query parameter, or body field on create) defaults to
+the admin's own domain. An admin cannot disable, demote or delete themselves (409), so a
+domain never loses its last admin by accident.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from rmail.auth import Principal, hash_password
+from rmail.store.accounts import check_password, check_quota, check_username
+from rmail.web.api.aliases import target_domain
+from rmail.web.api.base import (
+    core,
+    get_bool,
+    get_int,
+    get_str,
+    get_str_list,
+    json_response,
+    read_json,
+    require_admin,
+    run,
+)
+from rmail.web.errors import ApiError
+
+routes = web.RouteTableDef()
+
+CREATE_FIELDS = ("username", "password", "domain", "admin", "quota_mb", "display_name")
+PATCH_FIELDS = ("enabled", "admin", "quota_mb", "display_name", "submission_enabled",
+                "addresses", "sender_whitelist")
+
+
+def _target(request: web.Request, principal: Principal) -> tuple[str, str]:
+    domain = target_domain(principal, request.query.get("domain"))
+    return domain, check_username(request.match_info["username"])
+
+
+def _is_self(principal: Principal, domain: str, username: str) -> bool:
+    return (principal.domain, principal.username) == (domain, username)
+
+
+@routes.get("/admin/users")
+async def list_users(request: web.Request) -> web.Response:
+    principal = await require_admin(request)
+    domain = target_domain(principal, request.query.get("domain"))
+    users = await run(core(request).accounts.users, domain)
+    return json_response({"users": [u.public() for u in users]})
+
+
+@routes.post("/admin/users")
+async def create_user(request: web.Request) -> web.Response:
+    principal = await require_admin(request)
+    body = await read_json(request, allowed=CREATE_FIELDS)
+    username = check_username(get_str(body, "username", required=True, max_length=64))
+    password = check_password(get_str(body, "password", required=True, max_length=4096))
+    domain = target_domain(principal, get_str(body, "domain", max_length=253))
+    services = core(request)
+    quota = check_quota(get_int(body, "quota_mb", default=services.config.quota_mb_default))
+    admin = bool(get_bool(body, "admin", default=False))
+    display_name = get_str(body, "display_name", default="", max_length=200) or ""
+    password_hash = await run(hash_password, password)
+    account = await run(services.accounts.create, domain, username, password_hash,
+                        admin=admin, quota_mb=quota, display_name=display_name)
+    return json_response(account.public(), status=201)
+
+
+@routes.get("/admin/users/{username}")
+async def get_user(request: web.Request) -> web.Response:
+    principal = await require_admin(request)
+    domain, username = _target(request, principal)
+    account = await run(core(request).accounts.get, domain, username)
+    return json_response(account.public())
+
+
+@routes.patch("/admin/users/{username}")
+async def update_user(request: web.Request) -> web.Response:
+    """Only the given fields change."""
+    principal = await require_admin(request)
+    domain, username = _target(request, principal)
+    body = await read_json(request, allowed=PATCH_FIELDS)
+    changes: dict[str, Any] = {}
+    for name in ("enabled", "admin", "submission_enabled"):
+        value = get_bool(body, name)
+        if value is not None:
+            changes[name] = value
+    quota = get_int(body, "quota_mb")
+    if quota is not None:
+        changes["quota_mb"] = check_quota(quota)
+    display_name = get_str(body, "display_name", max_length=200)
+    if display_name is not None:
+        changes["display_name"] = display_name
+    for name in ("addresses", "sender_whitelist"):
+        if body.get(name) is not None:
+            changes[name] = tuple(get_str_list(body, name, max_items=100, max_length=320))
+    if _is_self(principal, domain, username) and (
+        changes.get("enabled") is False or changes.get("admin") is False
+    ):
+        raise ApiError(409, "You cannot disable or demote your own account")
+    accounts = core(request).accounts
+    if changes:
+        account = await run(accounts.update, domain, username, **changes)
+    else:
+        account = await run(accounts.get, domain, username)
+    return json_response(account.public())
+
+
+@routes.delete("/admin/users/{username}")
+async def delete_user(request: web.Request) -> web.Response:
+    """Deletes the account and everything it owns (mail, calendars, drive)."""
+    principal = await require_admin(request)
+    domain, username = _target(request, principal)
+    if _is_self(principal, domain, username):
+        raise ApiError(409, "You cannot delete your own account")
+    services = core(request)
+    await run(services.accounts.delete, domain, username)
+    services.mail.forget(domain, username)
+    return json_response({"username": username, "domain": domain, "deleted": True})
+
+
+@routes.put("/admin/users/{username}/password")
+async def set_password(request: web.Request) -> web.Response:
+    """A new password; the user's existing tokens stop working."""
+    principal = await require_admin(request)
+    domain, username = _target(request, principal)
+    body = await read_json(request, allowed=("password",))
+    password = check_password(get_str(body, "password", required=True, max_length=4096))
+    accounts = core(request).accounts
+    await run(accounts.get, domain, username)  # 404 before spending a hash
+    password_hash = await run(hash_password, password)
+    await run(accounts.update, domain, username, password_hash=password_hash)
+    return json_response({"username": username, "domain": domain, "password_changed": True})

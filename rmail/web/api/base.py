@@ -1,0 +1,243 @@
+"""What every JSON API handler needs: the services, who is calling, and checked input.
+
+Handlers call `require_user` / `require_admin` first, read input only through the checked
+readers here (`read_json`, `read_body`, the field getters, `query_int`, `folder_name`), call the
+synchronous store through `run`, and raise `ApiError` or let store errors propagate: the status
+is chosen in `rmail.web.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import unicodedata
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
+
+from aiohttp import web
+
+from rmail.auth import Principal
+from rmail.auth.tokens import TokenError, decode_token
+from rmail.services import Services
+from rmail.store.errors import InvalidValue, NotFound
+from rmail.store.folders import SEPARATOR, canonical_name
+from rmail.web.errors import ApiError
+from rmail.web.keys import CORE_KEY
+
+__all__ = [
+    "JSON_LIMIT",
+    "core",
+    "folder_name",
+    "get_bool",
+    "get_int",
+    "get_str",
+    "get_str_list",
+    "json_response",
+    "query_int",
+    "read_body",
+    "read_json",
+    "require_admin",
+    "require_user",
+    "run",
+]
+
+JSON_LIMIT = 1024 * 1024  # bytes of a JSON request body (sending mail has its own limit)
+_CHUNK = 256 * 1024
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def core(request: web.Request) -> Services:
+    return request.app[CORE_KEY]
+
+
+async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call the synchronous store off the event loop."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status,
+                             dumps=partial(json.dumps, ensure_ascii=False))
+
+
+# -- who is calling ------------------------------------------------------------------------------
+async def require_user(request: web.Request) -> Principal:
+    """The caller, from `Authorization: Bearer <JWT>` or `Basic` (user@domain:password).
+
+    A token is checked against the account on every request: the account must still exist, be
+    enabled, and have the auth epoch the token was issued under (a password change bumps it).
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.strip().partition(" ")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if not header.strip():
+        raise ApiError(401, "Authentication required")
+    if scheme == "bearer" and credentials:
+        principal = await _from_token(request, credentials)
+    elif scheme == "basic" and credentials:
+        principal = await _from_basic(request, credentials)
+    else:
+        raise ApiError(401, "Unsupported authorization scheme (use Bearer or Basic)")
+    return principal
+
+
+async def require_admin(request: web.Request) -> Principal:
+    principal = await require_user(request)
+    if not principal.admin:
+        raise ApiError(403, "Admin privileges required")
+    return principal
+
+
+async def _from_token(request: web.Request, token: str) -> Principal:
+    services = core(request)
+    try:
+        claims = decode_token(services.config.exchange_api.secret, token)
+    except TokenError as exc:
+        message = "Token expired" if "expired" in str(exc) else "Invalid token"
+        raise ApiError(401, message) from None
+    try:
+        account = await run(services.accounts.get, claims.domain, claims.username)
+    except (NotFound, InvalidValue):
+        raise ApiError(401, "Invalid token") from None
+    if account.auth_epoch != claims.epoch or not account.enabled:
+        raise ApiError(401, "Token no longer valid")
+    return Principal(account)
+
+
+async def _from_basic(request: web.Request, credentials: str) -> Principal:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ApiError(401, "Malformed Basic credentials") from None
+    login, sep, password = decoded.partition(":")
+    if not sep or not login:
+        raise ApiError(401, "Malformed Basic credentials")
+    return await core(request).auth.authenticate(login, password, ip=request.remote)
+
+
+# -- request bodies ----------------------------------------------------------------------------
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise ApiError(413, f"Request body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"Request body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: web.Request, *, allowed: Iterable[str],
+                    limit: int = JSON_LIMIT) -> dict[str, Any]:
+    """A JSON object body with no fields outside `allowed`."""
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        raise ApiError(400, "Request body must be a JSON object")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "Invalid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "Request body must be a JSON object")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ApiError(400, f"Unknown field: {unknown[0]}")
+    return data
+
+
+_MISSING = object()
+
+
+def _get(body: dict[str, Any], name: str, required: bool) -> Any:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise ApiError(400, f"Missing field: {name}")
+        return _MISSING
+    return value
+
+
+def get_str(body: dict[str, Any], name: str, *, required: bool = False,
+            default: str | None = None, max_length: int = 10_000) -> str | None:
+    value = _get(body, name, required)
+    if value is _MISSING:
+        return default
+    if not isinstance(value, str):
+        raise ApiError(400, f"Field {name} must be a string")
+    if len(value) > max_length:
+        raise ApiError(400, f"Field {name} is longer than {max_length} characters")
+    return value
+
+
+def get_bool(body: dict[str, Any], name: str, *, default: bool | None = None) -> bool | None:
+    value = _get(body, name, False)
+    if value is _MISSING:
+        return default
+    if not isinstance(value, bool):
+        raise ApiError(400, f"Field {name} must be true or false")
+    return value
+
+
+def get_int(body: dict[str, Any], name: str, *, default: int | None = None,
+            lo: int | None = None, hi: int | None = None) -> int | None:
+    value = _get(body, name, False)
+    if value is _MISSING:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(400, f"Field {name} must be an integer")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ApiError(400, f"Field {name} must be between {lo} and {hi}")
+    return value
+
+
+def get_str_list(body: dict[str, Any], name: str, *, required: bool = False,
+                 max_items: int = 1000, max_length: int = 1000) -> list[str]:
+    """A list of strings; a single string is taken as a one-item list."""
+    value = _get(body, name, required)
+    if value is _MISSING:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError(400, f"Field {name} must be a list of strings")
+    if len(value) > max_items:
+        raise ApiError(400, f"Field {name} has more than {max_items} items")
+    if any(len(v) > max_length for v in value):
+        raise ApiError(400, f"An item of {name} is longer than {max_length} characters")
+    return value
+
+
+# -- query and path parameters -------------------------------------------------------------------
+def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw.strip(), 10)
+    except ValueError:
+        raise ApiError(400, f"Parameter {name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, f"Parameter {name} must be between {lo} and {hi}")
+    return value
+
+
+def folder_name(raw: str) -> str:
+    """A folder name from a URL (already percent-decoded by the router): `/` separates levels,
+    any Unicode is allowed; `.`/`..` levels are refused outright. Folder names are keys of
+    the user's folder list and never reach the filesystem, so this is about clear answers."""
+    for part in unicodedata.normalize("NFC", raw).split(SEPARATOR):
+        if part in (".", ".."):
+            raise ApiError(400, "Folder name must not contain '.' or '..' levels")
+    return canonical_name(raw)

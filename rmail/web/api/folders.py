@@ -1,0 +1,270 @@
+"""Folders and messages: list, create/rename/delete folders; list, append (raw RFC 5322),
+fetch, delete and re-flag messages (reference manual, "Endpoint Reference").
+
+Folder names come percent-decoded from the URL (`/folders/Work%2FClients/messages` and
+`/folders/Work/Clients/messages` are the same folder) and pass `base.folder_name`. Routes with
+a `{uid}` are registered before the bare folder routes so `{folder:.+}` cannot swallow them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from typing import IO, Any
+
+from aiohttp import web
+
+from rmail.auth import Principal
+from rmail.store.errors import CorruptStore, NotFound
+from rmail.store.journal import SEEN, SYSTEM_FLAGS, MessageRecord
+from rmail.store.mailbox import Folder, UserMailbox
+from rmail.web.api.base import (
+    core,
+    folder_name,
+    get_str,
+    get_str_list,
+    json_response,
+    query_int,
+    read_body,
+    read_json,
+    require_user,
+    run,
+)
+from rmail.web.errors import ApiError
+
+routes = web.RouteTableDef()
+
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+MAX_UID = 2**32 - 1  # RFC 9051 §2.3.1.1: UIDs are 32-bit
+MAX_FLAGS = 100
+_KEYWORD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]{1,100}")  # RFC 9051 atom
+_CHUNK = 256 * 1024
+UID = r"{uid:[0-9]{1,20}}"
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def check_flags(flags: list[str]) -> list[str]:
+    """IMAP system flags (except \\Recent, which no client may set) and keywords."""
+    if len(flags) > MAX_FLAGS:
+        raise ApiError(400, f"At most {MAX_FLAGS} flags")
+    system = {f.lower(): f for f in SYSTEM_FLAGS}
+    out = []
+    for flag in flags:
+        if flag.startswith("\\"):
+            canon = system.get(flag.lower())
+            if canon is None:
+                raise ApiError(400, f"Unknown system flag {flag}")
+            out.append(canon)
+        elif _KEYWORD.fullmatch(flag):
+            out.append(flag)
+        else:
+            raise ApiError(400, f"Invalid flag {flag!r}")
+    return out
+
+
+def parse_uid(request: web.Request) -> int:
+    uid = int(request.match_info["uid"])
+    if not 1 <= uid <= MAX_UID:
+        raise ApiError(404, f"No message with UID {uid}")
+    return uid
+
+
+def iso(timestamp: int) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat()
+
+
+async def user_mailbox(request: web.Request, principal: Principal) -> UserMailbox:
+    return await run(core(request).mail.mailbox, principal.domain, principal.username)
+
+
+async def open_folder(request: web.Request, principal: Principal) -> Folder:
+    name = folder_name(request.match_info["folder"])
+    mailbox = await user_mailbox(request, principal)
+    return await run(mailbox.folder, name)
+
+
+def message_item(rec: MessageRecord, summary: dict[str, Any]) -> dict[str, Any]:
+    """One entry of a message listing (schema `MessageSummary` in the OpenAPI document)."""
+    flags = list(rec.flags)
+    return {
+        "uid": rec.uid,
+        "flags": flags,
+        "seen": SEEN in flags,
+        "size": rec.size,
+        "modseq": rec.modseq,
+        "internaldate": iso(rec.internaldate),
+        "date": summary.get("date"),
+        "from": summary.get("from"),
+        "to": summary.get("to") or [],
+        "cc": summary.get("cc") or [],
+        "subject": summary.get("subject") or "",
+        "intro": summary.get("intro") or "",
+        "has_attachments": bool(summary.get("has_attachments")),
+        "message_id": summary.get("message_id"),
+        "in_reply_to": summary.get("in_reply_to"),
+    }
+
+
+def folder_item(mailbox: UserMailbox, name: str) -> dict[str, Any]:
+    entry = mailbox.entry(name)
+    item: dict[str, Any] = {"name": entry.name, "total": 0, "unread": 0, "size": 0,
+                            "special_use": entry.special_use, "subscribed": entry.subscribed,
+                            "selectable": entry.selectable}
+    if entry.selectable:
+        status = mailbox.folder(entry.name).status()
+        item.update(total=status.count, unread=status.unseen, size=status.bytes)
+    return item
+
+
+# -- folders ---------------------------------------------------------------------------------
+@routes.get("/folders")
+async def list_folders(request: web.Request) -> web.Response:
+    principal = await require_user(request)
+    mailbox = await user_mailbox(request, principal)
+
+    def listing() -> list[dict[str, Any]]:
+        out = []
+        for entry in mailbox.entries():
+            try:
+                out.append(folder_item(mailbox, entry.name))
+            except NotFound:  # deleted while we listed
+                continue
+        return out
+
+    return json_response({"folders": await run(listing)})
+
+
+@routes.post("/folders")
+async def create_folder(request: web.Request) -> web.Response:
+    principal = await require_user(request)
+    body = await read_json(request, allowed=("name", "special_use"))
+    name = folder_name(get_str(body, "name", required=True, max_length=1000) or "")
+    use = get_str(body, "special_use", max_length=20)
+    mailbox = await user_mailbox(request, principal)
+    folder = await run(mailbox.create_folder, name, use)
+    return json_response(await run(folder_item, mailbox, folder.name), status=201)
+
+
+# -- messages: the routes with a UID first ----------------------------------------------------
+@routes.get("/folders/{folder:.+}/messages/" + UID)
+async def fetch_message(request: web.Request) -> web.StreamResponse:
+    """The raw message exactly as stored, streamed in chunks."""
+    principal = await require_user(request)
+    uid = parse_uid(request)
+    folder = await open_folder(request, principal)
+
+    def opened() -> tuple[IO[bytes], int]:
+        handle = folder.open_message(uid)
+        return handle, os.fstat(handle.fileno()).st_size
+
+    handle, size = await run(opened)
+    try:
+        response = web.StreamResponse(headers={"Content-Type": "message/rfc822"})
+        response.content_length = size
+        await response.prepare(request)
+        while chunk := await run(handle.read, _CHUNK):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        handle.close()
+
+
+@routes.delete("/folders/{folder:.+}/messages/" + UID)
+async def delete_message(request: web.Request) -> web.Response:
+    principal = await require_user(request)
+    uid = parse_uid(request)
+    folder = await open_folder(request, principal)
+
+    def delete() -> None:
+        folder.record(uid)  # NotFound -> 404
+        if not folder.expunge([uid]):
+            raise NotFound(f"no message with UID {uid} in {folder.name!r}")
+
+    await run(delete)
+    return json_response({"folder": folder.name, "uid": uid, "deleted": True})
+
+
+@routes.patch("/folders/{folder:.+}/messages/" + UID + "/flags")
+async def replace_flags(request: web.Request) -> web.Response:
+    principal = await require_user(request)
+    uid = parse_uid(request)
+    body = await read_json(request, allowed=("flags",))
+    if not isinstance(body.get("flags"), list):
+        raise ApiError(400, "Field flags must be a list of strings")
+    flags = check_flags(get_str_list(body, "flags", required=True, max_items=MAX_FLAGS))
+    folder = await open_folder(request, principal)
+
+    def replace() -> MessageRecord:
+        folder.record(uid)
+        folder.store_flags([uid], "set", flags)
+        return folder.record(uid)
+
+    rec = await run(replace)
+    return json_response({"folder": folder.name, "uid": uid, "flags": list(rec.flags),
+                          "modseq": rec.modseq})
+
+
+@routes.get("/folders/{folder:.+}/messages")
+async def list_messages(request: web.Request) -> web.Response:
+    """Newest first; `offset` skips the newest N. O(limit) whatever the folder size."""
+    principal = await require_user(request)
+    offset = query_int(request, "offset", 0, 0, 2**31 - 1)
+    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    folder = await open_folder(request, principal)
+
+    def page() -> dict[str, Any]:
+        status = folder.status()
+        items = []
+        for rec in folder.records(offset, limit):
+            try:
+                summary = folder.meta(rec.uid).get("summary") or {}
+            except NotFound:  # expunged while we listed
+                continue
+            except CorruptStore:
+                summary = {}
+            items.append(message_item(rec, summary))
+        return {"folder": folder.name, "total": status.count, "unread": status.unseen,
+                "offset": offset, "limit": limit, "messages": items}
+
+    return json_response(await run(page))
+
+
+@routes.post("/folders/{folder:.+}/messages")
+async def append_message(request: web.Request) -> web.Response:
+    """Body: the raw message (`Content-Type: message/rfc822`); optional `flags` query
+    parameters (repeated or space-separated). 413 over `max_message_bytes` or the quota."""
+    principal = await require_user(request)
+    if request.content_type != "message/rfc822":
+        raise ApiError(415, "Content-Type must be message/rfc822")
+    flags = check_flags([f for value in request.query.getall("flags", [])
+                         for f in value.split()])
+    folder = await open_folder(request, principal)
+    raw = await read_body(request, core(request).config.max_message_bytes)
+    if not raw.strip():
+        raise ApiError(400, "Message body is empty")
+    result = await run(folder.append, raw, flags, quota_bytes=principal.account.quota_bytes)
+    return json_response({"folder": folder.name, "uid": result.uid, "size": len(raw)},
+                         status=201)
+
+
+# -- folder rename/delete: last, so `{folder:.+}` never shadows a message route ----------------
+@routes.patch("/folders/{folder:.+}")
+async def rename_folder(request: web.Request) -> web.Response:
+    principal = await require_user(request)
+    old = folder_name(request.match_info["folder"])
+    body = await read_json(request, allowed=("name",))
+    new = folder_name(get_str(body, "name", required=True, max_length=1000) or "")
+    mailbox = await user_mailbox(request, principal)
+    await run(mailbox.rename_folder, old, new)
+    return json_response(await run(folder_item, mailbox, new))
+
+
+@routes.delete("/folders/{folder:.+}")
+async def delete_folder(request: web.Request) -> web.Response:
+    principal = await require_user(request)
+    name = folder_name(request.match_info["folder"])
+    mailbox = await user_mailbox(request, principal)
+    await run(mailbox.delete_folder, name)
+    return json_response({"name": name, "deleted": True})
