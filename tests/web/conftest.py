@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from rmail import auth
@@ -24,6 +25,7 @@ from rmail.config import Config
 from rmail.server import Server
 from rmail.services import Services, build_services
 from rmail.tls import client_context_trusting
+from rmail.web.app import create_app
 
 DOMAIN = "example.com"
 USERS = {"admin": True, "alice": False, "bob": False}
@@ -54,15 +56,18 @@ class Reply:
 
 @dataclass
 class Api:
-    server: Server
+    base: str  # https://127.0.0.1:PORT (a Server) or http://... (an app without listeners)
+    config: Config
     services: Services
     session: aiohttp.ClientSession
-    ssl: ssl.SSLContext
+    ssl: ssl.SSLContext | bool
     tokens: dict[str, str] = field(default_factory=dict)
 
     @property
-    def base(self) -> str:
-        return self.server.url().rstrip("/")
+    def address(self) -> tuple[str, int]:
+        url = URL(self.base)
+        assert url.host is not None and url.port is not None
+        return url.host, url.port
 
     async def call(self, method: str, path: str, *, token: str | None = None,
                    user: str | None = None, json: Any = _NO_JSON, data: Any = None,
@@ -112,24 +117,37 @@ def template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def make_api(tmp_config: Config, template_store: Path) -> AsyncIterator[MakeApi]:
-    made: list[tuple[Server, aiohttp.ClientSession]] = []
+    """``await make_api(**overrides)``: a `Server` with TLS on port 0. With ``app_only=True``
+    the app runs on aiohttp's test server over plain HTTP and no listener is started, so the
+    config may enable mail listeners on fixed ports (autoconfig) without binding them."""
+    made: list[tuple[Server | TestServer, aiohttp.ClientSession]] = []
 
-    async def make(**overrides: Any) -> Api:
+    async def make(*, app_only: bool = False, **overrides: Any) -> Api:
         config = tmp_config.with_overrides(domains=[DOMAIN], **overrides)
         if not config.mail_root.exists():
             shutil.copytree(template_store, config.mail_root)
         services = build_services(config)
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        if app_only:
+            test_server = TestServer(create_app(config, core=services), host="127.0.0.1")
+            await test_server.start_server()
+            made.append((test_server, session))
+            base = str(test_server.make_url("")).rstrip("/")
+            return Api(base, config, services, session, False)
         server = Server(config, services={"core": services})
+        made.append((server, session))
         await server.start()
         assert server.cert_path is not None
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
-        made.append((server, session))
-        return Api(server, services, session, client_context_trusting(server.cert_path))
+        return Api(server.url().rstrip("/"), config, services, session,
+                   client_context_trusting(server.cert_path))
 
     yield make
     for server, session in reversed(made):
         await session.close()
-        await server.stop()
+        if isinstance(server, TestServer):
+            await server.close()
+        else:
+            await server.stop()
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ async def test_folder_names_hierarchy_and_unicode(api: Api) -> None:
 async def test_traversal_and_bad_names_are_refused(api: Api, path: str) -> None:
     reply = await api.call("GET", path, user="alice")
     assert reply.status == 400, reply.body
-    assert str(api.server.config.mail_root) not in reply.error
+    assert str(api.config.mail_root) not in reply.error
 
 
 async def test_users_cannot_reach_each_other(api: Api) -> None:
