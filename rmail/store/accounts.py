@@ -185,6 +185,17 @@ _UPDATABLE = {"admin": bool, "enabled": bool, "quota_mb": int, "display_name": s
               "addresses": tuple, "auth_epoch": int}
 
 
+def _checked_sequence(key: str, value: object) -> tuple[Any, ...]:
+    """A list field: a list or tuple (a bare string would become a tuple of characters) of
+    strings, or of objects for `app_passwords`."""
+    if not isinstance(value, list | tuple):
+        raise InvalidValue(f"{key} must be a list")
+    item = dict if key == "app_passwords" else str
+    if not all(isinstance(v, item) for v in value):
+        raise InvalidValue(f"every entry of {key} must be a {item.__name__}")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class AliasRule:
     """A regex alias: local parts matching `pattern` (whole match) go to `target`."""
@@ -374,12 +385,7 @@ class Accounts:
         check_quota(quota_mb)
         self.add_domain(name, exist_ok=True)
         main = f"{user}@{name}"
-        extra = [normalize_address(a) for a in addresses]
-        all_addresses = tuple(dict.fromkeys([main, *extra]))
-        by_address = self._cache()[0]
-        for addr in all_addresses:
-            if addr in by_address and by_address[addr] != (name, user):
-                raise AlreadyExists(f"address {addr} belongs to another user")
+        all_addresses = self._checked_addresses(name, user, addresses)
         udir = self.layout.user_dir(name, user)
         with fsutil.locked(self.layout.domain_lock(name)):
             if self.layout.account_file(name, user).exists():
@@ -407,12 +413,16 @@ class Accounts:
                 raise InvalidValue(f"{key} must be an integer")
             if kind in (bool, str) and not isinstance(value, kind):
                 raise InvalidValue(f"{key} must be a {kind.__name__}")
+            if kind is int and value < 0:
+                raise InvalidValue(f"{key} must not be negative")
             if kind is tuple:
-                changes[key] = tuple(value)
+                changes[key] = _checked_sequence(key, value)
         if "quota_mb" in changes:
             check_quota(changes["quota_mb"])
         if "addresses" in changes:
             changes["addresses"] = self._checked_addresses(name, user, changes["addresses"])
+        if not self.layout.account_file(name, user).exists():
+            raise NotFound(f"no user {user}@{name}")  # before the lock: its sidecar needs the dir
         with fsutil.locked(self.layout.account_lock(name, user)):
             acc = self.get(name, user)
             if "password_hash" in changes and "auth_epoch" not in changes:
