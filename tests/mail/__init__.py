@@ -1,0 +1,1 @@
+"""Tests of rmail.mail: the message parser."""
