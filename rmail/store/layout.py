@@ -18,7 +18,17 @@
           folder.lock                flock sidecar for index + journal writers
           msg/{uid // 4096}/{uid}.eml    raw message bytes exactly as received
           meta/{uid // 4096}/{uid}.json  parsed envelope/bodystructure/summary (a cache)
-      calendars/  drive/             see their modules
+      calendars/                     CalDAV (rmail.store.calendars; `CollectionLayout` below)
+        .home.lock                   flock sidecar for creating/deleting calendars
+        reminders.json               VALARM firings already reminded (rmail.scheduling.reminders)
+        {name}/                      `default`, `Schedule-Inbox`, ... (name passed the gate)
+          calendar.json              display name, colour, description, components, dead props
+          index.json                 ctag, sync_token, per-event metadata, tombstones
+          index.lock                 flock sidecar for writers of index.json and events/
+          events/{uid}.ics           one calendar object resource (its resource name)
+      contacts/                      CardDAV, same shape: {name}/addressbook.json, index.json,
+                                     cards/{uid}.vcf
+      drive/                         see its module
   shares/{uid[:2]}/{uid}.json        public share records
   queue/                             outbound spool
   secrets/                           JWT secret, DKIM keys (0600)
@@ -103,6 +113,9 @@ class Layout:
     def drive_dir(self, domain: str, username: str) -> Path:
         return self.user_dir(domain, username) / "drive"
 
+    def contacts_dir(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "contacts"
+
 
 class MailLayout:
     """Paths inside one user's `mail/` directory."""
@@ -159,3 +172,17 @@ class FolderLayout:
 
     def meta_path(self, uid: int) -> Path:
         return self.meta_bucket(uid) / f"{uid}.json"
+
+
+class CollectionLayout:
+    """Paths inside one calendar or address book directory (rmail.store.davstore)."""
+
+    def __init__(self, collection_dir: Path, meta_name: str, objects_name: str) -> None:
+        self.dir = collection_dir
+        self.meta_file = collection_dir / meta_name
+        self.index_file = collection_dir / "index.json"
+        self.lock = collection_dir / "index.lock"
+        self.objects_dir = collection_dir / objects_name
+
+    def object_path(self, name: str) -> Path:
+        return self.objects_dir / name

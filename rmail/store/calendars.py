@@ -1,0 +1,141 @@
+"""Calendars: the storage core for CalDAV, iMIP and reminders (reference manual, CalDAV,
+"Storage layout"). Synchronous and protocol-free; the file format, locks and sync positions are
+described in `rmail.store.davstore`, the paths in `rmail.store.layout`.
+
+```
+calendars/
+  default/
+    calendar.json        name, color, description (+ components, dead properties)
+    index.json           ctag, sync_token, per-event metadata, tombstones
+    events/{uid}.ics
+  Schedule-Inbox/        incoming invitations land here
+```
+
+Every object is validated and its metadata (first start, last end, recurrence, alarms)
+computed once at PUT (`rmail.ical.meta`), so a time-range query reads the index and opens only
+the objects whose bounds can overlap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from rmail.ical.meta import object_meta
+from rmail.ical.parse import CalendarObject, InvalidCalendar, parse_object
+from rmail.ical.recur import FLOATING_SLACK
+from rmail.store.davstore import HOME_LOCK, Collection, Home, Kind, check_name
+from rmail.store.errors import InvalidValue
+from rmail.store.layout import Layout
+
+DEFAULT_CALENDAR = "default"
+SCHEDULE_INBOX = "Schedule-Inbox"
+CALENDAR_KIND = Kind("calendar.json", "events", "calendar")
+COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
+MAX_OBJECT_BYTES = 10 * 1024 * 1024
+
+__all__ = ["CALENDAR_KIND", "DEFAULT_CALENDAR", "SCHEDULE_INBOX", "CalendarHome",
+           "CalendarStore", "InvalidCalendar", "check_name"]
+
+
+def _slack(entry: dict[str, Any]) -> int:
+    return int(FLOATING_SLACK.total_seconds()) if entry.get("floating") else 0
+
+
+def may_overlap(entry: dict[str, Any], lo: int | None, hi: int | None) -> bool:
+    """From index metadata alone: can this object have an instance in [lo, hi)?"""
+    start = entry.get("start")
+    if start is None:
+        return True
+    slack = _slack(entry)
+    end = entry.get("end")
+    if hi is not None and start - slack >= hi:
+        return False
+    return not (lo is not None and end is not None and end + slack < lo)
+
+
+class CalendarHome(Home):
+    """One user's calendars."""
+
+    def ensure_defaults(self) -> None:
+        """`default` and `Schedule-Inbox`, created on the user's first use (cheap afterwards;
+        a calendar the user deleted later is not forced back)."""
+        if (self.dir / HOME_LOCK).exists():
+            return
+        self.create(DEFAULT_CALENDAR, {"displayname": "Calendar", "color": "#3a87adff",
+                                       "description": "", "components": list(COMPONENTS)},
+                    exist_ok=True)
+        self.create(SCHEDULE_INBOX, {"displayname": "Invitations", "color": "#e67e22ff",
+                                     "description": "Incoming invitations",
+                                     "components": list(COMPONENTS), "kind": "inbox"},
+                    exist_ok=True)
+
+    def create_calendar(self, name: str, *, displayname: str | None = None,
+                        color: str | None = None, description: str | None = None,
+                        components: list[str] | None = None,
+                        props: dict[str, str] | None = None) -> Collection:
+        comps = [c.upper() for c in (components or COMPONENTS)]
+        for comp in comps:
+            if comp not in COMPONENTS:
+                raise InvalidValue(f"unsupported calendar component {comp!r}")
+        meta: dict[str, Any] = {"displayname": displayname if displayname is not None else name,
+                                "color": color or "", "description": description or "",
+                                "components": comps}
+        if props:
+            meta["props"] = dict(props)
+        return self.create(name, meta)
+
+    def put_object(self, calendar: str, name: str, data: bytes, *,
+                   if_match: str | None = None, if_none_match: str | None = None,
+                   obj: CalendarObject | None = None) -> tuple[str, bool, CalendarObject]:
+        """Validate and store one calendar object; returns (etag, created, parsed object)."""
+        if len(data) > MAX_OBJECT_BYTES:
+            raise InvalidCalendar(f"calendar object larger than {MAX_OBJECT_BYTES} bytes")
+        coll = self.get(calendar)
+        if obj is None:
+            obj = parse_object(data)
+        allowed = coll.meta().get("components") or list(COMPONENTS)
+        if obj.component not in allowed:
+            raise InvalidCalendar(f"{obj.component} is not supported by this calendar "
+                                  "(supported-calendar-component)")
+        meta = object_meta(obj)
+        etag, created = coll.put(name, data, meta, if_match=if_match,
+                                 if_none_match=if_none_match)
+        return etag, created, obj
+
+    def candidates(self, calendar: str, lo: dt.datetime | None, hi: dt.datetime | None,
+                   component: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Objects whose index bounds may overlap [lo, hi), without opening any file."""
+        index = self.get(calendar).index()
+        lo_s = int(lo.timestamp()) if lo is not None else None
+        hi_s = int(hi.timestamp()) + 1 if hi is not None else None
+        for name, entry in index.objects.items():
+            if component is not None and entry.get("comp") != component:
+                continue
+            if may_overlap(entry, lo_s, hi_s):
+                yield name, entry
+
+    def find_uid(self, uid: str, calendars: list[str] | None = None
+                 ) -> tuple[str, str] | None:
+        """(calendar, resource name) of the object with this UID, if any."""
+        for cal in calendars or self.names():
+            try:
+                owner = self.get(cal).index().uid_owner(uid)
+            except (FileNotFoundError, OSError):
+                continue
+            if owner is not None:
+                return cal, owner
+        return None
+
+
+class CalendarStore:
+    """Entry point: every user's calendar home under one mail root. Cheap to create; parsed
+    indexes are cached per process (`rmail.store.davstore`)."""
+
+    def __init__(self, mail_root: str | os.PathLike[str]) -> None:
+        self.layout = Layout(mail_root)
+
+    def home(self, domain: str, username: str) -> CalendarHome:
+        return CalendarHome(self.layout.calendars_dir(domain, username), CALENDAR_KIND)

@@ -1,0 +1,478 @@
+"""Collections of small text objects (calendars of `.ics`, address books of `.vcf`) over plain
+files: the engine under `rmail.store.calendars` and `rmail.store.contacts`.
+
+One collection is a directory (see `rmail.store.layout`): a metadata document (`calendar.json`
+or `addressbook.json`), `index.json` and the objects themselves. `index.json` holds:
+
+```
+{"version": 1, "ctag": 7, "sync_token": "urn:rmail:sync:<base>:7", "base": "<random>",
+ "oldest": 0,
+ "objects": {"<name>": {"uid", "etag", "size", "seq", "mtime", ...metadata}, ...},
+ "tombstones": {"<name>": <seq>, ...}}
+```
+
+`ctag` is the collection's change counter: every write takes the next value and stamps it on the
+object (`seq`) or the tombstone it leaves. Both maps are kept in `seq` order (a changed entry
+moves to the end), so "what changed since position N" walks backwards from the end and stops at
+N: a sync costs O(changes), not O(collection). The sync token is `base` + position; `base` is
+random per collection instance, so a token from a deleted-and-recreated collection (or from
+another collection) is refused, as is one older than `oldest` (tombstones are pruned past
+`MAX_TOMBSTONES`).
+
+Lock rules (STYLE.md #7):
+- `index.lock` (per collection) serialises every writer of that collection's `index.json`, its
+  metadata document and its object files. Writers re-read the index under the lock.
+- `.home.lock` (per user and kind) serialises creating and deleting collections. Taken before a
+  collection lock, never after one. MOVE between two collections takes both collection locks in
+  path order.
+- Readers never lock: every file changes by atomic rename. A parsed index is cached per process
+  and revalidated with one `stat` (inode, mtime, size) per read.
+- Write order: object file, then index (a crash leaves at worst an unindexed file that the next
+  PUT of that name replaces); delete: index, then unlink.
+- All methods are synchronous and block on fsync: call them from a worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rmail.store import fsutil
+from rmail.store.errors import (
+    AlreadyExists,
+    Conflict,
+    CorruptStore,
+    NotFound,
+    PreconditionFailed,
+    StoreError,
+    UnsafeName,
+)
+from rmail.store.layout import CollectionLayout
+
+INDEX_VERSION = 1
+META_VERSION = 1
+MAX_TOMBSTONES = 10_000
+TOKEN_PREFIX = "urn:rmail:sync:"
+HOME_LOCK = ".home.lock"
+
+
+class InvalidSyncToken(StoreError):
+    """RFC 6578 §3.2: the token is not one this collection issued, or it is too old."""
+
+
+class UidConflict(Conflict):
+    """RFC 4791 §5.3.2.1 no-uid-conflict: another resource of the collection has this UID."""
+
+    def __init__(self, message: str, existing: str) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
+def etag_of(data: bytes) -> str:
+    """SHA-256 of the content, 32 hex characters (the reference manual), quoted for HTTP."""
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """The gate for collection and object names: `fsutil.check_component`, and nothing that
+    starts with '.' (reserved for lock files and temporaries)."""
+    fsutil.check_component(name, what=what, reserved_prefix=".")
+    if name.endswith(".lock"):
+        raise UnsafeName(f"{what} {name!r} uses the reserved suffix .lock")
+    return name
+
+
+@dataclass
+class Index:
+    ctag: int = 0
+    base: str = ""
+    oldest: int = 0
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tombstones: dict[str, int] = field(default_factory=dict)
+    _uids: dict[str, str] | None = None
+
+    @property
+    def sync_token(self) -> str:
+        return f"{TOKEN_PREFIX}{self.base}:{self.ctag}"
+
+    def uid_owner(self, uid: str) -> str | None:
+        if self._uids is None:
+            self._uids = {e.get("uid", ""): n for n, e in self.objects.items()}
+        return self._uids.get(uid)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"version": INDEX_VERSION, "ctag": self.ctag, "sync_token": self.sync_token,
+                "base": self.base, "oldest": self.oldest, "objects": self.objects,
+                "tombstones": self.tombstones}
+
+    @classmethod
+    def from_doc(cls, doc: Any, path: Path) -> Index:
+        try:
+            return cls(int(doc["ctag"]), str(doc["base"]), int(doc.get("oldest", 0)),
+                       dict(doc["objects"]), dict(doc.get("tombstones", {})))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptStore(f"{path}: not a collection index ({exc})") from exc
+
+    def copy(self) -> Index:
+        return Index(self.ctag, self.base, self.oldest, dict(self.objects),
+                     dict(self.tombstones))
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The answer to "what changed since token T": names changed (present) and removed."""
+
+    token: str
+    changed: list[str]
+    removed: list[str]
+
+
+def _dump(data: Any) -> bytes:
+    import json
+
+    # Not fsutil.dump_json: key order is the change order here, it must survive a round trip.
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class _IndexCache:
+    """Parsed indexes of this process, validated by stat; bounded LRU."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.items: OrderedDict[str, tuple[tuple[int, int, int], Index]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, path: Path) -> Index:
+        key = str(path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise NotFound("collection not found") from None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is not None and hit[0] == stamp:
+                self.items.move_to_end(key)
+                return hit[1]
+        index = Index.from_doc(fsutil.read_json(path, version=INDEX_VERSION), path)
+        self.put(path, stamp, index)
+        return index
+
+    def put(self, path: Path, stamp: tuple[int, int, int], index: Index) -> None:
+        with self.lock:
+            self.items[str(path)] = (stamp, index)
+            self.items.move_to_end(str(path))
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def stored(self, path: Path, index: Index) -> None:
+        st = os.stat(path)
+        self.put(path, (st.st_ino, st.st_mtime_ns, st.st_size), index)
+
+
+_CACHE = _IndexCache()
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What distinguishes calendars from address books on disk."""
+
+    meta_name: str          # calendar.json / addressbook.json
+    objects_name: str       # events / cards
+    label: str              # "calendar" / "address book" (for messages)
+
+
+class Collection:
+    """One calendar or address book."""
+
+    def __init__(self, home: Home, name: str) -> None:
+        self.home = home
+        self.name = name
+        self.layout = CollectionLayout(home.dir / name, home.kind.meta_name,
+                                       home.kind.objects_name)
+
+    # -- reading (lock-free) ---------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.layout.index_file.is_file()
+
+    def index(self) -> Index:
+        return _CACHE.get(self.layout.index_file)
+
+    def meta(self) -> dict[str, Any]:
+        try:
+            doc = fsutil.read_json(self.layout.meta_file, version=META_VERSION)
+        except FileNotFoundError:
+            raise NotFound(f"{self.home.kind.label} {self.name!r} not found") from None
+        return doc if isinstance(doc, dict) else {}
+
+    def entry(self, name: str) -> dict[str, Any]:
+        entry = self.index().objects.get(name)
+        if entry is None:
+            raise NotFound(f"{name!r} not found")
+        return entry
+
+    def read(self, name: str) -> bytes:
+        self.entry(name)
+        try:
+            return self.layout.object_path(name).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"{name!r} not found") from None
+
+    def read_many(self, names: list[str]) -> Iterator[tuple[str, dict[str, Any], bytes]]:
+        index = self.index()
+        for name in names:
+            entry = index.objects.get(name)
+            if entry is None:
+                continue
+            try:
+                data = self.layout.object_path(name).read_bytes()
+            except FileNotFoundError:
+                continue
+            yield name, entry, data
+
+    def changes_since(self, token: str | None) -> Changes:
+        """RFC 6578: members changed and removed since `token` (None or "": initial sync)."""
+        index = self.index()
+        if not token:
+            return Changes(index.sync_token, list(index.objects), [])
+        position = self._parse_token(token, index)
+        changed: list[str] = []
+        for name in reversed(index.objects):
+            if index.objects[name].get("seq", 0) <= position:
+                break
+            changed.append(name)
+        removed: list[str] = []
+        for name in reversed(index.tombstones):
+            if index.tombstones[name] <= position:
+                break
+            removed.append(name)
+        changed.reverse()
+        removed.reverse()
+        return Changes(index.sync_token, changed, removed)
+
+    @staticmethod
+    def _parse_token(token: str, index: Index) -> int:
+        if not token.startswith(TOKEN_PREFIX):
+            raise InvalidSyncToken("unknown sync token")
+        base, _, pos = token[len(TOKEN_PREFIX):].rpartition(":")
+        if base != index.base or not pos.isdigit():
+            raise InvalidSyncToken("sync token of another collection")
+        position = int(pos)
+        if position > index.ctag or position < index.oldest:
+            raise InvalidSyncToken("sync token is too old or from the future")
+        return position
+
+    # -- writing -----------------------------------------------------------------------------
+    def _write_index(self, index: Index) -> None:
+        index._uids = None
+        fsutil.atomic_write(self.layout.index_file, _dump(index.to_doc()))
+        _CACHE.stored(self.layout.index_file, index)
+
+    def _locked_index(self) -> Index:
+        """The current index, re-read under the lock (copy: the cached one stays intact)."""
+        if not self.exists():
+            raise NotFound(f"{self.home.kind.label} {self.name!r} not found")
+        return self.index().copy()
+
+    @staticmethod
+    def _check_preconditions(entry: dict[str, Any] | None, if_match: str | None,
+                             if_none_match: str | None) -> None:
+        if if_none_match is not None:
+            tags = [t.strip() for t in if_none_match.split(",")]
+            if entry is not None and ("*" in tags or entry["etag"] in tags):
+                raise PreconditionFailed("the resource exists (If-None-Match)")
+        if if_match is not None:
+            tags = [t.strip() for t in if_match.split(",")]
+            if entry is None or ("*" not in tags and entry["etag"] not in tags):
+                raise PreconditionFailed("the resource changed (If-Match)")
+
+    def put(self, name: str, data: bytes, meta: dict[str, Any], *, if_match: str | None = None,
+            if_none_match: str | None = None) -> tuple[str, bool]:
+        """Create or replace object `name`; returns (etag, created). `meta` must hold "uid"."""
+        check_name(name, "resource name")
+        uid = str(meta.get("uid", ""))
+        with fsutil.locked(self.layout.lock):
+            index = self._locked_index()
+            old = index.objects.get(name)
+            self._check_preconditions(old, if_match, if_none_match)
+            owner = index.uid_owner(uid)
+            if owner is not None and owner != name:
+                raise UidConflict(f"UID {uid!r} is already used by {owner!r}", owner)
+            if old is not None and old.get("uid") not in (None, uid):
+                raise Conflict("the UID of an existing resource cannot change")
+            etag = etag_of(data)
+            fsutil.ensure_dir(self.layout.objects_dir)
+            fsutil.atomic_write(self.layout.object_path(name), data)
+            index.ctag += 1
+            entry = dict(meta)
+            entry.update(etag=etag, size=len(data), seq=index.ctag, mtime=int(time.time()))
+            index.objects.pop(name, None)
+            index.objects[name] = entry
+            index.tombstones.pop(name, None)
+            self._write_index(index)
+        return etag, old is None
+
+    def delete(self, name: str, *, if_match: str | None = None) -> dict[str, Any]:
+        with fsutil.locked(self.layout.lock):
+            index = self._locked_index()
+            old = index.objects.get(name)
+            if old is None:
+                raise NotFound(f"{name!r} not found")
+            self._check_preconditions(old, if_match, None)
+            self._remove_locked(index, name)
+            self._write_index(index)
+        try:
+            os.unlink(self.layout.object_path(name))
+        except FileNotFoundError:
+            pass
+        return old
+
+    def _remove_locked(self, index: Index, name: str) -> None:
+        index.ctag += 1
+        index.objects.pop(name, None)
+        index.tombstones.pop(name, None)
+        index.tombstones[name] = index.ctag
+        if len(index.tombstones) > MAX_TOMBSTONES:
+            drop = list(index.tombstones)[: len(index.tombstones) // 2]
+            index.oldest = max(index.tombstones[n] for n in drop)
+            for n in drop:
+                del index.tombstones[n]
+
+    def move(self, name: str, target: Collection, new_name: str, *, overwrite: bool = True,
+             if_match: str | None = None) -> tuple[str, bool]:
+        """Move an object to `target` (possibly this collection) under `new_name`."""
+        check_name(new_name, "resource name")
+        first, second = sorted([self, target], key=lambda c: str(c.layout.lock))
+        with fsutil.locked(first.layout.lock):
+            lock2 = fsutil.locked(second.layout.lock) if second is not first and \
+                second.layout.lock != first.layout.lock else None
+            if lock2 is not None:
+                lock2.__enter__()
+            try:
+                return self._move_locked(name, target, new_name, overwrite, if_match)
+            finally:
+                if lock2 is not None:
+                    lock2.__exit__(None, None, None)
+
+    def _move_locked(self, name: str, target: Collection, new_name: str, overwrite: bool,
+                     if_match: str | None) -> tuple[str, bool]:
+        src = self._locked_index()
+        entry = src.objects.get(name)
+        if entry is None:
+            raise NotFound(f"{name!r} not found")
+        self._check_preconditions(entry, if_match, None)
+        same = target.layout.dir == self.layout.dir
+        dst = src if same else target._locked_index()
+        existing = dst.objects.get(new_name)
+        if existing is not None and not overwrite:
+            raise PreconditionFailed("the destination exists (Overwrite: F)")
+        owner = dst.uid_owner(entry.get("uid", ""))
+        if owner is not None and owner not in (new_name, name if same else None):
+            raise UidConflict("the destination already holds this UID", owner)
+        data = self.layout.object_path(name).read_bytes()
+        fsutil.ensure_dir(target.layout.objects_dir)
+        fsutil.atomic_write(target.layout.object_path(new_name), data)
+        if same and name == new_name:
+            return entry["etag"], False
+        dst.ctag += 1
+        moved = dict(entry, seq=dst.ctag, mtime=int(time.time()))
+        dst.objects.pop(new_name, None)
+        dst.objects[new_name] = moved
+        dst.tombstones.pop(new_name, None)
+        if same:
+            self._remove_locked(src, name)
+            self._write_index(src)
+        else:
+            target._write_index(dst)
+            self._remove_locked(src, name)
+            self._write_index(src)
+        try:
+            os.unlink(self.layout.object_path(name))
+        except FileNotFoundError:
+            pass
+        return entry["etag"], existing is None
+
+    def update_meta(self, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Apply `change` to the metadata document; bumps the ctag (clients re-read props)."""
+        with fsutil.locked(self.layout.lock):
+            index = self._locked_index()
+            meta = self.meta()
+            change(meta)
+            meta["version"] = META_VERSION
+            fsutil.write_json(self.layout.meta_file, meta)
+            index.ctag += 1
+            self._write_index(index)
+        return meta
+
+
+class Home:
+    """All collections of one kind of one user (`calendars/` or `contacts/`)."""
+
+    def __init__(self, home_dir: Path, kind: Kind) -> None:
+        self.dir = home_dir
+        self.kind = kind
+
+    @property
+    def lock(self) -> Path:
+        return self.dir / HOME_LOCK
+
+    def collection(self, name: str) -> Collection:
+        check_name(name, f"{self.kind.label} name")
+        return Collection(self, name)
+
+    def get(self, name: str) -> Collection:
+        coll = self.collection(name)
+        if not coll.exists():
+            raise NotFound(f"{self.kind.label} {name!r} not found")
+        return coll
+
+    def names(self) -> list[str]:
+        try:
+            entries = sorted(os.listdir(self.dir))
+        except FileNotFoundError:
+            return []
+        return [n for n in entries if not n.startswith(".") and
+                (self.dir / n / "index.json").is_file()]
+
+    def create(self, name: str, meta: dict[str, Any], *, exist_ok: bool = False) -> Collection:
+        coll = self.collection(name)
+        fsutil.ensure_dir(self.dir)
+        with fsutil.locked(self.lock):
+            if coll.exists():
+                if exist_ok:
+                    return coll
+                raise AlreadyExists(f"{self.kind.label} {name!r} already exists")
+            if coll.layout.dir.exists():  # a leftover without an index: a crash mid-create
+                fsutil.remove_tree(coll.layout.dir)
+            staging = self.dir / f".new-{secrets.token_hex(8)}"
+            staging.mkdir()
+            tmp = CollectionLayout(staging, self.kind.meta_name, self.kind.objects_name)
+            tmp.objects_dir.mkdir()
+            doc = dict(meta, version=META_VERSION, created=int(time.time()))
+            fsutil.write_json(tmp.meta_file, doc)
+            index = Index(0, secrets.token_hex(8))
+            fsutil.atomic_write(tmp.index_file, _dump(index.to_doc()))
+            fsutil.fsync_dir(staging)
+            os.rename(staging, coll.layout.dir)
+            fsutil.fsync_dir(self.dir)
+        return coll
+
+    def delete(self, name: str, *, if_match: str | None = None) -> None:
+        coll = self.get(name)
+        with fsutil.locked(self.lock), fsutil.locked(coll.layout.lock):
+            if not coll.exists():
+                raise NotFound(f"{self.kind.label} {name!r} not found")
+            if if_match is not None and if_match.strip() != "*":
+                raise PreconditionFailed("If-Match on a collection")
+            trash = self.dir / f".trash-{secrets.token_hex(8)}"
+            os.rename(coll.layout.dir, trash)
+            fsutil.fsync_dir(self.dir)
+        fsutil.remove_tree(trash)
