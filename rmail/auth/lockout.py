@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_TRACKED_IPS = 100_000  # failure windows kept at most (a spray of addresses must not grow us)
 
 
 def parse_networks(networks: Iterable[str]) -> tuple[Network, ...]:
@@ -82,9 +83,13 @@ class Lockout:
                 self._locked_until[ip] = now + self.seconds
                 window.clear()
                 return True
-            if len(self._failures) > 100_000:  # bound memory under a spray of addresses
-                for key in [k for k, w in self._failures.items() if not w][:50_000]:
+            if len(self._failures) > MAX_TRACKED_IPS:  # bound memory under a spray
+                cutoff = now - self.seconds
+                for key in [k for k, w in self._failures.items() if not w or w[-1] < cutoff]:
                     del self._failures[key]
+                if len(self._failures) > MAX_TRACKED_IPS // 2:  # all recent: drop the oldest
+                    for key in list(self._failures)[:len(self._failures) // 2]:
+                        del self._failures[key]
             return False
 
     def success(self, ip: str | None) -> None:

@@ -63,7 +63,10 @@ def normalize_domain(domain: object) -> str:
 def check_password(password: object) -> str:
     if not isinstance(password, str):
         raise InvalidValue("password must be a string")
-    size = len(password.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(password.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate (e.g. "\ud800" in JSON) can't be hashed
+        raise InvalidValue("password is not valid Unicode") from None
     if not 1 <= size <= PASSWORD_MAX_BYTES:
         raise InvalidValue(f"password must be 1-{PASSWORD_MAX_BYTES} bytes")
     return password

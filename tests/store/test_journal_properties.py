@@ -192,7 +192,7 @@ def run_op(op: tuple[Any, ...], live: list[Folder], models: list[Model]) -> None
     assert view(other) == other_model.view()
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(op_st, min_size=1, max_size=30))
 def test_replay_equals_live_and_model(ops: list[tuple[Any, ...]]) -> None:
     with fresh_root() as root:
@@ -226,7 +226,7 @@ single_line_op_st = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(single_line_op_st, min_size=1, max_size=25), st.data())
 def test_truncated_journal_opens_to_acknowledged_prefix(ops: list[tuple[Any, ...]],
                                                         data: st.DataObject) -> None:
