@@ -252,16 +252,21 @@ async def alocked(lock_path: str | os.PathLike[str]) -> AsyncIterator[None]:
 MAX_COMPONENT_BYTES = 255
 
 
-def check_component(name: str, *, what: str = "name", reserved_prefix: str | None = None) -> str:
+def check_component(name: str, *, what: str = "name", reserved_prefix: str | None = None,
+                    forbidden: tuple[str, ...] = ()) -> str:
     """The one gate for a single path component that reaches the filesystem (STYLE.md #6).
 
     Rejects empty names, `.`/`..`, separators, NUL and other control characters, over-long names
-    and (optionally) names starting with a reserved prefix. Returns the name unchanged.
+    and (optionally) names starting with a reserved prefix or containing any of the `forbidden`
+    substrings (the drive forbids ".." anywhere in a name). Returns the name unchanged.
     """
     if not isinstance(name, str) or not name:
         raise UnsafeName(f"{what} is empty")
     if name in (".", ".."):
         raise UnsafeName(f"{what} {name!r} is not allowed")
+    for bad in forbidden:
+        if bad in name:
+            raise UnsafeName(f"{what} {name!r} contains {bad!r}")
     if "/" in name or "\\" in name:
         raise UnsafeName(f"{what} {name!r} contains a path separator")
     for ch in name:

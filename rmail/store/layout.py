@@ -28,7 +28,15 @@
           events/{uid}.ics           one calendar object resource (its resource name)
       contacts/                      CardDAV, same shape: {name}/addressbook.json, index.json,
                                      cards/{uid}.vcf
-      drive/                         see its module
+      drive/                         per-user files (`DriveLayout` below; rmail.store.drive)
+        _meta.json                   ctag, sync_token, totals, pending (crash recovery)
+        _shares.json                 UIDs of the shares this user owns (+ _shares.lock)
+        _locks.json                  WebDAV locks (+ _locks.lock)
+        tmp/                         staged uploads, copies being built, trees being deleted
+        files/                       the user's tree, as the user sees it
+          _index.json                children + self/total counters of this directory
+          _index.lock                the drive's one writer lock (every index + _meta.json)
+          {name}/_index.json ...     one index per directory
   shares/{uid[:2]}/{uid}.json        public share records
   queue/                             outbound spool
   secrets/                           JWT secret, DKIM keys (0600)
@@ -112,6 +120,56 @@ class Layout:
 
     def drive_dir(self, domain: str, username: str) -> Path:
         return self.user_dir(domain, username) / "drive"
+
+    def share_file(self, uid: str) -> Path:
+        """One share record, sharded by the UID's first two characters (validated by caller)."""
+        return self.shares_dir / uid[:2] / f"{uid}.json"
+
+
+class DriveLayout:
+    """Paths inside one user's `drive/` directory. Every name in the user's tree is reserved
+    from `_` up (`DrivePath`), so `_index.json` and friends never collide with user files."""
+
+    INDEX = "_index.json"
+    LOCK = "_index.lock"
+
+    def __init__(self, drive_dir: Path) -> None:
+        self.dir = drive_dir
+
+    @property
+    def meta(self) -> Path:
+        return self.dir / "_meta.json"
+
+    @property
+    def shares_index(self) -> Path:
+        return self.dir / "_shares.json"
+
+    @property
+    def shares_lock(self) -> Path:
+        return self.dir / "_shares.lock"
+
+    @property
+    def locks_file(self) -> Path:
+        return self.dir / "_locks.json"
+
+    @property
+    def locks_lock(self) -> Path:
+        return self.dir / "_locks.lock"
+
+    @property
+    def tmp(self) -> Path:
+        return self.dir / "tmp"
+
+    @property
+    def files(self) -> Path:
+        return self.dir / "files"
+
+    @property
+    def lock(self) -> Path:
+        return self.files / self.LOCK
+
+    def dir_path(self, parts: tuple[str, ...]) -> Path:
+        return self.files.joinpath(*parts)
 
     def contacts_dir(self, domain: str, username: str) -> Path:
         return self.user_dir(domain, username) / "contacts"

@@ -13,6 +13,7 @@ from rmail.config import Config
 from rmail.web.api import setup_api
 from rmail.web.autoconfig import routes as autoconfig_routes
 from rmail.web.docs import routes as docs_routes
+from rmail.web.drive import setup_drive
 from rmail.web.keys import CONFIG_KEY, CORE_KEY, SERVICE_KEYS
 from rmail.web.middlewares import add_cors_headers, cors, errors, rate_limit
 
@@ -35,6 +36,7 @@ def create_app(config: Config, **services: object) -> web.Application:
 
         app[CORE_KEY] = build_services(config)
     app.router.add_get("/healthz", healthz)
+    setup_drive(app)
     setup_api(app)
     app.add_routes(autoconfig_routes)
     app.add_routes(docs_routes)

@@ -1,0 +1,116 @@
+"""GET and HEAD: a directory's JSON listing, or a file's bytes (Range -> 206, If-None-Match ->
+304, If-Match -> 412). A browser (`Accept: text/html`) opening a shared directory is sent to the
+webmail file manager instead."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import quote
+
+from aiohttp import web
+
+from rmail.store.drive import Entry
+from rmail.web.drive.context import Ctx
+from rmail.web.drive.davxml import http_date
+from rmail.web.drive.errors import DriveError
+from rmail.web.drive.transfer import FileSender
+
+__all__ = ["handle", "parse_range"]
+
+
+def _etags(value: str) -> list[str]:
+    return [t.strip().removeprefix("W/") for t in value.split(",") if t.strip()]
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """One `bytes=` range as (offset, count); None to send the whole file (absent, several
+    ranges or unparsable: RFC 9110 §14.2 lets a server ignore Range). Raises 416 when the range
+    starts past the end."""
+    if not header.startswith("bytes=") or "," in header:
+        return None
+    first, sep, last = header[6:].strip().partition("-")
+    if not sep:
+        return None
+    try:
+        if first == "":
+            n = int(last)
+            if n <= 0:
+                raise DriveError(416, "unsatisfiable range",
+                                 headers={"Content-Range": f"bytes */{size}"})
+            start = max(0, size - n)
+            end = size - 1
+        else:
+            start = int(first)
+            end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start < 0 or end < start:
+        return None
+    if start >= size:
+        raise DriveError(416, "unsatisfiable range", headers={"Content-Range": f"bytes */{size}"})
+    end = min(end, size - 1)
+    return start, end - start + 1
+
+
+def file_headers(entry: Entry) -> dict[str, str]:
+    return {"ETag": entry.etag, "Last-Modified": http_date(entry.mtime),
+            "Accept-Ranges": "bytes", "Content-Type": entry.content_type or
+            "application/octet-stream"}
+
+
+async def handle(ctx: Ctx) -> web.StreamResponse:
+    entry = await asyncio.to_thread(ctx.drive.stat, ctx.path)
+    req = ctx.request
+    if entry.is_dir:
+        if ctx.share is not None and "text/html" in req.headers.get("Accept", ""):
+            raise web.HTTPFound(_webmail_url(ctx))
+        info = await asyncio.to_thread(ctx.drive.listdir, ctx.path)
+        body = info.public()
+        if ctx.share is not None:
+            body = _share_relative(ctx, body)
+        return web.json_response(body)
+    if_match = req.headers.get("If-Match")
+    if if_match is not None and "*" not in if_match and entry.etag not in _etags(if_match):
+        raise DriveError(412, "the file has changed")
+    entry, fobj = await asyncio.to_thread(ctx.drive.open_file, ctx.path)
+    try:
+        headers = file_headers(entry)
+        inm = req.headers.get("If-None-Match")
+        if inm is not None and ("*" in inm or entry.etag in _etags(inm)):
+            fobj.close()
+            return web.Response(status=304, headers={"ETag": entry.etag,
+                                                     "Last-Modified": headers["Last-Modified"]})
+        rng = req.headers.get("Range")
+        if_range = req.headers.get("If-Range")
+        span = None
+        if rng and (if_range is None or if_range.strip() in (entry.etag,
+                                                             headers["Last-Modified"])):
+            span = parse_range(rng, entry.size)
+        if span is None:
+            return FileSender(fobj, 0, entry.size, headers=headers)
+        offset, count = span
+        headers["Content-Range"] = f"bytes {offset}-{offset + count - 1}/{entry.size}"
+        return FileSender(fobj, offset, count, status=206, headers=headers)
+    except BaseException:
+        fobj.close()
+        raise
+
+
+def _webmail_url(ctx: Ctx) -> str:
+    assert ctx.share is not None
+    rel = ctx.path.relative_to(ctx.root)
+    tail = "".join("/" + quote(p, safe="") for p in rel.parts)
+    name = ctx.href_root.rsplit("/", 1)[-1]
+    return f"/webmail/drive/{ctx.share.uid}/{name}{tail}"
+
+
+def _share_relative(ctx: Ctx, body: dict) -> dict:  # type: ignore[type-arg]
+    """Paths in a share listing are relative to the share, never the owner's layout."""
+    def rel(path: str) -> str:
+        parts = tuple(p for p in path.split("/") if p)
+        return "/".join(parts[ctx.root.depth:])
+
+    body = dict(body)
+    body["path"] = rel(body["path"])
+    body["children"] = [dict(c, path=rel(c["path"])) for c in body.get("children", [])]
+    return body
