@@ -37,11 +37,12 @@ _LOCAL_ATOM_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 # -- validation (the gate for names from the outside) -------------------------------------------
 def check_username(name: object) -> str:
     """Lowercase `a-z0-9._-`, 1-64 characters, not `.`/`..`, no leading dot (the name is a
-    directory name)."""
+    directory name), and no trailing or double dot (it is also the local part of the user's
+    address, which `split_address` would refuse: RFC 5322 dot-atom)."""
     if not isinstance(name, str) or not _USERNAME_RE.fullmatch(name):
         raise InvalidValue("username must be 1-64 characters of lowercase a-z, 0-9, '.', '_', '-'")
-    if name in (".", "..") or name.startswith("."):
-        raise InvalidValue("username must not start with '.'")
+    if name.startswith(".") or name.endswith(".") or ".." in name:
+        raise InvalidValue("username must not start or end with '.' or contain '..'")
     return name
 
 
