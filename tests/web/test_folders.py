@@ -182,15 +182,20 @@ async def test_folder_names_hierarchy_and_unicode(api: Api) -> None:
     assert (await api.call("GET", f"/folders/{encoded}/messages/{uid}", user="alice")).status == 200
     # INBOX is case-insensitive (RFC 9051 §5.1)
     assert (await api.call("GET", "/folders/inbox/messages", user="alice")).status == 200
-    renamed = await api.call("PATCH", "/folders/Work", user="alice", json={"name": "Jobs"})
+    renamed = await api.call("PATCH", "/folders?name=Work", user="alice", json={"name": "Jobs"})
     assert renamed.status == 200
     moved = await api.call("GET", "/folders/Jobs/Kunden%20%C3%9C/messages", user="alice")
     assert moved.json()["total"] == 1
     dup = await api.call("POST", "/folders", user="alice", json={"name": "Jobs"})
     assert dup.status == 409
-    assert (await api.call("DELETE", "/folders/Jobs%2FKunden%20%C3%9C", user="alice")).status == 200
-    assert (await api.call("DELETE", "/folders/INBOX", user="alice")).status == 409
-    assert (await api.call("DELETE", "/folders/Nope", user="alice")).status == 404
+    gone = await api.call("DELETE", "/folders?name=Jobs%2FKunden%20%C3%9C", user="alice")
+    assert gone.json() == {"name": "Jobs/Kunden Ü", "deleted": True}
+    assert (await api.call("DELETE", "/folders?name=INBOX", user="alice")).status == 409
+    assert (await api.call("DELETE", "/folders?name=Nope", user="alice")).status == 404
+    assert (await api.call("DELETE", "/folders", user="alice")).status == 400
+    # a PATCH aimed at a message list is not a folder rename
+    assert (await api.call("PATCH", "/folders/INBOX/messages", user="alice",
+                           json={"name": "x"})).status == 405
 
 
 @pytest.mark.parametrize("path", [

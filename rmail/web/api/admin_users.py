@@ -94,7 +94,7 @@ async def update_user(request: web.Request) -> web.Response:
     if display_name is not None:
         changes["display_name"] = display_name
     for name in ("addresses", "sender_whitelist"):
-        if body.get(name) is not None:
+        if name in body:
             changes[name] = tuple(get_str_list(body, name, max_items=100, max_length=320))
     if _is_self(principal, domain, username) and (
         changes.get("enabled") is False or changes.get("admin") is False

@@ -162,7 +162,7 @@ _MISSING = object()
 
 def _get(body: dict[str, Any], name: str, required: bool) -> Any:
     value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
+    if value is _MISSING:  # null is a value of the wrong type, not an absent field
         if required:
             raise ApiError(400, f"Missing field: {name}")
         return _MISSING
@@ -204,12 +204,10 @@ def get_int(body: dict[str, Any], name: str, *, default: int | None = None,
 
 def get_str_list(body: dict[str, Any], name: str, *, required: bool = False,
                  max_items: int = 1000, max_length: int = 1000) -> list[str]:
-    """A list of strings; a single string is taken as a one-item list."""
+    """A list of strings."""
     value = _get(body, name, required)
     if value is _MISSING:
         return []
-    if isinstance(value, str):
-        value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ApiError(400, f"Field {name} must be a list of strings")
     if len(value) > max_items:

@@ -3,7 +3,8 @@ fetch, delete and re-flag messages (reference manual, "Endpoint Reference").
 
 Folder names come percent-decoded from the URL (`/folders/Work%2FClients/messages` and
 `/folders/Work/Clients/messages` are the same folder) and pass `base.folder_name`. Routes with
-a `{uid}` are registered before the bare folder routes so `{folder:.+}` cannot swallow them.
+a `{uid}` are registered first so `{folder:.+}` cannot swallow them; renaming and deleting a
+folder name it in the query (`?name=`), so no path is ambiguous.
 """
 
 from __future__ import annotations
@@ -249,11 +250,19 @@ async def append_message(request: web.Request) -> web.Response:
                          status=201)
 
 
-# -- folder rename/delete: last, so `{folder:.+}` never shadows a message route ----------------
-@routes.patch("/folders/{folder:.+}")
+# -- folder rename/delete: on /folders with ?name=, so no folder path shadows a message route --
+def _named(request: web.Request) -> str:
+    raw = request.query.get("name")
+    if not raw:
+        raise ApiError(400, "Parameter name is required")
+    return folder_name(raw)
+
+
+@routes.patch("/folders")
 async def rename_folder(request: web.Request) -> web.Response:
+    """`PATCH /folders?name=Old` with `{"name": "New"}`; children move along."""
     principal = await require_user(request)
-    old = folder_name(request.match_info["folder"])
+    old = _named(request)
     body = await read_json(request, allowed=("name",))
     new = folder_name(get_str(body, "name", required=True, max_length=1000) or "")
     mailbox = await user_mailbox(request, principal)
@@ -261,10 +270,11 @@ async def rename_folder(request: web.Request) -> web.Response:
     return json_response(await run(folder_item, mailbox, new))
 
 
-@routes.delete("/folders/{folder:.+}")
+@routes.delete("/folders")
 async def delete_folder(request: web.Request) -> web.Response:
+    """`DELETE /folders?name=Work` deletes the folder and its messages."""
     principal = await require_user(request)
-    name = folder_name(request.match_info["folder"])
+    name = _named(request)
     mailbox = await user_mailbox(request, principal)
     await run(mailbox.delete_folder, name)
     return json_response({"name": name, "deleted": True})
