@@ -36,7 +36,11 @@ __all__ = [
     "HttpListenerConfig",
     "ListenerConfig",
     "ListenersConfig",
+    "QueueConfig",
+    "RelayConfig",
+    "RelayHost",
     "SecurityConfig",
+    "SmtpConfig",
     "TlsConfig",
     "load_config",
 ]
@@ -398,6 +402,126 @@ class SecurityConfig(_Section):
         return any(ip in net for net in self.trusted_networks)
 
 
+RELAY_TLS_MODES = ("opportunistic", "starttls", "implicit", "none")
+
+
+@dataclass(frozen=True)
+class SmtpConfig(_Section):
+    """Limits of the SMTP, submission and LMTP listeners."""
+
+    max_connections_per_ip: int = _opt(
+        20, _int(1), "Concurrent SMTP/LMTP connections per client IP (trusted networks exempt)."
+    )
+    max_recipients: int = _opt(1000, _int(1), "Recipients per message; more get 452 4.5.3.")
+    timeout: int = _opt(300, _int(1), "Seconds an idle SMTP/LMTP session is kept open.")
+    auth_without_tls_trusted: bool = _opt(
+        False, _bool, "Allow AUTH before STARTTLS from security.trusted_networks."
+    )
+
+
+@dataclass(frozen=True)
+class RelayHost(_Section):
+    """A next-hop SMTP server: the smarthost, or the target of a static route."""
+
+    host: str | None = _opt(None, _optional(_host), "Host name or IP address (required).")
+    port: int = _opt(25, _int(1, 65535), "TCP port.")
+    tls: str = _opt(
+        "opportunistic",
+        lambda v: _choice(v, RELAY_TLS_MODES),
+        "opportunistic (STARTTLS when offered, unverified), starttls (required, verified), "
+        "implicit (TLS from the start, verified) or none.",
+    )
+    username: str | None = _opt(None, _optional(_string), "AUTH user (with password).")
+    password: str | None = _opt(None, _optional(_string), "AUTH password.", repr=False)
+
+    def _check(self) -> None:
+        if self.host is None:
+            raise ConfigError("<code>", "host", "a relay host needs a host")
+        if (self.username is None) != (self.password is None):
+            missing = "password" if self.password is None else "username"
+            raise ConfigError("<code>", missing, "username and password must be given together")
+
+
+def _choice(value: object, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise _Invalid(f"expected one of {', '.join(choices)}, got {_show(value)}")
+    return value
+
+
+def _relay_host(value: object) -> RelayHost:
+    """A `RelayHost` from an object, or from a ``"host"``/``"host:port"``/``"[v6]:port"``."""
+    if isinstance(value, RelayHost):
+        return value
+    if isinstance(value, str):
+        host, port = _string(value).strip(), "25"
+        if host.startswith("[") and "]" in host:
+            host, _, rest = host[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else port
+        elif host.count(":") == 1:
+            host, port = host.split(":")
+        if not port.isdigit():
+            raise _Invalid(f'expected "host" or "host:port", got {_show(value)}')
+        value = {"host": host, "port": int(port)}
+    if not isinstance(value, Mapping):
+        raise _Invalid(f'expected an object or "host:port", got {_show(value)}')
+    try:
+        relay: RelayHost = _decode(RelayHost, value, "", "<code>", Path.cwd(), {})
+    except ConfigError as exc:
+        raise _Invalid(exc.reason, exc.key) from None
+    return relay
+
+
+def _routes(value: object) -> dict[str, RelayHost]:
+    if not isinstance(value, Mapping):
+        raise _Invalid(f"expected an object mapping domains to relay hosts, got {_show(value)}")
+    routes: dict[str, RelayHost] = {}
+    for domain, target in value.items():
+        try:
+            name = _dns_name(domain)
+        except _Invalid as exc:
+            raise _Invalid(exc.reason, str(domain)) from None
+        try:
+            routes[name] = _relay_host(target)
+        except _Invalid as exc:
+            raise _Invalid(exc.reason, _join(name, exc.key)) from None
+    return routes
+
+
+@dataclass(frozen=True)
+class RelayConfig(_Section):
+    """Where outbound mail goes: static routes first, then the smarthost, else MX lookup."""
+
+    smarthost: RelayHost | None = _opt(
+        None,
+        _optional(_relay_host),
+        'Send all remote mail through this server: "host:port" or an object with host, port, '
+        "tls, username, password; null: deliver directly to each domain's MX.",
+    )
+    routes: dict[str, RelayHost] = _opt(
+        dict,
+        _routes,
+        'Static routes by recipient domain: {"example.net": "10.0.0.5:25"} or objects like '
+        "smarthost; they win over the smarthost and DNS.",
+    )
+
+
+@dataclass(frozen=True)
+class QueueConfig(_Section):
+    """The outbound queue: retries and lifetime."""
+
+    lifetime: int = _opt(
+        5 * 24 * 3600, _int(1), "Seconds a message is retried before it is bounced (5 days)."
+    )
+    retry_min: int = _opt(300, _int(1), "Seconds before the first retry; doubles per attempt.")
+    retry_max: int = _opt(14400, _int(1), "Longest wait between two attempts, in seconds.")
+    concurrency: int = _opt(8, _int(1, 256), "Remote deliveries attempted in parallel.")
+    timeout: int = _opt(120, _int(1), "Seconds to wait for a remote server at each step.")
+
+    def _check(self) -> None:
+        if self.retry_max < self.retry_min:
+            raise ConfigError("<code>", "retry_max", "must not be smaller than retry_min")
+
+
 @dataclass(frozen=True)
 class Config(_Section):
     """The whole configuration of one rmail node."""
@@ -420,6 +544,9 @@ class Config(_Section):
     tls: TlsConfig = _section(TlsConfig, "TLS certificate.")
     exchange_api: ExchangeApiConfig = _section(ExchangeApiConfig, "JSON API tokens.")
     security: SecurityConfig = _section(SecurityConfig, "Lockout and rate limits.")
+    smtp: SmtpConfig = _section(SmtpConfig, "SMTP, submission and LMTP limits.")
+    relay: RelayConfig = _section(RelayConfig, "Outbound routing: static routes, smarthost.")
+    queue: QueueConfig = _section(QueueConfig, "Outbound queue retries and lifetime.")
     quota_mb_default: int = _opt(1024, _int(1, 1048576), "Quota of new users, in MB.")
     max_message_bytes: int = _opt(50 * 1024 * 1024, _int(1), "Largest message accepted, in bytes.")
     # Not a config key: where this config came from, for error messages.
@@ -516,6 +643,9 @@ def _encode(obj: Any) -> dict[str, Any]:
         value = getattr(obj, name)
         if dataclasses.is_dataclass(value):
             out[name] = _encode(value)
+        elif isinstance(value, Mapping):
+            out[name] = {k: _encode(v) if dataclasses.is_dataclass(v) else v
+                         for k, v in value.items()}
         elif isinstance(value, tuple):
             out[name] = [str(v) for v in value]
         elif isinstance(value, Path):

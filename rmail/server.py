@@ -35,7 +35,7 @@ from aiohttp import web
 
 from rmail import __version__
 from rmail.config import Config, ConfigError, ListenerConfig
-from rmail.services import build_services
+from rmail.services import Services, build_services
 from rmail.store.accounts import Accounts
 from rmail.tls import ensure_certificate, server_context
 from rmail.web.app import create_app
@@ -199,6 +199,12 @@ async def http_listener(ctx: ListenerContext) -> Listener:
 # adding one line here, e.g. "imap": "rmail.imap.listener:create_listener".
 LISTENER_FACTORIES: dict[str, ListenerFactory | str] = {
     "http": http_listener,
+    "smtp": "rmail.smtp.listener:smtp_listener",
+    "submission": "rmail.smtp.listener:submission_listener",
+    "submissions": "rmail.smtp.listener:submission_listener",
+    "lmtp": "rmail.smtp.listener:lmtp_listener",
+    "imap": "rmail.imap.listener:create_listener",
+    "imaps": "rmail.imap.listener:create_listener",
 }
 
 
@@ -275,6 +281,7 @@ class Server:
         self.skipped: list[str] = []  # enabled but not implemented yet
         self._sockets: dict[str, socket.socket] = {}
         self._started: list[Listener] = []
+        self._background: Services | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -323,6 +330,11 @@ class Server:
         for listener in listeners:
             await listener.start()
 
+        core = self.services.get("core")
+        if isinstance(core, Services):  # background work: the outbound queue worker
+            await core.start()
+            self._background = core
+
     def _prepare(self) -> tuple[Path, Path]:
         """Blocking startup work: data directory, configured domains, certificate."""
         config = self.config
@@ -346,6 +358,9 @@ class Server:
         for result in results:
             if isinstance(result, BaseException):
                 log.error("error while stopping a listener", exc_info=result)
+        background, self._background = self._background, None
+        if background is not None:
+            await background.stop()
         sockets, self._sockets = self._sockets, {}
         for sock in sockets.values():
             sock.close()

@@ -8,11 +8,13 @@ count against the same IP).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rmail.auth import Authenticator
 from rmail.auth.lockout import Lockout
 from rmail.config import Config
+from rmail.delivery import Delivery
+from rmail.queue import OutboundQueue
 from rmail.store.accounts import Accounts
 from rmail.store.events import EventBus
 from rmail.store.mailbox import MailStore
@@ -26,6 +28,26 @@ class Services:
     events: EventBus
     lockout: Lockout
     auth: Authenticator
+    # Built from the fields above when not given (`rmail.delivery`, `rmail.queue`).
+    delivery: Delivery = field(default=None)  # type: ignore[assignment]
+    queue: OutboundQueue = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.queue is None:
+            object.__setattr__(self, "queue", OutboundQueue(self.config, self.accounts))
+        if self.delivery is None:
+            object.__setattr__(self, "delivery",
+                               Delivery(self.config, self.accounts, self.mail, self.queue))
+        self.queue.attach(self.delivery)
+
+    async def start(self) -> None:
+        """Start background work (the outbound queue worker); the server calls it once every
+        listener serves. Idempotent per start/stop pair."""
+        await self.queue.start()
+
+    async def stop(self) -> None:
+        """Stop background work (after the listeners stopped, so none can still enqueue)."""
+        await self.queue.stop()
 
 
 def build_services(config: Config) -> Services:

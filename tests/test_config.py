@@ -74,6 +74,11 @@ def test_defaults_of_every_key(tmp_path: Path) -> None:
     assert config.quota_mb_default == 1024
     assert config.max_message_bytes == 50 * 1024 * 1024
     assert config.source == str(tmp_path / "config.json")
+    assert (config.smtp.max_connections_per_ip, config.smtp.max_recipients) == (20, 1000)
+    assert (config.smtp.timeout, config.smtp.auth_without_tls_trusted) == (300, False)
+    assert (config.relay.smarthost, config.relay.routes) == (None, {})
+    assert config.queue.lifetime == 5 * 24 * 3600
+    assert (config.queue.retry_min, config.queue.retry_max) == (300, 14400)
 
 
 def test_hostname_defaults_to_fqdn(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,6 +232,23 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"max_message_bytes": 0}, "max_message_bytes", "expected an integer >= 1, got 0"),
     ({"max_message_bytes": "1"}, "max_message_bytes", 'got "1"'),
     ({"source": "x"}, "source", "unknown key"),
+    ({"smtp": {"max_connections_per_ip": 0}}, "smtp.max_connections_per_ip", "got 0"),
+    ({"smtp": {"max_recipients": "10"}}, "smtp.max_recipients", 'got "10"'),
+    ({"smtp": {"auth_without_tls_trusted": 1}}, "smtp.auth_without_tls_trusted", "true or"),
+    ({"relay": {"smarthost": 25}}, "relay.smarthost", 'expected an object or "host:port"'),
+    ({"relay": {"smarthost": "h:x"}}, "relay.smarthost", 'expected "host" or "host:port"'),
+    ({"relay": {"smarthost": {"port": 25}}}, "relay.smarthost.host", "needs a host"),
+    ({"relay": {"smarthost": {"host": "h", "tls": "yes"}}}, "relay.smarthost.tls", "one of"),
+    ({"relay": {"smarthost": {"host": "h", "user": "u"}}}, "relay.smarthost.user", "unknown"),
+    ({"relay": {"smarthost": {"host": "h", "username": "u"}}}, "relay.smarthost.password",
+     "given together"),
+    ({"relay": {"routes": []}}, "relay.routes", "expected an object mapping domains"),
+    ({"relay": {"routes": {"bad domain": "h"}}}, "relay.routes.bad domain", "domain name"),
+    ({"relay": {"routes": {"a.example": {"host": "h", "port": 0}}}},
+     "relay.routes.a.example.port", "got 0"),
+    ({"queue": {"lifetime": 0}}, "queue.lifetime", "got 0"),
+    ({"queue": {"retry_min": 60, "retry_max": 30}}, "queue.retry_max", "retry_min"),
+    ({"queue": {"concurrency": 1000}}, "queue.concurrency", "got 1000"),
 ]
 
 
@@ -398,3 +420,26 @@ def test_to_dict_round_trips(tmp_path: Path) -> None:
     json.dumps(data)  # plain JSON
     assert Config.from_dict(data) == config
     assert data["exchange_api"]["token_secret"] == "s" * 40
+
+
+def test_relay_hosts_and_routes() -> None:
+    config = Config.from_dict({"relay": {
+        "smarthost": {"host": "smtp.provider.example", "port": 587, "tls": "starttls",
+                      "username": "u", "password": "s3cret-pw"},
+        "routes": {"Example.NET": "127.0.0.1:2526", "b.example": "[::1]:26",
+                   "c.example": "relay.c.example",
+                   "d.example": {"host": "10.0.0.1", "tls": "none"}},
+    }})
+    smarthost = config.relay.smarthost
+    assert smarthost is not None
+    assert (smarthost.host, smarthost.port, smarthost.tls) == ("smtp.provider.example", 587,
+                                                               "starttls")
+    assert "s3cret-pw" not in repr(config)
+    routes = {d: (r.host, r.port, r.tls) for d, r in config.relay.routes.items()}
+    assert routes == {"example.net": ("127.0.0.1", 2526, "opportunistic"),
+                      "b.example": ("::1", 26, "opportunistic"),
+                      "c.example": ("relay.c.example", 25, "opportunistic"),
+                      "d.example": ("10.0.0.1", 25, "none")}
+    data = config.to_dict()
+    json.dumps(data)
+    assert Config.from_dict(data) == config

@@ -346,6 +346,19 @@ class Accounts:
         self._remove_dir(self.layout.domain_dir(name))
         self._bump()
 
+    def set_domain_setting(self, domain: str, key: str, value: Any) -> DomainRecord:
+        """Set one entry of a domain's `settings` (e.g. `dkim_selector`); None removes it."""
+        if not isinstance(key, str) or not key:
+            raise InvalidValue("a domain setting needs a name")
+
+        def change(rec: DomainRecord) -> None:
+            if value is None:
+                rec.settings.pop(key, None)
+            else:
+                rec.settings[key] = value
+
+        return self._update_domain(domain, change)
+
     def _update_domain(self, domain: str, change: Any) -> DomainRecord:
         name = normalize_domain(domain)
         path = self.layout.domain_file(name)

@@ -38,8 +38,12 @@
           _index.lock                the drive's one writer lock (every index + _meta.json)
           {name}/_index.json ...     one index per directory
   shares/{uid[:2]}/{uid}.json        public share records
-  queue/                             outbound spool
+  queue/                             outbound spool (rmail.queue.spool)
+    messages/{id}.eml                message bytes as they will be sent (DKIM-signed)
+    state/{id}.json                  envelope and per-recipient-domain delivery state
+    queue.lock                       flock sidecar for state writers (server and CLI)
   secrets/                           JWT secret, DKIM keys (0600)
+    dkim/{domain}/{selector}.pem     DKIM private key of a domain
   tls/                               certificates
 ```
 
@@ -79,8 +83,29 @@ class Layout:
         return self.root / "queue"
 
     @property
+    def queue_messages_dir(self) -> Path:
+        return self.queue_dir / "messages"
+
+    @property
+    def queue_state_dir(self) -> Path:
+        return self.queue_dir / "state"
+
+    @property
+    def queue_lock(self) -> Path:
+        return self.queue_dir / "queue.lock"
+
+    def queue_message(self, queue_id: str) -> Path:
+        return self.queue_messages_dir / f"{queue_id}.eml"
+
+    def queue_state(self, queue_id: str) -> Path:
+        return self.queue_state_dir / f"{queue_id}.json"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.root / "secrets"
+
+    def dkim_key(self, domain: str, selector: str) -> Path:
+        return self.secrets_dir / "dkim" / domain / f"{selector}.pem"
 
     @property
     def tls_dir(self) -> Path:

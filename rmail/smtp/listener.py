@@ -1,0 +1,147 @@
+"""The ``smtp``, ``submission``, ``submissions`` and ``lmtp`` listeners.
+
+Each serves aiosmtpd sessions on the socket the server bound in its bind-first phase
+(``loop.create_server(..., sock=ctx.sock)``; aiosmtpd's `Controller` would bind its own).
+Registered in `rmail.server.LISTENER_FACTORIES` by name.
+
+Stopping: the listener stops accepting, tells idle sessions ``421 4.3.2`` and closes them,
+and lets deliveries already running (their client may be waiting for the 250) finish within
+the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from rmail.server import BACKLOG, SHUTDOWN_GRACE, STARTTLS, ListenerContext
+from rmail.services import Services, build_services
+from rmail.smtp.handlers import BaseHandler, LmtpHandler, MxHandler, SubmissionHandler
+from rmail.smtp.protocol import RmailLMTP, RmailSMTP
+from rmail.smtp.replies import SHUTTING_DOWN
+
+__all__ = ["SmtpListener", "lmtp_listener", "smtp_listener", "submission_listener"]
+
+log = logging.getLogger(__name__)
+
+IDENT = "rmail ESMTP"
+T = TypeVar("T")
+
+
+def _core(ctx: ListenerContext) -> Services:
+    core = ctx.services.get("core")
+    if isinstance(core, Services):
+        return core
+    log.warning("%s: no shared services given; building a private set", ctx.name)
+    return build_services(ctx.config)
+
+
+class SmtpListener:
+    """Serves one SMTP-family protocol on a pre-bound socket."""
+
+    def __init__(self, ctx: ListenerContext, services: Services, handler_cls: type[BaseHandler],
+                 protocol_cls: type[RmailSMTP] = RmailSMTP) -> None:
+        self.ctx = ctx
+        self.services = services
+        self.handler = handler_cls(services, self)
+        self.protocol_cls = protocol_cls
+        self.max_per_ip = ctx.config.smtp.max_connections_per_ip
+        self._server: asyncio.Server | None = None
+        self._sessions: set[RmailSMTP] = set()
+        self._per_ip: dict[str, int] = {}
+        self._deliveries: set[asyncio.Future[Any]] = set()
+
+    # -- sessions ------------------------------------------------------------------------------
+    def _protocol(self) -> RmailSMTP:
+        config = self.ctx.config
+        starttls = self.ctx.ssl_context if self.ctx.tls_mode == STARTTLS else None
+        offers_auth = self.handler.offers_auth
+        return self.protocol_cls(
+            self.handler,
+            listener=self,
+            hostname=config.hostname,
+            ident=IDENT,
+            data_size_limit=config.max_message_bytes,
+            enable_SMTPUTF8=True,
+            tls_context=starttls,
+            timeout=config.smtp.timeout,
+            auth_require_tls=False,  # the handler decides, per client (see handlers.py)
+            auth_exclude_mechanism=None if offers_auth else ["PLAIN", "LOGIN"],
+            loop=asyncio.get_running_loop(),
+        )
+
+    def admit(self, session: RmailSMTP, transport: asyncio.BaseTransport) -> bool:
+        """Count a new connection; False when its IP already has the maximum open."""
+        peer = transport.get_extra_info("peername")
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        session.peer_ip = ip  # type: ignore[attr-defined]
+        if self._per_ip.get(ip, 0) >= self.max_per_ip and \
+                not self.services.lockout.is_trusted(ip):
+            log.warning("%s: refused a connection from %s (limit %d)", self.ctx.name, ip,
+                        self.max_per_ip)
+            return False
+        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        self._sessions.add(session)
+        return True
+
+    def release(self, session: RmailSMTP) -> None:
+        if session not in self._sessions:
+            return
+        self._sessions.discard(session)
+        ip = getattr(session, "peer_ip", "")
+        left = self._per_ip.get(ip, 1) - 1
+        if left > 0:
+            self._per_ip[ip] = left
+        else:
+            self._per_ip.pop(ip, None)
+
+    async def shielded(self, coro: Awaitable[T]) -> T:
+        """Await a delivery that finishes even if the session is cancelled."""
+        future = asyncio.ensure_future(coro)
+        self._deliveries.add(future)
+        future.add_done_callback(self._deliveries.discard)
+        return await asyncio.shield(future)
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
+
+    # -- Listener protocol -----------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._protocol, sock=self.ctx.sock, ssl=self.ctx.implicit_ssl, backlog=BACKLOG,
+            start_serving=False)
+        await self._server.start_serving()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        if self._deliveries:
+            await asyncio.wait(set(self._deliveries), timeout=SHUTDOWN_GRACE)
+        for session in list(self._sessions):
+            session.close(str(SHUTTING_DOWN))
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        for _ in range(50):  # let connection_lost run for the closed transports
+            if not self._sessions:
+                break
+            await asyncio.sleep(0.01)
+
+
+async def smtp_listener(ctx: ListenerContext) -> SmtpListener:
+    """``smtp``: the MX."""
+    return SmtpListener(ctx, _core(ctx), MxHandler)
+
+
+async def submission_listener(ctx: ListenerContext) -> SmtpListener:
+    """``submission`` (STARTTLS) and ``submissions`` (implicit TLS)."""
+    return SmtpListener(ctx, _core(ctx), SubmissionHandler)
+
+
+async def lmtp_listener(ctx: ListenerContext) -> SmtpListener:
+    """``lmtp``: final delivery for another MTA."""
+    return SmtpListener(ctx, _core(ctx), LmtpHandler, RmailLMTP)

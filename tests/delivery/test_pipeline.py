@@ -1,0 +1,169 @@
+"""The local delivery pipeline, called directly (no sockets): resolution, deduplication,
+loops, quota, concurrency, and the failures it takes over."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from rmail.delivery import Delivery
+from rmail.delivery.replies import (
+    ALIAS_LOOP,
+    MAILBOX_DISABLED,
+    MAILBOX_FULL,
+    NO_SUCH_USER,
+    NOT_LOCAL,
+)
+from rmail.services import Services, build_services
+from tests.mailenv import DOMAIN, body_of, mail_config, message, password_hash
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Services:
+    services = build_services(mail_config(tmp_path / "mailstore"))
+    services.accounts.add_domain(DOMAIN, exist_ok=True)
+    for user in ("bob", "alice"):
+        services.accounts.create(DOMAIN, user, password_hash())
+    return services
+
+
+def inbox(core: Services, user: str) -> list[bytes]:
+    folder = core.mail.mailbox(DOMAIN, user).folder("INBOX")
+    return [folder.read_message(uid) for uid in folder.uids()]
+
+
+async def test_delivered_byte_for_byte_with_trace_fields(core: Services) -> None:
+    delivery: Delivery = core.delivery
+    raw = message("direct")
+    received = delivery.received(protocol="ESMTP", helo="client.example.net",
+                                 peer_ip="192.0.2.7")
+    report = await delivery.deliver_local(raw, mail_from="<a@example.net>",
+                                          recipients=[f"bob@{DOMAIN}"], received=received)
+    assert report.ok and report.reply().code == 250
+    assert report.outcomes[0].mailboxes == (f"bob@{DOMAIN}",)
+    [stored] = inbox(core, "bob")
+    assert stored == (b"Return-Path: <a@example.net>\r\nDelivered-To: bob@example.com\r\n"
+                      + received + raw)
+    assert b"from client.example.net ([192.0.2.7])" in received
+
+
+async def test_one_copy_per_mailbox(core: Services) -> None:
+    core.accounts.set_alias(DOMAIN, "both", "bob,alice")
+    core.accounts.set_alias(DOMAIN, "again", "both,bob")
+    raw = message("dedupe")
+    rcpts = [f"bob@{DOMAIN}", f"Bob@{DOMAIN}", f"bob+x@{DOMAIN}", f"both@{DOMAIN}",
+             f"again@{DOMAIN}", f"bob@{DOMAIN}"]
+    report = await core.delivery.deliver_local(raw, mail_from="", recipients=rcpts)
+    assert report.ok
+    assert [o.recipient for o in report.outcomes] == list(dict.fromkeys(rcpts))
+    assert [body_of(m) for m in inbox(core, "bob")] == [raw]
+    assert [body_of(m) for m in inbox(core, "alice")] == [raw]
+
+
+async def test_alias_loops(core: Services) -> None:
+    core.accounts.set_alias(DOMAIN, "ping", "pong")
+    core.accounts.set_alias(DOMAIN, "pong", "ping")
+    core.accounts.set_alias(DOMAIN, "ring", "rang,bob")
+    core.accounts.set_alias(DOMAIN, "rang", "ring")
+    for i in range(12):  # a chain deeper than the resolver follows
+        core.accounts.set_alias(DOMAIN, f"hop{i}", f"hop{i + 1}")
+    core.accounts.set_alias(DOMAIN, "hop12", "alice")
+    delivery = core.delivery
+    assert await delivery.check_recipient(f"ping@{DOMAIN}") == NO_SUCH_USER
+    assert (await delivery.check_recipient(f"ring@{DOMAIN}")).ok  # the loop still reaches bob
+    assert await delivery.check_recipient(f"hop0@{DOMAIN}") == ALIAS_LOOP
+    report = await delivery.deliver_local(message(), mail_from="", single_reply=False,
+                                          recipients=[f"ping@{DOMAIN}", f"ring@{DOMAIN}"])
+    assert [o.reply.code for o in report.outcomes] == [550, 250]
+    assert len(inbox(core, "bob")) == 1
+
+
+async def test_mail_loop_through_forwarding_is_stopped(core: Services) -> None:
+    looped = b"Delivered-To: bob@example.com\r\n" + message("loop")
+    report = await core.delivery.deliver_local(looped, mail_from="a@example.net",
+                                               recipients=[f"bob@{DOMAIN}"])
+    assert report.reply().status == "5.4.6"
+    many_hops = b"Received: from x by y; date\r\n" * 51 + message("hops")
+    report = await core.delivery.deliver_local(many_hops, mail_from="a@example.net",
+                                               recipients=[f"alice@{DOMAIN}"])
+    assert report.reply().status == "5.4.6"
+    assert inbox(core, "bob") == inbox(core, "alice") == []
+
+
+async def test_refusals(core: Services) -> None:
+    core.accounts.update(DOMAIN, "alice", enabled=False)
+    delivery = core.delivery
+    assert await delivery.check_recipient("x@elsewhere.example") == NOT_LOCAL
+    assert (await delivery.check_recipient("not an address")).status == "5.1.3"
+    assert await delivery.check_recipient(f"alice@{DOMAIN}") == MAILBOX_DISABLED
+    report = await delivery.deliver_local(message(), mail_from="", single_reply=False,
+                                          recipients=["x@elsewhere.example", f"nobody@{DOMAIN}",
+                                                      f"alice@{DOMAIN}"])
+    assert [o.reply for o in report.outcomes] == [NOT_LOCAL, NO_SUCH_USER, MAILBOX_DISABLED]
+    assert report.reply().code == 554
+
+
+async def test_concurrent_deliveries_to_one_folder(core: Services) -> None:
+    raws = [message(f"n{i}") for i in range(60)]
+    reports = await asyncio.gather(*(
+        core.delivery.deliver_local(raw, mail_from="a@example.net", recipients=[f"bob@{DOMAIN}"])
+        for raw in raws))
+    assert all(r.ok for r in reports)
+    stored = sorted(body_of(m) for m in inbox(core, "bob"))
+    assert stored == sorted(raws)
+    uids = core.mail.mailbox(DOMAIN, "bob").folder("INBOX").uids()
+    assert uids == list(range(1, 61))
+
+
+async def test_partial_failure_is_taken_over(core: Services) -> None:
+    """Alias to a full and a healthy mailbox: 250; the full one is retried from the queue."""
+    core.accounts.set_alias(DOMAIN, "team", "bob,alice")
+    core.accounts.update(DOMAIN, "bob", quota_mb=1)
+    core.mail.mailbox(DOMAIN, "bob").folder("INBOX").append(b"x" * (1024 * 1024 + 1))
+    raw = message("partial")
+    report = await core.delivery.deliver_local(raw, mail_from="a@example.net",
+                                               recipients=[f"team@{DOMAIN}"])
+    assert report.ok
+    assert report.outcomes[0].mailboxes == (f"alice@{DOMAIN}",)
+    assert [body_of(m) for m in inbox(core, "alice")] == [raw]
+    [queued] = core.queue.messages()
+    assert [(leg.local, [r.address for r in leg.recipients]) for leg in queued.legs] == \
+        [(True, [f"bob@{DOMAIN}"])]
+    assert queued.mail_from == "a@example.net"
+    # Room is made; the queue delivers it.
+    core.accounts.update(DOMAIN, "bob", quota_mb=10)
+    await core.queue.start()
+    try:
+        for _ in range(200):
+            if len(inbox(core, "bob")) == 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await core.queue.stop()
+    assert body_of(inbox(core, "bob")[1]) == raw
+    assert core.queue.messages() == []
+
+
+async def test_temporary_failure_of_every_recipient_is_the_reply(core: Services) -> None:
+    core.accounts.update(DOMAIN, "bob", quota_mb=1)
+    core.mail.mailbox(DOMAIN, "bob").folder("INBOX").append(b"x" * (1024 * 1024 + 1))
+    report = await core.delivery.deliver_local(message(), mail_from="a@example.net",
+                                               recipients=[f"bob@{DOMAIN}"])
+    assert report.reply() == MAILBOX_FULL
+    assert core.queue.messages() == []  # the client keeps the responsibility
+
+
+async def test_external_forwards_are_queued(core: Services) -> None:
+    core.accounts.set_alias(DOMAIN, "fwd", "alice,friend@elsewhere.example")
+    raw = message("fwd")
+    report = await core.delivery.deliver_local(raw, mail_from="a@example.net",
+                                               recipients=[f"fwd@{DOMAIN}"])
+    assert report.ok
+    outcome = report.outcomes[0]
+    assert outcome.mailboxes == (f"alice@{DOMAIN}",) and outcome.queue_id
+    [queued] = core.queue.messages()
+    assert queued.id == outcome.queue_id
+    assert [(leg.domain, leg.local) for leg in queued.legs] == [("elsewhere.example", False)]
+    assert core.queue.spool.read_message(queued.id) == raw
