@@ -889,8 +889,18 @@ class UserDrive:
             elif rec.get("type") != DIR:
                 raise Conflict(f"{DrivePath(d.parts[:i])} is a file, not a directory")
 
+    def _check_unclaimed(self, path: DrivePath) -> None:
+        """Refuse to write over something on disk that the index does not know (a planted
+        symlink, a file copied in by hand): `repair()` decides what it is, never a write."""
+        try:
+            os.lstat(self.layout.dir_path(path.parts))
+        except FileNotFoundError:
+            return
+        raise Conflict(f"{path} is in the way on disk but not in the drive's index")
+
     def _create_dir(self, txn: _Txn, parent: DrivePath, name: str,
                     props: Mapping[str, str] | None = None) -> None:
+        self._check_unclaimed(parent.child(name))
         staged = self._staged_name("mkdir")
         staged.mkdir()
         fsutil.write_json(staged / DriveLayout.INDEX, _new_index(name, txn.now))
@@ -957,6 +967,8 @@ class UserDrive:
                     raise WriteRefused(f"overwriting {path} is not allowed")
                 self._check_quota(txn, quota, upload.size - (old.size if old else 0))
                 self._ensure_parents(txn, path.parent, create=make_parents)
+                if old is None:
+                    self._check_unclaimed(path)
                 disk = self.layout.dir_path(path.parts)
                 txn.mark()
                 os.rename(upload.path, disk)
@@ -1082,6 +1094,8 @@ class UserDrive:
                 if dst_rec is not None:
                     txn.remove_child(dst.parent, dst.name)
                     self._trash(txn, self.layout.dir_path(dst.parts))
+                else:
+                    self._check_unclaimed(dst)
                 target = self.layout.dir_path(dst.parts)
                 if copy:
                     assert built is not None and staged is not None
