@@ -6,6 +6,7 @@ disk one at a time. Through a share link, uploads need U and mkdir needs C."""
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from aiohttp import BodyPartReader, web
 
@@ -60,7 +61,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         allowance = await asyncio.to_thread(ctx.drive.upload_allowance, dest, quota)
         upload = await asyncio.to_thread(ctx.drive.begin_upload, allowance)
         try:
-            await receive(upload, lambda p=part: p.read_chunk(256 * 1024))
+            await receive(upload, partial(part.read_chunk, 256 * 1024))
             entry, created = await asyncio.to_thread(
                 ctx.drive.commit_upload, upload, dest,
                 content_type=part.headers.get("Content-Type"), make_parents=True, quota=quota)
