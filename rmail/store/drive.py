@@ -386,6 +386,11 @@ class DriveStore:
         d.open()
         return d
 
+    def cached(self, domain: str, username: str) -> UserDrive | None:
+        """The drive when it was opened before in this process (no I/O: safe on a loop)."""
+        d = self._drives.get((domain, username))
+        return d if d is not None and d._opened else None
+
     def forget(self, domain: str, username: str) -> None:
         with self._lock:
             self._drives.pop((domain, username), None)

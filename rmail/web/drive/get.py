@@ -5,6 +5,7 @@ webmail file manager instead."""
 from __future__ import annotations
 
 import asyncio
+from typing import IO
 from urllib.parse import quote
 
 from aiohttp import web
@@ -58,10 +59,18 @@ def file_headers(entry: Entry) -> dict[str, str]:
             "application/octet-stream"}
 
 
-async def handle(ctx: Ctx) -> web.StreamResponse:
-    entry = await asyncio.to_thread(ctx.drive.stat, ctx.path)
-    req = ctx.request
+def _lookup(ctx: Ctx) -> tuple[Entry, IO[bytes] | None]:
+    """One trip to a worker thread: the entry, and the opened file when it is one."""
+    entry = ctx.drive.stat(ctx.path)
     if entry.is_dir:
+        return entry, None
+    return ctx.drive.open_file(ctx.path)
+
+
+async def handle(ctx: Ctx) -> web.StreamResponse:
+    entry, fobj = await asyncio.to_thread(_lookup, ctx)
+    req = ctx.request
+    if fobj is None:
         if ctx.share is not None and "text/html" in req.headers.get("Accept", ""):
             raise web.HTTPFound(_webmail_url(ctx))
         info = await asyncio.to_thread(ctx.drive.listdir, ctx.path)
@@ -69,11 +78,10 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         if ctx.share is not None:
             body = _share_relative(ctx, body)
         return web.json_response(body)
-    if_match = req.headers.get("If-Match")
-    if if_match is not None and "*" not in if_match and entry.etag not in _etags(if_match):
-        raise DriveError(412, "the file has changed")
-    entry, fobj = await asyncio.to_thread(ctx.drive.open_file, ctx.path)
     try:
+        if_match = req.headers.get("If-Match")
+        if if_match is not None and "*" not in if_match and entry.etag not in _etags(if_match):
+            raise DriveError(412, "the file has changed")
         headers = file_headers(entry)
         inm = req.headers.get("If-None-Match")
         if inm is not None and ("*" in inm or entry.etag in _etags(inm)):

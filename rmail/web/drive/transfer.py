@@ -26,18 +26,30 @@ CHUNK = 256 * 1024
 
 async def receive(upload: Upload, read: Callable[[], Awaitable[bytes]]) -> None:
     """Feed `upload` from `read()` until it returns b"" (aiohttp's `readany` or a multipart
-    part's `read_chunk`); `upload.write` raises QuotaExceeded as soon as the limit is passed."""
+    part's `read_chunk`); `upload.write` raises QuotaExceeded as soon as the limit is passed.
+    One batch is written (and hashed) in a worker thread while the next one arrives, so the
+    network, the disk and the hash overlap; at most two batches are ever in memory."""
     buf = bytearray()
-    while True:
-        chunk = await read()
-        if not chunk:
-            break
-        buf += chunk
-        if len(buf) >= BATCH:
-            data, buf = bytes(buf), bytearray()
-            await asyncio.to_thread(upload.write, data)
-    if buf:
-        await asyncio.to_thread(upload.write, bytes(buf))
+    pending: asyncio.Future[None] | None = None
+    try:
+        while True:
+            chunk = await read()
+            if not chunk:
+                break
+            buf += chunk
+            if len(buf) >= BATCH:
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(asyncio.to_thread(upload.write, bytes(buf)))
+                buf = bytearray()
+        if pending is not None:
+            await pending
+            pending = None
+        if buf:
+            await asyncio.to_thread(upload.write, bytes(buf))
+    finally:
+        if pending is not None and not pending.done():
+            await asyncio.wait([pending])  # never abort() under a write still running
 
 
 class FileSender(web.StreamResponse):
