@@ -257,6 +257,8 @@ class Accounts:
         self._gen_key: tuple[int, int] | None = None
         self._by_address: dict[str, tuple[str, str]] = {}
         self._domains: dict[str, DomainRecord] = {}
+        # (domain, username) -> (stat key of account.json, parsed account): see get_current
+        self._current: dict[tuple[str, str], tuple[tuple[int, int, int], Account]] = {}
 
     # -- generation / cache -------------------------------------------------------------------
     def _bump(self) -> None:
@@ -393,6 +395,27 @@ class Accounts:
         except FileNotFoundError:
             raise NotFound(f"no user {user}@{name}") from None
         return Account.from_doc(doc)
+
+    def get_current(self, domain: str, username: str) -> Account:
+        """`get` for hot paths (a JSON API request checks its token's account every time):
+        the parsed account is kept and reused while `account.json` is the same file (every
+        write replaces it by rename, so a new inode means a new version). One `stat`."""
+        name, user = normalize_domain(domain), check_username(username)
+        path = self.layout.account_file(name, user)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._current.pop((name, user), None)
+            raise NotFound(f"no user {user}@{name}") from None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._current.get((name, user))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        account = self.get(name, user)
+        if len(self._current) > 100_000:
+            self._current.clear()
+        self._current[(name, user)] = (key, account)
+        return account
 
     def create(self, domain: str, username: str, password_hash: str, *, admin: bool = False,
                quota_mb: int = 1024, display_name: str = "",

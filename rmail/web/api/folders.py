@@ -9,15 +9,18 @@ folder name it in the query (`?name=`), so no path is ambiguous.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
+import weakref
 from typing import IO, Any
 
 from aiohttp import web
 
 from rmail.auth import Principal
 from rmail.store.errors import CorruptStore, NotFound
+from rmail.store.folders import FolderEntry
 from rmail.store.journal import SEEN, SYSTEM_FLAGS, MessageRecord
 from rmail.store.mailbox import Folder, UserMailbox
 from rmail.web.api.base import (
@@ -76,7 +79,8 @@ def iso(timestamp: int) -> str:
 
 
 async def user_mailbox(request: web.Request, principal: Principal) -> UserMailbox:
-    return await run(core(request).mail.mailbox, principal.domain, principal.username)
+    # A dict lookup once the mailbox is cached (one stat the first time): no thread hop.
+    return core(request).mail.mailbox(principal.domain, principal.username)
 
 
 async def open_folder(request: web.Request, principal: Principal) -> Folder:
@@ -107,33 +111,51 @@ def message_item(rec: MessageRecord, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def folder_item(mailbox: UserMailbox, name: str) -> dict[str, Any]:
-    entry = mailbox.entry(name)
+def folder_item(mailbox: UserMailbox, name: str | FolderEntry,
+                folder: Folder | None = None) -> dict[str, Any]:
+    entry = mailbox.entry(name) if isinstance(name, str) else name
     item: dict[str, Any] = {"name": entry.name, "total": 0, "unread": 0, "size": 0,
                             "special_use": entry.special_use, "subscribed": entry.subscribed,
                             "selectable": entry.selectable}
     if entry.selectable:
-        status = mailbox.folder(entry.name).status()
+        status = (folder or mailbox.folder(entry.name)).status()
         item.update(total=status.count, unread=status.unseen, size=status.bytes)
     return item
 
 
 # -- folders ---------------------------------------------------------------------------------
+# Folders whose index this process has loaded: their status is a few stats and arithmetic, so
+# listing them runs on the loop (a worker thread costs more in GIL hand-offs than the work).
+# A folder not seen yet is listed in a thread, since loading a big index takes a while.
+_WARM: weakref.WeakSet[Folder] = weakref.WeakSet()
+
+
 @routes.get("/folders")
 async def list_folders(request: web.Request) -> web.Response:
     principal = await require_user(request)
     mailbox = await user_mailbox(request, principal)
+    entries = mailbox.entries()  # folders.json: parsed once, then one stat per call
+    folders: dict[str, Folder] = {}
+    for entry in entries:
+        if entry.selectable:
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                folders[entry.name] = mailbox.folder(entry.name)
 
     def listing() -> list[dict[str, Any]]:
         out = []
-        for entry in mailbox.entries():
+        for entry in entries:
             try:
-                out.append(folder_item(mailbox, entry.name))
+                out.append(folder_item(mailbox, entry, folders.get(entry.name)))
             except NotFound:  # deleted while we listed
                 continue
         return out
 
-    return json_response({"folders": await run(listing)})
+    if all(f in _WARM for f in folders.values()):
+        items = listing()
+    else:
+        items = await run(listing)
+        _WARM.update(folders.values())
+    return json_response({"folders": items})
 
 
 @routes.post("/folders")
