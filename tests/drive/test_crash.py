@@ -79,7 +79,13 @@ async def test_kill_9_mid_upload(drive: Drive, tmp_path: Path) -> None:
                                              headers=hdrs))
             await asyncio.wait_for(staged.wait(), 120)
             tmp = drive.config.mail_root / "domains/example.com/users/alice/drive/tmp"
-            assert any(n.startswith("upload.") for n in os.listdir(tmp))
+            for _ in range(600):  # the server may still be checking the password
+                if any(n.startswith("upload.") and (tmp / n).stat().st_size > 0
+                       for n in os.listdir(tmp)):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the upload never reached the disk")
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(30)
             with pytest.raises((aiohttp.ClientError, ConnectionError)):
