@@ -19,9 +19,11 @@ def object_meta(obj: CalendarObject, floating: dt.tzinfo = UTC) -> dict[str, Any
     end (`end` None: unbounded); both None when the object has no time (always a candidate).
     `floating`: some time is floating or all-day, so bounds are widened when matching."""
     comps = obj.components
-    exp = Expansion(comps, floating)
+    recurring = len(comps) > 1
     try:
+        exp = Expansion(comps, floating)
         first, last = exp.bounds()
+        recurring = recurring or exp.recurring
     except Exception:  # a rule dateutil cannot expand: keep the object, match it always
         first, last = None, None
     floating_time = False
@@ -37,7 +39,7 @@ def object_meta(obj: CalendarObject, floating: dt.tzinfo = UTC) -> dict[str, Any
         "comp": obj.component,
         "start": _epoch(first),
         "end": _epoch(last) if first is not None else None,
-        "recurring": exp.recurring or len(comps) > 1,
+        "recurring": recurring,
     }
     if first is not None and last is None:
         meta["end"] = None

@@ -64,6 +64,16 @@ def parse_calendar(data: bytes | str, *, lenient: bool = False) -> icalendar.Cal
         cal = _repair(text, exc)
     if not isinstance(cal, icalendar.Calendar) or cal.name != "VCALENDAR":
         raise InvalidCalendar("the top-level component must be VCALENDAR")
+    for comp in cal.walk():
+        errors = getattr(comp, "errors", None)
+        if not errors:
+            continue
+        if not lenient:
+            name, message = errors[0]
+            raise InvalidCalendar(f"{comp.name} {name}: {message}")
+        for name, _message in errors:  # lenient: drop what cannot be read
+            comp.pop(name, None)
+        comp.errors = []
     return cal
 
 

@@ -263,7 +263,7 @@ class Collection:
         if not token.startswith(TOKEN_PREFIX):
             raise InvalidSyncToken("unknown sync token")
         base, _, pos = token[len(TOKEN_PREFIX):].rpartition(":")
-        if base != index.base or not pos.isdigit():
+        if base != index.base or not pos.isdigit() or str(int(pos)) != pos:
             raise InvalidSyncToken("sync token of another collection")
         position = int(pos)
         if position > index.ctag or position < index.oldest:

@@ -146,6 +146,9 @@ class Layout:
     def drive_dir(self, domain: str, username: str) -> Path:
         return self.user_dir(domain, username) / "drive"
 
+    def contacts_dir(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "contacts"
+
     def share_file(self, uid: str) -> Path:
         """One share record, sharded by the UID's first two characters (validated by caller)."""
         return self.shares_dir / uid[:2] / f"{uid}.json"
@@ -195,9 +198,6 @@ class DriveLayout:
 
     def dir_path(self, parts: tuple[str, ...]) -> Path:
         return self.files.joinpath(*parts)
-
-    def contacts_dir(self, domain: str, username: str) -> Path:
-        return self.user_dir(domain, username) / "contacts"
 
 
 class MailLayout:

@@ -12,6 +12,7 @@ from rmail import __version__
 from rmail.config import Config
 from rmail.web.api import setup_api
 from rmail.web.autoconfig import routes as autoconfig_routes
+from rmail.web.caldav import setup_caldav
 from rmail.web.docs import routes as docs_routes
 from rmail.web.drive import setup_drive
 from rmail.web.keys import CONFIG_KEY, CORE_KEY, SERVICE_KEYS
@@ -36,6 +37,7 @@ def create_app(config: Config, **services: object) -> web.Application:
 
         app[CORE_KEY] = build_services(config)
     app.router.add_get("/healthz", healthz)
+    setup_caldav(app)
     setup_drive(app)
     setup_api(app)
     app.add_routes(autoconfig_routes)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,9 @@ class Dav:
         hdrs = dict(headers or {})
         if auth:
             hdrs.setdefault("Authorization", basic(self.user))
-        data = body.encode() if isinstance(body, str) else body
+        data: Any = body.encode() if isinstance(body, str) else body
+        if data is not None and len(data) > 1024 * 1024:
+            data = io.BytesIO(data)  # aiohttp warns on large raw bodies
         resp: ClientResponse
         async with self.client.request(method, path, data=data, headers=hdrs,
                                        allow_redirects=False) as resp:

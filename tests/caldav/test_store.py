@@ -188,7 +188,7 @@ def test_contacts(tmp_path: Path) -> None:
     home = ContactStore(tmp_path).home("example.com", "alice")
     home.ensure_defaults()
     card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1\r\nFN:Carol\r\nEMAIL:carol@x.org\r\nEND:VCARD\r\n"
-    etag, created, _ = home.put_card("default", "c1.vcf", card)
+    _, created, _ = home.put_card("default", "c1.vcf", card)
     assert created
     entry = home.get("default").entry("c1.vcf")
     assert entry["fn"] == "Carol" and entry["emails"] == ["carol@x.org"]

@@ -1,0 +1,262 @@
+"""Who is asking and what they are asking about: authentication, URL resolution, body reading.
+
+URL space (the reference manual's `/caldav/{username}/calendars/...`):
+
+```
+/caldav/                                   root (current-user-principal for discovery)
+/caldav/{user}/                            principal
+/caldav/{user}/calendars/                  calendar home
+/caldav/{user}/calendars/{cal}/            calendar
+/caldav/{user}/calendars/{cal}/{name}      calendar object
+/caldav/{user}/contacts/                   address book home
+/caldav/{user}/contacts/{book}/            address book
+/caldav/{user}/contacts/{book}/{name}      vCard
+```
+
+`{user}` is the caller's username (or one of their addresses): a user reaches only their own
+collections, anything else is 403 before the store is touched. Every collection and resource
+name passes `rmail.store.davstore.check_name` (the one gate) when the store is asked for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote, urlsplit
+
+from aiohttp import web
+
+from rmail.auth import Principal
+from rmail.auth.tokens import TokenError, decode_token
+from rmail.services import Services
+from rmail.store.calendars import CalendarHome, CalendarStore
+from rmail.store.contacts import ContactHome, ContactStore
+from rmail.store.davstore import Collection, check_name
+from rmail.store.errors import InvalidValue, NotFound, UnsafeName
+from rmail.web.caldav.errors import DavError
+from rmail.web.keys import CORE_KEY
+
+PREFIX = "/caldav"
+CAL_SEGMENT = "calendars"
+BOOK_SEGMENT = "contacts"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_SAFE = "@:+-._~!$&'()*,;="
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DavStores:
+    calendars: CalendarStore
+    contacts: ContactStore
+
+
+DAV_KEY = web.AppKey("caldav", DavStores)
+
+
+# Resource kinds
+ROOT, PRINCIPAL, CAL_HOME, CALENDAR, EVENT, BOOK_HOME, BOOK, CARD = (
+    "root", "principal", "cal-home", "calendar", "event", "book-home", "book", "card")
+COLLECTION_KINDS = {ROOT, PRINCIPAL, CAL_HOME, CALENDAR, BOOK_HOME, BOOK}
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str
+    collection: str | None = None
+    name: str | None = None
+
+    @property
+    def is_calendar_side(self) -> bool:
+        return self.kind in (CAL_HOME, CALENDAR, EVENT)
+
+
+def quote_segment(name: str) -> str:
+    return quote(name, safe=_SAFE)
+
+
+async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Store calls block on fsync: run them in a worker thread."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+class DavContext:
+    """One authenticated DAV request."""
+
+    def __init__(self, request: web.Request, principal: Principal, target: Target) -> None:
+        self.request = request
+        self.principal = principal
+        self.target = target
+        self.core: Services = request.app[CORE_KEY]
+        stores = request.app[DAV_KEY]
+        self.calendars: CalendarHome = stores.calendars.home(principal.domain,
+                                                             principal.username)
+        self.contacts: ContactHome = stores.contacts.home(principal.domain, principal.username)
+
+    # -- hrefs ---------------------------------------------------------------------------------
+    @property
+    def principal_href(self) -> str:
+        return f"{PREFIX}/{quote_segment(self.principal.username)}/"
+
+    @property
+    def cal_home_href(self) -> str:
+        return f"{self.principal_href}{CAL_SEGMENT}/"
+
+    @property
+    def book_home_href(self) -> str:
+        return f"{self.principal_href}{BOOK_SEGMENT}/"
+
+    def calendar_href(self, cal: str) -> str:
+        return f"{self.cal_home_href}{quote_segment(cal)}/"
+
+    def event_href(self, cal: str, name: str) -> str:
+        return f"{self.calendar_href(cal)}{quote_segment(name)}"
+
+    def book_href(self, book: str) -> str:
+        return f"{self.book_home_href}{quote_segment(book)}/"
+
+    def card_href(self, book: str, name: str) -> str:
+        return f"{self.book_href(book)}{quote_segment(name)}"
+
+    def href_for(self, target: Target) -> str:
+        if target.kind == ROOT:
+            return f"{PREFIX}/"
+        if target.kind == PRINCIPAL:
+            return self.principal_href
+        if target.kind == CAL_HOME:
+            return self.cal_home_href
+        if target.kind == BOOK_HOME:
+            return self.book_home_href
+        assert target.collection is not None
+        if target.kind == CALENDAR:
+            return self.calendar_href(target.collection)
+        if target.kind == BOOK:
+            return self.book_href(target.collection)
+        assert target.name is not None
+        if target.kind == EVENT:
+            return self.event_href(target.collection, target.name)
+        return self.card_href(target.collection, target.name)
+
+    # -- store access --------------------------------------------------------------------------
+    def collection(self, target: Target | None = None) -> Collection:
+        t = target or self.target
+        if t.collection is None:
+            raise DavError(405, "not a calendar or address book")
+        home = self.calendars if t.is_calendar_side else self.contacts
+        return home.get(t.collection)
+
+    async def ensure_defaults(self) -> None:
+        await run(self.calendars.ensure_defaults)
+        await run(self.contacts.ensure_defaults)
+
+    def resolve_href(self, href: str) -> Target:
+        """A href from a request body or a Destination header, as a target of this user."""
+        path = urlsplit(href.strip()).path
+        return parse_path(path, self.principal)
+
+    async def body(self, limit: int = MAX_BODY_BYTES) -> bytes:
+        length = self.request.content_length
+        if length is not None and length > limit:
+            raise DavError(413, f"request body larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await self.request.content.read(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise DavError(413, f"request body larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def depth(self, default: str = "infinity") -> str:
+        value = self.request.headers.get("Depth", default).strip().lower()
+        if value not in ("0", "1", "infinity"):
+            raise DavError(400, f"invalid Depth header {value!r}")
+        return value
+
+
+def _owner_matches(segment: str, principal: Principal) -> bool:
+    seg = segment.lower()
+    if seg == principal.username:
+        return True
+    return seg in (a.lower() for a in principal.account.addresses) or \
+        seg == f"{principal.username}@{principal.domain}"
+
+
+def parse_path(path: str, principal: Principal) -> Target:
+    """Map a request path to a target; refuses other users' paths (403) and unsafe names."""
+    if not (path == PREFIX or path.startswith(PREFIX + "/")):
+        raise DavError(404, "not a CalDAV/CardDAV path")
+    parts = [unquote(p, errors="strict") for p in path[len(PREFIX):].split("/")]
+    if parts and parts[0] == "":
+        parts = parts[1:]
+    if parts and parts[-1] == "":
+        parts = parts[:-1]
+    if any(p == "" for p in parts):
+        raise DavError(404, "empty path segment")
+    if not parts:
+        return Target(ROOT)
+    if not _owner_matches(parts[0], principal):
+        raise DavError(403, "you can only reach your own calendars and address books")
+    if len(parts) == 1:
+        return Target(PRINCIPAL)
+    section, rest = parts[1], parts[2:]
+    if section == CAL_SEGMENT:
+        kinds = (CAL_HOME, CALENDAR, EVENT)
+    elif section == BOOK_SEGMENT:
+        kinds = (BOOK_HOME, BOOK, CARD)
+    else:
+        raise DavError(404, f"no such resource {section!r}")
+    if len(rest) > 2:
+        raise DavError(404, "path too deep")
+    try:
+        for i, part in enumerate(rest):
+            check_name(part, "collection name" if i == 0 else "resource name")
+    except UnsafeName as exc:
+        raise DavError(400, str(exc)) from None
+    if not rest:
+        return Target(kinds[0])
+    if len(rest) == 1:
+        return Target(kinds[1], rest[0])
+    return Target(kinds[2], rest[0], rest[1])
+
+
+# -- authentication --------------------------------------------------------------------------
+BASIC_CHALLENGE = 'Basic realm="rmail", charset="UTF-8"'
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """Basic (`user@domain:password`, app passwords) or Bearer JWT; DavError(401) otherwise."""
+    core: Services = request.app[CORE_KEY]
+    header = request.headers.get("Authorization", "").strip()
+    scheme, _, credentials = header.partition(" ")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if scheme == "basic" and credentials:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise DavError(401, "malformed Basic credentials",
+                           headers={"WWW-Authenticate": BASIC_CHALLENGE}) from None
+        login, sep, password = decoded.partition(":")
+        if not sep or not login:
+            raise DavError(401, "malformed Basic credentials",
+                           headers={"WWW-Authenticate": BASIC_CHALLENGE})
+        return await core.auth.authenticate(login, password, ip=request.remote)
+    if scheme == "bearer" and credentials:
+        try:
+            claims = decode_token(core.config.exchange_api.secret, credentials)
+            account = await run(core.accounts.get, claims.domain, claims.username)
+        except (TokenError, NotFound, InvalidValue):
+            raise DavError(401, "invalid token",
+                           headers={"WWW-Authenticate": BASIC_CHALLENGE}) from None
+        if account.auth_epoch != claims.epoch or not account.enabled:
+            raise DavError(401, "token no longer valid",
+                           headers={"WWW-Authenticate": BASIC_CHALLENGE})
+        return Principal(account)
+    raise DavError(401, "authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
