@@ -1,5 +1,6 @@
 """Fixtures: ``make_env(**config_overrides)`` starts rmail's mail listeners on a fresh store
-with users bob and alice (password `PASSWORD`); stopped after the test."""
+with users bob and alice (password `PASSWORD`); stopped after the test. Mail for
+``remote.example`` is routed to a closed port, so it stays in the queue."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ async def make_env(tmp_path: Path) -> AsyncIterator[MakeEnv]:
     envs: list[MailEnv] = []
 
     async def make(**overrides: Any) -> MailEnv:
+        # remote.example goes nowhere (port 9 refuses): queued mail stays queued, no DNS.
+        overrides.setdefault("relay", {"routes": {"remote.example": "127.0.0.1:9"}})
         env = await start_env(mail_config(tmp_path / f"mailstore{len(envs)}", **overrides))
         env.add_user("bob")
         env.add_user("alice")
