@@ -130,6 +130,10 @@ async def test_lockout_after_failed_logins(make_api: MakeApi) -> None:
     locked = await api.login("alice")  # even the right password
     assert locked.status == 429
     assert locked.error
+    assert int(locked.headers["Retry-After"]) >= 1
+    basic = await api.call("GET", "/folders", headers={
+        "Authorization": "Basic " + base64.b64encode(b"alice@example.com:alice-password").decode()})
+    assert basic.status == 429
     assert (await api.login("bob")).status == 429  # the IP is locked, not the account
 
 

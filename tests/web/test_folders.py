@@ -62,6 +62,9 @@ async def test_append_fetch_roundtrip_and_listing_fields(api: Api) -> None:
     assert fetched.status == 200
     assert fetched.headers["Content-Type"] == "message/rfc822"
     assert fetched.body == raw
+    head = await api.call("HEAD", "/folders/INBOX/messages/1", user="alice")
+    assert (head.status, head.body) == (200, b"")
+    assert int(head.headers["Content-Length"]) == len(raw)
     listing = await api.call("GET", "/folders/INBOX/messages", user="alice")
     assert listing.status == 200
     body = listing.json()

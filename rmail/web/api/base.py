@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from aiohttp import web
 
-from rmail.auth import Principal
+from rmail.auth import AuthError, Principal
 from rmail.auth.tokens import TokenClaims, TokenError, decode_token
 from rmail.services import Services
 from rmail.store.errors import InvalidValue, NotFound
@@ -30,6 +30,7 @@ from rmail.web.keys import CORE_KEY
 
 __all__ = [
     "JSON_LIMIT",
+    "authenticate",
     "core",
     "folder_name",
     "get_bool",
@@ -137,7 +138,23 @@ async def _from_basic(request: web.Request, credentials: str) -> Principal:
     login, sep, password = decoded.partition(":")
     if not sep or not login:
         raise ApiError(401, "Malformed Basic credentials")
-    return await core(request).auth.authenticate(login, password, ip=request.remote)
+    return await authenticate(request, login, password)
+
+
+async def authenticate(request: web.Request, login: str, password: str,
+                       domain: str | None = None) -> Principal:
+    """A password login from this request's IP (counts toward the shared lockout); a locked
+    IP gets 429 with `Retry-After`."""
+    services = core(request)
+    try:
+        return await services.auth.authenticate(login, password, ip=request.remote,
+                                                domain=domain)
+    except AuthError as exc:
+        if exc.reason != "locked":
+            raise
+        wait = services.lockout.retry_after(request.remote or "")
+        raise ApiError(429, "Too many failed logins; try again later",
+                       {"Retry-After": str(max(1, wait))}) from None
 
 
 # -- request bodies ----------------------------------------------------------------------------

@@ -186,7 +186,8 @@ async def fetch_message(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "message/rfc822"})
         response.content_length = size
         await response.prepare(request)
-        while chunk := await run(handle.read, _CHUNK):
+        # HEAD: headers only (a streamed body would be sent as is and break keep-alive)
+        while request.method != "HEAD" and (chunk := await run(handle.read, _CHUNK)):
             await response.write(chunk)
         await response.write_eof()
         return response
