@@ -25,11 +25,11 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from rmail.store import fsutil
 from rmail.store.errors import (
@@ -60,6 +60,8 @@ from rmail.store.journal import (
     parse_journal,
 )
 from rmail.store.layout import FolderLayout, Layout, MailLayout
+
+T = TypeVar("T")
 
 COMPACT_MIN_BYTES = 256 * 1024
 FOLDER_VERSION = 1
@@ -462,6 +464,13 @@ class Folder:
         before the next store call (IMAP sessions keep their own UID view anyway)."""
         with self._mem:
             return self._refresh()
+
+    def read_index(self, fn: Callable[[FolderIndex], T]) -> T:
+        """Run `fn` on the current index with the in-memory lock held, for a read of several
+        columns that no concurrent change can tear (IMAP session views). `fn` must be quick
+        and must not call back into the store."""
+        with self._mem:
+            return fn(self._refresh())
 
     def status(self) -> FolderStatus:
         with self._mem:

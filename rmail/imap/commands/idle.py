@@ -1,0 +1,57 @@
+"""IDLE (RFC 2177): push changes of the selected mailbox as they are committed.
+
+The session's event-bus subscription wakes us; what changed is read from the index by
+`Session.catch_up`, so coalesced or dropped events lose nothing. The client must re-issue
+IDLE within the autologout time (RFC 2177 recommends every 29 minutes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from rmail.imap.commands.base import Done
+from rmail.imap.errors import ImapBad, ImapBye
+from rmail.imap.session import Session
+from rmail.imap.syntax import NoArgs
+
+
+async def idle(s: Session, _: NoArgs) -> Done:
+    assert s.sub is not None
+    s.conn.write(b"+ idling\r\n")
+    await s.catch_up(expunge=True)
+    await s.conn.flush()
+    reader = asyncio.ensure_future(s.conn.read_line(s.limits.max_line))
+    waiter: asyncio.Future[object] | None = None
+    try:
+        while True:
+            waiter = asyncio.ensure_future(s.sub.queue.get())
+            done, _ = await asyncio.wait({reader, waiter}, timeout=s.limits.autologout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                raise ImapBye("Autologout; IDLE for too long")
+            if waiter in done:
+                change = waiter.result()
+                relevant = s.selected is not None and (
+                    getattr(change, "folder_id", None) == s.selected.folder.id)
+                while not s.sub.queue.empty():
+                    more = s.sub.queue.get_nowait()
+                    relevant = relevant or (s.selected is not None and
+                                            more.folder_id == s.selected.folder.id)
+                s.sub.overflowed = False
+                if relevant:
+                    await s.catch_up(expunge=True)
+                    await s.conn.flush()
+            else:
+                waiter.cancel()
+            if reader.done():
+                line = reader.result()
+                if line.strip().upper() != b"DONE":
+                    raise ImapBad("expected DONE")
+                return Done("IDLE terminated")
+    finally:
+        for task in (reader, waiter):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task

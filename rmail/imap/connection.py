@@ -1,0 +1,188 @@
+"""Byte-level I/O of one IMAP connection: lines and literals with limits, STARTTLS, and
+COMPRESS=DEFLATE (RFC 4978) in both directions.
+
+Compression: input goes through one raw-deflate decompressor fed in bounded steps (so a small
+compressed burst cannot inflate into unbounded memory); output goes through one compressor
+that is sync-flushed (Z_SYNC_FLUSH) whenever we wait for the client, so every response the
+client waits for is complete on the wire. A client may flush partially anywhere, even inside
+a line or a literal: the decompressor keeps its state and we keep ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import zlib
+
+READ_CHUNK = 64 * 1024
+INFLATE_STEP = 256 * 1024  # bytes of decompressed output produced per step
+
+
+class Closed(Exception):
+    """The client went away (EOF, reset, or the end of its compressed stream)."""
+
+
+class LineTooLong(Exception):
+    """A line exceeded the limit; `head` holds its first bytes (to find the tag)."""
+
+    def __init__(self, head: bytes) -> None:
+        super().__init__("line too long")
+        self.head = head
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.buf = bytearray()
+        self._inflate: zlib._Decompress | None = None
+        self._deflate: zlib._Compress | None = None
+        self._pending_out = 0
+        self._dirty = False  # compressed output not yet sync-flushed
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def tls(self) -> bool:
+        return self.writer.get_extra_info("ssl_object") is not None
+
+    @property
+    def compressed(self) -> bool:
+        return self._deflate is not None
+
+    def peer_ip(self) -> str | None:
+        peer = self.writer.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            return str(peer[0])
+        return None
+
+    # -- reading ------------------------------------------------------------------------------
+    async def _fill(self) -> None:
+        if self._inflate is not None:
+            tail = self._inflate.unconsumed_tail
+            if tail:
+                self.buf += self._inflate.decompress(tail, INFLATE_STEP)
+                return
+        try:
+            data = await self.reader.read(READ_CHUNK)
+        except (ConnectionError, ssl.SSLError, OSError) as exc:
+            raise Closed(str(exc)) from exc
+        if not data:
+            raise Closed("end of input")
+        if self._inflate is not None:
+            try:
+                self.buf += self._inflate.decompress(data, INFLATE_STEP)
+            except zlib.error as exc:
+                raise Closed(f"broken compressed stream: {exc}") from exc
+            if self._inflate.eof:
+                raise Closed("end of compressed stream")
+        else:
+            self.buf += data
+
+    async def read_line(self, limit: int) -> bytes:
+        """One line without its CRLF (a bare LF is accepted too)."""
+        start = 0
+        while True:
+            i = self.buf.find(b"\n", start)
+            if i >= 0:
+                if i > limit:
+                    raise LineTooLong(bytes(self.buf[:200]))
+                end = i - 1 if i > 0 and self.buf[i - 1] == 13 else i
+                line = bytes(self.buf[:end])
+                del self.buf[:i + 1]
+                return line
+            if len(self.buf) > limit:
+                raise LineTooLong(bytes(self.buf[:200]))
+            start = len(self.buf)
+            await self._fill()
+
+    async def discard_line(self, budget: int) -> bool:
+        """Skip to the end of the current line; False when it is longer than `budget`."""
+        skipped = 0
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                del self.buf[:i + 1]
+                return True
+            skipped += len(self.buf)
+            self.buf.clear()
+            if skipped > budget:
+                return False
+            await self._fill()
+
+    async def read_exact(self, n: int) -> bytes:
+        if self._inflate is None and len(self.buf) < n:
+            head = bytes(self.buf)
+            self.buf.clear()
+            try:
+                return head + await self.reader.readexactly(n - len(head))
+            except asyncio.IncompleteReadError as exc:
+                raise Closed("end of input inside a literal") from exc
+            except (ConnectionError, ssl.SSLError, OSError) as exc:
+                raise Closed(str(exc)) from exc
+        while len(self.buf) < n:
+            await self._fill()
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def has_buffered_input(self) -> bool:
+        return bool(self.buf) or (self._inflate is not None and
+                                  bool(self._inflate.unconsumed_tail))
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self.writer.is_closing():
+            return
+        if self._deflate is not None:
+            self._dirty = True
+            data = self._deflate.compress(data)
+        if data:
+            self.writer.write(data)
+            self._pending_out += len(data)
+
+    async def flush(self) -> None:
+        """Send everything written so far (sync-flushing the compressor)."""
+        if self.writer.is_closing():
+            return
+        if self._deflate is not None and self._dirty:
+            # only after output: an empty sync-flush block upsets some clients (mbsync 1.4)
+            self.writer.write(self._deflate.flush(zlib.Z_SYNC_FLUSH))
+            self._dirty = False
+        self._pending_out = 0
+        try:
+            await self.writer.drain()
+        except (ConnectionError, ssl.SSLError, OSError) as exc:
+            raise Closed(str(exc)) from exc
+
+    async def maybe_drain(self, threshold: int = 256 * 1024) -> None:
+        """Apply backpressure during a long response without flushing the compressor."""
+        if self._pending_out >= threshold:
+            self._pending_out = 0
+            try:
+                await self.writer.drain()
+            except (ConnectionError, ssl.SSLError, OSError) as exc:
+                raise Closed(str(exc)) from exc
+
+    # -- upgrades -----------------------------------------------------------------------------
+    async def start_tls(self, context: ssl.SSLContext) -> None:
+        """Upgrade to TLS; input the client pipelined before the handshake is dropped (it
+        would otherwise be read as if it had been protected: RFC 3501 §6.2.1)."""
+        await self.flush()
+        self.buf.clear()
+        await self.writer.start_tls(context)
+
+    def start_compression(self) -> None:
+        self._inflate = zlib.decompressobj(-15)
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        if self.buf:  # anything already received after the command is compressed data
+            raw = bytes(self.buf)
+            self.buf.clear()
+            self.buf += self._inflate.decompress(raw, INFLATE_STEP)
+
+    async def close(self) -> None:
+        try:
+            if not self.writer.is_closing():
+                await self.flush()
+        except Closed:
+            pass
+        self.writer.close()

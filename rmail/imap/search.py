@@ -1,0 +1,306 @@
+"""SEARCH evaluation (RFC 3501 §6.4.4, RFC 7162 MODSEQ, RFC 5182 `$`).
+
+Criteria are evaluated set-wise over candidate rows: every node narrows a list of candidates,
+AND children run cheapest first (flags, sizes, dates and numbers come from the index columns;
+header keys read the message header; BODY/TEXT decode text parts), so `UID SEARCH UNSEEN`
+over a large folder is one pass over a column and an expensive key only looks at messages
+the cheap keys left. Runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import re
+import time
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rmail.imap.syntax import And, Not, Or, SearchKey, SearchNode
+from rmail.mail.headers import decode_base64, decode_text, decode_words, param, parse_date
+from rmail.store.errors import CorruptStore, NotFound
+from rmail.store.journal import FolderIndex
+from rmail.store.mailbox import Folder
+
+MAX_HEADER = 1024 * 1024
+_SYSTEM = {"ANSWERED": "\\Answered", "DELETED": "\\Deleted", "DRAFT": "\\Draft",
+           "FLAGGED": "\\Flagged", "SEEN": "\\Seen"}
+_HEADER_KEYS = {"BCC", "CC", "FROM", "SUBJECT", "TO", "HEADER", "SENTBEFORE", "SENTON",
+                "SENTSINCE"}
+_LINE_BREAK = re.compile(rb"\r?\n(?=[ \t])")
+
+
+@dataclass
+class Columns:
+    """The index rows of the messages in a session's view, aligned by row number; `seqs`
+    are the sequence numbers the session gives them (gone messages have no row)."""
+
+    seqs: list[int]
+    uids: list[int]
+    fids: list[int]
+    sizes: list[int]
+    dates: list[int]
+    modseqs: list[int]
+    flagsets: list[tuple[str, ...]]
+    view_len: int = 0
+    top_uid: int = 0
+
+
+def gather(idx: FolderIndex, view: array[int]) -> Columns:
+    """Call under `Folder.read_index`."""
+    n = len(view)
+    flagsets = list(idx.flagsets)
+    if len(idx.uids) >= n and idx.uids[:n] == view:  # nothing gone: the rows are the prefix
+        return Columns(list(range(1, n + 1)), view.tolist(), idx.flag_ids[:n].tolist(),
+                       idx.sizes[:n].tolist(), idx.dates[:n].tolist(),
+                       idx.modseqs[:n].tolist(), flagsets, n, view[-1] if n else 0)
+    cols = Columns([], [], [], [], [], [], flagsets, n, view[-1] if n else 0)
+    iuids = idx.uids
+    for seq, uid in enumerate(view, 1):
+        i = bisect_left(iuids, uid)
+        if i < len(iuids) and iuids[i] == uid:
+            cols.seqs.append(seq)
+            cols.uids.append(uid)
+            cols.fids.append(idx.flag_ids[i])
+            cols.sizes.append(idx.sizes[i])
+            cols.dates.append(idx.dates[i])
+            cols.modseqs.append(idx.modseqs[i])
+    return cols
+
+
+def _cost(node: SearchNode) -> int:
+    if isinstance(node, SearchKey):
+        if node.name in ("BODY", "TEXT"):
+            return 2
+        return 1 if node.name in _HEADER_KEYS else 0
+    if isinstance(node, Not):
+        return _cost(node.key)
+    if isinstance(node, Or):
+        return max(_cost(node.left), _cost(node.right))
+    return max((_cost(k) for k in node.keys), default=0)
+
+
+def _utc_day(epoch: int) -> int:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).date().toordinal()
+
+
+@dataclass
+class Searcher:
+    folder: Folder
+    cols: Columns
+    saved: set[int] = field(default_factory=set)
+    now: float = field(default_factory=time.time)
+    _headers: dict[int, list[tuple[bytes, str]]] = field(default_factory=dict)
+    _meta: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+
+    def run(self, criteria: SearchNode) -> list[int]:
+        """Row numbers of the matching messages, ascending."""
+        return self.eval(criteria, list(range(len(self.cols.uids))))
+
+    def eval(self, node: SearchNode, cand: list[int]) -> list[int]:
+        if not cand:
+            return cand
+        if isinstance(node, And):
+            for child in sorted(node.keys, key=_cost):
+                cand = self.eval(child, cand)
+                if not cand:
+                    break
+            return cand
+        if isinstance(node, Or):
+            left = self.eval(node.left, cand)
+            taken = set(left)
+            right = self.eval(node.right, [c for c in cand if c not in taken])
+            return sorted(left + right)
+        if isinstance(node, Not):
+            excluded = set(self.eval(node.key, cand))
+            return [c for c in cand if c not in excluded]
+        if self._columnar(node):
+            return self._column_filter(node, cand)
+        pred = self.predicate(node)
+        return [c for c in cand if pred(c)]
+
+    # -- keys answered from the index columns -----------------------------------------------
+    def _columnar(self, key: SearchKey) -> bool:
+        return _cost(key) == 0
+
+    def _flag_ids(self, test: Callable[[tuple[str, ...]], bool]) -> set[int]:
+        return {fid for fid, fs in enumerate(self.cols.flagsets) if test(fs)}
+
+    def _column_filter(self, key: SearchKey, cand: list[int]) -> list[int]:
+        c = self.cols
+        name, value = key.name, key.value
+        if name == "ALL" or name == "OLD":
+            return cand
+        if name in ("RECENT", "NEW"):
+            return []  # no message is \Recent here (see the README)
+        if name in _SYSTEM or (name.startswith("UN") and name[2:] in _SYSTEM):
+            flag = _SYSTEM[name.removeprefix("UN")]
+            ok = self._flag_ids(lambda fs: (flag in fs) != name.startswith("UN"))
+            fids = c.fids
+            return [i for i in cand if fids[i] in ok]
+        if name in ("KEYWORD", "UNKEYWORD"):
+            kw = str(value).lower()
+            ok = self._flag_ids(lambda fs: any(f.lower() == kw for f in fs)
+                                != (name == "UNKEYWORD"))
+            fids = c.fids
+            return [i for i in cand if fids[i] in ok]
+        if name == "LARGER":
+            return [i for i in cand if c.sizes[i] > int(value)]  # type: ignore[call-overload]
+        if name == "SMALLER":
+            return [i for i in cand if c.sizes[i] < int(value)]  # type: ignore[call-overload]
+        if name == "MODSEQ":
+            return [i for i in cand if c.modseqs[i] >= int(value)]  # type: ignore[call-overload]
+        if name in ("BEFORE", "ON", "SINCE"):
+            day = int(value)  # type: ignore[call-overload]
+            test = {"BEFORE": day.__gt__, "ON": day.__eq__, "SINCE": day.__le__}[name]
+            return [i for i in cand if test(_utc_day(c.dates[i]))]
+        if name in ("OLDER", "YOUNGER"):
+            limit = self.now - int(value)  # type: ignore[call-overload]
+            if name == "OLDER":
+                return [i for i in cand if c.dates[i] <= limit]
+            return [i for i in cand if c.dates[i] >= limit]
+        if name == "SEQ":
+            seqset = value
+            if seqset.saved:  # type: ignore[attr-defined]
+                return [i for i in cand if c.uids[i] in self.saved]
+            return [i for i in cand
+                    if seqset.contains_uid(c.seqs[i], c.view_len)]  # type: ignore[attr-defined]
+        if name == "UID":
+            uidset = value
+            if uidset.saved:  # type: ignore[attr-defined]
+                return [i for i in cand if c.uids[i] in self.saved]
+            return [i for i in cand
+                    if uidset.contains_uid(c.uids[i], c.top_uid)]  # type: ignore[attr-defined]
+        raise ValueError(f"unknown search key {name}")
+
+    # -- keys that read the message ---------------------------------------------------------
+    def predicate(self, key: SearchKey) -> Callable[[int], bool]:
+        name, value = key.name, key.value
+        if name in ("FROM", "TO", "CC", "BCC", "SUBJECT"):
+            needle = str(value).casefold()
+            field_name = name.lower().encode()
+            return lambda i: self._field_contains(i, field_name, needle)
+        if name == "HEADER":
+            fname, text = value  # type: ignore[misc]
+            return lambda i: self._field_contains(i, fname.lower().encode(), text.casefold())
+        if name in ("SENTBEFORE", "SENTON", "SENTSINCE"):
+            day = int(value)  # type: ignore[call-overload]
+            test = {"SENTBEFORE": day.__gt__, "SENTON": day.__eq__,
+                    "SENTSINCE": day.__le__}[name]
+            return lambda i: test(self._sent_day(i))
+        if name == "BODY":
+            needle = str(value).casefold()
+            return lambda i: needle in self._body_text(i)
+        if name == "TEXT":
+            needle = str(value).casefold()
+            return lambda i: (needle in self._header_text(i)) or needle in self._body_text(i)
+        raise ValueError(f"unknown search key {name}")
+
+    def headers(self, i: int) -> list[tuple[bytes, str]]:
+        """(lower-case name, decoded unfolded value) of every header field of row `i`."""
+        got = self._headers.get(i)
+        if got is not None:
+            return got
+        raw = self._read_header(self.cols.uids[i])
+        fields: list[tuple[bytes, str]] = []
+        for line in _LINE_BREAK.sub(b" ", raw).splitlines():
+            name, colon, value = line.partition(b":")
+            if colon and name and not name[:1].isspace():
+                text = value.strip().decode("utf-8", "replace")
+                fields.append((name.strip().lower(), decode_words(text)))
+        self._headers[i] = fields
+        return fields
+
+    def _read_header(self, uid: int) -> bytes:
+        try:
+            f = self.folder.open_message(uid)
+        except NotFound:
+            return b""
+        with f:
+            data = b""
+            while len(data) < MAX_HEADER:
+                chunk = f.read(16384)
+                if not chunk:
+                    break
+                data += chunk
+                m = re.search(rb"\r?\n\r?\n", data)
+                if m:
+                    return data[:m.start()]
+            return data[:MAX_HEADER]
+
+    def _field_contains(self, i: int, name: bytes, needle: str) -> bool:
+        found = False
+        for fname, value in self.headers(i):
+            if fname == name:
+                found = True
+                if needle in value.casefold():
+                    return True
+        return found and needle == ""
+
+    def _header_text(self, i: int) -> str:
+        return "\n".join(f"{n.decode('latin-1')}: {v}" for n, v in self.headers(i)).casefold()
+
+    def _sent_day(self, i: int) -> int:
+        for fname, value in self.headers(i):
+            if fname == b"date":
+                iso = parse_date(value)
+                if iso:
+                    return dt.datetime.fromisoformat(iso).date().toordinal()
+                break
+        return _utc_day(self.cols.dates[i])
+
+    def meta(self, i: int) -> dict[str, Any] | None:
+        if i not in self._meta:
+            try:
+                self._meta[i] = self.folder.meta(self.cols.uids[i])
+            except (NotFound, CorruptStore, OSError):
+                self._meta[i] = None
+        return self._meta[i]
+
+    def _body_text(self, i: int) -> str:
+        meta = self.meta(i)
+        uid = self.cols.uids[i]
+        try:
+            f = self.folder.open_message(uid)
+        except NotFound:
+            return ""
+        texts: list[str] = []
+        with f:
+            if meta is None or "body" not in meta:
+                data = f.read()
+                return data.decode("utf-8", "replace").casefold()
+            for part in _text_parts(meta["body"]):
+                start, length = part["body"]
+                f.seek(start)
+                data = _transfer_decode(f.read(length), part.get("encoding") or "7BIT")
+                texts.append(decode_text(data, param(part.get("params"), "charset")))
+        return "\n".join(texts).casefold()
+
+
+def _text_parts(node: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    stack = [node]
+    while stack:
+        part = stack.pop()
+        if "parts" in part:
+            stack.extend(reversed(part["parts"]))
+        elif part.get("message"):
+            stack.append(part["message"]["body"])
+        elif part.get("type") == "text":
+            out.append(part)
+    return out
+
+
+def _transfer_decode(data: bytes, encoding: str) -> bytes:
+    enc = encoding.upper()
+    if enc == "BASE64":
+        return decode_base64(data)
+    if enc == "QUOTED-PRINTABLE":
+        try:
+            return binascii.a2b_qp(data)
+        except (binascii.Error, ValueError):
+            return data
+    return data

@@ -1,0 +1,295 @@
+"""Per-connection state: who is logged in, what is enabled, and the selected mailbox's view.
+
+The view (`SelectedView`) is this session's own picture of the selected folder: the UIDs the
+client knows, in sequence-number order, and the modseq up to which the client has been told
+about changes. The store moves on without us (other sessions, delivery, POP3, the API);
+`Session.catch_up` compares the store's index with the view and tells the client, at the
+points RFC 3501 §7.4.1 allows:
+
+- new messages: `* n EXISTS` whenever a command completes;
+- flag changes: `* n FETCH (UID u FLAGS (...) [MODSEQ (m)])` likewise;
+- expunges: remembered as `gone`, and announced (`* n EXPUNGE`, or `* VANISHED` with QRESYNC)
+  only when the command in progress is not FETCH, STORE or SEARCH by sequence number, so
+  sequence numbers never shift under a client that is still using them. Until then a gone
+  message keeps its sequence number; FETCH of it answers `NO [EXPUNGEISSUED]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import itertools
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rmail.imap import responses as r
+from rmail.imap.errors import ImapBad, ImapBye
+from rmail.imap.sequence import SequenceError, SequenceSet, compress
+from rmail.store.errors import NotFound
+from rmail.store.journal import SYSTEM_FLAGS, FolderIndex
+
+if TYPE_CHECKING:
+    from rmail.auth import Principal
+    from rmail.imap.connection import Connection
+    from rmail.imap.server import Limits
+    from rmail.services import Services
+    from rmail.store.events import Subscription
+    from rmail.store.mailbox import Folder, UserMailbox
+
+T = TypeVar("T")
+
+# Store calls (fsync, file reads) run here, never on the event loop.
+STORE_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="rmail-imap")
+
+
+class State(enum.Enum):
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+ANY = frozenset(State) - {State.LOGOUT}
+NOT_AUTH = frozenset({State.NOT_AUTHENTICATED})
+AUTH = frozenset({State.AUTHENTICATED, State.SELECTED})
+SELECTED = frozenset({State.SELECTED})
+
+# Extensions that ENABLE accepts (RFC 5161), upper-case.
+ENABLEABLE = ("CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2")
+
+
+def capabilities(*, tls: bool, starttls: bool, login_allowed: bool, authenticated: bool,
+                 compressed: bool, appendlimit: int) -> list[str]:
+    """The CAPABILITY list for a connection in a given situation."""
+    caps = ["IMAP4rev1", "IMAP4rev2"]
+    if not authenticated:
+        if starttls and not tls:
+            caps.append("STARTTLS")
+        if login_allowed:
+            caps += ["AUTH=PLAIN", "AUTH=LOGIN", "SASL-IR"]
+        else:
+            caps.append("LOGINDISABLED")
+    caps += ["LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE",
+             "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
+             "CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "THREAD=ORDEREDSUBJECT",
+             "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE", f"APPENDLIMIT={appendlimit}",
+             "BINARY", "UTF8=ACCEPT", "STATUS=SIZE"]
+    if not compressed:
+        caps.append("COMPRESS=DEFLATE")
+    return caps
+
+
+@dataclass
+class Delta:
+    """What changed in the store since the view's modseq (computed under the index lock)."""
+
+    modseq: int
+    new: list[int]
+    changed: list[tuple[int, tuple[str, ...], int]]
+    vanished: list[int]
+    keywords: frozenset[str]
+
+
+def keywords_of(idx: FolderIndex) -> frozenset[str]:
+    system = set(SYSTEM_FLAGS)
+    return frozenset(f for fs in idx.flagsets for f in fs if f not in system)
+
+
+def compute_delta(idx: FolderIndex, view: array[int], since: int) -> Delta | None:
+    if idx.highestmodseq <= since:
+        return None
+    top = view[-1] if view else 0
+    iuids, mods, fids, fsets = idx.uids, idx.modseqs, idx.flag_ids, idx.flagsets
+    split = bisect_right(iuids, top)
+    new = iuids[split:].tolist()
+    changed = [(iuids[i], fsets[fids[i]], mods[i])
+               for i in itertools.compress(range(split), map(since.__lt__, mods))]
+    van = idx.vanished_since(since)
+    if van is None:  # tombstones that old are gone: compare sets
+        vanished = sorted(set(view) - set(iuids[:split]))
+    else:
+        vanished = [u for u in van if u <= top]
+    return Delta(idx.highestmodseq, new, changed, vanished, keywords_of(idx))
+
+
+@dataclass
+class SelectedView:
+    folder: Folder
+    name: str
+    readonly: bool
+    uidvalidity: int
+    uids: array[int]
+    modseq: int
+    keywords: frozenset[str]
+    gone: set[int] = field(default_factory=set)
+    reported: dict[int, int] = field(default_factory=dict)  # uid -> modseq we already sent
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def resolve(self, seqset: SequenceSet, uid: bool, saved: list[int]) -> list[int]:
+        """0-based positions in the view named by a sequence set (or a UID set)."""
+        if seqset.saved:
+            return [i for u in saved if (i := self._pos(u)) is not None]
+        if uid:
+            return seqset.uid_positions(self.uids)
+        try:
+            return seqset.positions(len(self.uids))
+        except SequenceError as exc:
+            raise ImapBad(str(exc)) from None
+
+    def _pos(self, uid: int) -> int | None:
+        i = bisect_left(self.uids, uid)
+        return i if i < len(self.uids) and self.uids[i] == uid else None
+
+    def permanent_flags(self) -> bytes:
+        if self.readonly:
+            return b"()"
+        return r.flag_list(["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft",
+                            *sorted(self.keywords), "\\*"])
+
+    def flags_line(self) -> bytes:
+        return b"FLAGS " + r.flag_list(["\\Answered", "\\Flagged", "\\Deleted", "\\Seen",
+                                        "\\Draft", *sorted(self.keywords)])
+
+
+class Session:
+    """One IMAP connection's state; handlers in `commands/` act on it."""
+
+    def __init__(self, core: Services, conn: Connection, limits: Limits, *,
+                 starttls: bool, ssl_context: Any) -> None:
+        self.core = core
+        self.conn = conn
+        self.limits = limits
+        self.starttls_offered = starttls
+        self.ssl_context = ssl_context
+        self.peer_ip = conn.peer_ip()
+        self.state = State.NOT_AUTHENTICATED
+        self.principal: Principal | None = None
+        self.mailbox: UserMailbox | None = None
+        self.selected: SelectedView | None = None
+        self.enabled: set[str] = set()
+        self.condstore_seen = False  # client used a CONDSTORE feature (RFC 7162 §3.1)
+        self.saved: list[int] = []  # SEARCHRES "$": UIDs
+        self.sub: Subscription | None = None
+        self.tag = "*"  # of the command in progress (ESEARCH echoes it)
+
+    # -- facts --------------------------------------------------------------------------------
+    @property
+    def utf8(self) -> bool:
+        return "UTF8=ACCEPT" in self.enabled or "IMAP4REV2" in self.enabled
+
+    @property
+    def rev2(self) -> bool:
+        return "IMAP4REV2" in self.enabled
+
+    @property
+    def condstore(self) -> bool:
+        return self.condstore_seen or "CONDSTORE" in self.enabled or "QRESYNC" in self.enabled
+
+    @property
+    def qresync(self) -> bool:
+        return "QRESYNC" in self.enabled
+
+    def trusted(self) -> bool:
+        return self.peer_ip is not None and self.core.config.security.is_trusted(self.peer_ip)
+
+    def login_allowed(self) -> bool:
+        """RFC 3501 §6.2.3: no plaintext passwords before TLS outside trusted networks."""
+        return self.conn.tls or self.trusted()
+
+    def capabilities(self) -> list[str]:
+        return capabilities(tls=self.conn.tls, starttls=self.starttls_offered,
+                            login_allowed=self.login_allowed(),
+                            authenticated=self.state in AUTH,
+                            compressed=self.conn.compressed,
+                            appendlimit=self.limits.appendlimit)
+
+    # -- output -------------------------------------------------------------------------------
+    def untagged(self, data: bytes) -> None:
+        self.conn.write(b"* " + data + b"\r\n")
+
+    def mailbox_name(self, name: str) -> bytes:
+        return r.mailbox(name, self.utf8)
+
+    # -- store calls --------------------------------------------------------------------------
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(STORE_POOL, functools.partial(fn, *args, **kwargs))
+
+    # -- the selected view --------------------------------------------------------------------
+    def view(self) -> SelectedView:
+        assert self.selected is not None
+        return self.selected
+
+    def deselect(self) -> None:
+        self.selected = None
+        self.saved = []
+        if self.state == State.SELECTED:
+            self.state = State.AUTHENTICATED
+
+    async def catch_up(self, *, expunge: bool) -> None:
+        """Tell the client what changed in the selected folder (see the module docstring)."""
+        view = self.selected
+        if view is None:
+            return
+        try:
+            delta = await self.run(view.folder.read_index,
+                                   functools.partial(compute_delta, view=view.uids,
+                                                     since=view.modseq))
+        except NotFound:
+            self.deselect()
+            raise ImapBye("the selected mailbox was deleted") from None
+        if delta is not None:
+            self._apply_delta(view, delta)
+        if expunge and view.gone:
+            self.announce_expunged(sorted(view.gone))
+        if delta is not None and delta.new:
+            view.uids.extend(delta.new)
+            self.untagged(b"%d EXISTS" % len(view.uids))
+
+    def _apply_delta(self, view: SelectedView, delta: Delta) -> None:
+        if not delta.keywords <= view.keywords:
+            view.keywords = view.keywords | delta.keywords
+            self.untagged(view.flags_line())
+            self.untagged(b"OK [PERMANENTFLAGS " + view.permanent_flags() + b"] Flags")
+        for uid in delta.vanished:
+            if view.seq_of(uid) is not None:
+                view.gone.add(uid)
+        modseq = self.condstore
+        for uid, flags, m in delta.changed:
+            if uid in view.gone or view.reported.get(uid) == m:
+                continue
+            seq = view.seq_of(uid)
+            if seq is None:
+                continue
+            line = b"%d FETCH (UID %d FLAGS %s" % (seq, uid, r.flag_list(flags))
+            self.untagged(line + (b" MODSEQ (%d))" % m if modseq else b")"))
+        view.modseq = delta.modseq
+        view.reported.clear()
+
+    def announce_expunged(self, uids: list[int]) -> None:
+        """Remove `uids` from the view, telling the client (EXPUNGE or VANISHED)."""
+        view = self.view()
+        positions = sorted((p for u in uids if (p := view._pos(u)) is not None), reverse=True)
+        if not positions:
+            return
+        gone = {view.uids[p] for p in positions}
+        if self.qresync:
+            self.untagged(b"VANISHED " + compress(gone).encode())
+        else:
+            for p in positions:
+                self.untagged(b"%d EXPUNGE" % (p + 1))
+        if len(positions) * 8 < len(view.uids):
+            for p in positions:
+                del view.uids[p]
+        else:
+            view.uids = array("q", (u for u in view.uids if u not in gone))
+        view.gone -= gone
+        self.saved = [u for u in self.saved if u not in gone]
