@@ -53,15 +53,21 @@ def test_broken_middle_line_is_dropped_rest_kept(tmp_path: Path, folder: Folder)
     assert any("re-indexed" in line for line in report.lines)
 
 
-def test_orphan_message_above_uidnext_is_reindexed(tmp_path: Path, folder: Folder) -> None:
+def test_unacknowledged_leftover_above_uidnext_is_removed(tmp_path: Path,
+                                                          folder: Folder) -> None:
     path = folder.layout.msg_path(6)
-    path.write_bytes(b"Subject: orphan\r\n\r\nx\r\n")
+    path.write_bytes(b"Subject: half")
     report = check_store(tmp_path)
-    assert report.repaired >= 1
-    f = reopen(tmp_path)
-    assert f.uids() == [1, 2, 3, 4, 5, 6]
-    assert f.read_message(6) == b"Subject: orphan\r\n\r\nx\r\n"
-    assert f.meta(6)["summary"]["subject"] == "orphan"
+    assert any("unacknowledged leftover" in line for line in report.lines)
+    assert not path.exists()
+    assert reopen(tmp_path).uids() == [1, 2, 3, 4, 5]
+
+
+def test_short_message_file_is_expunged(tmp_path: Path, folder: Folder) -> None:
+    folder.layout.msg_path(4).write_bytes(b"Subj")
+    report = check_store(tmp_path)
+    assert any("missing or short" in line for line in report.lines)
+    assert reopen(tmp_path).uids() == [1, 2, 3, 5]
 
 
 def test_leftover_of_expunge_is_removed(tmp_path: Path, folder: Folder) -> None:

@@ -3,11 +3,11 @@
 What it finds and does (each reported as one line):
 - a torn last journal line (crash mid-append): trimmed;
 - a broken journal line before the end (disk damage): dropped, the rest replayed;
-- a message file with no index entry at or above `uidnext` (crash after the file was placed,
-  before its journal line): re-indexed under its UID;
+- a message file with no index entry at or above `uidnext` (a commit that crashed before its
+  journal sync, so never acknowledged and possibly short): removed;
 - a message file below `uidnext` of an expunged UID (crash before the unlink): removed; one
   whose index entry was lost (a damaged journal line): re-indexed under a new UID;
-- an index entry whose message file is missing: expunged from the index;
+- an index entry whose message file is missing or shorter than recorded: expunged;
 - meta files missing (rebuilt) or orphaned (removed); with `deep`, unreadable ones too;
 - staged files in `mail/tmp/`, temp files and half-deleted folders or users: removed;
 - folder directories missing for a folder in `folders.json`: recreated empty;
@@ -54,7 +54,7 @@ def check_store(mail_root: str | os.PathLike[str], *, repair: bool = True,
     """Walk every domain, user and folder under `mail_root`."""
     layout = Layout(mail_root)
     report = CheckReport()
-    store = MailStore(layout.root)
+    store = MailStore(layout.root, verify_tail=False)
     if not layout.domains_dir.is_dir():
         return report
     for ddir in sorted(layout.domains_dir.iterdir()):
@@ -110,21 +110,23 @@ def _check_user(mb: UserMailbox, report: CheckReport, repair: bool, deep: bool) 
             continue
         known.add(entry.folder_id)
         fdir = mb.layout.folder_dir(entry.folder_id)
+        rebuilt = False
         if not (fdir / "index.jsonl").is_file() or not (fdir / "folder.json").is_file():
-            # Rebuild around the message files (they are adopted below); flags are lost and
-            # a new UIDVALIDITY tells clients to resynchronise.
-            if repair:
-                uidvalidity = _uidvalidity(fdir)
-                for stale in ("index.jsonl", "journal.jsonl"):
-                    (fdir / stale).unlink(missing_ok=True)
-                Folder.initialise(Folder(mb, entry.folder_id, entry.name).layout, uidvalidity)
+            # Rebuild around the message files (re-indexed below); flags are lost and a new
+            # UIDVALIDITY tells clients to resynchronise.
             report.found(fdir, f"folder {entry.name!r} had no index; rebuilt from its "
                          "message files", fixed=repair)
             if not repair:
                 continue
+            uidvalidity = _uidvalidity(fdir)
+            for stale in ("index.jsonl", "journal.jsonl"):
+                (fdir / stale).unlink(missing_ok=True)
+            Folder.initialise(Folder(mb, entry.folder_id, entry.name).layout, uidvalidity)
+            rebuilt = True
         report.folders += 1
         try:
-            check_folder(mb.folder(entry.name), report, repair=repair, deep=deep)
+            check_folder(mb.folder(entry.name), report, repair=repair, deep=deep,
+                         rebuilt=rebuilt)
         except StoreError as exc:
             report.found(fdir, f"cannot be checked: {exc}", fixed=False)
     for child in sorted(mb.layout.dir.iterdir()):
@@ -144,7 +146,9 @@ def _uidvalidity(fdir: Path) -> int:
 
 
 def check_folder(folder: Folder, report: CheckReport, *, repair: bool = True,
-                 deep: bool = False) -> None:
+                 deep: bool = False, rebuilt: bool = False) -> None:
+    """Check one folder; `rebuilt` (its index was lost and recreated empty) re-indexes every
+    message file instead of treating files above `uidnext` as crash leftovers."""
     fl = folder.layout
     with fsutil.locked(fl.lock):
         _repair_journal(folder, report, repair)
@@ -157,19 +161,17 @@ def check_folder(folder: Folder, report: CheckReport, *, repair: bool = True,
         renumber: list[Path] = []
         for uid in sorted(set(on_disk) - indexed):
             path = on_disk[uid]
-            if uid >= uidnext:
-                st = path.stat()
-                modseq += 1
-                appends.append({"op": "append", "modseq": modseq, "uid": uid, "flags": [],
-                                "size": st.st_size, "date": int(st.st_mtime)})
-                report.found(path, "message not in the index; re-indexed", fixed=repair)
-            elif uid in tombstoned:
+            if (uid >= uidnext and not rebuilt) or uid in tombstoned:
+                # At or above uidnext: placed by a commit that crashed before its journal sync,
+                # so never acknowledged (and possibly short). Tombstoned: an expunge leftover.
                 if repair:
                     path.unlink(missing_ok=True)
-                report.found(path, "message of an expunged UID; removed", fixed=repair)
+                report.found(path, "unacknowledged leftover of a crashed commit; removed"
+                             if uid >= uidnext else "message of an expunged UID; removed",
+                             fixed=repair)
             else:  # its index entry was lost: never delete mail we can't prove was expunged
                 renumber.append(path)
-        next_uid = max([uidnext, *(int(a["uid"]) + 1 for a in appends)])  # type: ignore[call-overload]
+        next_uid = uidnext
         for path in renumber:
             st = path.stat()
             modseq += 1
@@ -184,17 +186,21 @@ def check_folder(folder: Folder, report: CheckReport, *, repair: bool = True,
                          fixed=repair)
             next_uid += 1
         ghosts = sorted(indexed - set(on_disk))
+        for i in range(len(idx)):  # a short file: crash between the journal and message syncs
+            uid = idx.uids[i]
+            if uid in on_disk and on_disk[uid].stat().st_size != idx.sizes[i]:
+                ghosts.append(uid)
         if repair and appends:
             with folder._mem:
                 folder._refresh()
             folder._write_journal(appends)  # type: ignore[arg-type]
         if ghosts:
             for uid in ghosts:
-                report.found(fl.msg_path(uid), "indexed message file is missing; expunged",
-                             fixed=repair)
+                report.found(fl.msg_path(uid), "indexed message file is missing or short; "
+                             "expunged", fixed=repair)
             if repair:
                 idx = folder.index()
-                op = idx.op_expunge(ghosts, idx.highestmodseq + 1)
+                op = idx.op_expunge(sorted(ghosts), idx.highestmodseq + 1)
                 if op is not None:
                     folder._write_journal([op])
         idx = folder.index()

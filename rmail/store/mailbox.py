@@ -102,6 +102,7 @@ class _Pending:
     flags: tuple[str, ...]
     size: int
     date: int
+    durable: bool = False  # already on disk (a hard link of a committed message)
     result: AppendResult | None = None
     error: BaseException | None = None
     done: bool = False
@@ -142,7 +143,16 @@ class _Reaper:
 
 
 REAPER = _Reaper()
-_SYNC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rmail-fsync")
+_SYNC_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="rmail-fsync")
+MAX_BATCH = 256  # messages per group commit; also how far back `_verify_tail` looks
+
+
+def _fdatasync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 _stage_counter = itertools.count()
 
 
@@ -159,9 +169,11 @@ class MailStore:
     """Entry point: one per process and mail root. Caches open folders so their in-memory
     indexes are loaded once and then kept current from the journal."""
 
-    def __init__(self, mail_root: str | os.PathLike[str], events: EventBus | None = None) -> None:
+    def __init__(self, mail_root: str | os.PathLike[str], events: EventBus | None = None, *,
+                 verify_tail: bool = True) -> None:
         self.layout = Layout(mail_root)
         self.events = events
+        self.verify_tail = verify_tail  # `rmail check` turns it off to report what it finds
         self._users: dict[tuple[str, str], UserMailbox] = {}
         self._lock = threading.Lock()
 
@@ -269,7 +281,9 @@ class UserMailbox:
                 f = Folder(self, folder_id, name)
                 self._folders[folder_id] = f
             f.name = name
-            return f
+        if self.store.verify_tail:
+            f._verify_tail()
+        return f
 
     def create_folder(self, name: str, special_use: str | None = None) -> Folder:
         """Create a folder and any missing parents (RFC 3501 §6.3.3)."""
@@ -398,9 +412,10 @@ class Folder:
         self._index: FolderIndex | None = None
         self._snap_key: tuple[int, int, int] | None = None
         self._journal_key: tuple[int, int] = (-1, -1)  # inode, bytes consumed
-        self._commit_lock = threading.Lock()
+        self._commit_cond = threading.Condition()
+        self._committing = False
         self._pending: list[_Pending] = []
-        self._pending_lock = threading.Lock()
+        self._tail_verified = False
 
     @staticmethod
     def initialise(fl: FolderLayout, uidvalidity: int) -> None:
@@ -560,25 +575,33 @@ class Folder:
         staging = self.owner.layout.staging_dir
         fsutil.ensure_dir(staging)
         path = staging / f"{time.time_ns()}.{os.getpid()}.{next(_stage_counter)}.eml"
-        fsutil.write_new_file(path, bytes(raw))
+        fsutil.write_new_file(path, bytes(raw), durable=False)  # synced in the commit wave
         date = int(time.time()) if internaldate is None else int(internaldate)
         return _Pending(path, _parse_meta(bytes(raw)), normalize_flags(flags), len(raw), date)
 
     def _commit(self, mine: list[_Pending]) -> list[AppendResult]:
-        """Group commit: whoever holds the commit lock commits every pending message."""
-        with self._pending_lock:
+        """Group commit: one thread at a time commits every message pending at that moment;
+        the others wait on a condition and return as soon as their batch is durable."""
+        with self._commit_cond:
             self._pending.extend(mine)
-        with self._commit_lock:
-            if not all(p.done for p in mine):
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
-                try:
-                    self._commit_batch(batch)
-                except BaseException as exc:
-                    for p in batch:
-                        if not p.done:
-                            p.error, p.done = exc, True
-                    raise
+        while True:
+            with self._commit_cond:
+                while self._committing and not all(p.done for p in mine):
+                    self._commit_cond.wait()
+                if all(p.done for p in mine):
+                    break
+                self._committing = True
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                self._commit_batch(batch)
+            except BaseException as exc:
+                for p in batch:
+                    if not p.done:
+                        p.error, p.done = exc, True
+            finally:
+                with self._commit_cond:
+                    self._committing = False
+                    self._commit_cond.notify_all()
         for p in mine:
             if p.error is not None:
                 with contextlib.suppress(OSError):
@@ -590,27 +613,31 @@ class Folder:
         return results
 
     def _commit_batch(self, batch: list[_Pending]) -> None:
+        """Place a batch under the folder lock and make it durable with one wave of syncs
+        (message data, directories and the journal at once): the acknowledgement waits for
+        all of them, so a crash can only ever cost an unacknowledged message, which
+        `_verify_tail` (or `rmail check`) then removes."""
         records: list[dict[str, Any]] = []
         dirs: set[Path] = set()
         with fsutil.locked(self.layout.lock):
             with self._mem:
                 idx = self._refresh()
                 uid, modseq = idx.uidnext, idx.highestmodseq
-            while self.layout.msg_path(uid).exists():  # orphan of a crash: adopt it
-                modseq += 1
-                records.append(self._adopt(uid, modseq, dirs))
-                uid += 1
+            placed: list[Path] = []
             for p in batch:
+                target = self.layout.msg_path(uid)
+                if target.exists():  # left by a commit that crashed: never acknowledged
+                    os.unlink(target)
                 modseq += 1
                 self._place(p.staged, uid, dirs)
+                if not p.durable:
+                    placed.append(target)
                 records.append({"op": "append", "modseq": modseq, "uid": uid,
                                 "flags": list(p.flags), "size": p.size, "date": p.date})
                 p.result = AppendResult(uid, modseq)
                 uid += 1
-            # The renames must be durable before we acknowledge, but not before the journal
-            # line: a crash between leaves an unacknowledged index entry without its file,
-            # which `rmail check` removes. So both syncs run at once.
-            syncs = [_SYNC_POOL.submit(fsutil.fsync_dir, d) for d in dirs]
+            syncs = [_SYNC_POOL.submit(_fdatasync_path, f) for f in placed]
+            syncs += [_SYNC_POOL.submit(fsutil.fsync_dir, d) for d in dirs]
             try:
                 self._write_journal(records)
             finally:
@@ -620,6 +647,33 @@ class Folder:
             p.done = True
         self.owner.store.publish(Change(self.owner.domain, self.owner.username, "append",
                                         self.id, modseq, tuple(r["uid"] for r in records)))
+
+    def _verify_tail(self) -> None:
+        """Once per process and folder: drop index entries of the last commit wave whose
+        message file is short or missing. Only a crash between the journal sync and the
+        message syncs leaves them, and such a message was never acknowledged."""
+        if self._tail_verified:
+            return
+        if not self.layout.snapshot.exists():
+            return  # a folder being deleted or a damaged one: `rmail check` deals with it
+        with fsutil.locked(self.layout.lock):
+            with self._mem:
+                idx = self._refresh()
+                tail = [idx.record_at(i) for i in range(max(0, len(idx) - MAX_BATCH), len(idx))]
+            broken = []
+            for rec in tail:
+                try:
+                    ok = os.stat(self.layout.msg_path(rec.uid)).st_size == rec.size
+                except FileNotFoundError:
+                    ok = False
+                if not ok:
+                    broken.append(rec.uid)
+            if broken:
+                with self._mem:
+                    idx = self._refresh()
+                    op = idx.op_expunge(broken, idx.highestmodseq + 1)
+                self._write_journal([op] if op else [])
+        self._tail_verified = True
 
     def _place(self, staged: Path, uid: int, dirs: set[Path]) -> None:
         target = self.layout.msg_path(uid)
@@ -648,13 +702,6 @@ class Folder:
             os.write(fd, meta)  # a torn meta file is detected and rebuilt by `meta()`
         finally:
             os.close(fd)
-
-    def _adopt(self, uid: int, modseq: int, dirs: set[Path]) -> dict[str, Any]:
-        path = self.layout.msg_path(uid)
-        st = os.stat(path)
-        dirs.add(path.parent)
-        return {"op": "append", "modseq": modseq, "uid": uid, "flags": [], "size": st.st_size,
-                "date": int(st.st_mtime)}
 
     def _write_journal(self, records: list[dict[str, Any]]) -> None:
         """Append records durably and apply them in memory. Called with the folder lock held
@@ -783,7 +830,8 @@ class Folder:
                 meta = None
                 with contextlib.suppress(OSError):
                     meta = self.layout.meta_path(r.uid).read_bytes() or None
-                pending.append(_Pending(staged, meta, r.flags, r.size, r.internaldate))
+                pending.append(_Pending(staged, meta, r.flags, r.size, r.internaldate,
+                                        durable=True))
         except FileNotFoundError as exc:
             for p in pending:
                 with contextlib.suppress(OSError):

@@ -131,8 +131,8 @@ def fresh_root() -> Iterator[Path]:
             REAPER.flush()
 
 
-def mailbox(root: Path) -> UserMailbox:
-    return MailStore(root).mailbox(DOMAIN, USER)
+def mailbox(root: Path, *, verify_tail: bool = True) -> UserMailbox:
+    return MailStore(root, verify_tail=verify_tail).mailbox(DOMAIN, USER)
 
 
 # -- strategies --------------------------------------------------------------------------------
@@ -254,15 +254,20 @@ def test_truncated_journal_opens_to_acknowledged_prefix(ops: list[tuple[Any, ...
             with open(copied.layout.journal, "r+b") as f:
                 f.truncate(cut)
             expected = [s for size, s in acknowledged if size <= cut][-1]
+            as_read = mailbox(copy, verify_tail=False).folder("INBOX")
+            assert view(as_read) == expected
             reopened = mailbox(copy).folder("INBOX")
-            assert view(reopened) == expected
             # The next write trims the torn tail and lands on a clean line boundary; message
-            # files of the lost ops are orphans and get adopted (without flags) on the way.
+            # files of the lost ops are unacknowledged leftovers and get replaced. A cut below
+            # an expunge whose files were already reaped (stronger than any crash: the line
+            # was synced before the unlink) leaves entries without files, which the first
+            # writer drops.
+            present = [r for r in expected["records"]
+                       if copied.layout.msg_path(r[0]).exists()]
             res = reopened.append(b"after the crash", ["\\Flagged"], 7)
             assert res.uid >= expected["uidnext"]
             after = view(reopened)
-            assert [r for r in after["records"] if r[0] < expected["uidnext"]] == \
-                expected["records"]
+            assert [r for r in after["records"] if r[0] < expected["uidnext"]] == present
             assert after["records"][-1] == (res.uid, ("\\Flagged",), 15, 7, res.modseq)
             assert view(mailbox(copy).folder("INBOX")) == after
             assert reopened.read_message(res.uid) == b"after the crash"
