@@ -128,18 +128,27 @@ def folder_item(mailbox: UserMailbox, name: str | FolderEntry,
 # listing them runs on the loop (a worker thread costs more in GIL hand-offs than the work).
 # A folder not seen yet is listed in a thread, since loading a big index takes a while.
 _WARM: weakref.WeakSet[Folder] = weakref.WeakSet()
+# mailbox -> (its folder list, the Folder objects of that list): reused while the list is equal
+_FOLDERS: weakref.WeakKeyDictionary[UserMailbox, tuple[tuple[FolderEntry, ...],
+                                                       dict[str, Folder]]] = (
+    weakref.WeakKeyDictionary())
 
 
 @routes.get("/folders")
 async def list_folders(request: web.Request) -> web.Response:
     principal = await require_user(request)
     mailbox = await user_mailbox(request, principal)
-    entries = mailbox.entries()  # folders.json: parsed once, then one stat per call
-    folders: dict[str, Folder] = {}
-    for entry in entries:
-        if entry.selectable:
-            with contextlib.suppress(NotFound):  # deleted meanwhile
-                folders[entry.name] = mailbox.folder(entry.name)
+    entries = tuple(mailbox.entries())  # folders.json: parsed once, then one stat per call
+    cached = _FOLDERS.get(mailbox)
+    if cached is not None and cached[0] == entries:
+        folders = cached[1]
+    else:
+        folders = {}
+        for entry in entries:
+            if entry.selectable:
+                with contextlib.suppress(NotFound):  # deleted meanwhile
+                    folders[entry.name] = mailbox.folder(entry.name)
+        _FOLDERS[mailbox] = (entries, folders)
 
     def listing() -> list[dict[str, Any]]:
         out = []
