@@ -79,3 +79,47 @@ def test_two_processes_append_while_we_flag(inbox: Folder, mail_root: Path,
     assert parse_journal(data)[1] == len(data)
     staging = mail_root / "domains" / DOMAIN / "users" / USER / "mail" / "tmp"
     assert list(staging.iterdir()) == []
+
+
+CRASHER = """
+import sys
+from rmail.store import mailbox
+mailbox.COMPACT_MIN_BYTES = 4096
+root, domain, user = sys.argv[1:4]
+folder = mailbox.MailStore(root).mailbox(domain, user).folder("INBOX")
+i = 0
+while True:
+    uid = folder.append(f"Subject: crash-{i}\\r\\n\\r\\n{'y' * (i % 50)}\\r\\n".encode()).uid
+    print("A", i, uid, flush=True)
+    folder.store_flags([uid], "add", ["\\\\Seen"])
+    print("F", uid, flush=True)
+    i += 1
+"""
+
+
+def test_kill_9_loses_nothing_acknowledged(inbox: Folder, mail_root: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    with subprocess.Popen([sys.executable, "-c", CRASHER, str(mail_root), DOMAIN, USER],
+                          stdout=subprocess.PIPE, env=env, text=True) as proc:
+        assert proc.stdout is not None
+        lines = []
+        while len(lines) < 120:
+            line = proc.stdout.readline()
+            assert line, "the writer died on its own"
+            lines.append(line.split())
+        proc.kill()  # SIGKILL, at whatever point the writer is
+        lines += [line.split() for line in proc.stdout.read().splitlines()]
+    appended = {int(uid): int(i) for kind, *rest in lines if kind == "A" for i, uid in [rest]}
+    flagged = {int(rest[0]) for kind, *rest in lines if kind == "F"}
+
+    fresh = reopen(mail_root, inbox)
+    for uid, i in appended.items():
+        assert fresh.read_message(uid) == f"Subject: crash-{i}\r\n\r\n{'y' * (i % 50)}\r\n".encode()
+    assert all("\\Seen" in fresh.record(uid).flags for uid in flagged)
+    assert set(fresh.uids()) >= set(appended)
+    assert len(fresh.uids()) <= len(appended) + 1  # at most the one in flight when killed
+    new = fresh.append(b"Subject: after\r\n\r\n").uid
+    assert new > max(appended)
+    assert state(reopen(mail_root, inbox)) == state(fresh)
+    data = fresh.layout.journal.read_bytes()
+    assert parse_journal(data)[1] == len(data)
