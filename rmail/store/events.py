@@ -86,7 +86,8 @@ class EventBus:
                     del self._subs[sub.key]
 
     def publish(self, change: Change) -> None:
-        """Thread-safe; never blocks the publisher."""
+        """Thread-safe; never blocks and never raises: the store publishes after a commit, so
+        a failure here must not turn an acknowledged write into an error."""
         with self._lock:
             subs = list(self._subs.get((change.domain, change.username), ()))
         for sub in subs:
@@ -96,8 +97,11 @@ class EventBus:
                 running = None
             if running is sub.loop:
                 sub._deliver(change)
-            elif not sub.loop.is_closed():
+                continue
+            try:
                 sub.loop.call_soon_threadsafe(sub._deliver, change)
+            except RuntimeError:  # the subscriber's loop is closed (or closing right now)
+                self._remove(sub)
 
     def subscriber_count(self) -> int:
         with self._lock:

@@ -66,7 +66,9 @@ async def test_close_and_context_manager() -> None:
     assert sub.queue.empty() and other.queue.empty()
 
 
-def test_publish_to_a_closed_loop_is_skipped() -> None:
+def test_publish_to_a_closed_loop_never_raises_and_drops_the_subscriber() -> None:
+    """The store publishes after its commit: an error here would report a committed write as
+    failed. A subscriber whose loop is gone is dropped, so it does not leak."""
     bus = EventBus()
 
     async def subscribe() -> Subscription:
@@ -75,8 +77,23 @@ def test_publish_to_a_closed_loop_is_skipped() -> None:
     loop = asyncio.new_event_loop()
     sub = loop.run_until_complete(subscribe())
     loop.close()
-    bus.publish(CHANGE)  # no error, nothing delivered
+    bus.publish(CHANGE)
     assert sub.queue.empty()
+    assert bus.subscriber_count() == 0
+
+
+def test_store_write_succeeds_when_a_subscriber_loop_closed(mail_root: Path) -> None:
+    Accounts(mail_root).create(DOMAIN, USER, "h")
+    bus = EventBus()
+
+    async def subscribe() -> Subscription:
+        return bus.subscribe(DOMAIN, USER)
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(subscribe())
+    loop.close()
+    inbox = MailStore(mail_root, events=bus).mailbox(DOMAIN, USER).folder("INBOX")
+    assert inbox.append(message(1)).uid == 1
 
 
 async def test_store_publishes_committed_changes(mail_root: Path) -> None:
