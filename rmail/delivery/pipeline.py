@@ -49,6 +49,8 @@ from rmail.delivery.replies import (
     RECIPIENT_OK,
     Reply,
 )
+from rmail.ical.itip import has_calendar_part
+from rmail.scheduling.imip import import_itip
 from rmail.store.accounts import Account, Accounts, split_address
 from rmail.store.errors import Conflict, InvalidValue, NotFound, QuotaExceeded, UnsafeName
 from rmail.store.mailbox import MailStore
@@ -97,6 +99,8 @@ class Delivery:
     Public coroutines: `check_recipient`, `check_submission_recipient`, `check_account`,
     `deliver_local`, `submit`. See `rmail.delivery` for the overview.
     """
+
+    imports_itip = True  # every stored message with a text/calendar part goes to import_itip
 
     def __init__(self, config: Config, accounts: Accounts, mail: MailStore,
                  queue: OutboundQueue, *, threads: int = DELIVERY_THREADS) -> None:
@@ -229,6 +233,8 @@ class Delivery:
         except Exception:
             log.exception("delivery to %s failed", account.address)
             return LOCAL_ERROR
+        if has_calendar_part(data):  # RFC 6047: invitations also land in the calendar
+            import_itip(self, account.address, data)  # never raises
         return DELIVERED
 
     async def _store(self, plan: _Plan, base: bytes, mail_from: str,

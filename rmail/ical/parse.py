@@ -55,7 +55,11 @@ def parse_calendar(data: bytes | str, *, lenient: bool = False) -> icalendar.Cal
     """Parse one VCALENDAR. Raises `InvalidCalendar` with a reason."""
     text = _decode(data) if isinstance(data, bytes) else data
     if "BEGIN:VCALENDAR" not in text.upper():
-        raise InvalidCalendar("not an iCalendar object (no BEGIN:VCALENDAR)")
+        if not (lenient and re.search(r"^BEGIN:V(EVENT|TODO|JOURNAL)", text, re.I | re.M)):
+            raise InvalidCalendar("not an iCalendar object (no BEGIN:VCALENDAR)")
+        # a bare component (some exports): wrap it
+        text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//rmail//import//EN\r\n"
+                + text.strip() + "\r\nEND:VCALENDAR\r\n")
     try:
         cal = icalendar.Calendar.from_ical(text)
     except Exception as exc:
@@ -170,3 +174,39 @@ def parse_object(data: bytes | str, *, lenient: bool = False,
 
 def serialize(cal: icalendar.Calendar) -> bytes:
     return cal.to_ical()
+
+
+def split_objects(cal: icalendar.Calendar) -> list[icalendar.Calendar]:
+    """One calendar object per UID and component type (RFC 4791 §4.1), each with the
+    VTIMEZONEs it needs: how a whole exported calendar (or an import) becomes resources."""
+    timezones = {str(c.get("TZID", "")): c for c in cal.subcomponents if c.name == "VTIMEZONE"}
+    groups: dict[tuple[str, str], list[Component]] = {}
+    for comp in cal.subcomponents:
+        if comp.name in OBJECT_COMPONENTS:
+            groups.setdefault((str(comp.get("UID", "")).strip(), comp.name), []).append(comp)
+    out: list[icalendar.Calendar] = []
+    for comps in groups.values():
+        obj = icalendar.Calendar()
+        for key in ("VERSION", "PRODID", "CALSCALE"):
+            if key in cal:
+                obj[key] = cal[key]
+        if "VERSION" not in obj:
+            obj.add("VERSION", "2.0")
+        if "PRODID" not in obj:
+            obj.add("PRODID", "-//rmail//import//EN")
+        used = {str(p.params.get("TZID")) for c in comps for p in _all_props(c)
+                if getattr(p, "params", None) and p.params.get("TZID")}
+        for tzid in sorted(used):
+            if tzid in timezones:
+                obj.add_component(timezones[tzid])
+        for comp in comps:
+            obj.add_component(comp)
+        out.append(obj)
+    return out
+
+
+def _all_props(comp: Component) -> list[object]:
+    values: list[object] = []
+    for value in comp.values():
+        values.extend(value if isinstance(value, list) else [value])
+    return values
