@@ -421,6 +421,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--no-repair", action="store_true", help="only report")
     check.add_argument("--deep", action="store_true", help="also parse every meta file")
     check.set_defaults(func=cmd_check)
+
+    from rmail.queue.commands import add_commands  # `rmail queue ...` and `rmail dkim ...`
+
+    add_commands(sub, _config)
     return p
 
 

@@ -167,21 +167,18 @@ class Transport:
         return context
 
     def _connect(self, hop: Hop) -> smtplib.SMTP:
+        # Connecting in the constructor also records the host name that STARTTLS verifies.
         try:
             if hop.tls == "implicit":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(local_hostname=self.helo,
-                                                      timeout=self.timeout,
-                                                      context=self._context(True))
-            else:
-                smtp = smtplib.SMTP(local_hostname=self.helo, timeout=self.timeout)
-            code, msg = smtp.connect(hop.host, hop.port)
+                return smtplib.SMTP_SSL(hop.host, hop.port, local_hostname=self.helo,
+                                        timeout=self.timeout, context=self._context(True))
+            return smtplib.SMTP(hop.host, hop.port, local_hostname=self.helo,
+                                timeout=self.timeout)
+        except smtplib.SMTPConnectError as exc:  # a greeting other than 220
+            raise _HopFailed(_temporary(parse_reply(exc.smtp_code, exc.smtp_error))) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise _HopFailed(Reply(451, "4.4.1", f"Cannot connect to {hop.host}: {exc}")) \
                 from None
-        if code != 220:
-            smtp.close()
-            raise _HopFailed(_temporary(parse_reply(code, msg)))
-        return smtp
 
     def _greet(self, smtp: smtplib.SMTP) -> None:
         code, msg = smtp.ehlo()

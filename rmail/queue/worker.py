@@ -298,15 +298,20 @@ class OutboundQueue:
             self._forget(message.id)
             return
         mta: str | None = None
-        if leg.local:
-            replies = await self._deliver_local(data, message.mail_from, rcpts)
-        else:
-            hops = await self.transport.hops(leg.domain)
-            if isinstance(hops, Reply):
-                replies = {r: hops for r in rcpts}
+        try:
+            if leg.local:
+                replies = await self._deliver_local(data, message.mail_from, rcpts)
             else:
-                replies, mta = await self._call(self.transport.send, hops, message.mail_from,
-                                                rcpts, data)
+                hops = await self.transport.hops(leg.domain)
+                if isinstance(hops, Reply):
+                    replies = {r: hops for r in rcpts}
+                else:
+                    replies, mta = await self._call(self.transport.send, hops,
+                                                    message.mail_from, rcpts, data)
+        except Exception as exc:  # a bug must cost a retry, never a tight loop or the message
+            log.exception("%s: delivery attempt to %s crashed", message.id, leg.domain)
+            replies = {r: LOCAL_ERROR.but(f"Local error ({type(exc).__name__}), will retry")
+                       for r in rcpts}
         await self._record(message, leg, replies, mta, data)
 
     async def _deliver_local(self, data: bytes, mail_from: str, rcpts: list[str]
