@@ -10,8 +10,7 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from rmail.imap import responses as r
 from rmail.imap.errors import ImapNo
@@ -28,8 +27,7 @@ _META_ATTS = {"ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.HEADER", "RFC822.TEXT
               "BINARY[]", "BINARY.SIZE[]"}
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     """One message as the index has it, with the sequence number this session gives it."""
 
     seq: int
@@ -38,6 +36,47 @@ class Row:
     size: int
     date: int
     modseq: int
+
+
+INDEX_ONLY = {"UID", "FLAGS", "MODSEQ", "INTERNALDATE", "RFC822.SIZE"}
+_INDEX_FORMATS = {"UID": b"UID %d", "FLAGS": b"FLAGS %s", "MODSEQ": b"MODSEQ (%d)",
+                  "INTERNALDATE": b"INTERNALDATE %s", "RFC822.SIZE": b"RFC822.SIZE %d"}
+
+
+def render_index_only(rows: list[Row], atts: tuple[FetchAtt, ...], condstore: bool) -> bytes:
+    """FETCH responses for items the index answers alone (`UID FETCH 1:* (FLAGS)` and
+    friends): one format string, cached flag lists and dates, no per-item calls."""
+    names = list(dict.fromkeys(a.name for a in atts))
+    if condstore:  # RFC 7162 §3.1: UID and MODSEQ in every FETCH response
+        if "UID" not in names:
+            names.insert(0, "UID")
+        if "MODSEQ" not in names:
+            names.append("MODSEQ")
+    fmt = b"* %d FETCH (" + b" ".join(_INDEX_FORMATS[n] for n in names) + b")\r\n"
+    flag_cache: dict[tuple[str, ...], bytes] = {}
+    date_cache: dict[int, bytes] = {}
+    out = []
+    for row in rows:
+        values: list[int | bytes] = [row.seq]
+        for name in names:
+            if name == "UID":
+                values.append(row.uid)
+            elif name == "FLAGS":
+                fl = flag_cache.get(row.flags)
+                if fl is None:
+                    fl = flag_cache[row.flags] = r.flag_list(row.flags)
+                values.append(fl)
+            elif name == "MODSEQ":
+                values.append(row.modseq)
+            elif name == "RFC822.SIZE":
+                values.append(row.size)
+            else:
+                d = date_cache.get(row.date)
+                if d is None:
+                    d = date_cache[row.date] = r.internaldate(row.date)
+                values.append(d)
+        out.append(fmt % tuple(values))
+    return b"".join(out)
 
 
 class Gone(Exception):

@@ -203,13 +203,12 @@ async def serve(s: Session) -> None:
                 break
     except Closed:
         pass
-    except asyncio.CancelledError:
+    except asyncio.CancelledError:  # the listener is stopping: say goodbye and end quietly
         conn.write(b"* BYE server shutting down\r\n")
         try:
             await asyncio.wait_for(conn.flush(), 1)
         except (Closed, TimeoutError, asyncio.CancelledError):
             pass
-        raise
     except Exception:
         log.exception("IMAP session from %s failed", s.peer_ip)
         conn.write(b"* BYE internal server error\r\n")

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from rmail.imap.connection import Connection
     from rmail.imap.server import Limits
     from rmail.services import Services
-    from rmail.store.events import Subscription
+    from rmail.store.events import Change, Subscription
     from rmail.store.mailbox import Folder, UserMailbox
 
 T = TypeVar("T")
@@ -100,13 +100,26 @@ def keywords_of(idx: FolderIndex) -> frozenset[str]:
     return frozenset(f for fs in idx.flagsets for f in fs if f not in system)
 
 
-def compute_delta(idx: FolderIndex, view: array[int], since: int) -> Delta | None:
+def compute_delta(idx: FolderIndex, view: array[int], since: int,
+                  changes: list[Change] | None = None) -> Delta | None:
+    """What changed in the index after modseq `since`, for a client that knows `view`.
+
+    With `changes` (the event-bus records of this folder received since the last call) that
+    account for every modseq after `since`, only the messages they name are looked at, so the
+    cost follows the change. Otherwise (changes still in flight, made by another process, or
+    a queue that overflowed) the modseq column is scanned.
+    """
     if idx.highestmodseq <= since:
         return None
     top = view[-1] if view else 0
-    iuids, mods, fids, fsets = idx.uids, idx.modseqs, idx.flag_ids, idx.flagsets
+    iuids = idx.uids
     split = bisect_right(iuids, top)
     new = iuids[split:].tolist()
+    if changes is not None:
+        delta = _delta_from_changes(idx, top, since, changes)
+        if delta is not None:
+            return Delta(idx.highestmodseq, new, delta[0], delta[1], keywords_of(idx))
+    mods, fids, fsets = idx.modseqs, idx.flag_ids, idx.flagsets
     changed = [(iuids[i], fsets[fids[i]], mods[i])
                for i in itertools.compress(range(split), map(since.__lt__, mods))]
     van = idx.vanished_since(since)
@@ -115,6 +128,32 @@ def compute_delta(idx: FolderIndex, view: array[int], since: int) -> Delta | Non
     else:
         vanished = [u for u in van if u <= top]
     return Delta(idx.highestmodseq, new, changed, vanished, keywords_of(idx))
+
+
+def _delta_from_changes(idx: FolderIndex, top: int, since: int, changes: list[Change]
+                        ) -> tuple[list[tuple[int, tuple[str, ...], int]], list[int]] | None:
+    covered = 0
+    flagged: set[int] = set()
+    vanished: set[int] = set()
+    for ch in changes:
+        if ch.modseq <= since:
+            continue
+        first = ch.modseq - len(ch.uids) + 1 if ch.kind == "append" else ch.modseq
+        if first <= since or ch.modseq > idx.highestmodseq:
+            return None
+        covered += ch.modseq - first + 1
+        if ch.kind == "flags":
+            flagged.update(u for u in ch.uids if u <= top)
+        elif ch.kind == "expunge":
+            vanished.update(u for u in ch.uids if u <= top)
+    if covered != idx.highestmodseq - since:
+        return None
+    changed = []
+    for uid in sorted(flagged):
+        i = idx.position(uid)
+        if i is not None and idx.modseqs[i] > since:
+            changed.append((uid, idx.flags_of(i), idx.modseqs[i]))
+    return changed, sorted(vanished)
 
 
 @dataclass
@@ -179,6 +218,8 @@ class Session:
         self.saved: list[int] = []  # SEARCHRES "$": UIDs
         self.sub: Subscription | None = None
         self.tag = "*"  # of the command in progress (ESEARCH echoes it)
+        self.changes: list[Change] = []  # event-bus records of the selected folder
+        self.changes_lost = False
 
     # -- facts --------------------------------------------------------------------------------
     @property
@@ -231,18 +272,46 @@ class Session:
     def deselect(self) -> None:
         self.selected = None
         self.saved = []
+        self.changes = []
         if self.state == State.SELECTED:
             self.state = State.AUTHENTICATED
+
+    def drain_events(self) -> bool:
+        """Move the event-bus records of the selected folder into `self.changes`; True when
+        there were any (IDLE then has something to report)."""
+        if self.sub is None:
+            return False
+        queue = self.sub.queue
+        fid = self.selected.folder.id if self.selected is not None else None
+        relevant = False
+        while not queue.empty():
+            change = queue.get_nowait()
+            if fid is not None and change.folder_id == fid:
+                self.changes.append(change)
+                relevant = True
+        if self.sub.overflowed:
+            self.sub.overflowed = False
+            self.changes_lost = True
+            relevant = fid is not None
+        return relevant
+
+    def take_changes(self) -> list[Change] | None:
+        """The folder's changes since the last catch-up, or None when some were lost."""
+        self.drain_events()
+        changes, self.changes = self.changes, []
+        lost, self.changes_lost = self.changes_lost, False
+        return None if lost or self.sub is None else changes
 
     async def catch_up(self, *, expunge: bool) -> None:
         """Tell the client what changed in the selected folder (see the module docstring)."""
         view = self.selected
         if view is None:
             return
+        changes = self.take_changes()
         try:
             delta = await self.run(view.folder.read_index,
                                    functools.partial(compute_delta, view=view.uids,
-                                                     since=view.modseq))
+                                                     since=view.modseq, changes=changes))
         except NotFound:
             self.deselect()
             raise ImapBye("the selected mailbox was deleted") from None

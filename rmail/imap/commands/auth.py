@@ -62,7 +62,8 @@ async def _check(s: Session, user: str, password: str) -> Principal:
 async def _logged_in(s: Session, principal: Principal) -> Done:
     s.principal = principal
     s.mailbox = await s.run(s.core.mail.mailbox, principal.domain, principal.username)
-    s.sub = s.core.events.subscribe(principal.domain, principal.username)
+    # Events only wake IDLE (what changed is read from the index), so a short queue will do.
+    s.sub = s.core.events.subscribe(principal.domain, principal.username, maxsize=64)
     s.state = State.AUTHENTICATED
     return Done("Logged in", "CAPABILITY " + " ".join(s.capabilities()))
 

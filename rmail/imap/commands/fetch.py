@@ -8,15 +8,17 @@ holds back further reads (backpressure through the connection's drain).
 
 from __future__ import annotations
 
+from array import array
+
 from rmail.imap.commands.base import Done
 from rmail.imap.errors import ImapBad, ImapNo
-from rmail.imap.fetch import Gone, Renderer, Row, needs_file, needs_meta
+from rmail.imap.fetch import INDEX_ONLY, Gone, Renderer, Row, render_index_only
 from rmail.imap.sequence import compress
 from rmail.imap.session import Session
 from rmail.imap.syntax import Fetch, FetchAtt
 from rmail.store.journal import SEEN, FolderIndex
 
-INDEX_BATCH = 5000  # messages per batch when only the index is needed
+INDEX_BATCH = 20000  # messages per batch when only the index is needed
 FILE_BATCH = 50  # when meta or message files are read
 
 
@@ -25,21 +27,28 @@ def _sets_seen(att: FetchAtt) -> bool:
         att.name in ("RFC822", "RFC822.TEXT")
 
 
-def _rows(idx: FolderIndex, targets: list[tuple[int, int]], changedsince: int | None
-          ) -> tuple[list[Row], int]:
-    rows: list[Row] = []
-    missing = 0
-    position, mods, sizes, dates = idx.position, idx.modseqs, idx.sizes, idx.dates
-    for seq, uid in targets:
-        i = position(uid)
-        if i is None:
-            missing += 1
-            continue
-        m = mods[i]
-        if changedsince is not None and m <= changedsince:
-            continue
-        rows.append(Row(seq, uid, idx.flags_of(i), sizes[i], dates[i], m))
-    return rows, missing
+def _rows(idx: FolderIndex, view: array[int], positions: list[int],
+          changedsince: int | None) -> tuple[list[Row], int]:
+    """Index rows for the view positions (0-based) asked for; also how many are gone."""
+    iuids, mods, sizes, dates = idx.uids, idx.modseqs, idx.sizes, idx.dates
+    fids, fsets = idx.flag_ids, idx.flagsets
+    n = len(view)
+    if len(iuids) >= n and iuids[:n] == view:  # nothing gone: view position = index position
+        pairs: list[tuple[int, int]] = [(p, p) for p in positions]
+        missing = 0
+    else:
+        pairs = []
+        missing = 0
+        for p in positions:
+            i = idx.position(view[p])
+            if i is None:
+                missing += 1
+            else:
+                pairs.append((p, i))
+    if changedsince is not None:
+        pairs = [(p, i) for p, i in pairs if mods[i] > changedsince]
+    return [Row(p + 1, iuids[i], fsets[fids[i]], sizes[i], dates[i], mods[i])
+            for p, i in pairs], missing
 
 
 def _render(renderer: Renderer, rows: list[Row], show_flags: set[int]) -> tuple[bytes, int]:
@@ -76,25 +85,28 @@ async def fetch(s: Session, args: Fetch) -> Done:
         gone = await s.run(view.folder.read_index, lambda idx: _vanished(idx, since, args))
         if gone:
             s.untagged(b"VANISHED (EARLIER) " + compress(gone).encode())
-    targets = [(p + 1, view.uids[p]) for p in positions]
     show_flags: set[int] = set()
     if not view.readonly and any(_sets_seen(a) for a in args.atts):
-        present = [u for _, u in targets if u not in view.gone]
+        present = [u for p in positions if (u := view.uids[p]) not in view.gone]
         result = await s.run(view.folder.store_flags, present, "add", [SEEN])
         show_flags = set(result.changed)
         for uid in result.changed:
             view.reported[uid] = result.modseq
     rows, missing = await s.run(view.folder.read_index,
-                                lambda idx: _rows(idx, targets, args.changedsince))
-    renderer = Renderer(view.folder, args.atts, utf8=s.utf8, modseq=s.condstore)
-    heavy = any(needs_meta(a) or needs_file(a) for a in args.atts)
-    batch = FILE_BATCH if heavy else INDEX_BATCH
-    for start in range(0, len(rows), batch):
-        chunk = rows[start:start + batch]
-        data, lost = await s.run(_render, renderer, chunk, show_flags)
-        missing += lost
-        s.conn.write(data)
-        await s.conn.maybe_drain()
+                                lambda idx: _rows(idx, view.uids, positions, args.changedsince))
+    if all(a.name in INDEX_ONLY for a in args.atts) and not show_flags:
+        for start in range(0, len(rows), INDEX_BATCH):
+            chunk = rows[start:start + INDEX_BATCH]
+            s.conn.write(await s.run(render_index_only, chunk, args.atts, s.condstore))
+            await s.conn.maybe_drain()
+    else:
+        renderer = Renderer(view.folder, args.atts, utf8=s.utf8, modseq=s.condstore)
+        for start in range(0, len(rows), FILE_BATCH):
+            chunk = rows[start:start + FILE_BATCH]
+            data, lost = await s.run(_render, renderer, chunk, show_flags)
+            missing += lost
+            s.conn.write(data)
+            await s.conn.maybe_drain()
     if missing:
         raise ImapNo("some of the requested messages no longer exist", "EXPUNGEISSUED")
     return Done()

@@ -31,15 +31,8 @@ async def idle(s: Session, _: NoArgs) -> Done:
             if not done:
                 raise ImapBye("Autologout; IDLE for too long")
             if waiter in done:
-                change = waiter.result()
-                relevant = s.selected is not None and (
-                    getattr(change, "folder_id", None) == s.selected.folder.id)
-                while not s.sub.queue.empty():
-                    more = s.sub.queue.get_nowait()
-                    relevant = relevant or (s.selected is not None and
-                                            more.folder_id == s.selected.folder.id)
-                s.sub.overflowed = False
-                if relevant:
+                s.sub.queue.put_nowait(waiter.result())  # back in line for drain_events
+                if s.drain_events():
                     await s.catch_up(expunge=True)
                     await s.conn.flush()
             else:
