@@ -91,6 +91,11 @@ def test_append_many_is_one_journal_write(inbox: Folder) -> None:
     assert_counts(inbox)
 
 
+def test_append_many_of_nothing(inbox: Folder) -> None:
+    assert inbox.append_many([]) == []
+    assert inbox.status().highestmodseq == 0
+
+
 def test_staging_dir_is_empty_after_appends(inbox: Folder, mailbox: UserMailbox) -> None:
     fill(inbox, 3)
     assert list(mailbox.layout.staging_dir.iterdir()) == []
