@@ -169,7 +169,10 @@ class Connection:
         would otherwise be read as if it had been protected: RFC 3501 §6.2.1)."""
         await self.flush()
         self.buf.clear()
-        await self.writer.start_tls(context)
+        try:
+            await self.writer.start_tls(context)
+        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
+            raise Closed(f"TLS handshake failed: {exc}") from exc
 
     def start_compression(self) -> None:
         self._inflate = zlib.decompressobj(-15)

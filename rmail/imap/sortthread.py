@@ -114,17 +114,29 @@ class _Node:
         return self.children[0].date() if self.children else (0.0, 0)
 
 
-def _format(node: _Node) -> str:
-    if node.info is None:
-        if len(node.children) == 1:
-            return _format(node.children[0])
-        return "".join(f"({_format(c)})" for c in node.children)
-    out = str(node.info.num)
-    if len(node.children) == 1:
-        return out + " " + _format(node.children[0])
-    if node.children:
-        out += " " + "".join(f"({_format(c)})" for c in node.children)
-    return out
+def _format(root: _Node) -> str:
+    """One thread in RFC 5256 §4 syntax: a single child follows its parent ("1 2 3"), several
+    children are parenthesised ("1 (2)(3)"). Iterative: a reply chain can be thousands deep."""
+    out: list[str] = []
+    stack: list[_Node | str] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        kids = item.children
+        parts: list[_Node | str] = []
+        if item.info is not None:
+            out.append(str(item.info.num))
+            if kids:
+                parts.append(" ")
+        if len(kids) == 1:
+            parts.append(kids[0])
+        else:
+            for child in kids:
+                parts += ["(", child, ")"]
+        stack.extend(reversed(parts))
+    return "".join(out)
 
 
 def format_threads(roots: list[_Node]) -> str:
@@ -187,28 +199,47 @@ def references(infos: list[Info]) -> str:
     return format_threads(roots)
 
 
-def _prune(nodes: list[_Node], top: bool) -> list[_Node]:
+def _post_order(roots: list[_Node]) -> list[_Node]:
+    """Every node under `roots`, children before their parent (no recursion)."""
     out: list[_Node] = []
-    for node in nodes:
-        node.children = _prune(node.children, top=False)
-        for child in node.children:
-            child.parent = node
-        if node.info is None:
-            if not node.children:
-                continue
-            if not top or len(node.children) == 1:  # promote the children
-                for child in node.children:
-                    child.parent = None
-                out.extend(node.children)
-                continue
-        out.append(node)
+    stack: list[tuple[_Node, bool]] = [(r, False) for r in roots]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            out.append(node)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in node.children)
     return out
 
 
-def _sort_tree(node: _Node) -> None:
-    for child in node.children:
-        _sort_tree(child)
-    node.children.sort(key=_Node.date)
+def _prune(roots: list[_Node], top: bool = True) -> list[_Node]:
+    """RFC 5256 §2 step 4: drop empty dummies; below the root level a dummy is replaced by its
+    children, at the root only a dummy with one child is."""
+    for node in _post_order(roots):
+        kept: list[_Node] = []
+        for child in node.children:
+            if child.info is None:
+                for grandchild in child.children:
+                    grandchild.parent = node
+                kept.extend(child.children)
+            else:
+                kept.append(child)
+        node.children = kept
+    out: list[_Node] = []
+    for root in roots:
+        if root.info is None and len(root.children) <= 1:
+            for child in root.children:
+                child.parent = None
+            out.extend(root.children)
+        else:
+            out.append(root)
+    return out
+
+
+def _sort_tree(root: _Node) -> None:
+    for node in _post_order([root]):
+        node.children.sort(key=_Node.date)
 
 
 def _subject_of(node: _Node) -> tuple[str, bool]:

@@ -102,3 +102,29 @@ def test_random_bytes_never_kill_the_server(imap: ImapServer) -> None:
         c.shutdown()
     probe = logged_in(imap)
     assert probe.cmd(b"p", b"NOOP") == [b"p OK NOOP completed"]
+
+
+def test_oversized_sasl_and_idle_lines(imap: ImapServer) -> None:
+    c = imap.raw()
+    c.send(b"a AUTHENTICATE PLAIN\r\n")
+    assert c.line() == b"+ "
+    c.send(b"A" * 20000 + b"\r\n")
+    assert c.line() == b"* BYE SASL response too long"
+    assert c.closed()
+    c = selected(imap)
+    c.send(b"i IDLE\r\n")
+    assert c.line() == b"+ idling"
+    c.send(b"x" * 70000 + b"\r\n")
+    assert c.line() == b"* BYE line too long during IDLE"
+    assert c.closed()
+
+
+def test_failed_starttls_handshake(imap: ImapServer) -> None:
+    with socket.create_connection((imap.host, imap.port), timeout=TIMEOUT) as sock:
+        f = sock.makefile("rb")
+        f.readline()
+        sock.sendall(b"a STARTTLS\r\n")
+        assert f.readline() == b"a OK Begin TLS negotiation now\r\n"
+        sock.sendall(b"this is not a TLS client hello\r\n" * 10)
+        assert f.read() in (b"",)  # the server hangs up
+    assert logged_in(imap).cmd(b"b", b"NOOP") == [b"b OK NOOP completed"]

@@ -144,3 +144,23 @@ def test_thread(imap: ImapServer) -> None:
                                                             b"c OK UID THREAD completed"]
     assert c.cmd(b"d", b"THREAD REFERENCES UTF-8 KEYWORD none") == [
         b"* THREAD", b"d OK THREAD completed"]
+
+
+def test_thread_algorithms_on_records() -> None:
+    """RFC 5256 shapes, and a reply chain far deeper than Python's recursion limit."""
+    from rmail.imap.sortthread import Info, ordered_subject, references
+
+    def info(n: int, subject: str, refs: list[str], sent: float | None = None,
+             mid: str | None = None) -> Info:
+        base = subject.removeprefix("Re: ")
+        return Info(n, n, n, 100, sent if sent is not None else n, base.upper(),
+                    base != subject, mid or f"<{n}@x>", refs)
+
+    msgs = [info(1, "A", []), info(2, "Re: A", ["<1@x>"]), info(3, "Re: A", ["<1@x>"]),
+            info(4, "Re: A", ["<1@x>", "<3@x>"]), info(5, "B", []),
+            info(6, "Re: C", ["<gone@x>"]), info(7, "Re: C", ["<gone@x>"])]
+    assert references(msgs) == "(1 (2)(3 4))(5)((6)(7))"
+    assert ordered_subject(msgs) == "(1 (2)(3)(4))(5)(6 7)"
+    chain = [info(1, "deep", [])] + [info(n, "Re: deep", [f"<{n - 1}@x>"])
+                                      for n in range(2, 5001)]
+    assert references(chain) == "(" + " ".join(str(n) for n in range(1, 5001)) + ")"

@@ -10,7 +10,8 @@ from rmail.auth import AuthError, Principal
 from rmail.auth.sasl import SaslError, decode_plain, decode_text
 from rmail.imap import responses as r
 from rmail.imap.commands.base import Done
-from rmail.imap.errors import ImapBad, ImapNo
+from rmail.imap.connection import LineTooLong
+from rmail.imap.errors import ImapBad, ImapBye, ImapNo
 from rmail.imap.session import ENABLEABLE, Session, State
 from rmail.imap.syntax import Authenticate, Compress, Enable, Id, Login, NoArgs
 
@@ -76,7 +77,10 @@ async def login(s: Session, args: Login) -> Done:
 async def _challenge(s: Session, prompt: bytes) -> bytes:
     s.conn.write(b"+ " + base64.b64encode(prompt) + b"\r\n")
     await s.conn.flush()
-    line = await s.conn.read_line(MAX_SASL_LINE)
+    try:
+        line = await s.conn.read_line(MAX_SASL_LINE)
+    except LineTooLong:
+        raise ImapBye("SASL response too long") from None
     if line == b"*":
         raise ImapBad("AUTHENTICATE cancelled")
     return line

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 
 from rmail.imap.commands.base import Done
+from rmail.imap.connection import LineTooLong
 from rmail.imap.errors import ImapBad, ImapBye
 from rmail.imap.session import Session
 from rmail.imap.syntax import NoArgs
@@ -38,7 +39,10 @@ async def idle(s: Session, _: NoArgs) -> Done:
             else:
                 waiter.cancel()
             if reader.done():
-                line = reader.result()
+                try:
+                    line = reader.result()
+                except LineTooLong:
+                    raise ImapBye("line too long during IDLE") from None
                 if line.strip().upper() != b"DONE":
                     raise ImapBad("expected DONE")
                 return Done("IDLE terminated")
