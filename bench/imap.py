@@ -243,15 +243,19 @@ class Client:
         self.writer.write(tag + b" " + command + b"\r\n")
         buf = bytearray()
         marker = b"\r\n" + tag + b" "
+        line_start = -1  # where the tagged line begins, once seen
         while True:
             chunk = await self.reader.read(1 << 20)
             if not chunk:
                 raise ConnectionError("server closed the connection")
             start = max(0, len(buf) - len(marker))
             buf += chunk
-            if (buf.startswith(tag + b" ") or buf.find(marker, start) >= 0) and \
-                    buf.endswith(b"\r\n"):
-                line_start = 0 if buf.startswith(tag + b" ") else buf.rfind(marker) + 2
+            if line_start < 0:
+                if buf.startswith(tag + b" "):
+                    line_start = 0
+                elif (found := buf.find(marker, start)) >= 0:
+                    line_start = found + 2
+            if line_start >= 0 and buf.endswith(b"\r\n"):
                 status = buf[line_start + len(tag) + 1:line_start + len(tag) + 3]
                 if status != b"OK":
                     raise RuntimeError(bytes(buf[line_start:line_start + 200]).decode())

@@ -260,10 +260,10 @@ def body_structure(node: Node, ext: bool, utf8: bool = False) -> bytes:
               s(node.get("encoding") or "7BIT", utf8), b"%d" % int(node.get("size", 0))]
     is_msg = ctype == "message" and (subtype == "rfc822" or (subtype == "global" and utf8))
     if is_msg:
-        inner = node.get("message")
-        if inner:
-            fields.append(envelope(inner.get("envelope") or {}, utf8))
-            fields.append(body_structure(inner["body"], ext, utf8))
+        embedded = node.get("message")
+        if embedded:
+            fields.append(envelope(embedded.get("envelope") or {}, utf8))
+            fields.append(body_structure(embedded["body"], ext, utf8))
         else:
             fields += [_EMPTY_ENVELOPE, _PLACEHOLDER]
         fields.append(b"%d" % int(node.get("lines", 0)))

@@ -184,7 +184,9 @@ class Searcher:
             field_name = name.lower().encode()
             return lambda i: self._field_contains(i, field_name, needle)
         if name == "HEADER":
-            fname, text = value  # type: ignore[misc]
+            assert isinstance(value, tuple)
+            fname: str = value[0]
+            text: str = value[1]
             return lambda i: self._field_contains(i, fname.lower().encode(), text.casefold())
         if name in ("SENTBEFORE", "SENTON", "SENTSINCE"):
             day = int(value)  # type: ignore[call-overload]

@@ -118,3 +118,13 @@ def test_rev2_select(imap: ImapServer) -> None:
     assert b"* 0 RECENT" not in lines and not any(b"UNSEEN" in x for x in lines)
     assert b'* LIST () "/" "INBOX"' in lines
     assert c.cmd(b"c", b"SEARCH ALL") == [b'* ESEARCH (TAG "c") ALL 1', b"c OK SEARCH completed"]
+    # mailbox names are UTF-8, "&" is just a character
+    assert c.cmd(b"d", 'CREATE "Grüße & more"'.encode()) == [b"d OK CREATE completed"]
+    assert c.cmd(b"e", b'LIST "" "Gr*"') == [
+        '* LIST (\\HasNoChildren) "/" "Grüße & more"'.encode(), b"e OK LIST completed"]
+    assert c.cmd(b"f", 'STATUS "Grüße & more" (MESSAGES SIZE DELETED)'.encode()) == [
+        '* STATUS "Grüße & more" (MESSAGES 0 SIZE 0 DELETED 0)'.encode(),
+        b"f OK STATUS completed"]
+    lines = c.cmd(b"g", b"EXAMINE INBOX")
+    assert lines[0] == b"* OK [CLOSED] Previous mailbox is now closed"
+    assert lines[-1] == b"g OK [READ-ONLY] EXAMINE completed"

@@ -9,30 +9,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from rmail.imap.commands.base import Done
 from rmail.imap.connection import LineTooLong
 from rmail.imap.errors import ImapBad, ImapBye
 from rmail.imap.session import Session
 from rmail.imap.syntax import NoArgs
+from rmail.store.events import Change
 
 
-async def idle(s: Session, _: NoArgs) -> Done:
+async def idle(s: Session, args: NoArgs) -> Done:
     assert s.sub is not None
     s.conn.write(b"+ idling\r\n")
     await s.catch_up(expunge=True)
     await s.conn.flush()
-    reader = asyncio.ensure_future(s.conn.read_line(s.limits.max_line))
-    waiter: asyncio.Future[object] | None = None
+    sub = s.sub
+    reader: asyncio.Future[bytes] = asyncio.ensure_future(s.conn.read_line(s.limits.max_line))
+    waiter: asyncio.Future[Change] | None = None
     try:
         while True:
-            waiter = asyncio.ensure_future(s.sub.queue.get())
-            done, _ = await asyncio.wait({reader, waiter}, timeout=s.limits.autologout,
+            waiter = asyncio.ensure_future(sub.queue.get())
+            pending: list[asyncio.Future[Any]] = [reader, waiter]
+            done, _ = await asyncio.wait(pending, timeout=s.limits.autologout,
                                          return_when=asyncio.FIRST_COMPLETED)
             if not done:
                 raise ImapBye("Autologout; IDLE for too long")
             if waiter in done:
-                s.sub.queue.put_nowait(waiter.result())  # back in line for drain_events
+                sub.queue.put_nowait(waiter.result())  # back in line for drain_events
                 if s.drain_events():
                     await s.catch_up(expunge=True)
                     await s.conn.flush()
@@ -47,8 +51,9 @@ async def idle(s: Session, _: NoArgs) -> Done:
                     raise ImapBad("expected DONE")
                 return Done("IDLE terminated")
     finally:
-        for task in (reader, waiter):
-            if task is not None and not task.done():
+        tasks: list[asyncio.Future[Any]] = [reader] if waiter is None else [reader, waiter]
+        for task in tasks:
+            if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task

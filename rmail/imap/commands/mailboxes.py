@@ -101,7 +101,7 @@ async def select(s: Session, args: Select) -> Done:
     if opened.vanished:
         s.untagged(b"VANISHED (EARLIER) " + compress(opened.vanished).encode())
     for uid, flags, modseq in opened.changed:
-        seq = view.seq_of(uid)
+        seq = view.seq_of(uid) or 0  # `changed` only lists UIDs of the index we just read
         s.untagged(b"%d FETCH (UID %d FLAGS %s MODSEQ (%d))" % (seq, uid, r.flag_list(flags),
                                                                modseq))
     s.selected = view
@@ -284,7 +284,8 @@ async def list_(s: Session, args: ListCmd) -> Done:
     if not args.lsub and args.patterns == ("",):  # RFC 3501 §6.3.8: the hierarchy delimiter
         s.untagged(b'LIST (\\Noselect) "/" ""')
         return Done()
-    entries, subs = await s.run(lambda: (s.mailbox.entries(), s.mailbox.subscriptions()))
+    mailbox = s.mailbox
+    entries, subs = await s.run(lambda: (mailbox.entries(), mailbox.subscriptions()))
     for item in list_mailboxes(entries, subs, args):
         line = verb + r.flag_list(item.attrs) + b' "/" ' + s.mailbox_name(item.name)
         if item.childinfo:

@@ -45,7 +45,7 @@ async def store(s: Session, args: Store) -> Done:
         uid, flags, modseq = row
         if uid in changed:
             view.reported[uid] = modseq
-        seq = view.seq_of(uid)
+        seq = view.seq_of(uid) or 0  # a UID of `uids` is in the view
         if args.silent and not (condstore and uid in changed):
             continue
         items = [b"UID %d" % uid] if args.uid or condstore else []
