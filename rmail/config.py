@@ -28,6 +28,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rmail.mail.domains import to_ascii_domain
+
 __all__ = [
     "LISTENER_NAMES",
     "Config",
@@ -164,8 +166,7 @@ def _dns_name(value: object) -> str:
     """A host or domain name, lowercased and IDNA-encoded (``bücher.example`` → A-label)."""
     text = _string(value).strip().rstrip(".")
     try:
-        # IDNA 2003 (stdlib): also lowercases and applies nameprep.
-        ascii_name = text.encode("idna").decode("ascii").lower()
+        ascii_name = text.lower() if text.isascii() else to_ascii_domain(text)
     except UnicodeError:
         raise _Invalid(f"not a valid domain name: {_show(value)}") from None
     if len(ascii_name) > 253 or not all(_LABEL.match(label) for label in ascii_name.split(".")):
