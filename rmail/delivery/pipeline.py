@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,11 +62,13 @@ if TYPE_CHECKING:
     from rmail.config import Config
     from rmail.queue import OutboundQueue
 
-__all__ = ["DELIVERY_THREADS", "MAX_HOPS", "Delivery"]
+__all__ = ["DELIVERY_THREADS", "MAX_HOPS", "RCPT_CACHE_SECONDS", "Delivery"]
 
 log = logging.getLogger(__name__)
 
 DELIVERY_THREADS = 32
+RCPT_CACHE_SECONDS = 1.0
+RCPT_CACHE_SIZE = 10_000
 MAX_HOPS = 50  # RFC 5321 §6.3: a message with this many Received fields is looping
 INBOX = "INBOX"
 
@@ -110,6 +114,9 @@ class Delivery:
         self.queue = queue
         self.hostname = config.hostname
         self.limiter = RecipientLimiter()
+        self._rcpt_cache: dict[tuple[str, int | None],
+                               tuple[Reply, tuple[int, int] | None, float]] = {}
+        self._account_cache: dict[Mailbox, tuple[tuple[int, int] | None, Account]] = {}
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
 
@@ -160,10 +167,23 @@ class Delivery:
             for mbox in res.users:
                 if mbox not in plan.accounts:
                     try:
-                        plan.accounts[mbox] = self.accounts.get(*mbox)
+                        plan.accounts[mbox] = self._account(mbox)
                     except NotFound:
                         plan.accounts[mbox] = NO_SUCH_USER
         return plan
+
+    def _account(self, mbox: Mailbox) -> Account:
+        """`Accounts.get`, remembered until any account changes (every account write bumps
+        the generation file), so a delivery does not reread account.json."""
+        generation = self._accounts_key()
+        hit = self._account_cache.get(mbox)
+        if hit is not None and generation is not None and hit[0] == generation:
+            return hit[1]
+        account = self.accounts.get(*mbox)
+        if len(self._account_cache) >= RCPT_CACHE_SIZE:
+            self._account_cache.clear()
+        self._account_cache[mbox] = (generation, account)
+        return account
 
     def _mailbox_reply(self, account: Account, size: int | None) -> Reply:
         if not account.enabled:
@@ -191,12 +211,34 @@ class Delivery:
             replies.append(reply)
         return _first_failure(replies) if replies else NO_SUCH_USER
 
+    def _accounts_key(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.accounts.layout.accounts_gen)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
     async def check_recipient(self, address: str, *, size: int | None = None) -> Reply:
         """RCPT-time check of a recipient for local delivery: `RECIPIENT_OK`, or
         `BAD_ADDRESS` (553 5.1.3), `NOT_LOCAL` (554 5.7.1, the domain is not ours),
         `NO_SUCH_USER` (550 5.1.1), `ALIAS_LOOP`, `MAILBOX_DISABLED`, `MAILBOX_FULL`
-        (452 4.2.2) or `MESSAGE_OVER_QUOTA` (552 5.2.2, for a declared ``size``)."""
-        return await self._call(self._check_recipient, address, size)
+        (452 4.2.2) or `MESSAGE_OVER_QUOTA` (552 5.2.2, for a declared ``size``).
+
+        Answers are remembered for `RCPT_CACHE_SECONDS` and forgotten at once when any
+        account or alias changes: a busy MX then checks a recipient without a thread trip.
+        The check is advisory; delivery enforces quota and existence again.
+        """
+        key = (address, size)
+        generation = self._accounts_key()
+        now = time.monotonic()
+        hit = self._rcpt_cache.get(key)
+        if hit is not None and hit[1] == generation and now - hit[2] < RCPT_CACHE_SECONDS:
+            return hit[0]
+        reply = await self._call(self._check_recipient, address, size)
+        if len(self._rcpt_cache) >= RCPT_CACHE_SIZE:
+            self._rcpt_cache.clear()
+        self._rcpt_cache[key] = (reply, generation, now)
+        return reply
 
     async def check_account(self, principal: Principal) -> Account:
         """The principal's account as it is now (settings may have changed since login)."""
@@ -237,25 +279,34 @@ class Delivery:
             import_itip(self, account.address, data)  # never raises
         return DELIVERED
 
+    def _store_one(self, acc: Account | Reply, base: bytes, mail_from: str,
+                   seen_delivered_to: set[str]) -> Reply:
+        if isinstance(acc, Reply):
+            return acc
+        if not acc.enabled:
+            return MAILBOX_DISABLED
+        if acc.address.lower() in seen_delivered_to:
+            return ALIAS_LOOP.but(f"Mail loop: already delivered to {acc.address}")
+        data = trace.return_path(mail_from) + trace.delivered_to(acc.address) + base
+        return self._append(acc, data)
+
+    def _plan_and_store(self, recipients: Sequence[str], base: bytes, mail_from: str,
+                        seen_delivered_to: set[str]) -> tuple[_Plan, dict[Mailbox, Reply] | None]:
+        """Plan; when there is a single mailbox, also store it (the common case costs one
+        trip to a worker thread instead of two)."""
+        plan = self._plan(recipients)
+        if len(plan.accounts) != 1:
+            return plan, None
+        [(mbox, acc)] = plan.accounts.items()
+        return plan, {mbox: self._store_one(acc, base, mail_from, seen_delivered_to)}
+
     async def _store(self, plan: _Plan, base: bytes, mail_from: str,
                      seen_delivered_to: set[str]) -> dict[Mailbox, Reply]:
         """Append to every planned mailbox concurrently; returns each mailbox's reply."""
-        replies: dict[Mailbox, Reply] = {}
-        jobs: list[tuple[Mailbox, asyncio.Future[Reply]]] = []
-        return_path = trace.return_path(mail_from)
-        for mbox, acc in plan.accounts.items():
-            if isinstance(acc, Reply):
-                replies[mbox] = acc
-            elif not acc.enabled:
-                replies[mbox] = MAILBOX_DISABLED
-            elif acc.address.lower() in seen_delivered_to:
-                replies[mbox] = ALIAS_LOOP.but(f"Mail loop: already delivered to {acc.address}")
-            else:
-                data = return_path + trace.delivered_to(acc.address) + base
-                jobs.append((mbox, asyncio.ensure_future(self._call(self._append, acc, data))))
-        for mbox, job in jobs:
-            replies[mbox] = await job
-        return replies
+        jobs = {mbox: asyncio.ensure_future(self._call(self._store_one, acc, base, mail_from,
+                                                       seen_delivered_to))
+                for mbox, acc in plan.accounts.items()}
+        return {mbox: await job for mbox, job in jobs.items()}
 
     async def _deliver(self, base: bytes, mail_from: str, recipients: Sequence[str]) -> _Result:
         """Deliver ``base`` (trace headers + message) to local recipients and queue their
@@ -269,8 +320,10 @@ class Delivery:
             return result
         seen = {m.strip().strip(b"<>").decode("utf-8", "replace").lower()
                 for m in _DELIVERED_TO.findall(head)}
-        plan = await self._call(self._plan, list(recipients))
-        stored = await self._store(plan, base, mail_from, seen)
+        plan, stored = await self._call(self._plan_and_store, list(recipients), base,
+                                        mail_from, seen)
+        if stored is None:
+            stored = await self._store(plan, base, mail_from, seen)
 
         forwards = list(dict.fromkeys(a for rcpt in plan.forwards for a in plan.forwards[rcpt]))
         forward_reply: Reply = QUEUED

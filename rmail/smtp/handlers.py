@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -171,6 +172,12 @@ class BaseHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.exception("SMTP session error", exc_info=error)
         return str(LOCAL_ERROR)
+
+
+# aiosmtpd inspects the signature of handle_EHLO on every connection; computing it once here
+# keeps that off the per-connection path.
+BaseHandler.handle_EHLO.__signature__ = inspect.signature(  # type: ignore[attr-defined]
+    BaseHandler.handle_EHLO)
 
 
 class MxHandler(BaseHandler):

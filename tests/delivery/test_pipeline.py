@@ -167,3 +167,18 @@ async def test_external_forwards_are_queued(core: Services) -> None:
     assert queued.id == outcome.queue_id
     assert [(leg.domain, leg.local) for leg in queued.legs] == [("elsewhere.example", False)]
     assert core.queue.spool.read_message(queued.id) == raw
+
+
+async def test_recipient_checks_follow_account_changes(core: Services) -> None:
+    """RCPT answers are cached, but never across an account or alias change."""
+    delivery = core.delivery
+    carol = f"carol@{DOMAIN}"
+    assert await delivery.check_recipient(carol) == NO_SUCH_USER
+    core.accounts.create(DOMAIN, "carol", password_hash())
+    assert (await delivery.check_recipient(carol)).ok
+    core.accounts.update(DOMAIN, "carol", enabled=False)
+    assert await delivery.check_recipient(carol) == MAILBOX_DISABLED
+    core.accounts.set_alias(DOMAIN, "helpdesk", "bob")
+    assert (await delivery.check_recipient(f"helpdesk@{DOMAIN}")).ok
+    report = await delivery.deliver_local(message(), mail_from="", recipients=[carol])
+    assert report.reply() == MAILBOX_DISABLED

@@ -1,0 +1,338 @@
+"""SMTP/LMTP delivery benchmark (issue 3, "Performance"), all figures from one run.
+
+1. rmail's MX against a bare aiosmtpd server that discards mail, both driven by Postfix's
+   ``smtp-source`` with 4 KB messages at 1, 10 and 50 concurrent sessions: messages per second
+   and the ratio (target >= 0.6 at 10 sessions). rmail's figure is durable deliveries: each
+   250 means the message and its index entry were fsynced.
+2. rmail's LMTP listener against Dovecot's LMTP delivering into Maildir with ``mail_fsync =
+   always`` (the same promise: fsync before the reply), ``smtp-source -L`` with 10 sessions
+   (target >= 1.0).
+3. Resident memory of the rmail process holding 1,000 idle SMTP connections (target <= 150 MB).
+
+Absolute rates on a shared machine are noise; ratios measured in the same run are the figure.
+Needs Debian's ``postfix`` (for smtp-source) and ``dovecot-lmtpd``; a missing peer is reported
+and its ratio skipped. Not run in CI.
+
+    .venv/bin/python bench/smtp.py [--messages 2000] [--sessions 1,10,50] [--idle 1000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as `python bench/smtp.py` from a checkout
+    sys.path.insert(0, str(REPO))
+
+from rmail.auth.passwords import hash_password  # noqa: E402
+from rmail.config import LISTENER_NAMES  # noqa: E402
+from rmail.store.accounts import Accounts  # noqa: E402
+from rmail.store.mailbox import MailStore  # noqa: E402
+
+DOMAIN = "example.com"
+USER = "bench"
+RCPT = f"{USER}@{DOMAIN}"
+MSG_BYTES = 4096
+IDLE_CONNECTIONS = 1000
+
+TARGET_MX_RATIO = 0.6  # at 10 sessions
+TARGET_LMTP_RATIO = 1.0
+TARGET_IDLE_MB = 150.0
+
+SINK = """\
+import asyncio, sys
+from aiosmtpd.smtp import SMTP
+
+class Discard:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(Discard(), loop=loop), "127.0.0.1",
+                                      int(sys.argv[1]), backlog=512)
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+DOVECOT_CONF = """\
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {base}/dovecot.log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = 1
+mail_location = maildir:{base}/mail/%u
+mail_fsync = always
+lmtp_save_to_detail_mailbox = no
+passdb {{
+  driver = passwd-file
+  args = {base}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {base}/passwd
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  process_min_avail = 4
+  process_limit = 64
+}}
+"""
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None,
+              timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.recv(100)
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def raise_fd_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    ports: dict[str, int]
+    pidfile: Path | None = None
+
+    def stop(self) -> None:
+        if self.pidfile is not None and self.pidfile.exists():
+            pid = int(self.pidfile.read_text().split()[0])
+            os.kill(pid, signal.SIGTERM)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_rmail(base: Path) -> Server:
+    root = base / "rmail"
+    accounts = Accounts(root)
+    accounts.create(DOMAIN, USER, hash_password("bench-password"), quota_mb=1_048_576)
+    ports = {"smtp": free_port(), "lmtp": free_port()}
+    listeners = {name: {"enabled": name in ports, "port": ports.get(name, 0)}
+                 for name in LISTENER_NAMES}
+    config = base / "rmail.json"
+    config.write_text(json.dumps({"hostname": "mx.example.com", "mail_root": str(root),
+                                  "domains": [DOMAIN], "listeners": listeners}))
+    log = open(base / "rmail.log", "ab")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([sys.executable, str(REPO / "bin" / "rmail"), "--config",
+                             str(config), "serve"], stdout=log, stderr=subprocess.STDOUT)
+    for port in ports.values():
+        wait_port(port, proc)
+    return Server("rmail", proc, ports)
+
+
+def start_sink(base: Path) -> Server:
+    port = free_port()
+    script = base / "sink.py"
+    script.write_text(SINK)
+    proc = subprocess.Popen([sys.executable, str(script), str(port)])
+    wait_port(port, proc)
+    return Server("aiosmtpd", proc, {"smtp": port})
+
+
+def start_dovecot(base: Path) -> Server | None:
+    if shutil.which("dovecot") is None:
+        return None
+    home = base / "dovecot"
+    home.mkdir(parents=True)
+    os.chmod(home, 0o755)
+    port = free_port()
+    nobody = pwd.getpwnam("nobody")
+    (home / "passwd").write_text(f"{RCPT}::{nobody.pw_uid}:{nobody.pw_gid}::{home}/home::\n")
+    for sub in ("mail", "home"):
+        (home / sub).mkdir()
+    subprocess.run(["chown", "-R", f"{nobody.pw_uid}:{nobody.pw_gid}", str(home / "mail"),
+                    str(home / "home")], check=True)
+    conf = home / "dovecot.conf"
+    conf.write_text(DOVECOT_CONF.format(base=home, port=port))
+    log = open(home / "dovecot.out", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(["dovecot", "-F", "-c", str(conf)], stdout=log,
+                            stderr=subprocess.STDOUT)
+    wait_port(port, proc)
+    return Server("dovecot", proc, {"lmtp": port}, home / "run" / "master.pid")
+
+
+def smtp_source(port: int, sessions: int, messages: int, *, lmtp: bool = False) -> float:
+    """Seconds smtp-source needs to hand over ``messages`` 4 KB messages."""
+    args = ["smtp-source", "-s", str(sessions), "-m", str(messages), "-l", str(MSG_BYTES),
+            "-f", "sender@example.net", "-t", RCPT, "-M", "client.example.net"]
+    if lmtp:
+        args.append("-L")
+    start = time.perf_counter()
+    subprocess.run([*args, f"127.0.0.1:{port}"], check=True, timeout=3600)
+    return time.perf_counter() - start
+
+
+def rmail_count(base: Path) -> int:
+    return len(MailStore(base / "rmail").mailbox(DOMAIN, USER).folder("INBOX").uids())
+
+
+def maildir_count(base: Path) -> int:
+    maildir = base / "dovecot" / "mail" / RCPT
+    return sum(len(os.listdir(maildir / sub)) for sub in ("new", "cur")
+               if (maildir / sub).is_dir())
+
+
+def idle_memory(server: Server, count: int) -> tuple[float, float]:
+    """RSS before and while ``count`` clients sit idle after the greeting."""
+    port = server.ports["smtp"]
+    before = rss_mb(server.proc.pid)
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            sock.recv(200)
+            socks.append(sock)
+        time.sleep(1.0)
+        return before, rss_mb(server.proc.pid)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--sessions", default="1,10,50")
+    parser.add_argument("--idle", type=int, default=IDLE_CONNECTIONS,
+                        help="idle connections for the memory figure")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    sessions = [int(s) for s in args.sessions.split(",")]
+    if shutil.which("smtp-source") is None:
+        say("smtp-source not found (apt-get install postfix): nothing to measure")
+        return 1
+    raise_fd_limit(args.idle * 2 + 256)
+
+    base = Path(tempfile.mkdtemp(prefix="rmail-bench-smtp-"))
+    os.chmod(base, 0o755)  # dovecot's unprivileged processes read below it
+    servers: list[Server] = []
+    ok = True
+    try:
+        rmail = start_rmail(base)
+        servers.append(rmail)
+        sink = start_sink(base)
+        servers.append(sink)
+        say(f"# rmail SMTP/LMTP benchmark: {args.messages} messages of {MSG_BYTES} bytes "
+            f"per point, {os.cpu_count()} CPUs, {base}")
+        say()
+        say("## MX: rmail (durable) vs bare aiosmtpd (discards), smtp-source")
+        say(f"{'sessions':>8} {'rmail msg/s':>12} {'aiosmtpd msg/s':>15} {'ratio':>6}")
+        mx_ratio = None
+        for n in sessions:
+            before = rmail_count(base)
+            r = args.messages / smtp_source(rmail.ports["smtp"], n, args.messages)
+            stored = rmail_count(base) - before
+            if stored != args.messages:
+                say(f"  rmail stored {stored} of {args.messages} messages!")
+                ok = False
+            a = args.messages / smtp_source(sink.ports["smtp"], n, args.messages)
+            say(f"{n:>8} {r:>12.0f} {a:>15.0f} {r / a:>6.2f}")
+            if n == 10:
+                mx_ratio = r / a
+
+        say()
+        say("## LMTP, 10 sessions: rmail vs Dovecot LMTP into Maildir (mail_fsync = always)")
+        lmtp_ratio = None
+        dovecot = start_dovecot(base)
+        before = rmail_count(base)
+        r = args.messages / smtp_source(rmail.ports["lmtp"], 10, args.messages, lmtp=True)
+        if rmail_count(base) - before != args.messages:
+            say("  rmail did not store every message!")
+            ok = False
+        if dovecot is None:
+            say(f"rmail {r:.0f} msg/s; dovecot not installed (apt-get install dovecot-lmtpd)")
+        else:
+            servers.append(dovecot)
+            d = args.messages / smtp_source(dovecot.ports["lmtp"], 10, args.messages,
+                                            lmtp=True)
+            if maildir_count(base) != args.messages:
+                say(f"  dovecot stored {maildir_count(base)} of {args.messages}!")
+            lmtp_ratio = r / d
+            say(f"rmail {r:.0f} msg/s, dovecot {d:.0f} msg/s, ratio {lmtp_ratio:.2f}")
+
+        say()
+        say(f"## Memory with {args.idle} idle SMTP connections")
+        idle_before, idle = idle_memory(rmail, args.idle)
+        say(f"rmail RSS {idle_before:.0f} MB before, {idle:.0f} MB with "
+            f"{args.idle} connections")
+
+        say()
+        say("## Summary (target)")
+        if mx_ratio is not None:
+            say(f"MX ratio at 10 sessions   {mx_ratio:.2f}  (>= {TARGET_MX_RATIO})  "
+                f"{'ok' if mx_ratio >= TARGET_MX_RATIO else 'MISSED'}")
+        if lmtp_ratio is not None:
+            say(f"LMTP ratio vs dovecot     {lmtp_ratio:.2f}  (>= {TARGET_LMTP_RATIO})  "
+                f"{'ok' if lmtp_ratio >= TARGET_LMTP_RATIO else 'MISSED'}")
+        say(f"RSS, {args.idle} idle sessions   {idle:.0f} MB  (<= {TARGET_IDLE_MB:.0f})  "
+            f"{'ok' if idle <= TARGET_IDLE_MB else 'MISSED'}")
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        if args.keep:
+            say(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
