@@ -8,6 +8,7 @@ so the CLI can add a user while the server runs and the server sees it on the ne
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -306,11 +307,19 @@ class Accounts:
     # -- generation / cache -------------------------------------------------------------------
     def _bump(self) -> None:
         gen = self.layout.accounts_gen
-        try:
-            n = int(gen.read_text() or 0)
-        except (FileNotFoundError, ValueError):
-            n = 0
-        fsutil.atomic_write(gen, str(n + 1).encode())
+        fsutil.ensure_dir(gen.parent)
+        with fsutil.locked(self._accounts_lock):
+            try:
+                n = int(gen.read_text() or 0)
+            except (FileNotFoundError, ValueError):
+                n = 0
+            fsutil.atomic_write(gen, str(n + 1).encode())
+
+    @property
+    def _accounts_lock(self) -> Path:
+        """Serialises claims of addresses across users (create, address changes) and the
+        generation counter. Order: accounts.lock before any domain or account lock."""
+        return self.layout.root / "accounts.lock"
 
     def _cache(self) -> tuple[dict[str, tuple[str, str]], dict[str, DomainRecord]]:
         try:
@@ -468,9 +477,9 @@ class Accounts:
         check_quota(quota_mb)
         self.add_domain(name, exist_ok=True)
         main = f"{user}@{name}"
-        all_addresses = self._checked_addresses(name, user, addresses)
         udir = self.layout.user_dir(name, user)
-        with fsutil.locked(self.layout.domain_lock(name)):
+        with fsutil.locked(self._accounts_lock), fsutil.locked(self.layout.domain_lock(name)):
+            all_addresses = self._checked_addresses(name, user, addresses)
             if self.layout.account_file(name, user).exists():
                 raise AlreadyExists(f"user {main} exists")
             fsutil.ensure_dir(udir)
@@ -502,11 +511,13 @@ class Accounts:
                 changes[key] = _checked_sequence(key, value)
         if "quota_mb" in changes:
             check_quota(changes["quota_mb"])
-        if "addresses" in changes:
-            changes["addresses"] = self._checked_addresses(name, user, changes["addresses"])
         if not self.layout.account_file(name, user).exists():
             raise NotFound(f"no user {user}@{name}")  # before the lock: its sidecar needs the dir
-        with fsutil.locked(self.layout.account_lock(name, user)):
+        claims = fsutil.locked(self._accounts_lock) if "addresses" in changes \
+            else contextlib.nullcontext()
+        with claims, fsutil.locked(self.layout.account_lock(name, user)):
+            if "addresses" in changes:
+                changes["addresses"] = self._checked_addresses(name, user, changes["addresses"])
             acc = self.get(name, user)
             if "password_hash" in changes and "auth_epoch" not in changes:
                 changes["auth_epoch"] = acc.auth_epoch + 1  # old tokens stop working
@@ -517,9 +528,11 @@ class Accounts:
 
     def _checked_addresses(self, domain: str, user: str, addresses: Iterable[str]
                            ) -> tuple[str, ...]:
+        """Validate a user's address list against every other user's, from a fresh scan:
+        callers hold the accounts lock, so no other claim can slip in between."""
         main = f"{user}@{domain}"
         out = tuple(dict.fromkeys([main, *(normalize_address(a) for a in addresses)]))
-        by_address, domains = self._cache()
+        by_address, domains = self._scan()
         for addr in out:
             if addr.rpartition("@")[2] not in domains:
                 raise InvalidValue(f"{addr}: its domain is not a local domain")

@@ -192,7 +192,7 @@ def check_folder(folder: Folder, report: CheckReport, *, repair: bool = True,
                 ghosts.append(uid)
         if repair and appends:
             with folder._mem:
-                folder._refresh()
+                folder._refresh_locked()
             folder._write_journal(appends)  # type: ignore[arg-type]
         if ghosts:
             for uid in ghosts:

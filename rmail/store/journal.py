@@ -11,8 +11,8 @@ in any folder size. `FolderIndex.apply()` is the only code that changes state, u
 changes and for replay, so a reopened folder equals the live one by construction.
 
 Snapshot format (`index.jsonl`, one JSON object per line so it can be parsed a column at a time):
-    {"version": 1, "uidvalidity": .., "uidnext": .., "highestmodseq": .., "count": n,
-     "flagsets": [[flag, ...], ...], "vanished_floor": m}
+    {"version": 1, "generation": g, "uidvalidity": .., "uidnext": .., "highestmodseq": ..,
+     "count": n, "flagsets": [[flag, ...], ...], "vanished_floor": m}
     {"column": "uid", "delta": true, "values": [...]}       uid deltas (mostly 1: cheap to parse)
     {"column": "modseq" | "flags" | "size" | "date" | "tomb_uid" | "tomb_modseq", "values": [...]}
     {"end": true, "count": n}
@@ -100,6 +100,7 @@ class FolderIndex:
         self.tomb_uids = array("q")
         self.tomb_modseqs = array("q")
         self.vanished_floor = 0  # highest modseq of tombstones dropped to bound memory
+        self.generation = 0  # bumped by every compaction (see Folder._refresh_locked)
         self.flagsets: list[FlagSet] = []
         self._flagset_ids: dict[FlagSet, int] = {}
         self._seen_ids: set[int] = set()
@@ -260,7 +261,8 @@ class FolderIndex:
     def write_snapshot(self, out: IO[bytes]) -> None:
         live_ids = sorted(set(self.flag_ids))
         remap = {old: new for new, old in enumerate(live_ids)}
-        header = {"version": SNAPSHOT_VERSION, "uidvalidity": self.uidvalidity,
+        header = {"version": SNAPSHOT_VERSION, "generation": self.generation,
+                  "uidvalidity": self.uidvalidity,
                   "uidnext": self.uidnext, "highestmodseq": self.highestmodseq,
                   "count": len(self.uids), "vanished_floor": self.vanished_floor,
                   "flagsets": [list(self.flagsets[i]) for i in live_ids]}
@@ -301,6 +303,7 @@ class FolderIndex:
             raise CorruptStore(f"{source}: format version {version!r} is newer than we read")
         idx = cls(header["uidvalidity"], header["uidnext"], header["highestmodseq"])
         idx.vanished_floor = header.get("vanished_floor", 0)
+        idx.generation = header.get("generation", 0)
         for flags in header["flagsets"]:
             idx._intern(tuple(flags))
         ended = False

@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -144,6 +145,7 @@ class _Reaper:
 
 REAPER = _Reaper()
 _SYNC_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="rmail-fsync")
+_GENERATION = re.compile(rb'"generation": ?(\d+)')
 MAX_BATCH = 256  # messages per group commit; also how far back `_verify_tail` looks
 
 
@@ -322,8 +324,8 @@ class UserMailbox:
                 raise NotFound(f"no folder {old!r}")
             if new in fl.folders:
                 raise AlreadyExists(f"folder {new!r} exists")
-            if new == old or is_inside(new, old):
-                raise Conflict("cannot rename a folder into itself")
+            if new == old or (is_inside(new, old) and old != INBOX):
+                raise Conflict("cannot rename a folder into itself")  # INBOX stays: allowed
             for parent in parents_of(new):
                 if parent not in fl.folders:
                     self._create_locked(fl, parent, None)
@@ -450,6 +452,22 @@ class Folder:
                 self._index.apply(rec)
             self._journal_key = (ino, consumed + valid)
         return self._index
+
+    def _refresh_locked(self) -> FolderIndex:
+        """`_refresh` for a writer holding the folder lock. A file's identity is judged by
+        (inode, mtime, size); inode numbers are reused and mtimes are coarse, so a writer also
+        compares the snapshot's generation (bumped by every compaction) before it trusts its
+        in-memory index to allocate UIDs or decide which message files are leftovers."""
+        if self._index is not None:
+            try:
+                with open(self.layout.snapshot, "rb") as f:
+                    head = f.read(256)
+            except FileNotFoundError as exc:
+                raise NotFound(f"folder {self.name!r} has no index") from exc
+            m = _GENERATION.search(head)
+            if (int(m.group(1)) if m else 0) != self._index.generation:
+                self._index = None
+        return self._refresh()
 
     @staticmethod
     def _stat_key(path: Path) -> tuple[int, int, int]:
@@ -621,7 +639,7 @@ class Folder:
         dirs: set[Path] = set()
         with fsutil.locked(self.layout.lock):
             with self._mem:
-                idx = self._refresh()
+                idx = self._refresh_locked()
                 uid, modseq = idx.uidnext, idx.highestmodseq
             placed: list[Path] = []
             for p in batch:
@@ -658,7 +676,7 @@ class Folder:
             return  # a folder being deleted or a damaged one: `rmail check` deals with it
         with fsutil.locked(self.layout.lock):
             with self._mem:
-                idx = self._refresh()
+                idx = self._refresh_locked()
                 tail = [idx.record_at(i) for i in range(max(0, len(idx) - MAX_BATCH), len(idx))]
             broken = []
             for rec in tail:
@@ -728,6 +746,7 @@ class Folder:
         """Fold the journal into a new snapshot; called with the folder lock held."""
         with self._mem:
             idx = self._refresh()
+            idx.generation += 1
             clone = _clone_index(idx)
         self._write_snapshot_file(self.layout, clone)
         fsutil.atomic_write(self.layout.journal, b"")
@@ -762,7 +781,7 @@ class Folder:
         uid_list = sorted(set(uids))
         with fsutil.locked(self.layout.lock):
             with self._mem:
-                idx = self._refresh()
+                idx = self._refresh_locked()
                 failed: list[int] = []
                 if unchanged_since is not None:
                     keep = []
@@ -789,7 +808,7 @@ class Folder:
         UIDs removed. Files are deleted in the background after the journal is durable."""
         with fsutil.locked(self.layout.lock):
             with self._mem:
-                idx = self._refresh()
+                idx = self._refresh_locked()
                 if uids is None:
                     targets = [idx.uids[i] for i in range(len(idx))
                                if DELETED in idx.flags_of(i)]
@@ -854,6 +873,7 @@ class Folder:
 def _clone_index(idx: FolderIndex) -> FolderIndex:
     """A copy of the columns, so a snapshot is written without holding `_mem`."""
     clone = FolderIndex(idx.uidvalidity, idx.uidnext, idx.highestmodseq)
+    clone.generation = idx.generation
     clone.uids, clone.modseqs = idx.uids[:], idx.modseqs[:]
     clone.flag_ids, clone.sizes, clone.dates = idx.flag_ids[:], idx.sizes[:], idx.dates[:]
     clone.tomb_uids, clone.tomb_modseqs = idx.tomb_uids[:], idx.tomb_modseqs[:]
