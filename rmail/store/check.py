@@ -270,11 +270,11 @@ def _check_meta(folder: Folder, idx: FolderIndex, report: CheckReport, repair: b
                 path.unlink(missing_ok=True)
             report.found(path, "meta of a message not in the index; removed", fixed=repair)
     for uid in idx.uids:
-        path = metas.get(uid)
-        bad = path is None
-        if not bad and deep:
+        meta_file = metas.get(uid)
+        bad = meta_file is None
+        if meta_file is not None and deep:
             try:
-                bad = not fsutil.read_json(path)
+                bad = not fsutil.read_json(meta_file)
             except (CorruptStore, OSError):
                 bad = True
         if bad:

@@ -76,7 +76,7 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
-def write_new_file(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_new_file(path: str | Path, data: bytes, *, durable: bool = True) -> None:
     """Write a file that must not exist yet (O_EXCL); the caller makes its directory entry durable
     (one `fsync_dir` for a whole batch is how group commit saves fsyncs)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -88,7 +88,7 @@ def write_new_file(path: Path, data: bytes, *, durable: bool = True) -> None:
         os.close(fd)
 
 
-def append_durable(path: Path, data: bytes) -> int:
+def append_durable(path: str | Path, data: bytes) -> int:
     """Append `data` to `path` and fsync; returns the file size afterwards."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:

@@ -223,38 +223,35 @@ class MailLayout:
 
 
 class FolderLayout:
-    """Paths inside one folder directory."""
+    """Paths inside one folder directory. The fixed paths are computed once (a folder's
+    index is touched on every change); `msg_file`/`meta_file` are string forms for hot paths."""
 
     def __init__(self, folder_dir: Path) -> None:
         self.dir = folder_dir
-
-    @property
-    def folder_file(self) -> Path:
-        return self.dir / "folder.json"
-
-    @property
-    def snapshot(self) -> Path:
-        return self.dir / "index.jsonl"
-
-    @property
-    def journal(self) -> Path:
-        return self.dir / "journal.jsonl"
-
-    @property
-    def lock(self) -> Path:
-        return self.dir / "folder.lock"
+        self.folder_file = folder_dir / "folder.json"
+        self.snapshot = folder_dir / "index.jsonl"
+        self.journal = folder_dir / "journal.jsonl"
+        self.lock = folder_dir / "folder.lock"
+        self._msg = f"{folder_dir}/msg/"
+        self._meta = f"{folder_dir}/meta/"
 
     def msg_bucket(self, uid: int) -> Path:
         return self.dir / "msg" / str(uid // MSG_BUCKET)
 
     def msg_path(self, uid: int) -> Path:
-        return self.msg_bucket(uid) / f"{uid}.eml"
+        return Path(self.msg_file(uid))
+
+    def msg_file(self, uid: int) -> str:
+        return f"{self._msg}{uid // MSG_BUCKET}/{uid}.eml"
 
     def meta_bucket(self, uid: int) -> Path:
         return self.dir / "meta" / str(uid // MSG_BUCKET)
 
     def meta_path(self, uid: int) -> Path:
-        return self.meta_bucket(uid) / f"{uid}.json"
+        return Path(self.meta_file(uid))
+
+    def meta_file(self, uid: int) -> str:
+        return f"{self._meta}{uid // MSG_BUCKET}/{uid}.json"
 
 
 class CollectionLayout:

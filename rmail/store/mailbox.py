@@ -98,7 +98,7 @@ class FolderStatus:
 class _Pending:
     """A staged message waiting for its batch to be committed."""
 
-    staged: Path
+    staged: str | Path
     meta: bytes | None
     flags: tuple[str, ...]
     size: int
@@ -149,7 +149,7 @@ _GENERATION = re.compile(rb'"generation": ?(\d+)')
 MAX_BATCH = 256  # messages per group commit; also how far back `_verify_tail` looks
 
 
-def _fdatasync_path(path: Path) -> None:
+def _fdatasync_path(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fdatasync(fd)
@@ -209,6 +209,7 @@ class UserMailbox:
         self.domain = domain
         self.username = username
         self.layout = MailLayout(store.layout.mail_dir(domain, username))
+        self.staging_s = str(self.layout.staging_dir)
         self._folders: dict[str, Folder] = {}
         self._list: FolderList | None = None
         self._list_key: tuple[int, int] | None = None
@@ -410,6 +411,9 @@ class Folder:
         self.id = folder_id
         self.name = name
         self.layout = FolderLayout(owner.layout.folder_dir(folder_id))
+        self._snapshot_s = str(self.layout.snapshot)  # hot paths skip pathlib
+        self._journal_s = str(self.layout.journal)
+        self._lock_s = str(self.layout.lock)
         self._mem = threading.RLock()
         self._index: FolderIndex | None = None
         self._snap_key: tuple[int, int, int] | None = None
@@ -432,18 +436,18 @@ class Folder:
     # -- reading the index -----------------------------------------------------------------------
     def _refresh(self) -> FolderIndex:
         """Bring the in-memory index up to date with disk; called with `_mem` held."""
-        snap = self._stat_key(self.layout.snapshot)
+        snap = self._stat_key(self._snapshot_s)
         if self._index is None or snap != self._snap_key:
             return self._reload()
         try:
-            st = os.stat(self.layout.journal)
+            st = os.stat(self._journal_s)
         except FileNotFoundError:
             return self._reload()
         ino, consumed = self._journal_key
         if st.st_ino != ino or st.st_size < consumed:
             return self._reload()
         if st.st_size > consumed:
-            with open(self.layout.journal, "rb") as f:
+            with open(self._journal_s, "rb") as f:
                 if os.fstat(f.fileno()).st_ino != ino:
                     return self._reload()
                 f.seek(consumed)
@@ -460,7 +464,7 @@ class Folder:
         in-memory index to allocate UIDs or decide which message files are leftovers."""
         if self._index is not None:
             try:
-                with open(self.layout.snapshot, "rb") as f:
+                with open(self._snapshot_s, "rb") as f:
                     head = f.read(256)
             except FileNotFoundError as exc:
                 raise NotFound(f"folder {self.name!r} has no index") from exc
@@ -470,7 +474,7 @@ class Folder:
         return self._refresh()
 
     @staticmethod
-    def _stat_key(path: Path) -> tuple[int, int, int]:
+    def _stat_key(path: str | Path) -> tuple[int, int, int]:
         try:
             st = os.stat(path)
         except FileNotFoundError as exc:
@@ -479,15 +483,15 @@ class Folder:
 
     def _reload(self) -> FolderIndex:
         for _ in range(10):  # retry while a compaction by another process swaps files
-            before = self._stat_key(self.layout.snapshot)
-            with open(self.layout.snapshot, "rb") as f:
+            before = self._stat_key(self._snapshot_s)
+            with open(self._snapshot_s, "rb") as f:
                 index = FolderIndex.read_snapshot(f, str(self.layout.snapshot))
-            with open(self.layout.journal, "rb") as f:
+            with open(self._journal_s, "rb") as f:
                 ino = os.fstat(f.fileno()).st_ino
                 records, valid = parse_journal(f.read())
             for rec in records:
                 index.apply(rec)
-            if self._stat_key(self.layout.snapshot) == before:
+            if self._stat_key(self._snapshot_s) == before:
                 self._index, self._snap_key, self._journal_key = index, before, (ino, valid)
                 return index
         raise CorruptStore(f"{self.layout.dir}: index keeps changing while being read")
@@ -590,10 +594,13 @@ class Folder:
     def _stage(self, raw: bytes, flags: Iterable[str], internaldate: int | None) -> _Pending:
         if not isinstance(raw, bytes | bytearray | memoryview):
             raise InvalidValue("message must be bytes")
-        staging = self.owner.layout.staging_dir
-        fsutil.ensure_dir(staging)
-        path = staging / f"{time.time_ns()}.{os.getpid()}.{next(_stage_counter)}.eml"
-        fsutil.write_new_file(path, bytes(raw), durable=False)  # synced in the commit wave
+        staging = self.owner.staging_s
+        path = f"{staging}/{time.time_ns()}.{os.getpid()}.{next(_stage_counter)}.eml"
+        try:
+            fsutil.write_new_file(path, bytes(raw), durable=False)  # synced in the commit wave
+        except FileNotFoundError:
+            fsutil.ensure_dir(Path(staging))
+            fsutil.write_new_file(path, bytes(raw), durable=False)
         date = int(time.time()) if internaldate is None else int(internaldate)
         return _Pending(path, _parse_meta(bytes(raw)), normalize_flags(flags), len(raw), date)
 
@@ -636,18 +643,16 @@ class Folder:
         all of them, so a crash can only ever cost an unacknowledged message, which
         `_verify_tail` (or `rmail check`) then removes."""
         records: list[dict[str, Any]] = []
-        dirs: set[Path] = set()
-        with fsutil.locked(self.layout.lock):
+        dirs: set[str] = set()
+        with fsutil.locked(self._lock_s):
             with self._mem:
                 idx = self._refresh_locked()
                 uid, modseq = idx.uidnext, idx.highestmodseq
-            placed: list[Path] = []
+            placed: list[str] = []
             for p in batch:
-                target = self.layout.msg_path(uid)
-                if target.exists():  # left by a commit that crashed: never acknowledged
-                    os.unlink(target)
+                target = self.layout.msg_file(uid)
                 modseq += 1
-                self._place(p.staged, uid, dirs)
+                self._place(p.staged, target, dirs)
                 if not p.durable:
                     placed.append(target)
                 records.append({"op": "append", "modseq": modseq, "uid": uid,
@@ -674,7 +679,7 @@ class Folder:
             return
         if not self.layout.snapshot.exists():
             return  # a folder being deleted or a damaged one: `rmail check` deals with it
-        with fsutil.locked(self.layout.lock):
+        with fsutil.locked(self._lock_s):
             with self._mem:
                 idx = self._refresh_locked()
                 tail = [idx.record_at(i) for i in range(max(0, len(idx) - MAX_BATCH), len(idx))]
@@ -693,28 +698,31 @@ class Folder:
                 self._write_journal([op] if op else [])
         self._tail_verified = True
 
-    def _place(self, staged: Path, uid: int, dirs: set[Path]) -> None:
-        target = self.layout.msg_path(uid)
+    @staticmethod
+    def _place(staged: str | Path, target: str, dirs: set[str]) -> None:
+        """Rename a staged message into place. A file already there was left by a commit
+        that crashed before its journal sync (never acknowledged): the rename replaces it."""
+        bucket = os.path.dirname(target)
         try:
             os.rename(staged, target)
         except FileNotFoundError:
-            if not staged.exists():
+            if not os.path.exists(staged):
                 raise
-            if fsutil.ensure_dir(target.parent):  # first message of a bucket
-                dirs.add(target.parent.parent)
-                dirs.add(target.parent.parent.parent)
+            if fsutil.ensure_dir(Path(bucket)):  # first message of a bucket
+                dirs.add(os.path.dirname(bucket))
+                dirs.add(os.path.dirname(os.path.dirname(bucket)))
             os.rename(staged, target)
-        dirs.add(target.parent)
+        dirs.add(bucket)
 
     def _write_meta(self, uid: int, meta: bytes | None) -> None:
         """Meta files are a cache of the parse: written without fsync, outside the lock."""
         if meta is None:
             return
-        path = self.layout.meta_path(uid)
+        path = self.layout.meta_file(uid)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except FileNotFoundError:
-            fsutil.ensure_dir(path.parent)
+            fsutil.ensure_dir(Path(path).parent)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, meta)  # a torn meta file is detected and rebuilt by `meta()`
@@ -727,7 +735,7 @@ class Folder:
         if not records:
             return
         ino, consumed = self._journal_key
-        journal = self.layout.journal
+        journal = self._journal_s
         if os.stat(journal).st_size > consumed:  # torn tail of a crashed writer
             with open(journal, "r+b") as f:
                 f.truncate(consumed)
@@ -751,8 +759,8 @@ class Folder:
         self._write_snapshot_file(self.layout, clone)
         fsutil.atomic_write(self.layout.journal, b"")
         with self._mem:
-            self._snap_key = self._stat_key(self.layout.snapshot)
-            self._journal_key = (os.stat(self.layout.journal).st_ino, 0)
+            self._snap_key = self._stat_key(self._snapshot_s)
+            self._journal_key = (os.stat(self._journal_s).st_ino, 0)
 
     @staticmethod
     def _write_snapshot_file(fl: FolderLayout, idx: FolderIndex) -> None:
@@ -766,7 +774,7 @@ class Folder:
 
     def compact(self) -> None:
         """Force a compaction (used by `rmail check` and tests)."""
-        with fsutil.locked(self.layout.lock):
+        with fsutil.locked(self._lock_s):
             self._compact()
 
     # -- changing flags ---------------------------------------------------------------------
@@ -779,7 +787,7 @@ class Folder:
             raise InvalidValue(f"flag mode must be one of {FLAG_MODES}")
         wanted = list(flags)
         uid_list = sorted(set(uids))
-        with fsutil.locked(self.layout.lock):
+        with fsutil.locked(self._lock_s):
             with self._mem:
                 idx = self._refresh_locked()
                 failed: list[int] = []
@@ -806,7 +814,7 @@ class Folder:
     def expunge(self, uids: Iterable[int] | None = None) -> list[int]:
         """Remove messages: the given UIDs, or every message flagged \\Deleted. Returns the
         UIDs removed. Files are deleted in the background after the journal is durable."""
-        with fsutil.locked(self.layout.lock):
+        with fsutil.locked(self._lock_s):
             with self._mem:
                 idx = self._refresh_locked()
                 if uids is None:
