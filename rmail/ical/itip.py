@@ -15,6 +15,7 @@ import email
 import email.policy
 import re
 from dataclasses import dataclass
+from typing import Any
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, formataddr, make_msgid
 
@@ -54,7 +55,7 @@ def organizer_of(obj: CalendarObject) -> str:
     return ""
 
 
-def attendees_of(comp: Component) -> dict[str, object]:
+def attendees_of(comp: Component) -> dict[str, Any]:
     values = comp.get("ATTENDEE")
     if values is None:
         return {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import icalendar
 from icalendar.cal import Component
@@ -205,8 +206,8 @@ def split_objects(cal: icalendar.Calendar) -> list[icalendar.Calendar]:
     return out
 
 
-def _all_props(comp: Component) -> list[object]:
-    values: list[object] = []
+def _all_props(comp: Component) -> list[Any]:
+    values: list[Any] = []
     for value in comp.values():
         values.extend(value if isinstance(value, list) else [value])
     return values

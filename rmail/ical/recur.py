@@ -301,12 +301,14 @@ class Expansion:
                 lo = lo - max(abs(shift) for _, shift, _ in self.future)
                 if hi is not None:
                     hi = hi + max(abs(shift) for _, shift, _ in self.future)
+            first = self.start
+            assert first is not None
             count = 0
             for raw in self._generated(lo, hi):
                 count += 1
                 if count > MAX_INSTANCES and (after is None or before is None):
                     return
-                rid = _from_rule_dt(raw, self.start)
+                rid = _from_rule_dt(raw, first)
                 if isinstance(rid, dt.datetime) and isinstance(self.start, dt.datetime) \
                         and self.start.tzinfo is not None and rid.tzinfo is None:
                     rid = rid.replace(tzinfo=self.start.tzinfo)

@@ -201,8 +201,9 @@ def _cancel(home: CalendarHome, obj: CalendarObject) -> Imported:
     if not whole and stored.master is not None:
         have = {_rid(c) for c in stored.components}
         for comp in obj.components:
-            if _rid(comp) not in have and "RECURRENCE-ID" in comp:
-                stored.master.add("EXDATE", comp["RECURRENCE-ID"].dt)
+            value = getattr(comp.get("RECURRENCE-ID"), "dt", None)
+            if _rid(comp) not in have and value is not None:
+                stored.master.add("EXDATE", value)
     _store(home, cal, name, stored, etag)
     return Imported("CANCEL", obj.uid, "cancelled", cal, name)
 

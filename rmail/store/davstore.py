@@ -11,6 +11,15 @@ or `addressbook.json`), `index.json` and the objects themselves. `index.json` ho
  "tombstones": {"<name>": <seq>, ...}}
 ```
 
+`index.json` is a snapshot; `index.journal` beside it holds one JSON line per change since the
+snapshot (`{"c": position, "p": name, "e": entry}`, `{"c": position, "d": name}` for a removal,
+`{"c": position, "m": 1}` for a property change), appended and fsynced under the lock, so a PUT
+costs the same in a calendar of 10 or 100,000 events. Readers replay it on top of the snapshot
+(only the new tail when they have the index cached); a torn last line is ignored. When the
+journal grows past a quarter of the snapshot the writer folds it in: new snapshot by atomic
+rename, then the journal is emptied (a line whose position the snapshot already has is skipped,
+so a crash between the two steps is harmless).
+
 `ctag` is the collection's change counter: every write takes the next value and stamps it on the
 object (`seq`) or the tombstone it leaves. Both maps are kept in `seq` order (a changed entry
 moves to the end), so "what changed since position N" walks backwards from the end and stops at
@@ -27,8 +36,8 @@ Lock rules (STYLE.md #7):
   path order.
 - Readers never lock: every file changes by atomic rename. A parsed index is cached per process
   and revalidated with one `stat` (inode, mtime, size) per read.
-- Write order: object file, then index (a crash leaves at worst an unindexed file that the next
-  PUT of that name replaces); delete: index, then unlink.
+- Write order: object file, then the journal line (a crash leaves at worst an unindexed file
+  that the next PUT of that name replaces); delete: journal line, then unlink.
 - All methods are synchronous and block on fsync: call them from a worker thread.
 """
 
@@ -98,6 +107,55 @@ class Index:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     tombstones: dict[str, int] = field(default_factory=dict)
     _uids: dict[str, str] | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)  # journal lines to write
+
+    # Mutations (writers, on a copy, under the collection lock); each records its journal line.
+    def set_entry(self, name: str, entry: dict[str, Any]) -> None:
+        """Store `entry` (stamped with the next position) for `name`."""
+        self.ctag += 1
+        entry["seq"] = self.ctag
+        self._apply_put(name, entry)
+        self.pending.append({"c": self.ctag, "p": name, "e": entry})
+
+    def remove(self, name: str) -> None:
+        self.ctag += 1
+        self._apply_remove(name, self.ctag)
+        self.pending.append({"c": self.ctag, "d": name})
+
+    def bump(self) -> None:
+        self.ctag += 1
+        self.pending.append({"c": self.ctag, "m": 1})
+
+    def _apply_put(self, name: str, entry: dict[str, Any]) -> None:
+        self.objects.pop(name, None)
+        self.objects[name] = entry
+        self.tombstones.pop(name, None)
+        self._uids = None
+
+    def _apply_remove(self, name: str, position: int) -> None:
+        self.objects.pop(name, None)
+        self.tombstones.pop(name, None)
+        self.tombstones[name] = position
+        self._uids = None
+
+    def replay(self, line: dict[str, Any]) -> None:
+        """Apply one journal line (lines the snapshot already holds are skipped)."""
+        position = int(line["c"])
+        if position <= self.ctag:
+            return
+        if "p" in line:
+            self._apply_put(str(line["p"]), dict(line["e"]))
+        elif "d" in line:
+            self._apply_remove(str(line["d"]), position)
+        self.ctag = position
+
+    def prune(self) -> None:
+        """Keep at most MAX_TOMBSTONES; tokens older than the pruned ones become invalid."""
+        if len(self.tombstones) > MAX_TOMBSTONES:
+            drop = list(self.tombstones)[: len(self.tombstones) - MAX_TOMBSTONES // 2]
+            self.oldest = max(self.tombstones[n] for n in drop)
+            for n in drop:
+                del self.tombstones[n]
 
     @property
     def sync_token(self) -> str:
@@ -126,6 +184,10 @@ class Index:
                      dict(self.tombstones))
 
 
+JOURNAL_NAME = "index.journal"
+COMPACT_MIN_LINES = 256
+
+
 @dataclass(frozen=True)
 class Changes:
     """The answer to "what changed since token T": names changed (present) and removed."""
@@ -142,40 +204,91 @@ def _dump(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+@dataclass
+class _Cached:
+    stamp: tuple[int, int, int]     # the snapshot's (inode, mtime, size)
+    offset: int                     # bytes of the journal replayed (up to a newline)
+    lines: int                      # journal lines replayed
+    index: Index
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise NotFound("collection not found") from None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _read_tail(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Complete journal lines from `offset`; returns (lines, offset after the last newline).
+    A torn last line (a crash mid-append) is left unread."""
+    import json
+
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], 0
+    end = data.rfind(b"\n") + 1
+    out: list[dict[str, Any]] = []
+    for raw in data[:end].splitlines():
+        if not raw.strip():
+            continue
+        try:
+            out.append(json.loads(raw))
+        except ValueError:
+            break  # garbage inside the journal: stop at the last good line
+    return out, offset + end
+
+
 class _IndexCache:
-    """Parsed indexes of this process, validated by stat; bounded LRU."""
+    """Parsed indexes of this process (snapshot + replayed journal), revalidated with two
+    `stat`s and caught up by reading only the journal's new tail; bounded LRU."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self.items: OrderedDict[str, tuple[tuple[int, int, int], Index]] = OrderedDict()
+        self.items: OrderedDict[str, _Cached] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, path: Path) -> Index:
-        key = str(path)
+    def get(self, layout: CollectionLayout) -> _Cached:
+        key = str(layout.index_file)
+        stamp = _stamp(layout.index_file)
+        journal = layout.dir / JOURNAL_NAME
         try:
-            st = os.stat(path)
+            jsize = os.stat(journal).st_size
         except FileNotFoundError:
-            raise NotFound("collection not found") from None
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            jsize = 0
         with self.lock:
             hit = self.items.get(key)
-            if hit is not None and hit[0] == stamp:
+            if hit is not None and hit.stamp == stamp and hit.offset == jsize:
                 self.items.move_to_end(key)
-                return hit[1]
-        index = Index.from_doc(fsutil.read_json(path, version=INDEX_VERSION), path)
-        self.put(path, stamp, index)
-        return index
+                return hit
+        if hit is not None and hit.stamp == stamp and jsize > hit.offset:
+            lines, offset = _read_tail(journal, hit.offset)
+            if offset == hit.offset:
+                return hit  # only a torn tail beyond what we have
+            index = hit.index.copy()
+            for line in lines:
+                index.replay(line)
+            cached = _Cached(stamp, offset, hit.lines + len(lines), index)
+        else:
+            doc = fsutil.read_json(layout.index_file, version=INDEX_VERSION)
+            index = Index.from_doc(doc, layout.index_file)
+            lines, offset = _read_tail(journal, 0)
+            for line in lines:
+                index.replay(line)
+            cached = _Cached(stamp, offset, len(lines), index)
+        self.put(key, cached)
+        return cached
 
-    def put(self, path: Path, stamp: tuple[int, int, int], index: Index) -> None:
+    def put(self, key: str, cached: _Cached) -> None:
         with self.lock:
-            self.items[str(path)] = (stamp, index)
-            self.items.move_to_end(str(path))
+            self.items[key] = cached
+            self.items.move_to_end(key)
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
-
-    def stored(self, path: Path, index: Index) -> None:
-        st = os.stat(path)
-        self.put(path, (st.st_ino, st.st_mtime_ns, st.st_size), index)
 
 
 _CACHE = _IndexCache()
@@ -203,8 +316,12 @@ class Collection:
     def exists(self) -> bool:
         return self.layout.index_file.is_file()
 
+    @property
+    def journal_file(self) -> Path:
+        return self.layout.dir / JOURNAL_NAME
+
     def index(self) -> Index:
-        return _CACHE.get(self.layout.index_file)
+        return _CACHE.get(self.layout).index
 
     def meta(self) -> dict[str, Any]:
         try:
@@ -272,9 +389,31 @@ class Collection:
 
     # -- writing -----------------------------------------------------------------------------
     def _write_index(self, index: Index) -> None:
+        """Make `index.pending` durable: one journal append (one fsync), or a compaction."""
         index._uids = None
-        fsutil.atomic_write(self.layout.index_file, _dump(index.to_doc()))
-        _CACHE.stored(self.layout.index_file, index)
+        lines, index.pending = index.pending, []
+        if not lines:
+            return
+        cached = _CACHE.get(self.layout)
+        journal = self.journal_file
+        if cached.lines + len(lines) > max(COMPACT_MIN_LINES, len(index.objects) // 4):
+            index.prune()
+            fsutil.atomic_write(self.layout.index_file, _dump(index.to_doc()))
+            with open(journal, "r+b") if journal.exists() else open(journal, "wb") as f:
+                f.truncate(0)
+                os.fdatasync(f.fileno())
+            _CACHE.put(str(self.layout.index_file),
+                       _Cached(_stamp(self.layout.index_file), 0, 0, index))
+            return
+        size = journal.stat().st_size if journal.exists() else -1
+        if size > cached.offset:  # a torn line from a crash: cut it before appending
+            os.truncate(journal, cached.offset)
+        data = b"".join(_dump(line) + b"\n" for line in lines)
+        end = fsutil.append_durable(journal, data)
+        if size < 0:
+            fsutil.fsync_dir(self.layout.dir)
+        _CACHE.put(str(self.layout.index_file),
+                   _Cached(cached.stamp, end, cached.lines + len(lines), index))
 
     def _locked_index(self) -> Index:
         """The current index, re-read under the lock (copy: the cached one stays intact)."""
@@ -311,12 +450,9 @@ class Collection:
             etag = etag_of(data)
             fsutil.ensure_dir(self.layout.objects_dir)
             fsutil.atomic_write(self.layout.object_path(name), data)
-            index.ctag += 1
             entry = dict(meta)
-            entry.update(etag=etag, size=len(data), seq=index.ctag, mtime=int(time.time()))
-            index.objects.pop(name, None)
-            index.objects[name] = entry
-            index.tombstones.pop(name, None)
+            entry.update(etag=etag, size=len(data), mtime=int(time.time()))
+            index.set_entry(name, entry)
             self._write_index(index)
         return etag, old is None
 
@@ -336,15 +472,7 @@ class Collection:
         return old
 
     def _remove_locked(self, index: Index, name: str) -> None:
-        index.ctag += 1
-        index.objects.pop(name, None)
-        index.tombstones.pop(name, None)
-        index.tombstones[name] = index.ctag
-        if len(index.tombstones) > MAX_TOMBSTONES:
-            drop = list(index.tombstones)[: len(index.tombstones) // 2]
-            index.oldest = max(index.tombstones[n] for n in drop)
-            for n in drop:
-                del index.tombstones[n]
+        index.remove(name)
 
     def move(self, name: str, target: Collection, new_name: str, *, overwrite: bool = True,
              if_match: str | None = None) -> tuple[str, bool]:
@@ -382,11 +510,7 @@ class Collection:
         fsutil.atomic_write(target.layout.object_path(new_name), data)
         if same and name == new_name:
             return entry["etag"], False
-        dst.ctag += 1
-        moved = dict(entry, seq=dst.ctag, mtime=int(time.time()))
-        dst.objects.pop(new_name, None)
-        dst.objects[new_name] = moved
-        dst.tombstones.pop(new_name, None)
+        dst.set_entry(new_name, dict(entry, mtime=int(time.time())))
         if same:
             self._remove_locked(src, name)
             self._write_index(src)
@@ -408,7 +532,7 @@ class Collection:
             change(meta)
             meta["version"] = META_VERSION
             fsutil.write_json(self.layout.meta_file, meta)
-            index.ctag += 1
+            index.bump()
             self._write_index(index)
         return meta
 

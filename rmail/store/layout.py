@@ -24,6 +24,7 @@
         {name}/                      `default`, `Schedule-Inbox`, ... (name passed the gate)
           calendar.json              display name, colour, description, components, dead props
           index.json                 ctag, sync_token, per-event metadata, tombstones
+          index.journal              changes since index.json, one JSON line each
           index.lock                 flock sidecar for writers of index.json and events/
           events/{uid}.ics           one calendar object resource (its resource name)
       contacts/                      CardDAV, same shape: {name}/addressbook.json, index.json,

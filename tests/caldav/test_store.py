@@ -27,10 +27,15 @@ def test_layout_is_the_manuals(home, tmp_path: Path) -> None:
     cal = tmp_path / "domains/example.com/users/alice/calendars/default"
     assert (cal / "calendar.json").is_file()
     assert (cal / "events" / "a.ics").read_bytes() == event("a").encode()
-    index = json.loads((cal / "index.json").read_text())
-    assert index["version"] == 1 and index["ctag"] == 1
-    assert index["sync_token"].endswith(":1")
-    entry = index["objects"]["a.ics"]
+    snapshot = json.loads((cal / "index.json").read_text())
+    assert snapshot["version"] == 1 and {"ctag", "sync_token", "objects", "tombstones"} \
+        <= set(snapshot)
+    # the change since the snapshot is one journal line beside it
+    (line,) = (cal / "index.journal").read_text().splitlines()
+    assert json.loads(line)["p"] == "a.ics"
+    index = home.get("default").index()
+    assert index.ctag == 1 and index.sync_token.endswith(":1")
+    entry = index.objects["a.ics"]
     assert entry["uid"] == "a" and entry["comp"] == "VEVENT"
     assert entry["start"] == 1704448800 and entry["end"] == 1704452400
     assert (tmp_path / "domains/example.com/users/alice/calendars/Schedule-Inbox").is_dir()
@@ -122,6 +127,7 @@ def test_recreated_calendar_invalidates_tokens(home) -> None:
 
 def test_tombstones_are_pruned(home, monkeypatch) -> None:
     monkeypatch.setattr("rmail.store.davstore.MAX_TOMBSTONES", 4)
+    monkeypatch.setattr("rmail.store.davstore.COMPACT_MIN_LINES", 2)
     coll = home.get("default")
     start = coll.changes_since(None).token
     for i in range(6):
@@ -193,3 +199,35 @@ def test_contacts(tmp_path: Path) -> None:
     entry = home.get("default").entry("c1.vcf")
     assert entry["fn"] == "Carol" and entry["emails"] == ["carol@x.org"]
     assert (tmp_path / "domains/example.com/users/alice/contacts/default/cards/c1.vcf").is_file()
+
+
+def test_journal_compaction_and_torn_tail(tmp_path: Path, monkeypatch) -> None:
+    """Many changes fold into the snapshot; a torn last journal line (a crash mid-append) is
+    ignored by readers and cut by the next writer; another process's view stays exact."""
+    monkeypatch.setattr("rmail.store.davstore.COMPACT_MIN_LINES", 8)
+    home = CalendarStore(tmp_path).home("example.com", "alice")
+    home.ensure_defaults()
+    for i in range(30):
+        home.put_object("default", f"{i}.ics", event(str(i)).encode())
+    for i in range(0, 30, 3):
+        home.get("default").delete(f"{i}.ics")
+    cal = tmp_path / "domains/example.com/users/alice/calendars/default"
+    assert len((cal / "index.journal").read_text().splitlines()) < 30
+    fresh = CalendarStore(tmp_path).home("example.com", "alice")
+    from rmail.store import davstore
+
+    davstore._CACHE.items.clear()
+    index = fresh.get("default").index()
+    assert sorted(index.objects) == sorted(f"{i}.ics" for i in range(30) if i % 3)
+    assert index.ctag == 40
+    with open(cal / "index.journal", "ab") as f:
+        f.write(b'{"c": 41, "p": "torn.ics", "e": {"ui')
+    davstore._CACHE.items.clear()
+    assert "torn.ics" not in fresh.get("default").index().objects
+    home.put_object("default", "after.ics", event("after").encode())
+    davstore._CACHE.items.clear()
+    index = fresh.get("default").index()
+    assert "after.ics" in index.objects and index.ctag == 41
+    token = index.sync_token
+    home.put_object("default", "later.ics", event("later").encode())
+    assert fresh.get("default").changes_since(token).changed == ["later.ics"]

@@ -238,8 +238,10 @@ def _sub_matches(sub: Component, cf: CompFilter, parent: Component,
     return _component_matches(sub, cf, None, inst_start)
 
 
-def calendar_matches(components: list[Component], top: CompFilter) -> bool:
-    """Does a calendar object (its components of one type, sharing a UID) match the filter?"""
+def calendar_matches(components: list[Component], top: CompFilter,
+                     expansions: dict[str, Expansion] | None = None) -> bool:
+    """Does a calendar object (its components of one type, sharing a UID) match the filter?
+    `expansions` (component name -> Expansion) lets a caller reuse expanded rule sets."""
     if top.is_not_defined:
         return False
     for cf in top.comps:
@@ -248,17 +250,31 @@ def calendar_matches(components: list[Component], top: CompFilter) -> bool:
             if mine:
                 return False
             continue
-        if not mine or not _object_matches(mine, cf):
+        if not mine or not _object_matches(mine, cf, expansions):
             return False
     return True
 
 
-def _object_matches(comps: list[Component], cf: CompFilter) -> bool:
+def is_simple_range(top: CompFilter) -> bool:
+    """VCALENDAR > VEVENT with only a time-range: decidable from exact index bounds."""
+    if top.is_not_defined or top.props or len(top.comps) != 1:
+        return False
+    inner = top.comps[0]
+    return inner.name == "VEVENT" and not inner.is_not_defined and not inner.props \
+        and not inner.comps
+
+
+def _object_matches(comps: list[Component], cf: CompFilter,
+                    expansions: dict[str, Expansion] | None = None) -> bool:
     tr = cf.time_range
     needs_instances = tr is not None or any(s.time_range is not None for s in cf.comps)
     if not needs_instances:
         return any(_component_matches(x, cf, None) for x in comps)
-    exp = Expansion(comps)
+    exp = expansions.get(cf.name) if expansions is not None else None
+    if exp is None:
+        exp = Expansion(comps)
+        if expansions is not None:
+            expansions[cf.name] = exp
     lo = tr.start if tr is not None else None
     hi = tr.end if tr is not None else None
     if exp.start is None and exp.master is not None and not exp.overrides:

@@ -71,10 +71,10 @@ def parse(body: bytes) -> ET.Element:
     def start(name: str, attrs: dict[str, str]) -> None:
         builder.start(_clark(name), {_clark(k): v for k, v in attrs.items()})
 
-    parser.StartDoctypeDeclHandler = forbid
-    parser.EntityDeclHandler = forbid
-    parser.UnparsedEntityDeclHandler = forbid
-    parser.ExternalEntityRefHandler = forbid
+    parser.StartDoctypeDeclHandler = forbid  # type: ignore[assignment]
+    parser.EntityDeclHandler = forbid  # type: ignore[assignment]
+    parser.UnparsedEntityDeclHandler = forbid  # type: ignore[assignment]
+    parser.ExternalEntityRefHandler = forbid  # type: ignore[assignment]
     parser.StartElementHandler = start
     parser.EndElementHandler = lambda name: builder.end(_clark(name))
     parser.CharacterDataHandler = builder.data

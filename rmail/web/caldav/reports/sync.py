@@ -41,9 +41,9 @@ def build(ctx: DavContext, target: Target, token: str, req: RequestedProps) -> E
                                              req))
     else:
         for name in changes.changed:
-            entry = index.objects.get(name)
-            if entry is not None:
-                responses.append(object_response(ctx, member_target(target, name), entry,
+            found = index.objects.get(name)
+            if found is not None:
+                responses.append(object_response(ctx, member_target(target, name), found,
                                                  b"", req))
     for name in changes.removed:
         responses.append(not_found(ctx.href_for(member_target(target, name))))
