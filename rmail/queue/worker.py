@@ -281,6 +281,9 @@ class OutboundQueue:
             message = await self._call(self.spool.load, qid)
             if message is None:
                 self._forget(qid)
+            elif message.done:  # finished, but a crash came before its removal
+                await self._call(self.spool.remove, qid)
+                self._forget(qid)
             else:
                 self._messages[qid] = message
                 self._keys[qid] = key

@@ -39,11 +39,12 @@ from rmail.smtp.replies import (
     LOCAL_ERROR,
     NOT_LOCAL,
     SENDER_OK,
+    SUBMISSION_DISABLED,
     TOO_MANY_RECIPIENTS,
     Reply,
 )
 from rmail.store.accounts import split_address
-from rmail.store.errors import InvalidValue, UnsafeName
+from rmail.store.errors import InvalidValue, NotFound, UnsafeName
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import SMTP
@@ -295,6 +296,8 @@ class SubmissionHandler(BaseHandler):
             return str(AUTH_REQUIRED)
         try:
             account = await self.delivery.check_account(principal)
+        except NotFound:  # deleted since the login
+            return str(SUBMISSION_DISABLED)
         except Exception:
             log.exception("account of %s unreadable", principal.address)
             return str(LOCAL_ERROR)
@@ -316,9 +319,12 @@ class SubmissionHandler(BaseHandler):
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
+        principal = session.auth_data
+        if not isinstance(principal, Principal):  # MAIL already required AUTH
+            return str(AUTH_REQUIRED)
         try:
             report = await self.run_delivery(self.delivery.submit(
-                raw, principal=session.auth_data, mail_from=envelope.mail_from or "",
+                raw, principal=principal, mail_from=envelope.mail_from or "",
                 recipients=envelope.rcpt_tos,
                 received=self.received(server, session, envelope)))
         except SubmissionRefused as exc:

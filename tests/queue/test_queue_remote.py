@@ -7,10 +7,20 @@ import email
 import email.policy
 import functools
 import re
+from pathlib import Path
 
 import dkim
 
 from rmail.queue.dkim import generate_key
+from rmail.queue.spool import (
+    DELIVERED,
+    Leg,
+    QueuedMessage,
+    RecipientState,
+    Spool,
+    new_queue_id,
+)
+from rmail.store.layout import Layout
 from tests.mailenv import DOMAIN, MailEnv, body_of, in_thread, message
 from tests.queue.conftest import MakeEnv, MakeSink, free_port
 
@@ -116,8 +126,7 @@ async def test_expiry_bounces_with_4_4_7(make_env: MakeEnv) -> None:
     assert "Delivery time expired" in report
 
 
-async def test_queue_survives_a_restart(make_sink: MakeSink, make_env: MakeEnv,
-                                        tmp_path: object) -> None:
+async def test_queue_survives_a_restart(make_sink: MakeSink, make_env: MakeEnv) -> None:
     port = free_port()
     first = await make_env(port)
     raw = message("patience", sender=BOB, to="carol@remote.test")
@@ -136,3 +145,15 @@ async def test_queue_survives_a_restart(make_sink: MakeSink, make_env: MakeEnv,
     assert body_of(got.data) == raw
     await wait_empty(second)
     assert second.inbox("bob") == []
+
+
+async def test_finished_leftover_is_removed_at_start(make_env: MakeEnv, tmp_path: Path) -> None:
+    """A message whose recipients were all done when the server died is cleaned up."""
+    root = tmp_path / "leftover"
+    spool = Spool(Layout(root))
+    done = QueuedMessage(new_queue_id(), BOB, 1.0, 4e9, 5,
+                         [Leg("remote.test", [RecipientState("x@remote.test", DELIVERED)])])
+    spool.create(b"hello", done)
+    env = await make_env(free_port(), mail_root=root)
+    await wait_empty(env)
+    assert not Layout(root).queue_message(done.id).exists()
