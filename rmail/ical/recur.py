@@ -200,6 +200,9 @@ class Expansion:
             return None, False, periods
         dtstart = _as_rule_dt(start)
         rset = rrule.rruleset()
+        self._rules: list[rrule.rrule] = []
+        self._rdates: list[dt.datetime] = [dtstart]
+        self._exdates: list[dt.datetime] = []
         unbounded = False
         has_rule = False
         for prop in rules:
@@ -212,6 +215,7 @@ class Expansion:
                 continue
             has_rule = True
             rset.rrule(rule)
+            self._rules.append(rule)
             if rule._count is None and rule._until is None:
                 unbounded = True
         for value in rdates:
@@ -221,15 +225,54 @@ class Expansion:
                 pstart = _as_rule_dt(_same_kind(pstart, start))
                 periods[pstart] = length
                 rset.rdate(pstart)
+                self._rdates.append(pstart)
             elif isinstance(value, dt.date):
                 rset.rdate(_as_rule_dt(_same_kind(value, start)))
+                self._rdates.append(_as_rule_dt(_same_kind(value, start)))
         if not has_rule and not rdates:
             return None, False, periods
         rset.rdate(dtstart)  # DTSTART is always the first instance (RFC 5545 §3.8.5.3)
         for value in _dates(master, "EXDATE"):
             if isinstance(value, dt.date):
                 rset.exdate(_as_rule_dt(_same_kind(value, start)))
+                self._exdates.append(_as_rule_dt(_same_kind(value, start)))
         return rset, unbounded, periods
+
+    def _ruleset_from(self, lo: dt.datetime) -> rrule.rruleset:
+        """The rule set with DAILY/WEEKLY rules (without COUNT) moved forward to whole periods
+        just before `lo`: a query years after DTSTART does not walk every earlier instance.
+        Whole periods keep the weekday and the wall-clock time, so the instances are the same."""
+        assert self.ruleset is not None
+        moved = False
+        rules = []
+        for rule in self._rules:
+            step_days = {rrule.DAILY: 1, rrule.WEEKLY: 7}.get(rule._freq)
+            start = rule._dtstart
+            if step_days is None or rule._count is not None:
+                rules.append(rule)
+                continue
+            try:
+                gap_days = (lo - start).days - 1
+            except TypeError:
+                rules.append(rule)
+                continue
+            period = step_days * rule._interval
+            if gap_days <= period:
+                rules.append(rule)
+                continue
+            rules.append(rule.replace(dtstart=start + dt.timedelta(days=gap_days // period
+                                                                    * period)))
+            moved = True
+        if not moved:
+            return self.ruleset
+        rset = rrule.rruleset()
+        for rule in rules:
+            rset.rrule(rule)
+        for value in self._rdates:
+            rset.rdate(value)
+        for value in self._exdates:
+            rset.exdate(value)
+        return rset
 
     def _thisandfuture(self) -> None:
         for comp in self.overrides.values():
@@ -278,7 +321,8 @@ class Expansion:
 
         lo = frame(after) if after is not None else None
         hi = frame(before) if before is not None else None
-        for value in self.ruleset:
+        ruleset = self._ruleset_from(lo) if lo is not None else self.ruleset
+        for value in ruleset:
             if hi is not None and value > hi:
                 return
             if lo is not None and value < lo:
@@ -351,6 +395,15 @@ class Expansion:
         """(first start, last end) in UTC; end None = unbounded; both None = no time."""
         first: dt.datetime | None = None
         last: dt.datetime | None = None
+        if self.unbounded:  # the first generated start, and any override moved before it
+            for inst in self.instances():
+                first = inst.start if first is None or inst.start < first else first
+                if not inst.recurrence_id or "RECURRENCE-ID" not in inst.component:
+                    break
+            for comp in self.overrides.values():
+                inst = self._from_override(comp, _value(comp, "RECURRENCE-ID"))
+                first = inst.start if first is None or inst.start < first else first
+            return first, None
         for count, inst in enumerate(self.instances(), 1):
             first = inst.start if first is None or inst.start < first else first
             last = inst.end if last is None or inst.end > last else last
