@@ -4,6 +4,10 @@ A getter takes the request context and a `Resource` snapshot (collection metadat
 entry) and returns the property element, or None when it has no value (404 in a propstat).
 Dead properties set by PROPPATCH live in the collection's metadata document under "props"
 (Clark name -> serialized XML) and are served from there.
+
+`Schedule-Inbox` is an ordinary calendar that iMIP import fills; it is deliberately not
+advertised as an RFC 6638 `schedule-inbox-URL`, whose clients would treat (and delete) its
+events as unprocessed scheduling messages.
 """
 
 from __future__ import annotations
@@ -100,10 +104,6 @@ def calendar_user_address_set(ctx: DavContext, res: Resource) -> ET.Element:
 
 def calendar_user_type(ctx: DavContext, res: Resource) -> ET.Element:
     return _e(c("calendar-user-type"), "INDIVIDUAL")
-
-
-def schedule_inbox_url(ctx: DavContext, res: Resource) -> ET.Element:
-    return _hrefs(c("schedule-inbox-URL"), ctx.calendar_href("Schedule-Inbox"))
 
 
 def principal_displayname(ctx: DavContext, res: Resource) -> ET.Element:
@@ -256,7 +256,6 @@ PROPS: dict[str, dict[str, Getter]] = {
         c("calendar-home-set"): calendar_home_set,
         c("calendar-user-address-set"): calendar_user_address_set,
         c("calendar-user-type"): calendar_user_type,
-        c("schedule-inbox-URL"): schedule_inbox_url,
         cr("addressbook-home-set"): addressbook_home_set,
     },
     CAL_HOME: {**_COMMON, d("displayname"): home_displayname, d("owner"): owner,
