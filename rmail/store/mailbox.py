@@ -65,6 +65,7 @@ from rmail.store.layout import FolderLayout, Layout, MailLayout
 T = TypeVar("T")
 
 COMPACT_MIN_BYTES = 256 * 1024
+USAGE_TTL = 1.0
 FOLDER_VERSION = 1
 FLAG_MODES = ("set", "add", "remove")
 
@@ -214,6 +215,7 @@ class UserMailbox:
         self._list: FolderList | None = None
         self._list_key: tuple[int, int] | None = None
         self._lock = threading.RLock()
+        self._usage: tuple[float, int] | None = None  # (computed at, bytes)
 
     # -- the folder list ---------------------------------------------------------------------
     def _read_list(self) -> FolderList:
@@ -367,6 +369,7 @@ class UserMailbox:
         if fid is not None:
             with self._lock:
                 self._folders.pop(fid, None)
+                self._usage = None
             self._remove_folder_dir(fid)
         self.store.publish(Change(self.domain, self.username, "folders"))
 
@@ -395,12 +398,25 @@ class UserMailbox:
 
     # -- usage ----------------------------------------------------------------------------------
     def usage_bytes(self) -> int:
-        """Bytes of all messages in all folders (kept current in memory, O(folders))."""
+        """Bytes of all messages in all folders. Every delivery checks the quota, so the sum
+        over folders is cached: this process's own changes adjust it at once, changes made
+        by another process (the CLI) show within `USAGE_TTL` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            if self._usage is not None and now - self._usage[0] < USAGE_TTL:
+                return self._usage[1]
         total = 0
         for entry in self.entries():
             if entry.folder_id is not None:
                 total += self._folder_object(entry.folder_id, entry.name).status().bytes
+        with self._lock:
+            self._usage = (now, total)
         return total
+
+    def _usage_changed(self, delta: int) -> None:
+        with self._lock:
+            if self._usage is not None:
+                self._usage = (self._usage[0], self._usage[1] + delta)
 
 
 class Folder:
@@ -666,6 +682,7 @@ class Folder:
             finally:
                 for fut in syncs:
                     fut.result()
+        self.owner._usage_changed(sum(p.size for p in batch))
         for p in batch:
             p.done = True
         self.owner.store.publish(Change(self.owner.domain, self.owner.username, "append",
@@ -823,8 +840,10 @@ class Folder:
                 else:
                     targets = list(uids)
                 op = idx.op_expunge(targets, idx.highestmodseq + 1)
+                before = idx.total_bytes
             if op is not None:
                 self._write_journal([op])
+                self.owner._usage_changed(self.index().total_bytes - before)
         if op is None:
             return []
         gone = [u for lo, hi in op["uids"] for u in range(lo, hi + 1)]
