@@ -828,15 +828,21 @@ class Folder:
         return StoreResult(op["modseq"], changed, failed)
 
     # -- removing ---------------------------------------------------------------------------
-    def expunge(self, uids: Iterable[int] | None = None) -> list[int]:
-        """Remove messages: the given UIDs, or every message flagged \\Deleted. Returns the
-        UIDs removed. Files are deleted in the background after the journal is durable."""
+    def expunge(self, uids: Iterable[int] | None = None, *,
+                only_deleted: bool = False) -> list[int]:
+        """Remove messages: the given UIDs, or every message flagged \\Deleted. With
+        `only_deleted`, just those of the given UIDs that carry \\Deleted at this moment, decided
+        under the lock (IMAP UID EXPUNGE, RFC 4315 §2.1). Returns the UIDs removed. Files are
+        deleted in the background after the journal is durable."""
         with fsutil.locked(self._lock_s):
             with self._mem:
                 idx = self._refresh_locked()
                 if uids is None:
                     targets = [idx.uids[i] for i in range(len(idx))
                                if DELETED in idx.flags_of(i)]
+                elif only_deleted:
+                    targets = [uid for uid in uids if (i := idx.position(uid)) is not None
+                               and DELETED in idx.flags_of(i)]
                 else:
                     targets = list(uids)
                 op = idx.op_expunge(targets, idx.highestmodseq + 1)

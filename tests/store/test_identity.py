@@ -70,3 +70,12 @@ def test_rename_inbox_into_a_child_of_itself(tmp_path: Path) -> None:
     mb.rename_folder("INBOX", "INBOX/old")
     assert mb.folder("INBOX").status().count == 0
     assert mb.folder("INBOX/old").read_message(1) == b"Subject: old\r\n\r\nx\r\n"
+
+
+def test_expunge_only_deleted_decides_under_the_lock(tmp_path: Path) -> None:
+    Accounts(tmp_path).create("example.com", "bob", "x")
+    f = MailStore(tmp_path).mailbox("example.com", "bob").folder("INBOX")
+    for i in range(4):
+        f.append(b"Subject: %d\r\n\r\nx\r\n" % i, ["\\Deleted"] if i % 2 else [])
+    assert f.expunge([1, 2, 3], only_deleted=True) == [2]
+    assert f.uids() == [1, 3, 4]

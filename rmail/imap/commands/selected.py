@@ -7,7 +7,6 @@ from rmail.imap.commands.base import Done
 from rmail.imap.errors import ImapNo
 from rmail.imap.session import Session
 from rmail.imap.syntax import NoArgs, UidExpunge
-from rmail.store.journal import DELETED, FolderIndex
 
 
 async def check(s: Session, _: NoArgs) -> Done:
@@ -40,20 +39,10 @@ async def expunge(s: Session, _: NoArgs) -> Done:
     return Done()
 
 
-def _deleted_among(idx: FolderIndex, uids: list[int]) -> list[int]:
-    out = []
-    for uid in uids:
-        i = idx.position(uid)
-        if i is not None and DELETED in idx.flags_of(i):
-            out.append(uid)
-    return out
-
-
 async def uid_expunge(s: Session, args: UidExpunge) -> Done:
     _require_writable(s)
     view = s.view()
     uids = [view.uids[p] for p in view.resolve(args.sequence, True, s.saved)]
-    targets = await s.run(view.folder.read_index, lambda idx: _deleted_among(idx, uids))
-    gone = await s.run(view.folder.expunge, targets) if targets else []
+    gone = await s.run(view.folder.expunge, uids, only_deleted=True) if uids else []
     s.announce_expunged(gone)
     return Done()
