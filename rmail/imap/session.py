@@ -159,7 +159,6 @@ def _delta_from_changes(idx: FolderIndex, top: int, since: int, changes: list[Ch
 @dataclass
 class SelectedView:
     folder: Folder
-    name: str
     readonly: bool
     uidvalidity: int
     uids: array[int]
@@ -167,6 +166,12 @@ class SelectedView:
     keywords: frozenset[str]
     gone: set[int] = field(default_factory=set)
     reported: dict[int, int] = field(default_factory=dict)  # uid -> modseq we already sent
+
+    @property
+    def name(self) -> str:
+        """The folder's current name: the store renames open Folder objects in place, so a
+        RENAME of the selected mailbox (by any session) is followed here."""
+        return self.folder.name
 
     def seq_of(self, uid: int) -> int | None:
         i = bisect_left(self.uids, uid)

@@ -332,19 +332,28 @@ class UserMailbox:
             for parent in parents_of(new):
                 if parent not in fl.folders:
                     self._create_locked(fl, parent, None)
+            renamed: dict[str, str] = {}  # folder id -> new name
             if old == INBOX:
                 fl.folders[new] = dict(fl.folders[INBOX], special_use=None)
                 del fl.folders[INBOX]
+                if (fid := fl.folders[new].get("id")) is not None:
+                    renamed[fid] = new
                 self._create_locked(fl, INBOX, None)
             else:
                 moved = {n: r for n, r in fl.folders.items() if n == old or is_inside(n, old)}
                 for n, rec in moved.items():
                     del fl.folders[n]
                     fl.folders[new + n[len(old):]] = rec
+                    if rec.get("id") is not None:
+                        renamed[rec["id"]] = new + n[len(old):]
                     if n in fl.subscriptions:
                         fl.subscriptions.discard(n)
                         fl.subscriptions.add(new + n[len(old):])
             self._write_list(fl)
+            with self._lock:  # open Folder objects (an IMAP session's selection) follow
+                for fid, name in renamed.items():
+                    if (f := self._folders.get(fid)) is not None:
+                        f.name = name
         self.store.publish(Change(self.domain, self.username, "folders"))
 
     def delete_folder(self, name: str) -> None:

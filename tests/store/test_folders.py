@@ -159,6 +159,17 @@ def test_rename_with_children_keeps_ids_messages_and_subscriptions(
     assert "x/y/b" in mailbox.subscriptions() and "a/b" not in mailbox.subscriptions()
 
 
+def test_rename_updates_open_folder_objects(mailbox: UserMailbox) -> None:
+    parent = mailbox.create_folder("a")
+    child = mailbox.create_folder("a/b")
+    inbox = mailbox.folder("INBOX")
+    mailbox.rename_folder("a", "x")
+    assert (parent.name, child.name) == ("x", "x/b")
+    mailbox.rename_folder("INBOX", "saved")
+    assert inbox.name == "saved"
+    assert mailbox.folder("INBOX").name == "INBOX"
+
+
 def test_rename_does_not_touch_similar_prefix(mailbox: UserMailbox) -> None:
     mailbox.create_folder("a")
     mailbox.create_folder("ab")

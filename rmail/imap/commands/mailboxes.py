@@ -84,7 +84,7 @@ async def select(s: Session, args: Select) -> Done:
     assert s.mailbox is not None
     folder = await s.run(s.mailbox.folder, args.mailbox)
     opened = await s.run(folder.read_index, lambda idx: _open(idx, args.qresync))
-    view = SelectedView(folder, folder.name, args.readonly, opened.uidvalidity, opened.uids,
+    view = SelectedView(folder, args.readonly, opened.uidvalidity, opened.uids,
                         opened.highestmodseq, opened.keywords)
     s.untagged(view.flags_line())
     s.untagged(b"OK [PERMANENTFLAGS " + view.permanent_flags() + b"] Flags permitted")
@@ -132,10 +132,20 @@ async def create(s: Session, args: Create) -> Done:
     return Done()
 
 
+async def _is_selected(s: Session, name: str) -> bool:
+    """Whether `name` is the selected folder, judged by folder id (names change by RENAME)."""
+    assert s.mailbox is not None and s.selected is not None
+    try:
+        entry = await s.run(s.mailbox.entry, name)
+    except (NotFound, ValueError):
+        return False
+    return entry.folder_id == s.selected.folder.id
+
+
 async def delete(s: Session, args: Mailbox) -> Done:
     assert s.mailbox is not None
     name = _folder_name(args.mailbox)
-    if s.selected is not None and s.selected.name == name:
+    if s.selected is not None and await _is_selected(s, name):
         s.deselect()
         if s.qresync or s.rev2:
             s.untagged(b"OK [CLOSED] Previous mailbox is now closed")
