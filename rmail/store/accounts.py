@@ -453,7 +453,7 @@ class Accounts:
         the parsed account is kept and reused while `account.json` is the same file (every
         write replaces it by rename, so a new inode means a new version). One `stat`."""
         name, user = normalize_domain(domain), check_username(username)
-        path = self.layout.account_file(name, user)
+        path = self.layout.account_file_str(name, user)
         try:
             st = os.stat(path)
         except FileNotFoundError:

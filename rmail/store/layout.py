@@ -128,6 +128,10 @@ class Layout:
     def user_dir(self, domain: str, username: str) -> Path:
         return self.users_dir(domain) / username
 
+    def account_file_str(self, domain: str, username: str) -> str:
+        """`account_file` as a string, for the per-request account check."""
+        return f"{self.root}/domains/{domain}/users/{username}/account.json"
+
     def account_file(self, domain: str, username: str) -> Path:
         return self.user_dir(domain, username) / "account.json"
 
@@ -206,18 +210,9 @@ class MailLayout:
 
     def __init__(self, mail_dir: Path) -> None:
         self.dir = mail_dir
-
-    @property
-    def folders_file(self) -> Path:
-        return self.dir / "folders.json"
-
-    @property
-    def folders_lock(self) -> Path:
-        return self.dir / "folders.lock"
-
-    @property
-    def staging_dir(self) -> Path:
-        return self.dir / "tmp"
+        self.folders_file = mail_dir / "folders.json"  # fixed paths, computed once
+        self.folders_lock = mail_dir / "folders.lock"
+        self.staging_dir = mail_dir / "tmp"
 
     def folder_dir(self, folder_id: str) -> Path:
         return self.dir / folder_id
