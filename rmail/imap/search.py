@@ -93,6 +93,7 @@ class Searcher:
     cols: Columns
     saved: set[int] = field(default_factory=set)
     now: float = field(default_factory=time.time)
+    recent: set[int] = field(default_factory=set)  # UIDs \Recent in the searching session
     _headers: dict[int, list[tuple[bytes, str]]] = field(default_factory=dict)
     _meta: dict[int, dict[str, Any] | None] = field(default_factory=dict)
 
@@ -132,10 +133,17 @@ class Searcher:
     def _column_filter(self, key: SearchKey, cand: list[int]) -> list[int]:
         c = self.cols
         name, value = key.name, key.value
-        if name == "ALL" or name == "OLD":
+        if name == "ALL":
             return cand
-        if name in ("RECENT", "NEW"):
-            return []  # no message is \Recent here (see the README)
+        if name in ("RECENT", "NEW", "OLD"):  # NEW is RECENT UNSEEN (RFC 3501 §6.4.4)
+            recent, uids = self.recent, c.uids
+            if name == "OLD":
+                return [i for i in cand if uids[i] not in recent]
+            cand = [i for i in cand if uids[i] in recent]
+            if name == "NEW":
+                seen = self._flag_ids(lambda fs: "\\Seen" in fs)
+                cand = [i for i in cand if c.fids[i] not in seen]
+            return cand
         if name in _SYSTEM or (name.startswith("UN") and name[2:] in _SYSTEM):
             flag = _SYSTEM[name.removeprefix("UN")]
             ok = self._flag_ids(lambda fs: (flag in fs) != name.startswith("UN"))

@@ -12,6 +12,12 @@ points RFC 3501 §7.4.1 allows:
   only when the command in progress is not FETCH, STORE or SEARCH by sequence number, so
   sequence numbers never shift under a client that is still using them. Until then a gone
   message keeps its sequence number; FETCH of it answers `NO [EXPUNGEISSUED]`.
+
+`\\Recent` is a session flag (RFC 3501 §2.3.2): the view holds the UIDs this session claimed
+(`Folder.claim_recent`) at SELECT and as new mail arrives, and adds the flag to what it shows;
+it never reaches the store. EXAMINE and IMAP4rev2 sessions (RFC 9051 removed \\Recent) claim
+nothing, so they leave new mail recent for a session that can see it. `* n RECENT` follows
+`* n EXISTS` whenever the count changed, except under IMAP4rev2.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ class State(enum.Enum):
     SELECTED = "selected"
     LOGOUT = "logout"
 
+
+RECENT = "\\Recent"
 
 ANY = frozenset(State) - {State.LOGOUT}
 NOT_AUTH = frozenset({State.NOT_AUTHENTICATED})
@@ -166,6 +174,13 @@ class SelectedView:
     keywords: frozenset[str]
     gone: set[int] = field(default_factory=set)
     reported: dict[int, int] = field(default_factory=dict)  # uid -> modseq we already sent
+    claims_recent: bool = False  # SELECT outside IMAP4rev2
+    recent: set[int] = field(default_factory=set)  # UIDs that are \Recent in this session
+    recent_sent: int = 0  # the count in the last `* n RECENT`
+
+    def with_recent(self, uid: int, flags: tuple[str, ...]) -> tuple[str, ...]:
+        """The flags to show for a message: the stored ones, plus \\Recent if it is ours."""
+        return (*flags, RECENT) if uid in self.recent else flags
 
     @property
     def name(self) -> str:
@@ -326,7 +341,18 @@ class Session:
             self.announce_expunged(sorted(view.gone))
         if delta is not None and delta.new:
             view.uids.extend(delta.new)
+            if view.claims_recent:
+                view.recent.update(await self.run(view.folder.claim_recent, delta.new))
             self.untagged(b"%d EXISTS" % len(view.uids))
+        self.report_recent()
+
+    def report_recent(self) -> None:
+        """`* n RECENT` when the count changed since the client last heard it (RFC 3501
+        §7.3.2); never under IMAP4rev2."""
+        view = self.view()
+        if not self.rev2 and len(view.recent) != view.recent_sent:
+            view.recent_sent = len(view.recent)
+            self.untagged(b"%d RECENT" % view.recent_sent)
 
     def _apply_delta(self, view: SelectedView, delta: Delta) -> None:
         if not delta.keywords <= view.keywords:
@@ -343,7 +369,8 @@ class Session:
             seq = view.seq_of(uid)
             if seq is None:
                 continue
-            line = b"%d FETCH (UID %d FLAGS %s" % (seq, uid, r.flag_list(flags))
+            line = b"%d FETCH (UID %d FLAGS %s" % (seq, uid,
+                                                   r.flag_list(view.with_recent(uid, flags)))
             self.untagged(line + (b" MODSEQ (%d))" % m if modseq else b")"))
         view.modseq = delta.modseq
         view.reported.clear()
@@ -366,4 +393,5 @@ class Session:
         else:
             view.uids = array("q", (u for u in view.uids if u not in gone))
         view.gone -= gone
+        view.recent -= gone
         self.saved = [u for u in self.saved if u not in gone]

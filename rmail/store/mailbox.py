@@ -4,8 +4,8 @@ JSON API, webmail) goes through. Synchronous: front ends call it from a thread p
 Lock rules (STYLE.md #7):
 - `folder.lock` (flock sidecar, via `fsutil.locked`) serialises writers of one folder's index and
   journal, across threads and processes. Held only around local disk work.
-- `Folder._mem` (an RLock) guards the in-memory index of this process; held briefly, never
-  across an fsync of the journal.
+- `Folder._mem` (an RLock) guards the in-memory index of this process and the folder's recent
+  floor (see `Folder.claim_recent`); held briefly, never across an fsync of the journal.
 - `folders.lock` serialises changes of the user's folder list. Order: folders.lock before any
   folder.lock, never the other way round.
 - Change events are published after the journal is fsynced and the lock released.
@@ -26,6 +26,7 @@ import queue
 import re
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -447,6 +448,7 @@ class Folder:
         self._committing = False
         self._pending: list[_Pending] = []
         self._tail_verified = False
+        self._recent_floor: int | None = None  # first UID not yet claimed as \Recent
 
     @staticmethod
     def initialise(fl: FolderLayout, uidvalidity: int) -> None:
@@ -518,6 +520,8 @@ class Folder:
                 index.apply(rec)
             if self._stat_key(self._snapshot_s) == before:
                 self._index, self._snap_key, self._journal_key = index, before, (ino, valid)
+                if self._recent_floor is None:  # what was here before this process: not recent
+                    self._recent_floor = index.uidnext
                 return index
         raise CorruptStore(f"{self.layout.dir}: index keeps changing while being read")
 
@@ -539,6 +543,34 @@ class Folder:
             idx = self._refresh()
             return FolderStatus(len(idx), idx.unseen, idx.uidnext, idx.uidvalidity,
                                 idx.highestmodseq, idx.total_bytes)
+
+    # -- \Recent (RFC 3501 §2.3.2) --------------------------------------------------------------
+    def claim_recent(self, uids: Sequence[int]) -> list[int]:
+        """Claim as \\Recent those of `uids` (ascending: the messages a session is being told
+        about, at SELECT or as new mail) that no session has claimed yet; each message is
+        recent in exactly one session, the first to claim it.
+
+        The "first UID not yet claimed" lives here, in memory, rather than in the IMAP layer
+        because its starting point is the moment this process first reads the folder's index
+        (messages already there are not recent), and that moment may be a delivery (LMTP,
+        SMTP, the API) that no IMAP session sees; it also dies with the Folder object when the
+        folder is deleted. It is not persisted: after a restart nothing is recent. Messages
+        that another process appends before this one first reads the folder count as old."""
+        with self._mem:
+            self._refresh()
+            floor = self._recent_floor
+            assert floor is not None  # set by the first index load
+            if not uids or uids[-1] < floor:
+                return []
+            self._recent_floor = uids[-1] + 1
+            return list(uids[bisect_left(uids, floor):])
+
+    def unclaimed_recent(self) -> int:
+        """How many messages are recent but not yet claimed by a session (STATUS RECENT)."""
+        with self._mem:
+            idx = self._refresh()
+            assert self._recent_floor is not None
+            return len(idx.uids) - bisect_left(idx.uids, self._recent_floor)
 
     @property
     def uidvalidity(self) -> int:

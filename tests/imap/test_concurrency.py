@@ -16,8 +16,8 @@ def test_flags_and_new_mail_reach_other_sessions(imap: ImapServer) -> None:
     assert b.cmd(b"b1", b"STORE 1 +FLAGS (\\Seen)") == [b"* 1 FETCH (FLAGS (\\Seen))",
                                                          b"b1 OK STORE completed"]
     imap.deliver(message(3))  # delivery from another thread
-    assert a.cmd(b"a1", b"NOOP") == [b"* 1 FETCH (UID 1 FLAGS (\\Seen))", b"* 3 EXISTS",
-                                     b"a1 OK NOOP completed"]
+    assert a.cmd(b"a1", b"NOOP") == [b"* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))", b"* 3 EXISTS",
+                                     b"* 3 RECENT", b"a1 OK NOOP completed"]
     assert b.cmd(b"b2", b"NOOP") == [b"* 3 EXISTS", b"b2 OK NOOP completed"]
     assert a.cmd(b"a2", b"NOOP") == [b"a2 OK NOOP completed"]
 
@@ -33,9 +33,9 @@ def test_expunge_waits_for_a_safe_command(imap: ImapServer) -> None:
         b"a1 NO [EXPUNGEISSUED] some of the requested messages no longer exist"]
     assert a.cmd(b"a2", b"SEARCH ALL") == [b"* SEARCH 1 3 4", b"a2 OK SEARCH completed"]
     assert a.cmd(b"a3", b"STORE 4 +FLAGS (\\Flagged)") == [
-        b"* 4 FETCH (FLAGS (\\Flagged))", b"a3 OK STORE completed"]
+        b"* 4 FETCH (FLAGS (\\Flagged \\Recent))", b"a3 OK STORE completed"]
     # NOOP may expunge
-    assert a.cmd(b"a4", b"NOOP") == [b"* 2 EXPUNGE", b"a4 OK NOOP completed"]
+    assert a.cmd(b"a4", b"NOOP") == [b"* 2 EXPUNGE", b"* 3 RECENT", b"a4 OK NOOP completed"]
     assert a.cmd(b"a5", b"FETCH 1:* (UID)") == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 3)",
                                                 b"* 3 FETCH (UID 4)", b"a5 OK FETCH completed"]
 
@@ -43,8 +43,9 @@ def test_expunge_waits_for_a_safe_command(imap: ImapServer) -> None:
 def test_uid_commands_may_expunge(imap: ImapServer) -> None:
     a = selected(imap, *(message(i) for i in range(1, 4)))
     imap.folder().expunge([1])
-    assert a.cmd(b"a1", b"UID FETCH 2 (FLAGS)") == [b"* 2 FETCH (UID 2 FLAGS ())",
-                                                    b"* 1 EXPUNGE", b"a1 OK UID FETCH completed"]
+    assert a.cmd(b"a1", b"UID FETCH 2 (FLAGS)") == [
+        b"* 2 FETCH (UID 2 FLAGS (\\Recent))", b"* 1 EXPUNGE", b"* 2 RECENT",
+        b"a1 OK UID FETCH completed"]
 
 
 def test_three_sessions_and_qresync(imap: ImapServer) -> None:
@@ -55,10 +56,10 @@ def test_three_sessions_and_qresync(imap: ImapServer) -> None:
     c.cmd(b"E", b"ENABLE QRESYNC")
     c.cmd(b"S", b"SELECT INBOX")
     assert b.cmd(b"b1", b"MOVE 2 Trash")[-1] == b"b1 OK MOVE completed"
-    assert a.cmd(b"a1", b"CHECK") == [b"* 2 EXPUNGE", b"a1 OK CHECK completed"]
+    assert a.cmd(b"a1", b"CHECK") == [b"* 2 EXPUNGE", b"* 2 RECENT", b"a1 OK CHECK completed"]
     assert c.cmd(b"c1", b"NOOP") == [b"* VANISHED 2", b"c1 OK NOOP completed"]
     assert a.cmd(b"a2", b"STORE 2 +FLAGS (\\Answered)") == [
-        b"* 2 FETCH (FLAGS (\\Answered))", b"a2 OK STORE completed"]
+        b"* 2 FETCH (FLAGS (\\Answered \\Recent))", b"a2 OK STORE completed"]
     assert b.cmd(b"b2", b"NOOP") == [b"* 2 FETCH (UID 3 FLAGS (\\Answered))",
                                      b"b2 OK NOOP completed"]
     assert c.cmd(b"c2", b"NOOP") == [b"* 2 FETCH (UID 3 FLAGS (\\Answered) MODSEQ (5))",
@@ -89,10 +90,12 @@ def test_idle_pushes_delivery_flags_and_expunge(imap: ImapServer) -> None:
     assert wait_line(a) == b"+ idling"
     threading.Thread(target=imap.deliver, args=(message(3),)).start()
     assert wait_line(a) == b"* 3 EXISTS"
+    assert wait_line(a) == b"* 3 RECENT"
     imap.folder().store_flags([1], "add", ["\\Seen"])
-    assert wait_line(a) == b"* 1 FETCH (UID 1 FLAGS (\\Seen))"
+    assert wait_line(a) == b"* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))"
     imap.folder().expunge([2])
     assert wait_line(a) == b"* 2 EXPUNGE"
+    assert wait_line(a) == b"* 2 RECENT"
     imap.core.mail.mailbox("example.com", "alice").folder("Sent").append(message(9))
     a.send(b"DONE\r\n")
     assert a.until_tagged(b"i1") == [b"i1 OK IDLE terminated"]
@@ -105,6 +108,7 @@ def test_idle_reports_pending_changes_at_once(imap: ImapServer) -> None:
     a.send(b"i1 IDLE\r\n")
     assert wait_line(a) == b"+ idling"
     assert wait_line(a) == b"* 2 EXISTS"
+    assert wait_line(a) == b"* 2 RECENT"
     a.send(b"done\r\n")
     assert a.until_tagged(b"i1") == [b"i1 OK IDLE terminated"]
 

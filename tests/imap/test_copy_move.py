@@ -12,7 +12,8 @@ def test_copy_with_copyuid(imap: ImapServer) -> None:
     archive = imap.folder("Archive")
     v = archive.status().uidvalidity
     assert c.cmd(b"a", b"COPY 2:3 Archive") == [
-        b"* 2 FETCH (UID 2 FLAGS (\\Flagged))", b"a OK [COPYUID %d 2:3 1:2] COPY completed" % v]
+        b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))",
+        b"a OK [COPYUID %d 2:3 1:2] COPY completed" % v]
     assert [r.flags for r in archive.records(newest_first=False)] == [("\\Flagged",), ()]
     assert archive.read_message(1) == message(2)
     assert c.cmd(b"b", b"UID COPY 1,3 Archive") == [
@@ -24,7 +25,7 @@ def test_copy_with_copyuid(imap: ImapServer) -> None:
 def test_copy_to_selected_mailbox_reports_exists(imap: ImapServer) -> None:
     c = selected(imap, message(1))
     v = imap.folder().status().uidvalidity
-    assert c.cmd(b"a", b"COPY 1 INBOX") == [b"* 2 EXISTS",
+    assert c.cmd(b"a", b"COPY 1 INBOX") == [b"* 2 EXISTS", b"* 2 RECENT",
                                             b"a OK [COPYUID %d 1 2] COPY completed" % v]
 
 
@@ -33,9 +34,10 @@ def test_move(imap: ImapServer) -> None:
     v = imap.folder("Trash").status().uidvalidity
     assert c.cmd(b"a", b"MOVE 1:2 Trash") == [
         b"* OK [COPYUID %d 1:2 1:2] Moved" % v, b"* 2 EXPUNGE", b"* 1 EXPUNGE",
-        b"a OK MOVE completed"]
+        b"* 1 RECENT", b"a OK MOVE completed"]
     assert c.cmd(b"b", b"UID MOVE 3 Trash") == [
-        b"* OK [COPYUID %d 3 3] Moved" % v, b"* 1 EXPUNGE", b"b OK UID MOVE completed"]
+        b"* OK [COPYUID %d 3 3] Moved" % v, b"* 1 EXPUNGE", b"* 0 RECENT",
+        b"b OK UID MOVE completed"]
     assert imap.folder().status().count == 0
     assert imap.folder("Trash").status().count == 3
     assert c.cmd(b"c", b"MOVE 1 Trash") == [b"c BAD message sequence number 1 does not exist"]
@@ -65,7 +67,7 @@ def test_expunge(imap: ImapServer) -> None:
     c = selected(imap, *(message(i) for i in range(1, 6)))
     c.cmd(b"a", b"STORE 2,4:5 +FLAGS.SILENT (\\Deleted)")
     assert c.cmd(b"b", b"EXPUNGE") == [b"* 5 EXPUNGE", b"* 4 EXPUNGE", b"* 2 EXPUNGE",
-                                       b"b OK EXPUNGE completed"]
+                                       b"* 2 RECENT", b"b OK EXPUNGE completed"]
     assert c.cmd(b"c", b"FETCH 1:* (UID)") == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 3)",
                                                b"c OK FETCH completed"]
     assert c.cmd(b"d", b"EXPUNGE") == [b"d OK EXPUNGE completed"]
@@ -74,11 +76,12 @@ def test_expunge(imap: ImapServer) -> None:
 def test_uid_expunge(imap: ImapServer) -> None:
     c = selected(imap, *(message(i) for i in range(1, 5)))
     c.cmd(b"a", b"STORE 1:4 +FLAGS.SILENT (\\Deleted)")
-    assert c.cmd(b"b", b"UID EXPUNGE 2:3") == [b"* 3 EXPUNGE", b"* 2 EXPUNGE",
+    assert c.cmd(b"b", b"UID EXPUNGE 2:3") == [b"* 3 EXPUNGE", b"* 2 EXPUNGE", b"* 2 RECENT",
                                                b"b OK UID EXPUNGE completed"]
     assert imap.folder().uids() == [1, 4]
     c.cmd(b"c", b"STORE 1 -FLAGS.SILENT (\\Deleted)")
-    assert c.cmd(b"d", b"UID EXPUNGE 1:*") == [b"* 2 EXPUNGE", b"d OK UID EXPUNGE completed"]
+    assert c.cmd(b"d", b"UID EXPUNGE 1:*") == [b"* 2 EXPUNGE", b"* 1 RECENT",
+                                               b"d OK UID EXPUNGE completed"]
     assert imap.folder().uids() == [1]
 
 

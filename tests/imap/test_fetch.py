@@ -68,9 +68,9 @@ def test_fast_macro_and_uid(imap: ImapServer) -> None:
     t = dt.datetime.fromtimestamp(date, dt.UTC).strftime("%d-%b-%Y %H:%M:%S +0000").encode()
     size = len(message(1))
     assert c.cmd(b"a", b"FETCH 1 FAST") == [
-        b'* 1 FETCH (FLAGS () INTERNALDATE "%s" RFC822.SIZE %d)' % (t, size),
+        b'* 1 FETCH (FLAGS (\\Recent) INTERNALDATE "%s" RFC822.SIZE %d)' % (t, size),
         b"a OK FETCH completed"]
-    assert c.cmd(b"b", b"UID FETCH 1 FLAGS") == [b"* 1 FETCH (UID 1 FLAGS ())",
+    assert c.cmd(b"b", b"UID FETCH 1 FLAGS") == [b"* 1 FETCH (UID 1 FLAGS (\\Recent))",
                                                  b"b OK UID FETCH completed"]
     assert c.cmd(b"c", b"UID FETCH 99 FLAGS") == [b"c OK UID FETCH completed"]
     assert c.cmd(b"d", b"FETCH 2 FLAGS") == [b"d BAD message sequence number 2 does not exist"]
@@ -153,7 +153,8 @@ def test_whole_message_items_byte_exact(imap: ImapServer) -> None:
                         b" RFC822.HEADER {%d}\r\n" % (len(header) + 4) + header + b"\r\n\r\n" +
                         b" BODY[TEXT] {%d}\r\n" % len(text) + text + b")")
     lines = c.cmd(b"b", b"FETCH 1 RFC822")
-    assert lines[0] == b"* 1 FETCH (RFC822 {%d}\r\n" % len(MIXED) + MIXED + b" FLAGS (\\Seen))"
+    assert lines[0] == b"* 1 FETCH (RFC822 {%d}\r\n" % len(MIXED) + MIXED + \
+        b" FLAGS (\\Seen \\Recent))"
 
 
 def test_binary(imap: ImapServer) -> None:
@@ -175,11 +176,14 @@ def test_unknown_transfer_encoding(imap: ImapServer) -> None:
 def test_implicit_seen(imap: ImapServer) -> None:
     c = selected(imap, message(1), message(2))
     assert c.cmd(b"a", b"FETCH 1 BODY[TEXT]") == [
-        b"* 1 FETCH (BODY[TEXT] {7}\r\nhello\r\n FLAGS (\\Seen))", b"a OK FETCH completed"]
+        b"* 1 FETCH (BODY[TEXT] {7}\r\nhello\r\n FLAGS (\\Seen \\Recent))",
+        b"a OK FETCH completed"]
     assert c.cmd(b"b", b"FETCH 1 (FLAGS BODY[TEXT])") == [
-        b"* 1 FETCH (FLAGS (\\Seen) BODY[TEXT] {7}\r\nhello\r\n)", b"b OK FETCH completed"]
+        b"* 1 FETCH (FLAGS (\\Seen \\Recent) BODY[TEXT] {7}\r\nhello\r\n)",
+        b"b OK FETCH completed"]
     assert c.cmd(b"c", b"FETCH 2 RFC822.TEXT") == [
-        b"* 2 FETCH (RFC822.TEXT {7}\r\nhello\r\n FLAGS (\\Seen))", b"c OK FETCH completed"]
+        b"* 2 FETCH (RFC822.TEXT {7}\r\nhello\r\n FLAGS (\\Seen \\Recent))",
+        b"c OK FETCH completed"]
 
 
 def test_malformed_message_still_fetches(imap: ImapServer) -> None:

@@ -53,13 +53,14 @@ def test_messages(imap: ImapServer, client: IMAPClient) -> None:
     assert client.search(["UNSEEN"]) == [2]
     assert client.search(["SUBJECT", "hello"]) == [2]
     data = client.fetch([1, 2], ["FLAGS", "RFC822.SIZE", "ENVELOPE", "BODY.PEEK[HEADER]"])
-    assert data[1][b"FLAGS"] == (b"\\Seen",)
+    assert data[1][b"FLAGS"] == (b"\\Seen", b"\\Recent")  # appended before the first SELECT
     assert data[2][b"ENVELOPE"].subject == b"Hello there"
     assert data[2][b"ENVELOPE"].from_[0].mailbox == b"sender2"
     assert data[2][b"RFC822.SIZE"] == len(hello)
     assert data[2][b"BODY[HEADER]"] == hello.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
-    assert client.add_flags([2], [b"\\Flagged", b"custom"]) == {2: (b"\\Flagged", b"custom")}
-    assert client.get_flags([2]) == {2: (b"\\Flagged", b"custom")}
+    flags = (b"\\Flagged", b"custom", b"\\Recent")
+    assert client.add_flags([2], [b"\\Flagged", b"custom"]) == {2: flags}
+    assert client.get_flags([2]) == {2: flags}
     assert client.sort(["SUBJECT"]) == [2, 1]
     assert client.thread() == ((1,), (2,))
     client.copy([1], "Archive")

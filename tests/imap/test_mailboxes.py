@@ -131,7 +131,7 @@ def test_status_items(imap: ImapServer) -> None:
     size = imap.folder().status().bytes
     assert c.cmd(b"a", b"STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ "
                        b"SIZE DELETED APPENDLIMIT)") == [
-        b'* STATUS "INBOX" (MESSAGES 2 RECENT 0 UIDNEXT 3 UIDVALIDITY %d UNSEEN 1 '
+        b'* STATUS "INBOX" (MESSAGES 2 RECENT 2 UIDNEXT 3 UIDVALIDITY %d UNSEEN 1 '
         b"HIGHESTMODSEQ 2 SIZE %d DELETED 1 APPENDLIMIT 52428800)" % (uidvalidity, size),
         b"a OK STATUS completed"]
     assert c.cmd(b"b", b"STATUS nothere (MESSAGES)")[0].startswith(b"b NO [NONEXISTENT]")

@@ -17,7 +17,7 @@ def test_rename_of_selected_by_another_session(imap: ImapServer) -> None:
     # the selection follows the folder: new mail under the new name reaches the session
     assert b.cmd(b"p", b"APPEND job {%d+}\r\n" % len(message(2)) + message(2))[-1] \
         .startswith(b"p OK [APPENDUID")
-    assert a.cmd(b"c", b"NOOP") == [b"* 2 EXISTS", b"c OK NOOP completed"]
+    assert a.cmd(b"c", b"NOOP") == [b"* 2 EXISTS", b"* 2 RECENT", b"c OK NOOP completed"]
     assert a.cmd(b"d", b"UID FETCH 1:* (UID)") == [
         b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 2)", b"d OK UID FETCH completed"]
     assert a.cmd(b"e", b'LIST "" job RETURN (STATUS (MESSAGES UIDNEXT))') == [

@@ -19,7 +19,7 @@ def test_select_exact_response(imap: ImapServer) -> None:
         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)",
         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] "
         b"Flags permitted",
-        b"* 2 EXISTS", b"* 0 RECENT", b"* OK [UNSEEN 2] First unseen",
+        b"* 2 EXISTS", b"* 2 RECENT", b"* OK [UNSEEN 2] First unseen",
         b"* OK [UIDVALIDITY %d] UIDs valid" % v, b"* OK [UIDNEXT 3] Predicted next UID",
         b"* OK [HIGHESTMODSEQ 2] Highest", b"a OK [READ-WRITE] SELECT completed"]
 
@@ -66,7 +66,7 @@ def test_condstore_select(imap: ImapServer) -> None:
     c = logged_in(imap)
     lines = c.cmd(b"a", b"SELECT INBOX (CONDSTORE)")
     assert b"* OK [HIGHESTMODSEQ 1] Highest" in lines
-    assert c.cmd(b"b", b"FETCH 1 (FLAGS)") == [b"* 1 FETCH (UID 1 FLAGS () MODSEQ (1))",
+    assert c.cmd(b"b", b"FETCH 1 (FLAGS)") == [b"* 1 FETCH (UID 1 FLAGS (\\Recent) MODSEQ (1))",
                                                b"b OK FETCH completed"]
 
 
@@ -84,7 +84,7 @@ def test_qresync_select(imap: ImapServer) -> None:
     c.cmd(b"b", b"ENABLE QRESYNC")
     lines = c.cmd(b"c", b"SELECT INBOX (QRESYNC (%d %d 1:5))" % (v, modseq))
     assert lines[-4:] == [b"* OK [HIGHESTMODSEQ 7] Highest", b"* VANISHED (EARLIER) 4",
-                          b"* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (6))",
+                          b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent) MODSEQ (6))",
                           b"c OK [READ-WRITE] SELECT completed"]
     # selecting again closes the previous mailbox first
     lines = c.cmd(b"d", b"SELECT INBOX (QRESYNC (%d 7))" % v)
@@ -105,7 +105,7 @@ def test_qresync_fetch_vanished(imap: ImapServer) -> None:
     c.cmd(b"a", b"ENABLE QRESYNC")
     c.cmd(b"b", b"SELECT INBOX")
     assert c.cmd(b"c", b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE 5 VANISHED)") == [
-        b"* VANISHED (EARLIER) 2:3", b"* 3 FETCH (UID 5 FLAGS (\\Seen) MODSEQ (7))",
+        b"* VANISHED (EARLIER) 2:3", b"* 3 FETCH (UID 5 FLAGS (\\Seen \\Recent) MODSEQ (7))",
         b"c OK UID FETCH completed"]
     assert c.cmd(b"d", b"FETCH 1:* (FLAGS) (CHANGEDSINCE 5 VANISHED)")[0].startswith(b"d BAD")
 

@@ -14,7 +14,7 @@ from rmail.imap.commands.base import Done
 from rmail.imap.errors import ImapBad, ImapNo
 from rmail.imap.fetch import INDEX_ONLY, Gone, Renderer, Row, render_index_only
 from rmail.imap.sequence import compress
-from rmail.imap.session import Session
+from rmail.imap.session import RECENT, Session
 from rmail.imap.syntax import Fetch, FetchAtt
 from rmail.store.journal import SEEN, FolderIndex
 
@@ -28,8 +28,9 @@ def _sets_seen(att: FetchAtt) -> bool:
 
 
 def _rows(idx: FolderIndex, view: array[int], positions: list[int],
-          changedsince: int | None) -> tuple[list[Row], int]:
-    """Index rows for the view positions (0-based) asked for; also how many are gone."""
+          changedsince: int | None, recent: set[int]) -> tuple[list[Row], int]:
+    """Index rows for the view positions (0-based) asked for, with this session's \\Recent
+    among the flags; also how many are gone."""
     iuids, mods, sizes, dates = idx.uids, idx.modseqs, idx.sizes, idx.dates
     fids, fsets = idx.flag_ids, idx.flagsets
     n = len(view)
@@ -47,8 +48,12 @@ def _rows(idx: FolderIndex, view: array[int], positions: list[int],
                 pairs.append((p, i))
     if changedsince is not None:
         pairs = [(p, i) for p, i in pairs if mods[i] > changedsince]
-    return [Row(p + 1, iuids[i], fsets[fids[i]], sizes[i], dates[i], mods[i])
-            for p, i in pairs], missing
+    rows = [Row(p + 1, iuids[i], fsets[fids[i]], sizes[i], dates[i], mods[i])
+            for p, i in pairs]
+    if recent:
+        rows = [row._replace(flags=(*row.flags, RECENT)) if row.uid in recent else row
+                for row in rows]
+    return rows, missing
 
 
 def _render(renderer: Renderer, rows: list[Row], show_flags: set[int]) -> tuple[bytes, int]:
@@ -93,7 +98,8 @@ async def fetch(s: Session, args: Fetch) -> Done:
         for uid in result.changed:
             view.reported[uid] = result.modseq
     rows, missing = await s.run(view.folder.read_index,
-                                lambda idx: _rows(idx, view.uids, positions, args.changedsince))
+                                lambda idx: _rows(idx, view.uids, positions, args.changedsince,
+                                                  view.recent))
     if all(a.name in INDEX_ONLY for a in args.atts) and not show_flags:
         for start in range(0, len(rows), INDEX_BATCH):
             chunk = rows[start:start + INDEX_BATCH]

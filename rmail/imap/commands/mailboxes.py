@@ -85,12 +85,16 @@ async def select(s: Session, args: Select) -> Done:
     folder = await s.run(s.mailbox.folder, args.mailbox)
     opened = await s.run(folder.read_index, lambda idx: _open(idx, args.qresync))
     view = SelectedView(folder, args.readonly, opened.uidvalidity, opened.uids,
-                        opened.highestmodseq, opened.keywords)
+                        opened.highestmodseq, opened.keywords,
+                        claims_recent=not args.readonly and not s.rev2)
+    if view.claims_recent:  # RFC 3501 §6.3.2: EXAMINE must not take \Recent away
+        view.recent = set(await s.run(folder.claim_recent, opened.uids))
     s.untagged(view.flags_line())
     s.untagged(b"OK [PERMANENTFLAGS " + view.permanent_flags() + b"] Flags permitted")
     s.untagged(b"%d EXISTS" % len(view.uids))
     if not s.rev2:
-        s.untagged(b"0 RECENT")
+        view.recent_sent = len(view.recent)
+        s.untagged(b"%d RECENT" % view.recent_sent)
         if opened.first_unseen is not None:
             s.untagged(b"OK [UNSEEN %d] First unseen" % opened.first_unseen)
     s.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % opened.uidvalidity)
@@ -102,8 +106,8 @@ async def select(s: Session, args: Select) -> Done:
         s.untagged(b"VANISHED (EARLIER) " + compress(opened.vanished).encode())
     for uid, flags, modseq in opened.changed:
         seq = view.seq_of(uid) or 0  # `changed` only lists UIDs of the index we just read
-        s.untagged(b"%d FETCH (UID %d FLAGS %s MODSEQ (%d))" % (seq, uid, r.flag_list(flags),
-                                                               modseq))
+        s.untagged(b"%d FETCH (UID %d FLAGS %s MODSEQ (%d))" % (
+            seq, uid, r.flag_list(view.with_recent(uid, flags)), modseq))
     s.selected = view
     s.saved = []
     s.state = State.SELECTED
@@ -315,7 +319,7 @@ def _counts(idx: FolderIndex) -> dict[str, int]:
     deleted = {fid for fid, fs in enumerate(idx.flagsets) if DELETED in fs}
     return {"MESSAGES": len(idx), "UNSEEN": idx.unseen, "UIDNEXT": idx.uidnext,
             "UIDVALIDITY": idx.uidvalidity, "HIGHESTMODSEQ": idx.highestmodseq,
-            "SIZE": idx.total_bytes, "RECENT": 0,
+            "SIZE": idx.total_bytes,
             "DELETED": sum(1 for f in idx.flag_ids if f in deleted) if deleted else 0}
 
 
@@ -328,7 +332,11 @@ async def status_values(s: Session, name: str, items: tuple[str, ...]) -> bytes:
         st = await s.run(folder.status)
         counts = {"MESSAGES": st.count, "UNSEEN": st.unseen, "UIDNEXT": st.uidnext,
                   "UIDVALIDITY": st.uidvalidity, "HIGHESTMODSEQ": st.highestmodseq,
-                  "SIZE": st.bytes, "RECENT": 0}
+                  "SIZE": st.bytes}
+    if "RECENT" in items:  # unclaimed ones, and those this session holds if it is selected
+        counts["RECENT"] = await s.run(folder.unclaimed_recent)
+        if s.selected is not None and s.selected.folder.id == folder.id:
+            counts["RECENT"] += len(s.selected.recent)
     if "HIGHESTMODSEQ" in items:
         s.condstore_seen = True
     parts = []

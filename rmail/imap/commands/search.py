@@ -29,7 +29,7 @@ def _uses_modseq(node: SearchNode) -> bool:
 async def _matches(s: Session, criteria: SearchNode) -> tuple[Columns, list[int]]:
     view = s.view()
     cols = await s.run(view.folder.read_index, lambda idx: gather(idx, view.uids))
-    searcher = Searcher(view.folder, cols, set(s.saved))
+    searcher = Searcher(view.folder, cols, set(s.saved), recent=view.recent)
     rows = await s.run(searcher.run, criteria)
     return cols, rows
 

@@ -50,7 +50,7 @@ async def store(s: Session, args: Store) -> Done:
             continue
         items = [b"UID %d" % uid] if args.uid or condstore else []
         if not args.silent:
-            items.append(b"FLAGS " + r.flag_list(flags))
+            items.append(b"FLAGS " + r.flag_list(view.with_recent(uid, flags)))
         if condstore:
             items.append(b"MODSEQ (%d)" % modseq)
         s.untagged(b"%d FETCH (" % seq + b" ".join(items) + b")")
