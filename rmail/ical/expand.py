@@ -1,15 +1,16 @@
 """CALDAV:expand (RFC 4791 §9.6.5): a recurring object rewritten as its instances in a range,
 each a separate component with a RECURRENCE-ID, times in UTC, no RRULE/RDATE/EXDATE and no
-VTIMEZONE."""
+VTIMEZONE; and partial retrieval of components and properties (§9.6.1)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import icalendar
 from icalendar.cal import Component
 
-from rmail.ical.parse import parse_object
+from rmail.ical.parse import parse_calendar, parse_object
 from rmail.ical.recur import Expansion, overlaps, todo_matches
 
 _DROP = ("RRULE", "RDATE", "EXDATE", "EXRULE", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID",
@@ -58,3 +59,33 @@ def expand(data: bytes, start: dt.datetime | None, end: dt.datetime | None) -> b
             new.add("RECURRENCE-ID", rid)
         out.add_component(new)
     return out.to_ical()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """CALDAV:calendar-data `comp`/`prop` partial retrieval (RFC 4791 §9.6.1)."""
+
+    name: str
+    props: frozenset[str] | None = None            # None: allprop
+    comps: dict[str, Selection] | None = None      # None: allcomp
+
+
+def _select(comp: Component, sel: Selection) -> None:
+    if sel.props is not None:
+        for key in list(comp.keys()):
+            if key.upper() not in sel.props:
+                del comp[key]
+    if sel.comps is not None:
+        kept = []
+        for sub in comp.subcomponents:
+            inner = sel.comps.get(str(sub.name))
+            if inner is not None:
+                _select(sub, inner)
+                kept.append(sub)
+        comp.subcomponents = kept
+
+
+def select(data: bytes, sel: Selection) -> bytes:
+    cal = parse_calendar(data)
+    _select(cal, sel)
+    return cal.to_ical()

@@ -15,9 +15,9 @@ import email
 import email.policy
 import re
 from dataclasses import dataclass
-from typing import Any
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, formataddr, make_msgid
+from typing import Any
 
 import icalendar
 from icalendar.cal import Component

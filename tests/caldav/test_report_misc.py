@@ -53,3 +53,17 @@ async def test_free_busy(dav) -> None:
     r = await dav.report(dav.cal(), '<C:free-busy-query xmlns:C='
                          '"urn:ietf:params:xml:ns:caldav"/>')
     assert r.status == 400
+
+
+async def test_partial_calendar_data(dav) -> None:
+    await dav.put(dav.cal() + "p.ics", event("p", extra="LOCATION:Room 7\r\nDESCRIPTION:long"))
+    body = f"""<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+      <D:prop><C:calendar-data><C:comp name="VCALENDAR"><C:prop name="VERSION"/>
+        <C:comp name="VEVENT"><C:prop name="UID"/><C:prop name="SUMMARY"/>
+        <C:prop name="DTSTART"/></C:comp></C:comp></C:calendar-data></D:prop>
+      <D:href>{dav.cal()}p.ics</D:href></C:calendar-multiget>"""
+    r = await dav.report(dav.cal(), body)
+    data = ET.fromstring(r.body).findtext(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
+    assert "SUMMARY:Meeting" in data and "UID:p" in data and "VERSION:2.0" in data
+    assert "LOCATION" not in data and "DESCRIPTION" not in data and "PRODID" not in data
+    assert "DTEND" not in data

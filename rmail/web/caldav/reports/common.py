@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
-from rmail.ical.expand import expand
+from rmail.ical.expand import Selection, expand, select
 from rmail.web.caldav import xml
 from rmail.web.caldav.context import BOOK, CALENDAR, CARD, EVENT, DavContext, Target
 from rmail.web.caldav.filters import TimeRange, parse_time_range
@@ -19,6 +19,22 @@ from rmail.web.caldav.xml import c, cr, d
 class RequestedProps:
     names: list[str] | None          # None: allprop
     expand: TimeRange | None = None
+    selection: Selection | None = None   # calendar-data comp/prop (partial retrieval)
+
+
+def parse_selection(node: ET.Element) -> Selection:
+    """`<C:comp name="VCALENDAR"><C:prop name="VERSION"/><C:comp name="VEVENT">...`"""
+    name = (node.get("name") or "").upper()
+    props: frozenset[str] | None = None
+    if node.find(c("allprop")) is None:
+        props = frozenset((p.get("name") or "").upper() for p in node.findall(c("prop")))
+    comps: dict[str, Selection] | None = None
+    if node.find(c("allcomp")) is None:
+        comps = {}
+        for sub in node.findall(c("comp")):
+            inner = parse_selection(sub)
+            comps[inner.name] = inner
+    return Selection(name, props, comps)
 
 
 DATA_TAGS = (c("calendar-data"), cr("address-data"))
@@ -33,6 +49,7 @@ def parse_requested(root: ET.Element) -> RequestedProps:
         return RequestedProps(None)
     names: list[str] = []
     expand_range = None
+    selection = None
     for item in prop:
         if not isinstance(item.tag, str):
             continue
@@ -41,7 +58,10 @@ def parse_requested(root: ET.Element) -> RequestedProps:
             node = item.find(c("expand"))
             if node is not None:
                 expand_range = parse_time_range(node)
-    return RequestedProps(names, expand_range)
+            comp = item.find(c("comp"))
+            if comp is not None:
+                selection = parse_selection(comp)
+    return RequestedProps(names, expand_range, selection)
 
 
 def member_target(coll_target: Target, name: str) -> Target:
@@ -58,6 +78,8 @@ def object_response(ctx: DavContext, target: Target, entry: dict[str, Any], data
             body = data
             if req.expand is not None:
                 body = expand(data, req.expand.start, req.expand.end)
+            if req.selection is not None:
+                body = select(body, req.selection)
             return xml.elem(name, body.decode("utf-8", "replace"))
         if name == cr("address-data") and target.kind == CARD:
             return xml.elem(name, data.decode("utf-8", "replace"))

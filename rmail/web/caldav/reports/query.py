@@ -43,7 +43,7 @@ class _ParsedCache:
             if hit is not None:
                 self.items.move_to_end(etag)
                 return hit
-        value = (parse_object(data), {})
+        value: tuple[CalendarObject, dict[str, Expansion]] = (parse_object(data), {})
         with self.lock:
             self.items[etag] = value
             while len(self.items) > self.size:
