@@ -122,3 +122,17 @@ def test_itip_builders_are_pure() -> None:
     assert b"Declined: Plan" in reply[0].message
     # events without attendees or organizer: nothing to send
     assert itip.messages_for_change(None, parse_object(event("x")), own) == []
+
+
+async def test_remote_attendee_is_queued(dav, services) -> None:
+    """An attendee of another domain gets the REQUEST through the outbound queue (the queue
+    worker is not running in this test, so the message stays spooled)."""
+    body = MEETING.replace("mailto:bob@example.com", "mailto:carol@remote.example")
+    assert (await dav.put(dav.cal() + "meet-1.ics", body)).status == 201
+    spool = services.queue.spool
+
+    def queued() -> list[bytes]:
+        return [spool.read_message(qid) for qid in spool.ids()]
+
+    messages = await wait_for(queued)
+    assert messages and any(b"METHOD:REQUEST" in m.replace(b"\r\n ", b"") for m in messages)
