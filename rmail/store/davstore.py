@@ -576,6 +576,7 @@ class Home:
                 raise AlreadyExists(f"{self.kind.label} {name!r} already exists")
             if coll.layout.dir.exists():  # a leftover without an index: a crash mid-create
                 fsutil.remove_tree(coll.layout.dir)
+            self._remove_leftovers()
             staging = self.dir / f".new-{secrets.token_hex(8)}"
             staging.mkdir()
             tmp = CollectionLayout(staging, self.kind.meta_name, self.kind.objects_name)
@@ -588,6 +589,12 @@ class Home:
             os.rename(staging, coll.layout.dir)
             fsutil.fsync_dir(self.dir)
         return coll
+
+    def _remove_leftovers(self) -> None:
+        """Staging and trash directories a crash left behind (under the home lock)."""
+        for entry in os.listdir(self.dir):
+            if entry.startswith((".new-", ".trash-")):
+                fsutil.remove_tree(self.dir / entry)
 
     def delete(self, name: str, *, if_match: str | None = None) -> None:
         coll = self.get(name)
