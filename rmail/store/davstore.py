@@ -195,6 +195,7 @@ class Changes:
     token: str
     changed: list[str]
     removed: list[str]
+    truncated: bool = False     # `limit` cut the answer: `token` covers only what is listed
 
 
 def _dump(data: Any) -> bytes:
@@ -355,24 +356,33 @@ class Collection:
                 continue
             yield name, entry, data
 
-    def changes_since(self, token: str | None) -> Changes:
-        """RFC 6578: members changed and removed since `token` (None or "": initial sync)."""
+    def changes_since(self, token: str | None, limit: int | None = None) -> Changes:
+        """RFC 6578: members changed and removed since `token` (None or "": initial sync).
+        With `limit`, the oldest `limit` changes and a token for exactly that point
+        (RFC 6578 §3.6: the client asks again with it for the rest)."""
         index = self.index()
-        if not token:
+        position = self._parse_token(token, index) if token else 0
+        if not token and limit is None:
             return Changes(index.sync_token, list(index.objects), [])
-        position = self._parse_token(token, index)
         changed: list[str] = []
         for name in reversed(index.objects):
             if index.objects[name].get("seq", 0) <= position:
                 break
             changed.append(name)
         removed: list[str] = []
-        for name in reversed(index.tombstones):
+        for name in reversed(index.tombstones if token else {}):
             if index.tombstones[name] <= position:
                 break
             removed.append(name)
         changed.reverse()
         removed.reverse()
+        if limit is not None and len(changed) + len(removed) > limit:
+            merged = sorted([(index.objects[n].get("seq", 0), n, True) for n in changed]
+                            + [(index.tombstones[n], n, False) for n in removed])[:limit]
+            last = merged[-1][0] if merged else position
+            return Changes(f"{TOKEN_PREFIX}{index.base}:{last}",
+                           [n for _, n, live in merged if live],
+                           [n for _, n, live in merged if not live], truncated=True)
         return Changes(index.sync_token, changed, removed)
 
     @staticmethod

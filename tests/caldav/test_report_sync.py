@@ -91,3 +91,31 @@ async def test_sync_token_property_rotates(dav) -> None:
     after = ET.fromstring((await dav.propfind(dav.cal(), body)).body).findtext(
         ".//{DAV:}sync-token")
     assert before != after
+
+
+async def test_sync_limit_pages_through_changes(dav) -> None:
+    token, _ = await sync(dav)
+    for i in range(5):
+        await dav.put(dav.cal() + f"l{i}.ics", event(f"l{i}"))
+    await dav.request("DELETE", dav.cal() + "l1.ics")
+    seen: dict[str, str] = {}
+    for _ in range(10):
+        body = sync_body(token).replace("</D:sync-collection>",
+                                        "<D:limit><D:nresults>2</D:nresults></D:limit>"
+                                        "</D:sync-collection>")
+        r = await dav.report(dav.cal(), body)
+        assert r.status == 207
+        root = ET.fromstring(r.body)
+        token = root.findtext("{DAV:}sync-token")
+        names = [resp.findtext("{DAV:}href") for resp in root.findall("{DAV:}response")]
+        more = any(href == dav.cal() for href in names)
+        for resp in root.findall("{DAV:}response"):
+            href = resp.findtext("{DAV:}href")
+            if href != dav.cal():
+                seen[href.rsplit("/", 1)[1]] = "404" if resp.find("{DAV:}propstat") is None \
+                    else "200"
+        assert len(names) <= 3
+        if not more:
+            break
+    assert seen == {"l0.ics": "200", "l1.ics": "404", "l2.ics": "200", "l3.ics": "200",
+                    "l4.ics": "200"}

@@ -231,3 +231,15 @@ def test_journal_compaction_and_torn_tail(tmp_path: Path, monkeypatch) -> None:
     token = index.sync_token
     home.put_object("default", "later.ics", event("later").encode())
     assert fresh.get("default").changes_since(token).changed == ["later.ics"]
+
+
+def test_initial_sync_with_limit_lists_no_removals(home) -> None:
+    for i in range(4):
+        home.put_object("default", f"{i}.ics", event(str(i)).encode())
+    home.get("default").delete("0.ics")
+    coll = home.get("default")
+    first = coll.changes_since(None, limit=2)
+    assert first.truncated and first.changed == ["1.ics", "2.ics"] and first.removed == []
+    rest = coll.changes_since(first.token, limit=2)
+    # 0.ics was removed after the point the first page stands for: reported (harmless 404)
+    assert rest.changed == ["3.ics"] and rest.removed == ["0.ics"] and not rest.truncated

@@ -33,8 +33,10 @@ async def calendar_query(ctx: DavContext, root: xml.ET.Element) -> web.StreamRes
 
 async def sync_collection(ctx: DavContext, root: xml.ET.Element) -> web.StreamResponse:
     target = common.collection_target(ctx)
-    req, token = common.parse_requested(root), sync.parse_token(root)
-    return _multistatus(await run(lambda: xml.serialize(sync.build(ctx, target, token, req))))
+    req, token, limit = common.parse_requested(root), sync.parse_token(root), \
+        sync.parse_limit(root)
+    return _multistatus(await run(lambda: xml.serialize(sync.build(ctx, target, token, req,
+                                                                   limit))))
 
 
 async def free_busy_query(ctx: DavContext, root: xml.ET.Element) -> web.StreamResponse:

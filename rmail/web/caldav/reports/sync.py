@@ -27,10 +27,21 @@ def parse_token(root: ET.Element) -> str:
     return xml.text_of(root.find(d("sync-token")))
 
 
-def build(ctx: DavContext, target: Target, token: str, req: RequestedProps) -> ET.Element:
+def parse_limit(root: ET.Element) -> int | None:
+    """`<D:limit><D:nresults>N</D:nresults></D:limit>` (RFC 6578 §3.7)."""
+    text = xml.text_of(root.find(f"{d('limit')}/{d('nresults')}"))
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise DavError(400, f"invalid nresults {text!r}")
+    return int(text)
+
+
+def build(ctx: DavContext, target: Target, token: str, req: RequestedProps,
+          limit: int | None = None) -> ET.Element:
     """Blocking: reads the index and the changed objects when their data is requested."""
     coll = ctx.collection(target)
-    changes = coll.changes_since(token or None)
+    changes = coll.changes_since(token or None, limit)
     responses = []
     index = coll.index()
     needs_data = req.names is None or any(n in (xml.c("calendar-data"), xml.cr("address-data"))
@@ -47,4 +58,9 @@ def build(ctx: DavContext, target: Target, token: str, req: RequestedProps) -> E
                                                  b"", req))
     for name in changes.removed:
         responses.append(not_found(ctx.href_for(member_target(target, name))))
+    if changes.truncated:  # RFC 6578 §3.6: more to come, ask again with the new token
+        responses.append(xml.elem(d("response"), None, xml.href(ctx.href_for(target)),
+                                  xml.elem(d("status"), xml.status_line(507)),
+                                  xml.elem(d("error"), None,
+                                           xml.elem(d("number-of-matches-within-limits")))))
     return xml.multistatus(responses, sync_token=changes.token)
