@@ -14,8 +14,7 @@ from tests.web.conftest import DOMAIN, Api
 
 @pytest.fixture(autouse=True)
 def needs_delivery(api: Api) -> None:
-    if getattr(api.services, "delivery", None) is None:
-        pytest.skip("the delivery pipeline (services.delivery) is not wired in yet")
+    assert api.services.delivery is not None, "services.delivery must be wired in"
 
 
 async def inbox(api: Api, user: str, folder: str = "INBOX") -> list[EmailMessage]:
