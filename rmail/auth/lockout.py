@@ -30,6 +30,7 @@ class Lockout:
         self.seconds = seconds
         self.rate_per_minute = rate_per_minute
         self.trusted = parse_networks(trusted)
+        self._trusted_cache: dict[str, bool] = {}
         self._failures: dict[str, deque[float]] = {}
         self._locked_until: dict[str, float] = {}
         self._requests: dict[str, tuple[float, float]] = {}  # ip -> (tokens, last time)
@@ -43,8 +44,19 @@ class Lockout:
                    getattr(security, "trusted_networks", ("127.0.0.0/8", "::1/128")))
 
     def is_trusted(self, ip: str | None) -> bool:
+        """Asked on every request: answers are remembered per address string."""
         if not ip:
             return False
+        known = self._trusted_cache.get(ip)
+        if known is not None:
+            return known
+        trusted = self._is_trusted(ip)
+        if len(self._trusted_cache) > 10_000:
+            self._trusted_cache.clear()
+        self._trusted_cache[ip] = trusted
+        return trusted
+
+    def _is_trusted(self, ip: str) -> bool:
         try:
             addr = ipaddress.ip_address(ip.split("%", 1)[0])
         except ValueError:

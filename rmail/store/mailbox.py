@@ -462,15 +462,21 @@ class Folder:
 
     # -- reading the index -----------------------------------------------------------------------
     def _refresh(self) -> FolderIndex:
-        """Bring the in-memory index up to date with disk; called with `_mem` held."""
-        snap = self._stat_key(self._snapshot_s)
-        if self._index is None or snap != self._snap_key:
-            return self._reload()
+        """Bring the in-memory index up to date with disk; called with `_mem` held.
+
+        The common case costs one `stat`: the snapshot only ever changes together with a
+        new journal file (compaction, `rmail check`), so an unchanged journal means an
+        unchanged folder."""
         try:
             st = os.stat(self._journal_s)
         except FileNotFoundError:
             return self._reload()
         ino, consumed = self._journal_key
+        if self._index is not None and st.st_ino == ino and st.st_size == consumed:
+            return self._index
+        snap = self._stat_key(self._snapshot_s)
+        if self._index is None or snap != self._snap_key:
+            return self._reload()
         if st.st_ino != ino or st.st_size < consumed:
             return self._reload()
         if st.st_size > consumed:
