@@ -444,6 +444,7 @@ class Folder:
         self._index: FolderIndex | None = None
         self._snap_key: tuple[int, int, int] | None = None
         self._journal_key: tuple[int, int] = (-1, -1)  # inode, bytes consumed
+        self._journal_seen: tuple[int, int, int] | None = None  # inode, size, mtime at refresh
         self._commit_cond = threading.Condition()
         self._committing = False
         self._pending: list[_Pending] = []
@@ -465,14 +466,17 @@ class Folder:
         """Bring the in-memory index up to date with disk; called with `_mem` held.
 
         The common case costs one `stat`: the snapshot only ever changes together with a
-        new journal file (compaction, `rmail check`), so an unchanged journal means an
-        unchanged folder."""
+        new journal file (compaction, `rmail check`), so a non-empty journal with the same
+        inode, size and mtime as last time means an unchanged folder. An empty journal (just
+        compacted) proves nothing, since a new empty one can reuse the inode: then the
+        snapshot is checked too."""
         try:
             st = os.stat(self._journal_s)
         except FileNotFoundError:
             return self._reload()
         ino, consumed = self._journal_key
-        if self._index is not None and st.st_ino == ino and st.st_size == consumed:
+        if self._index is not None and consumed > 0 and \
+                self._journal_seen == (st.st_ino, st.st_size, st.st_mtime_ns):
             return self._index
         snap = self._stat_key(self._snapshot_s)
         if self._index is None or snap != self._snap_key:
@@ -488,6 +492,7 @@ class Folder:
             for rec in records:
                 self._index.apply(rec)
             self._journal_key = (ino, consumed + valid)
+        self._journal_seen = (st.st_ino, st.st_size, st.st_mtime_ns)
         return self._index
 
     def _refresh_locked(self) -> FolderIndex:
