@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -175,7 +174,7 @@ class Delivery:
     def _account(self, mbox: Mailbox) -> Account:
         """`Accounts.get`, remembered until any account changes (every account write bumps
         the generation file), so a delivery does not reread account.json."""
-        generation = self._accounts_key()
+        generation = self.accounts.generation()
         hit = self._account_cache.get(mbox)
         if hit is not None and generation is not None and hit[0] == generation:
             return hit[1]
@@ -211,13 +210,6 @@ class Delivery:
             replies.append(reply)
         return _first_failure(replies) if replies else NO_SUCH_USER
 
-    def _accounts_key(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self.accounts.layout.accounts_gen)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns)
-
     async def check_recipient(self, address: str, *, size: int | None = None) -> Reply:
         """RCPT-time check of a recipient for local delivery: `RECIPIENT_OK`, or
         `BAD_ADDRESS` (553 5.1.3), `NOT_LOCAL` (554 5.7.1, the domain is not ours),
@@ -229,7 +221,7 @@ class Delivery:
         The check is advisory; delivery enforces quota and existence again.
         """
         key = (address, size)
-        generation = self._accounts_key()
+        generation = self.accounts.generation()
         now = time.monotonic()
         hit = self._rcpt_cache.get(key)
         if hit is not None and hit[1] == generation and now - hit[2] < RCPT_CACHE_SECONDS:

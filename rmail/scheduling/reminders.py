@@ -21,8 +21,7 @@ from typing import Any
 
 from rmail.ical.alarms import Firing, firings
 from rmail.ical.parse import InvalidCalendar, parse_object
-from rmail.store import fsutil
-from rmail.store.calendars import CalendarHome, CalendarStore
+from rmail.store.calendars import CalendarStore
 from rmail.store.errors import StoreError
 
 log = logging.getLogger("rmail.scheduling.reminders")
@@ -30,26 +29,7 @@ log = logging.getLogger("rmail.scheduling.reminders")
 INTERVAL = 60.0
 LOOKBACK = dt.timedelta(hours=6)
 AHEAD = dt.timedelta(seconds=60)
-STATE_FILE = "reminders.json"
-STATE_VERSION = 1
 ALARM_HORIZON = dt.timedelta(days=32)
-
-
-def _state_path(home: CalendarHome) -> Any:
-    return home.dir / STATE_FILE
-
-
-def load_sent(home: CalendarHome) -> dict[str, int]:
-    try:
-        doc = fsutil.read_json(_state_path(home), version=STATE_VERSION)
-    except FileNotFoundError:
-        return {}
-    sent = doc.get("sent") if isinstance(doc, dict) else None
-    return dict(sent) if isinstance(sent, dict) else {}
-
-
-def _save_sent(home: CalendarHome, sent: dict[str, int]) -> None:
-    fsutil.write_json(_state_path(home), {"version": STATE_VERSION, "sent": sent})
 
 
 def reminder_message(address: str, firing: Firing, calendar: str) -> bytes:
@@ -82,7 +62,7 @@ def scan_user(services: Any, domain: str, username: str, now: dt.datetime) -> in
     home = CalendarStore(services.config.mail_root).home(domain, username)
     if not home.dir.is_dir():
         return 0
-    sent = load_sent(home)
+    sent = home.reminders_sent()
     lo, hi = now - LOOKBACK, now + AHEAD
     delivered = 0
     account = services.accounts.get(domain, username)
@@ -107,14 +87,14 @@ def scan_user(services: Any, domain: str, username: str, now: dt.datetime) -> in
                 raw = reminder_message(account.address, firing, cal)
                 services.mail.mailbox(domain, username).folder("INBOX").append(raw)
                 sent[key] = int(firing.at.timestamp())
-                _save_sent(home, sent)  # after the append is durable: at most one resend
+                home.save_reminders_sent(sent)  # after the append is durable: at most one resend
                 delivered += 1
     cutoff = int((now - LOOKBACK - dt.timedelta(days=1)).timestamp())
     stale = [k for k, at in sent.items() if at < cutoff]
     if stale:
         for key in stale:
             del sent[key]
-        _save_sent(home, sent)
+        home.save_reminders_sent(sent)
     return delivered
 
 

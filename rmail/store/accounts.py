@@ -321,12 +321,17 @@ class Accounts:
         generation counter. Order: accounts.lock before any domain or account lock."""
         return self.layout.root / "accounts.lock"
 
-    def _cache(self) -> tuple[dict[str, tuple[str, str]], dict[str, DomainRecord]]:
+    def generation(self) -> tuple[int, int] | None:
+        """Changes whenever any account, domain or alias changes (in any process): callers
+        that cache answers derived from accounts compare it. One `stat`."""
         try:
             st = os.stat(self.layout.accounts_gen)
-            key: tuple[int, int] | None = (st.st_ino, st.st_mtime_ns)
         except FileNotFoundError:
-            key = None
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def _cache(self) -> tuple[dict[str, tuple[str, str]], dict[str, DomainRecord]]:
+        key = self.generation()
         with self._lock:
             if key is None or key != self._gen_key:
                 self._by_address, self._domains = self._scan()

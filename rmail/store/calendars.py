@@ -26,6 +26,7 @@ from typing import Any
 from rmail.ical.meta import object_meta
 from rmail.ical.parse import CalendarObject, InvalidCalendar, parse_object
 from rmail.ical.recur import FLOATING_SLACK
+from rmail.store import fsutil
 from rmail.store.davstore import HOME_LOCK, Collection, Home, Kind, check_name
 from rmail.store.errors import InvalidValue
 from rmail.store.layout import Layout
@@ -56,8 +57,26 @@ def may_overlap(entry: dict[str, Any], lo: int | None, hi: int | None) -> bool:
     return not (lo is not None and end is not None and end + slack < lo)
 
 
+REMINDERS_FILE = "reminders.json"
+REMINDERS_VERSION = 1
+
+
 class CalendarHome(Home):
     """One user's calendars."""
+
+    def reminders_sent(self) -> dict[str, int]:
+        """Alarm firings already delivered (key -> time sent), so a reminder goes out once per
+        firing even across restarts."""
+        try:
+            doc = fsutil.read_json(self.dir / REMINDERS_FILE, version=REMINDERS_VERSION)
+        except FileNotFoundError:
+            return {}
+        sent = doc.get("sent") if isinstance(doc, dict) else None
+        return dict(sent) if isinstance(sent, dict) else {}
+
+    def save_reminders_sent(self, sent: dict[str, int]) -> None:
+        fsutil.write_json(self.dir / REMINDERS_FILE,
+                          {"version": REMINDERS_VERSION, "sent": sent})
 
     def ensure_defaults(self) -> None:
         """`default` and `Schedule-Inbox`, created on the user's first use (cheap afterwards;
