@@ -278,6 +278,9 @@ class HttpListenerConfig(ListenerConfig):
     """The HTTP listener (JSON API, CalDAV, drive, webmail)."""
 
     tls: bool = _opt(True, _bool, "Serve HTTPS (true) or plain HTTP (false).")
+    access_log: bool = _opt(
+        True, _bool, "Log one line per request (logger `rmail.http.access`, level INFO)."
+    )
 
 
 def _listener(port: int, help: str, cls: type[ListenerConfig] = ListenerConfig) -> Any:

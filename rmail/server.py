@@ -38,6 +38,7 @@ from rmail.config import Config, ConfigError, ListenerConfig
 from rmail.services import Services, build_services
 from rmail.store.accounts import Accounts
 from rmail.tls import ensure_certificate, server_context
+from rmail.web.accesslog import ACCESS_LOG, AccessLogger
 from rmail.web.app import create_app
 from rmail.web.keys import SERVICE_KEYS
 
@@ -189,7 +190,10 @@ async def http_listener(ctx: ListenerContext) -> Listener:
     # The app takes the services it has keys for; others are for the mail listeners.
     services = {name: svc for name, svc in ctx.services.items() if name in SERVICE_KEYS}
     app = create_app(ctx.config, **services)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
+    access = ctx.config.listeners.http.access_log
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE,
+                           access_log_class=AccessLogger,
+                           access_log=ACCESS_LOG if access else None)
     await runner.setup()
     return AiohttpListener(runner, ctx.sock, ctx.implicit_ssl)
 

@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass
 
 from rmail.auth.lockout import Lockout
-from rmail.auth.passwords import hash_password, verify_password
+from rmail.auth.passwords import hash_password, verified_recently, verify_password
 from rmail.store.accounts import Account, Accounts, check_password, check_quota
-from rmail.store.errors import InvalidValue, NotFound
+from rmail.store.errors import InvalidValue, NotFound, StaleCache
 
 __all__ = ["AuthError", "Authenticator", "Lockout", "Principal", "create_user", "hash_password"]
 
@@ -65,21 +65,29 @@ class Authenticator:
         self.accounts = accounts
         self.lockout = lockout or Lockout()
         self.default_domain = default_domain
+        # (login, domain) -> account, valid while the accounts generation is `_hot_gen`:
+        # every write of an account.json bumps the generation, so one stat proves them current.
+        self._hot: dict[tuple[str, str | None], Account] = {}
+        self._hot_gen: tuple[int, int] | None = None
 
-    def find_account(self, login: str, domain: str | None = None) -> Account | None:
+    def find_account(self, login: str, domain: str | None = None, *,
+                     memory_only: bool = False) -> Account | None:
         """`user@domain` (any of the user's addresses) or a bare username in `domain`, else
-        in the default domain (the first configured one)."""
+        in the default domain (the first configured one). `memory_only`: StaleCache rather
+        than scan the accounts (see `Accounts.find_address`)."""
         try:
             if "@" in login:
-                owner = self.accounts.find_address(login)
-                return None if owner is None else self.accounts.get(*owner)
+                owner = self.accounts.find_address(login, memory_only=memory_only)
+                return None if owner is None else self.accounts.get_current(*owner)
             dom = domain or self.default_domain
+            if dom is None and memory_only:
+                raise StaleCache("no default domain known without a scan")
             if dom is None:
                 domains = self.accounts.domains()
                 if not domains:
                     return None
                 dom = domains[0]
-            return self.accounts.get(dom, login)
+            return self.accounts.get_current(dom, login)
         except (NotFound, InvalidValue):
             return None
 
@@ -105,9 +113,44 @@ class Authenticator:
                                            auth_epoch=account.auth_epoch)
         return Principal(account)
 
+    def _recently_verified(self, login: str, password: str, ip: str | None,
+                           domain: str | None) -> Principal | None:
+        """The answer without a thread hop when nothing can have changed: this password was
+        verified against the account's current hash moments ago (HTTP clients send Basic
+        credentials with every request). Costs one `stat` and two dict lookups."""
+        if not isinstance(login, str) or not isinstance(password, str) or \
+                self.lockout.is_locked(ip):
+            return None
+        gen = self.accounts.generation()
+        if gen is None:
+            return None
+        if gen != self._hot_gen:
+            self._hot = {}
+            self._hot_gen = gen
+        account = self._hot.get((login, domain))
+        if account is None:
+            try:
+                account = self.find_account(login, domain, memory_only=True)
+            except StaleCache:
+                return None
+            if account is None:
+                return None
+            if len(self._hot) >= 10_000:
+                self._hot = {}
+            self._hot[(login, domain)] = account
+        if account is None or not account.enabled or \
+                not verified_recently(password, account.password_hash):
+            return None
+        self.lockout.success(ip)
+        return Principal(account)
+
     async def authenticate(self, login: str, password: str, *, ip: str | None = None,
                            domain: str | None = None) -> Principal:
-        """Verify in a worker thread (argon2 takes tens of milliseconds)."""
+        """Verify in a worker thread (argon2 takes tens of milliseconds), unless the same
+        credentials were verified recently."""
+        principal = self._recently_verified(login, password, ip, domain)
+        if principal is not None:
+            return principal
         return await asyncio.to_thread(self.authenticate_sync, login, password, ip=ip,
                                        domain=domain)
 

@@ -105,7 +105,7 @@ class Lockout:
             return False
 
     def success(self, ip: str | None) -> None:
-        if ip is None:
+        if ip is None or ip not in self._failures:  # the common case needs no lock
             return
         with self._lock:
             self._failures.pop(ip, None)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import secrets
 import threading
 import time
@@ -45,8 +44,10 @@ def is_supported_hash(value: str) -> bool:
 
 
 def _digest(password: str) -> bytes:
-    return hmac.new(_cache_key, password.encode("utf-8", "surrogatepass"),
-                    hashlib.sha256).digest()
+    """A keyed MAC of the password (BLAKE2b's keyed mode: one C call, a third of HMAC-SHA256's
+    cost on the per-request path); the cache never holds a password."""
+    return hashlib.blake2b(password.encode("utf-8", "surrogatepass"), key=_cache_key,
+                           digest_size=32).digest()
 
 
 def verify_password(password: str, stored_hash: str) -> tuple[bool, str | None]:
@@ -68,6 +69,14 @@ def verify_password(password: str, stored_hash: str) -> tuple[bool, str | None]:
                     _cache.pop(k, None)
             _cache[key] = now + CACHE_SECONDS
     return ok, new_hash
+
+
+def verified_recently(password: str, stored_hash: str) -> bool:
+    """True when this password was verified against this hash within the cache lifetime: a
+    dictionary lookup, cheap enough for the event loop (a miss goes to `verify_password` in a
+    worker thread)."""
+    expiry = _cache.get((stored_hash, _digest(password)))
+    return expiry is not None and expiry > time.monotonic()
 
 
 async def verify_password_async(password: str, stored_hash: str) -> tuple[bool, str | None]:

@@ -22,7 +22,14 @@ from typing import Any
 
 from rmail.mail.domains import to_ascii_domain
 from rmail.store import fsutil
-from rmail.store.errors import AlreadyExists, Conflict, InvalidValue, NotFound, UnsafeName
+from rmail.store.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidValue,
+    NotFound,
+    StaleCache,
+    UnsafeName,
+)
 from rmail.store.layout import Layout
 
 ACCOUNT_VERSION = 1
@@ -297,6 +304,7 @@ class Accounts:
 
     def __init__(self, mail_root: str | os.PathLike[str]) -> None:
         self.layout = Layout(mail_root)
+        self._gen_path = str(self.layout.accounts_gen)  # stat on every authenticated request
         self._lock = threading.Lock()
         self._gen_key: tuple[int, int] | None = None
         self._by_address: dict[str, tuple[str, str]] = {}
@@ -325,15 +333,20 @@ class Accounts:
         """Changes whenever any account, domain or alias changes (in any process): callers
         that cache answers derived from accounts compare it. One `stat`."""
         try:
-            st = os.stat(self.layout.accounts_gen)
+            st = os.stat(self._gen_path)
         except FileNotFoundError:
             return None
         return (st.st_ino, st.st_mtime_ns)
 
-    def _cache(self) -> tuple[dict[str, tuple[str, str]], dict[str, DomainRecord]]:
+    def _cache(self, *, memory_only: bool = False
+               ) -> tuple[dict[str, tuple[str, str]], dict[str, DomainRecord]]:
+        """Addresses and domains, rescanned when the generation moved. With `memory_only`,
+        StaleCache instead of a rescan (which reads every account: not for an event loop)."""
         key = self.generation()
         with self._lock:
             if key is None or key != self._gen_key:
+                if memory_only:
+                    raise StaleCache("the account cache needs a rescan")
                 self._by_address, self._domains = self._scan()
                 self._gen_key = key
             return self._by_address, self._domains
@@ -630,13 +643,14 @@ class Accounts:
     def is_local_domain(self, domain: str) -> bool:
         return self.has_domain(domain)
 
-    def find_address(self, address: str) -> tuple[str, str] | None:
-        """The (domain, username) owning an address, or None."""
+    def find_address(self, address: str, *, memory_only: bool = False
+                     ) -> tuple[str, str] | None:
+        """The (domain, username) owning an address, or None. `memory_only`: see `_cache`."""
         try:
             addr = normalize_address(address)
         except (InvalidValue, UnsafeName):
             return None
-        return self._cache()[0].get(addr)
+        return self._cache(memory_only=memory_only)[0].get(addr)
 
     def resolve(self, address: str) -> Resolution:
         """Map a recipient to local users and external forwards through addresses, plain

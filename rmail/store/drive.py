@@ -62,7 +62,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, cast, overload
 
 from rmail.store import fsutil
 from rmail.store.errors import (
@@ -76,6 +76,7 @@ from rmail.store.errors import (
     UnsafeName,
 )
 from rmail.store.layout import DriveLayout, Layout
+from rmail.store.smallfiles import small_files
 
 __all__ = [
     "DIR",
@@ -127,10 +128,18 @@ class DrivePath:
 
     @classmethod
     def from_parts(cls, parts: Iterable[str]) -> DrivePath:
-        checked = tuple(check_name(p) for p in parts)
+        key = tuple(parts)
+        known = _VALID_PATHS.get(key)
+        if known is not None:
+            return known
+        checked = tuple(check_name(p) for p in key)
         if len(checked) > MAX_DEPTH:
             raise UnsafeName(f"path is deeper than {MAX_DEPTH} components")
-        return cls(checked)
+        path = cls(checked)
+        if len(_VALID_PATHS) >= 4096:
+            _VALID_PATHS.clear()
+        _VALID_PATHS[key] = path
+        return path
 
     @classmethod
     def parse(cls, text: str) -> DrivePath:
@@ -191,6 +200,11 @@ class DrivePath:
 
 # ---------------------------------------------------------------------------------------------
 # Records
+
+
+# Paths that passed the name gate recently (validation is a pure function of the parts): a
+# busy client asks for the same few paths again and again.
+_VALID_PATHS: dict[tuple[str, ...], DrivePath] = {}
 
 
 def etag_of_digest(hexdigest: str) -> str:
@@ -506,6 +520,7 @@ class UserDrive:
         self._cache: OrderedDict[DrivePath, tuple[tuple[int, int, int], dict[str, Any]]] = \
             OrderedDict()
         self._cache_lock = threading.Lock()
+        self._files_dir = str(self.layout.files)  # hot paths join strings, not Paths
         self._opened = False
         self._open_lock = threading.Lock()
 
@@ -688,9 +703,9 @@ class UserDrive:
     # -- reading ------------------------------------------------------------------------------
     def _is_real_dir(self, d: DrivePath) -> bool:
         """Each component below files/ is a directory, not a symlink to one."""
-        p = self.layout.files
+        p = self._files_dir
         for part in d.parts:
-            p = p / part
+            p = os.path.join(p, part)
             try:
                 st = os.lstat(p)
             except FileNotFoundError:
@@ -699,10 +714,21 @@ class UserDrive:
                 return False
         return True
 
-    def _read_index(self, d: DrivePath, *, cached: bool = True) -> dict[str, Any]:
+    @overload
+    def _read_index(self, d: DrivePath, *, cached: bool = True,
+                    memory_only: Literal[False] = False) -> dict[str, Any]: ...
+
+    @overload
+    def _read_index(self, d: DrivePath, *, cached: bool = True,
+                    memory_only: bool) -> dict[str, Any] | None: ...
+
+    def _read_index(self, d: DrivePath, *, cached: bool = True,
+                    memory_only: bool = False) -> dict[str, Any] | None:
+        """A directory's parsed `_index.json`, reused while the file is unchanged. With
+        `memory_only`, None instead of reading and parsing the file (see `peek`)."""
         if not self._is_real_dir(d):
             raise NotFound(f"{d or '/'} not found")
-        path = self.layout.dir_path(d.parts) / DriveLayout.INDEX
+        path = os.path.join(self._files_dir, *d.parts, DriveLayout.INDEX)
         try:
             st = os.stat(path, follow_symlinks=False)
         except FileNotFoundError:
@@ -716,6 +742,8 @@ class UserDrive:
                 if hit is not None and hit[0] == key:
                     self._cache.move_to_end(d)
                     return hit[1]
+        if memory_only:
+            return None
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as f:
             raw = f.read()
@@ -749,6 +777,23 @@ class UserDrive:
             doc = self._read_index(path.parent)
         except NotFound:
             raise NotFound(f"{path} not found") from None
+        rec = doc["children"].get(path.name)
+        if rec is None:
+            raise NotFound(f"{path} not found")
+        return _entry(path, rec)
+
+    def peek(self, path: DrivePath) -> Entry | None:
+        """`stat` when it can be answered without reading an index (its parent's parsed index
+        is in memory and its file unchanged): a few `lstat`s, cheap enough for an event loop.
+        None means "ask `stat` in a worker thread"; NotFound is raised as `stat` would."""
+        if path.is_root:
+            return None
+        try:
+            doc = self._read_index(path.parent, memory_only=True)
+        except NotFound:
+            raise NotFound(f"{path} not found") from None
+        if doc is None:
+            return None
         rec = doc["children"].get(path.name)
         if rec is None:
             raise NotFound(f"{path} not found")
@@ -800,22 +845,84 @@ class UserDrive:
             entry = self.stat(path)
             if entry.is_dir:
                 raise Conflict(f"{path} is a directory")
-            disk = self.layout.dir_path(path.parts)
-            try:
-                fd = os.open(disk, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:  # ELOOP: a planted symlink
-                raise NotFound(f"{path} not found") from exc
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                os.close(fd)
-                raise NotFound(f"{path} not found")
-            if st.st_size == entry.size and st.st_mtime == entry.mtime:
-                return entry, os.fdopen(fd, "rb")
-            os.close(fd)
+            fobj = self._open_matching(entry)
+            if fobj is not None:
+                return entry, fobj
             time.sleep(0.001)
         raise Conflict(f"{path} is changing; try again")
+
+    def peek_open(self, path: DrivePath) -> tuple[Entry, IO[bytes]] | None:
+        """`open_file` for an event loop: None when `peek` cannot answer from memory, the
+        path is a directory, or the file is being replaced (the caller then uses
+        `open_file` in a worker thread)."""
+        entry = self.peek(path)
+        if entry is None or entry.is_dir:
+            return None
+        fobj = self._open_matching(entry)
+        return None if fobj is None else (entry, fobj)
+
+    def peek_small(self, path: DrivePath) -> tuple[Entry, bytes] | None:
+        """A small file's entry and bytes for an event loop: from `small_files` while its
+        directory index is unchanged (one `stat`), else read once and remembered. None when
+        `peek_open` (or a worker thread) must answer."""
+        if path.is_root:
+            return None
+        key = (self._files_dir, path.parts)
+        hit = small_files.get(key)
+        if hit is not None:
+            record, body = hit
+            index_path, index_id, entry = cast(tuple[str, tuple[int, int, int], Entry], record)
+            try:
+                st = os.stat(index_path, follow_symlinks=False)
+            except OSError:
+                st = None
+            if st is not None and (st.st_ino, st.st_mtime_ns, st.st_size) == index_id:
+                return entry, body
+            small_files.discard(key)
+        return self._read_small(path, key)
+
+    def _read_small(self, path: DrivePath, key: tuple[str, tuple[str, ...]]
+                    ) -> tuple[Entry, bytes] | None:
+        parent = path.parent
+        index_path = os.path.join(self._files_dir, *parent.parts, DriveLayout.INDEX)
+        try:
+            before = os.stat(index_path, follow_symlinks=False)
+        except OSError:  # missing, or a file where a directory was expected: the slow path
+            return None  # gives the proper answer
+        entry = self.peek(path)
+        if entry is None or entry.is_dir or entry.size > small_files.max_body:
+            return None
+        fobj = self._open_matching(entry)
+        if fobj is None:
+            return None
+        with fobj:
+            body = fobj.read(entry.size + 1)
+        if len(body) != entry.size:
+            return None  # changed under us: let the careful path retry
+        index_id = (before.st_ino, before.st_mtime_ns, before.st_size)
+        after = os.stat(index_path, follow_symlinks=False)
+        if (after.st_ino, after.st_mtime_ns, after.st_size) == index_id:
+            small_files.put(key, (index_path, index_id, entry), body)
+        return entry, body
+
+    def _open_matching(self, entry: Entry) -> IO[bytes] | None:
+        """The file of `entry` opened, or None when what is on disk is not (yet) what the
+        index describes (an overwrite between reading the index and opening)."""
+        disk = os.path.join(self._files_dir, *entry.path.parts)
+        try:
+            fd = os.open(disk, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # ELOOP: a planted symlink
+            raise NotFound(f"{entry.path} not found") from exc
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise NotFound(f"{entry.path} not found")
+        if st.st_size == entry.size and st.st_mtime == entry.mtime:
+            return os.fdopen(fd, "rb")
+        os.close(fd)
+        return None
 
     def usage_bytes(self) -> int:
         """Bytes stored in this drive: O(1), from the root index."""

@@ -40,3 +40,8 @@ class InvalidValue(StoreError, ValueError):
 class CorruptStore(StoreError):
     """An on-disk document cannot be read (unknown newer version, broken JSON that is not a torn
     tail). `rmail check` reports and repairs what it can."""
+
+
+class StaleCache(StoreError):
+    """A hot path asked for an in-memory answer that would need disk reads first; the caller
+    retries the ordinary way (usually in a worker thread)."""

@@ -269,9 +269,10 @@ def check_component(name: str, *, what: str = "name", reserved_prefix: str | Non
             raise UnsafeName(f"{what} {name!r} contains {bad!r}")
     if "/" in name or "\\" in name:
         raise UnsafeName(f"{what} {name!r} contains a path separator")
-    for ch in name:
-        if ord(ch) < 0x20 or ord(ch) == 0x7F or unicodedata.category(ch) in ("Cc", "Cs"):
-            raise UnsafeName(f"{what} {name!r} contains a control character")
+    if not name.isprintable():  # printable names (nearly all) have no Cc/Cs characters
+        for ch in name:
+            if ord(ch) < 0x20 or ord(ch) == 0x7F or unicodedata.category(ch) in ("Cc", "Cs"):
+                raise UnsafeName(f"{what} {name!r} contains a control character")
     if name.endswith(_TMP_SUFFIX):
         raise UnsafeName(f"{what} {name!r} uses the reserved suffix {_TMP_SUFFIX}")
     if reserved_prefix and name.startswith(reserved_prefix):

@@ -183,8 +183,9 @@ async def resolve(request: web.Request, *, allow_share: bool = True) -> Ctx:
             return await _share_ctx(request, svc, share, segments)
     principal = await authenticate(request, svc.core)
     account = principal.account
-    drive = svc.drives.cached(account.domain, account.username) or \
-        await asyncio.to_thread(svc.drives.drive, account.domain, account.username)
+    drive = svc.drives.cached(account.domain, account.username)
+    if drive is None:
+        drive = await asyncio.to_thread(svc.drives.drive, account.domain, account.username)
     return Ctx(request, svc, drive, account, DrivePath.from_parts(segments), DrivePath(),
                PREFIX, principal=principal)
 

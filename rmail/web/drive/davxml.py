@@ -9,6 +9,7 @@ is stored as the serialised XML of its whole element, so its namespaces, attribu
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -236,7 +237,9 @@ def prop_document(props: Iterable[ET.Element]) -> bytes:
                                                                       xml_declaration=False)
 
 
+@functools.lru_cache(maxsize=4096)
 def http_date(ts: float) -> str:
+    """RFC 9110 date of a modification time (cached: the same files are served again)."""
     return formatdate(ts, usegmt=True)
 
 
