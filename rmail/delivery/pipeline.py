@@ -18,14 +18,17 @@ replies per recipient (RFC 2033 §4.2) and owns only what it answered 250 for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rmail.delivery import trace
 from rmail.delivery.outcome import DeliveryReport, Outcome, SubmissionRefused
@@ -66,12 +69,16 @@ __all__ = ["DELIVERY_THREADS", "MAX_HOPS", "RCPT_CACHE_SECONDS", "Delivery"]
 log = logging.getLogger(__name__)
 
 DELIVERY_THREADS = 32
+BATCH_RUNNERS = 3  # delivery batches in flight at once (see `_Batcher`)
+MAX_BATCH = 256  # messages per batch
 RCPT_CACHE_SECONDS = 1.0
 RCPT_CACHE_SIZE = 10_000
 MAX_HOPS = 50  # RFC 5321 §6.3: a message with this many Received fields is looping
 INBOX = "INBOX"
 
 T = TypeVar("T")
+J = TypeVar("J")
+R = TypeVar("R")
 Mailbox = tuple[str, str]  # (domain, username)
 
 _RECEIVED = re.compile(rb"^received:", re.IGNORECASE | re.MULTILINE)
@@ -86,6 +93,89 @@ class _Plan:
     mailboxes: dict[str, list[Mailbox]] = field(default_factory=dict)
     forwards: dict[str, list[str]] = field(default_factory=dict)
     accounts: dict[Mailbox, Account | Reply] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Job:
+    """One message on its way into local mailboxes."""
+
+    recipients: list[str]
+    base: bytes  # Received: + the message as received
+    mail_from: str
+    seen_delivered_to: set[str]  # Delivered-To: addresses already in the message
+
+
+class _Batcher(Generic[J, R]):
+    """Runs ``fn`` on batches of jobs in worker threads: a delivery costs the event loop a
+    list append, and a batch one wake-up of the loop to hand back its results.
+
+    A trip to a thread per message (the usual ``run_in_executor``) cost the loop a thread
+    wake-up, two futures and a wake-up of its own, and each worker thread fought the loop
+    for the GIL; that overhead was as large as the store work itself. Here up to
+    `BATCH_RUNNERS` runner threads each take everything queued, run it, post the results
+    and look again, so under load no thread is woken per message at all. While one runner
+    waits for its fsync the next stages its batch, and both meet in the store's group
+    commit. ``_lock`` makes "queue empty, so this runner stops" and "a runner is still
+    there, so no need to start one" exclusive (no job is ever left behind).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop,
+                 executor: Callable[[], ThreadPoolExecutor],
+                 fn: Callable[[list[J]], list[R]]) -> None:
+        self._loop = loop
+        self._executor = executor
+        self._fn = fn
+        self._queue: list[tuple[J, asyncio.Future[R]]] = []
+        self._lock = threading.Lock()
+        self._runners = 0
+
+    async def submit(self, job: J) -> R:
+        future: asyncio.Future[R] = self._loop.create_future()
+        with self._lock:
+            self._queue.append((job, future))
+            start = self._runners < BATCH_RUNNERS
+            if start:
+                self._runners += 1
+        if start:
+            try:
+                self._executor().submit(self._run)
+            except BaseException:  # the executor was shut down: this job will not run
+                with self._lock:
+                    self._runners -= 1
+                    with contextlib.suppress(ValueError):
+                        self._queue.remove((job, future))
+                raise
+        return await future
+
+    def _run(self) -> None:
+        """A runner thread: batches until the queue is empty."""
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                if not batch:
+                    self._runners -= 1
+                    return
+            try:
+                results: list[R | BaseException] = list(self._fn([job for job, _ in batch]))
+            except Exception as exc:  # a bug: fail this batch's deliveries, not the process
+                log.exception("a delivery batch failed")
+                results = [exc] * len(batch)
+            done = [(future, result)
+                    for (_, future), result in zip(batch, results, strict=True)]
+            try:
+                self._loop.call_soon_threadsafe(_resolve, done)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+
+def _resolve(done: list[tuple[asyncio.Future[R], R | BaseException]]) -> None:
+    for future, result in done:
+        if future.done():  # the waiter was cancelled
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 @dataclass
@@ -118,13 +208,27 @@ class Delivery:
         self._account_cache: dict[Mailbox, tuple[tuple[int, int] | None, Account]] = {}
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
+        self._batchers: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, _Batcher[_Job, tuple[_Plan, dict[Mailbox, Reply]]]
+        ] = weakref.WeakKeyDictionary()
 
     # -- threads ----------------------------------------------------------------------------
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="rmail-delivery")
+        return self._pool
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
+        return await loop.run_in_executor(self._executor(), functools.partial(fn, *args))
+
+    def _batcher(self) -> _Batcher[_Job, tuple[_Plan, dict[Mailbox, Reply]]]:
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = _Batcher(loop, self._executor, self._plan_and_store)
+            self._batchers[loop] = batcher
+        return batcher
 
     def close(self) -> None:
         """Let the worker threads go (running appends finish first)."""
@@ -256,6 +360,56 @@ class Delivery:
         return await self.check_recipient(address, size=size)
 
     # -- storing ------------------------------------------------------------------------------
+    def _prepare(self, acc: Account | Reply, job: _Job) -> bytes | Reply:
+        """The bytes to store for one mailbox (trace fields in front), or why not."""
+        if isinstance(acc, Reply):
+            return acc
+        if not acc.enabled:
+            return MAILBOX_DISABLED
+        if acc.address.lower() in job.seen_delivered_to:
+            return ALIAS_LOOP.but(f"Mail loop: already delivered to {acc.address}")
+        return trace.return_path(job.mail_from) + trace.delivered_to(acc.address) + job.base
+
+    def _append_many(self, account: Account, messages: list[bytes]) -> list[Reply]:
+        """Append messages to one INBOX in a single group commit; one reply each. Quota is
+        decided per message in order (a message that does not fit is refused, later smaller
+        ones may still fit) and enforced again by the store."""
+        quota = account.quota_bytes
+        try:
+            mailbox = self.mail.mailbox(account.domain, account.username)
+            folder = mailbox.folder(INBOX)
+            used = mailbox.usage_bytes()
+        except NotFound:
+            return [NO_SUCH_USER] * len(messages)
+        except Exception:
+            log.exception("delivery to %s failed", account.address)
+            return [LOCAL_ERROR] * len(messages)
+        replies: list[Reply] = []
+        fitting: list[bytes] = []
+        for data in messages:
+            if used + len(data) > quota:
+                replies.append(MESSAGE_OVER_QUOTA if len(data) > quota else MAILBOX_FULL)
+            else:
+                used += len(data)
+                fitting.append(data)
+                replies.append(DELIVERED)
+        if not fitting:
+            return replies
+        try:
+            folder.append_many([(data, (), None) for data in fitting], quota_bytes=quota)
+        except QuotaExceeded:  # another writer took the room meanwhile: one at a time
+            singles = iter([self._append(account, data) for data in fitting])
+            return [next(singles) if r is DELIVERED else r for r in replies]
+        except NotFound:
+            return [NO_SUCH_USER if r is DELIVERED else r for r in replies]
+        except Exception:
+            log.exception("delivery to %s failed", account.address)
+            return [LOCAL_ERROR if r is DELIVERED else r for r in replies]
+        for data in fitting:
+            if has_calendar_part(data):  # RFC 6047: invitations also land in the calendar
+                import_itip(self, account.address, data)  # never raises
+        return replies
+
     def _append(self, account: Account, data: bytes) -> Reply:
         try:
             folder = self.mail.mailbox(account.domain, account.username).folder(INBOX)
@@ -267,38 +421,45 @@ class Delivery:
         except Exception:
             log.exception("delivery to %s failed", account.address)
             return LOCAL_ERROR
-        if has_calendar_part(data):  # RFC 6047: invitations also land in the calendar
+        if has_calendar_part(data):
             import_itip(self, account.address, data)  # never raises
         return DELIVERED
 
-    def _store_one(self, acc: Account | Reply, base: bytes, mail_from: str,
-                   seen_delivered_to: set[str]) -> Reply:
-        if isinstance(acc, Reply):
-            return acc
-        if not acc.enabled:
-            return MAILBOX_DISABLED
-        if acc.address.lower() in seen_delivered_to:
-            return ALIAS_LOOP.but(f"Mail loop: already delivered to {acc.address}")
-        data = trace.return_path(mail_from) + trace.delivered_to(acc.address) + base
-        return self._append(acc, data)
-
-    def _plan_and_store(self, recipients: Sequence[str], base: bytes, mail_from: str,
-                        seen_delivered_to: set[str]) -> tuple[_Plan, dict[Mailbox, Reply] | None]:
-        """Plan; when there is a single mailbox, also store it (the common case costs one
-        trip to a worker thread instead of two)."""
-        plan = self._plan(recipients)
-        if len(plan.accounts) != 1:
-            return plan, None
-        [(mbox, acc)] = plan.accounts.items()
-        return plan, {mbox: self._store_one(acc, base, mail_from, seen_delivered_to)}
-
-    async def _store(self, plan: _Plan, base: bytes, mail_from: str,
-                     seen_delivered_to: set[str]) -> dict[Mailbox, Reply]:
-        """Append to every planned mailbox concurrently; returns each mailbox's reply."""
-        jobs = {mbox: asyncio.ensure_future(self._call(self._store_one, acc, base, mail_from,
-                                                       seen_delivered_to))
-                for mbox, acc in plan.accounts.items()}
-        return {mbox: await job for mbox, job in jobs.items()}
+    def _plan_and_store(self, jobs: list[_Job]) -> list[tuple[_Plan, dict[Mailbox, Reply]]]:
+        """Plan a batch of messages and store them: every message for one mailbox goes into
+        one `append_many` (one group commit), whichever message and recipient it came for.
+        Runs on a worker thread (see `_Batcher`)."""
+        known: dict[tuple[str, ...], _Plan] = {}  # a batch often has one recipient list
+        plans = []
+        for job in jobs:
+            key = tuple(job.recipients)
+            plan = known.get(key)
+            if plan is None:
+                plan = known[key] = self._plan(job.recipients)
+            plans.append(plan)
+        stored: list[dict[Mailbox, Reply]] = [{} for _ in jobs]
+        per_mailbox: dict[Mailbox, tuple[Account, list[tuple[int, bytes]]]] = {}
+        for i, (job, plan) in enumerate(zip(jobs, plans, strict=True)):
+            for mbox, acc in plan.accounts.items():
+                item = self._prepare(acc, job)
+                if isinstance(item, Reply):
+                    stored[i][mbox] = item
+                else:
+                    assert isinstance(acc, Account)
+                    per_mailbox.setdefault(mbox, (acc, []))[1].append((i, item))
+        # Several mailboxes commit in parallel (each INBOX has its own fsync wave); the last
+        # one on this thread. Runners never fill the pool, so the helpers always get a thread.
+        boxes = list(per_mailbox.items())
+        helpers = [self._executor().submit(self._append_many, acc, [d for _, d in items])
+                   for _, (acc, items) in boxes[:-1]]
+        results = [f.result() for f in helpers]
+        if boxes:
+            acc, items = boxes[-1][1]
+            results.append(self._append_many(acc, [d for _, d in items]))
+        for (mbox, (_, items)), replies in zip(boxes, results, strict=True):
+            for (i, _), reply in zip(items, replies, strict=True):
+                stored[i][mbox] = reply
+        return list(zip(plans, stored, strict=True))
 
     async def _deliver(self, base: bytes, mail_from: str, recipients: Sequence[str]) -> _Result:
         """Deliver ``base`` (trace headers + message) to local recipients and queue their
@@ -312,10 +473,8 @@ class Delivery:
             return result
         seen = {m.strip().strip(b"<>").decode("utf-8", "replace").lower()
                 for m in _DELIVERED_TO.findall(head)}
-        plan, stored = await self._call(self._plan_and_store, list(recipients), base,
-                                        mail_from, seen)
-        if stored is None:
-            stored = await self._store(plan, base, mail_from, seen)
+        plan, stored = await self._batcher().submit(
+            _Job(list(recipients), base, mail_from, seen))
 
         forwards = list(dict.fromkeys(a for rcpt in plan.forwards for a in plan.forwards[rcpt]))
         forward_reply: Reply = QUEUED

@@ -21,6 +21,21 @@ def _clean(text: str, limit: int = 255) -> str:
     return text.replace("(", "?").replace(")", "?") or "unknown"
 
 
+_last_date: tuple[int, str] = (0, "")
+
+
+def _date(now: float) -> str:
+    """RFC 5322 date of ``now`` in local time, formatted once per second (every delivery
+    needs one; formatting costs more than the rest of the field)."""
+    global _last_date
+    second = int(now)
+    cached = _last_date
+    if cached[0] != second:
+        cached = (second, email.utils.formatdate(second, localtime=True))
+        _last_date = cached
+    return cached[1]
+
+
 def _fold(*lines: str) -> bytes:
     return ("\r\n\t".join(lines) + "\r\n").encode("utf-8", "surrogateescape")
 
@@ -50,7 +65,7 @@ def received(*, hostname: str, protocol: str, helo: str | None = None,
         by += f" ({_clean(tls, 128).replace('?', ' ')})"
     if queue_id:
         by += f" id {queue_id}"
-    date = email.utils.formatdate(when if when is not None else time.time(), localtime=True)
+    date = _date(time.time()) if when is None else email.utils.formatdate(when, localtime=True)
     last = f"for <{_clean(recipient, 320)}>; {date}" if recipient else f"; {date}"
     if recipient:
         return _fold(f"Received: {origin}", by, last)

@@ -27,6 +27,7 @@ from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
 from rmail.auth import AuthError, Principal
 from rmail.delivery import SubmissionRefused
+from rmail.smtp.protocol import reflected_names
 from rmail.smtp.replies import (
     AUTH_INVALID,
     AUTH_LOCKED,
@@ -86,10 +87,17 @@ def declared_size(mail_options: list[str]) -> int | None:
 
 
 class BaseHandler:
-    """What MX, submission and LMTP share: EHLO extensions, MAIL, DATA bookkeeping."""
+    """What MX, submission and LMTP share: EHLO extensions, MAIL, DATA bookkeeping.
+
+    ``dir()`` lists only the hooks and SASL mechanisms aiosmtpd reflects over on every
+    connection (see `rmail.smtp.protocol.reflected_names`).
+    """
 
     protocol_name = "ESMTP"
     offers_auth = False
+
+    def __dir__(self) -> list[str]:
+        return reflected_names(self)
 
     def __init__(self, services: Services, listener: SmtpListener) -> None:
         self.services = services

@@ -11,8 +11,10 @@ import pytest
 from rmail.delivery import Delivery
 from rmail.delivery.replies import (
     ALIAS_LOOP,
+    DELIVERED,
     MAILBOX_DISABLED,
     MAILBOX_FULL,
+    MESSAGE_OVER_QUOTA,
     NO_SUCH_USER,
     NOT_LOCAL,
 )
@@ -115,6 +117,40 @@ async def test_concurrent_deliveries_to_one_folder(core: Services) -> None:
     assert stored == sorted(raws)
     uids = core.mail.mailbox(DOMAIN, "bob").folder("INBOX").uids()
     assert uids == list(range(1, 61))
+
+
+async def test_concurrent_deliveries_to_several_mailboxes_share_batches(core: Services) -> None:
+    """Deliveries arriving together are stored in batches (one group commit per INBOX): each
+    still gets its own outcome, and every copy lands once, in order per sender."""
+    core.accounts.set_alias(DOMAIN, "both", "bob,alice")
+    targets = [[f"bob@{DOMAIN}"], [f"alice@{DOMAIN}"], [f"both@{DOMAIN}"],
+               [f"bob@{DOMAIN}", f"nobody@{DOMAIN}"]]
+    raws = [message(f"n{i}") for i in range(40)]
+    reports = await asyncio.gather(*(
+        core.delivery.deliver_local(raw, mail_from="a@example.net",
+                                    recipients=targets[i % 4], single_reply=False)
+        for i, raw in enumerate(raws)))
+    for i, report in enumerate(reports):
+        assert report.outcomes[0].ok
+        if i % 4 == 3:
+            assert report.outcomes[1].reply == NO_SUCH_USER
+    to_bob = [raw for i, raw in enumerate(raws) if i % 4 != 1]
+    to_alice = [raw for i, raw in enumerate(raws) if i % 4 in (1, 2)]
+    assert sorted(body_of(m) for m in inbox(core, "bob")) == sorted(to_bob)
+    assert sorted(body_of(m) for m in inbox(core, "alice")) == sorted(to_alice)
+
+
+def test_quota_is_decided_per_message_within_a_batch(core: Services) -> None:
+    """A batch of messages for an almost full mailbox (what deliveries arriving together
+    become): those that fit are delivered in order, the rest refused, never all-or-nothing;
+    a message larger than the whole quota gets its own reply."""
+    core.accounts.update(DOMAIN, "bob", quota_mb=1)
+    core.mail.mailbox(DOMAIN, "bob").folder("INBOX").append(b"x" * (1024 * 1024 - 300_000))
+    account = core.accounts.get(DOMAIN, "bob")
+    batch = [b"y" * 100_000, b"z" * 2_000_000, b"y" * 100_000, b"y" * 100_001, b"y" * 99_000]
+    replies = core.delivery._append_many(account, batch)
+    assert replies == [DELIVERED, MESSAGE_OVER_QUOTA, DELIVERED, MAILBOX_FULL, DELIVERED]
+    assert len(inbox(core, "bob")) == 4
 
 
 async def test_partial_failure_is_taken_over(core: Services) -> None:
