@@ -16,14 +16,14 @@ from rmail.web.caldav import setup_caldav
 from rmail.web.docs import routes as docs_routes
 from rmail.web.drive import setup_drive
 from rmail.web.keys import CONFIG_KEY, CORE_KEY, SERVICE_KEYS
-from rmail.web.middlewares import add_cors_headers, cors, errors, rate_limit
+from rmail.web.middlewares import add_cors_headers, front
 
 __all__ = ["create_app"]
 
 
 def create_app(config: Config, **services: object) -> web.Application:
     """Build the HTTP application for ``config``; ``services`` are named in `SERVICE_KEYS`."""
-    app = web.Application(middlewares=[cors, errors, rate_limit])
+    app = web.Application(middlewares=[front])
     app.on_response_prepare.append(add_cors_headers)
     app[CONFIG_KEY] = config
     for name, service in services.items():

@@ -1,7 +1,7 @@
 """HTTP failures by name, and the one table that maps every failure to a status.
 
 Handlers raise `ApiError(status, message)` for their own refusals and let the store's named
-errors (`rmail.store.errors`) propagate; `rmail.web.middlewares.errors` turns either into a JSON
+errors (`rmail.store.errors`) propagate; `rmail.web.middlewares.front` turns either into a JSON
 body ``{"error": "..."}`` with the status chosen here. The reference manual's status table:
 400 invalid JSON or validation, 401 missing or invalid credentials, 403 admin required,
 404 not found, 413 payload too large or quota exceeded, 429 rate limited, 500 internal.
