@@ -22,7 +22,7 @@ __all__ = ["BATCH", "FileSender", "receive"]
 
 BATCH = 4 * 1024 * 1024        # bytes handed to the writer and hasher threads at once
 WRITEBACK = 64 * 1024 * 1024   # bytes between two early flushes of a large upload
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024
 
 
 async def receive(upload: Upload, read: Callable[[], Awaitable[bytes]]) -> None:
@@ -94,9 +94,11 @@ class FileSender(web.StreamResponse):
             transport = request.transport
             loop = asyncio.get_running_loop()
             sent = False
-            if transport is not None and not self.compression:
+            if transport is not None and not self.compression and \
+                    transport.get_extra_info("sslcontext") is None:
                 try:
-                    await loop.sendfile(transport, self._fobj, self._offset, self._count)
+                    await loop.sendfile(transport, self._fobj, self._offset, self._count,
+                                        fallback=False)
                     sent = True
                 except NotImplementedError:
                     sent = False
@@ -108,13 +110,28 @@ class FileSender(web.StreamResponse):
             self._fobj.close()
 
     async def _copy(self, writer: AbstractStreamWriter) -> None:
+        """Without sendfile (TLS, compression): read the next chunk in a worker thread while
+        the current one is being sent, 1 MiB at a time (asyncio's own fallback reads 256 KiB
+        and waits for each read before sending)."""
         fd = self._fobj.fileno()
         offset, left = self._offset, self._count
-        while left > 0:
-            chunk = await asyncio.to_thread(os.pread, fd, min(CHUNK, left), offset)
-            if not chunk:
-                break
-            await writer.write(chunk)
-            offset += len(chunk)
-            left -= len(chunk)
+
+        def read(at: int, n: int) -> bytes:
+            return os.pread(fd, n, at)
+
+        pending = asyncio.ensure_future(asyncio.to_thread(read, offset, min(CHUNK, left)))
+        try:
+            while left > 0:
+                chunk = await pending
+                if not chunk:
+                    raise ConnectionResetError("the file shrank while it was being sent")
+                offset += len(chunk)
+                left -= len(chunk)
+                if left > 0:
+                    pending = asyncio.ensure_future(
+                        asyncio.to_thread(read, offset, min(CHUNK, left)))
+                await writer.write(chunk)
+        finally:
+            if not pending.done():
+                await asyncio.wait([pending])  # the file is closed after this returns
         await writer.drain()
