@@ -133,6 +133,21 @@ def raise_fd_limit(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc; the robust figure on a
+    shared machine, where rates swing with other work but CPU per message hardly does)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(server: Server, port: int, sessions: int, messages: int, *,
+          lmtp: bool = False) -> tuple[float, float]:
+    """Messages per second and milliseconds of server CPU per message for one point."""
+    before = cpu_seconds(server.proc.pid)
+    rate = messages / smtp_source(port, sessions, messages, lmtp=lmtp)
+    return rate, 1000 * (cpu_seconds(server.proc.pid) - before) / messages
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -274,17 +289,19 @@ def main() -> int:
             f"per point, {os.cpu_count()} CPUs, {base}")
         say()
         say("## MX: rmail (durable) vs bare aiosmtpd (discards), smtp-source")
-        say(f"{'sessions':>8} {'rmail msg/s':>12} {'aiosmtpd msg/s':>15} {'ratio':>6}")
+        say(f"load average {os.getloadavg()[0]:.2f}")
+        say(f"{'sessions':>8} {'rmail msg/s':>12} {'aiosmtpd msg/s':>15} {'ratio':>6} "
+            f"{'rmail CPU ms/msg':>17} {'aiosmtpd CPU ms/msg':>20}")
         mx_ratio = None
         for n in sessions:
             before = rmail_count(base)
-            r = args.messages / smtp_source(rmail.ports["smtp"], n, args.messages)
+            r, r_cpu = timed(rmail, rmail.ports["smtp"], n, args.messages)
             stored = rmail_count(base) - before
             if stored != args.messages:
                 say(f"  rmail stored {stored} of {args.messages} messages!")
                 ok = False
-            a = args.messages / smtp_source(sink.ports["smtp"], n, args.messages)
-            say(f"{n:>8} {r:>12.0f} {a:>15.0f} {r / a:>6.2f}")
+            a, a_cpu = timed(sink, sink.ports["smtp"], n, args.messages)
+            say(f"{n:>8} {r:>12.0f} {a:>15.0f} {r / a:>6.2f} {r_cpu:>17.2f} {a_cpu:>20.2f}")
             if n == 10:
                 mx_ratio = r / a
 
@@ -293,10 +310,11 @@ def main() -> int:
         lmtp_ratio = None
         dovecot = start_dovecot(base)
         before = rmail_count(base)
-        r = args.messages / smtp_source(rmail.ports["lmtp"], 10, args.messages, lmtp=True)
+        r, r_cpu = timed(rmail, rmail.ports["lmtp"], 10, args.messages, lmtp=True)
         if rmail_count(base) - before != args.messages:
             say("  rmail did not store every message!")
             ok = False
+        say(f"rmail CPU {r_cpu:.2f} ms per message")
         if dovecot is None:
             say(f"rmail {r:.0f} msg/s; dovecot not installed (apt-get install dovecot-lmtpd)")
         else:
@@ -315,6 +333,7 @@ def main() -> int:
             f"{args.idle} connections")
 
         say()
+        say(f"load average {os.getloadavg()[0]:.2f}")
         say("## Summary (target)")
         if mx_ratio is not None:
             say(f"MX ratio at 10 sessions   {mx_ratio:.2f}  (>= {TARGET_MX_RATIO})  "
