@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import mimetypes
 import os
 import secrets
@@ -63,6 +62,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, cast, overload
+
+import orjson
 
 from rmail.store import fsutil
 from rmail.store.errors import (
@@ -554,6 +555,7 @@ class UserDrive:
             OrderedDict()
         self._cache_lock = threading.Lock()
         self._files_dir = str(self.layout.files)  # hot paths join strings, not Paths
+        self._commits = 0  # this process's commits to this drive (see `_invalidate`)
         self._opened = False
         self._open_lock = threading.Lock()
 
@@ -781,7 +783,7 @@ class UserDrive:
         with os.fdopen(fd, "rb") as f:
             raw = f.read()
         try:
-            doc = json.loads(raw)
+            doc = orjson.loads(raw)
         except ValueError as exc:
             raise CorruptStore(f"{path}: not valid JSON") from exc
         if not isinstance(doc, dict) or not isinstance(doc.get("children"), dict):
@@ -796,8 +798,13 @@ class UserDrive:
         return doc
 
     def _invalidate(self) -> None:
+        """After our own commit. The caches are keyed by a file's (inode, mtime, size), and
+        ext4 hands a just-freed inode to the next new file with an mtime from a coarse clock,
+        so two quick same-size rewrites can look identical: forget what this drive cached.
+        (A commit reads its indexes from disk under the lock for the same reason.)"""
         with self._cache_lock:
             self._cache.clear()
+            self._commits += 1
 
     def stat(self, path: DrivePath) -> Entry:
         """The entry at `path` (the root included); NotFound when missing."""
@@ -904,18 +911,21 @@ class UserDrive:
         hit = small_files.get(key)
         if hit is not None:
             record, body = hit
-            index_path, index_id, entry = cast(tuple[str, tuple[int, int, int], Entry], record)
+            index_path, index_id, commits, entry = cast(
+                tuple[str, tuple[int, int, int], int, Entry], record)
             try:
                 st = os.stat(index_path, follow_symlinks=False)
             except OSError:
                 st = None
-            if st is not None and (st.st_ino, st.st_mtime_ns, st.st_size) == index_id:
+            if st is not None and commits == self._commits and \
+                    (st.st_ino, st.st_mtime_ns, st.st_size) == index_id:
                 return entry, body
             small_files.discard(key)
         return self._read_small(path, key)
 
     def _read_small(self, path: DrivePath, key: tuple[str, tuple[str, ...]]
                     ) -> tuple[Entry, bytes] | None:
+        commits = self._commits  # read first: a commit racing with us makes the record stale
         parent = path.parent
         index_path = os.path.join(self._files_dir, *parent.parts, DriveLayout.INDEX)
         try:
@@ -935,7 +945,7 @@ class UserDrive:
         index_id = (before.st_ino, before.st_mtime_ns, before.st_size)
         after = os.stat(index_path, follow_symlinks=False)
         if (after.st_ino, after.st_mtime_ns, after.st_size) == index_id:
-            small_files.put(key, (index_path, index_id, entry), body)
+            small_files.put(key, (index_path, index_id, commits, entry), body)
         return entry, body
 
     def _open_matching(self, entry: Entry) -> IO[bytes] | None:
