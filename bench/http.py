@@ -63,15 +63,18 @@ FOLDERS = {"Small": 1_000, "Big": 100_000}
 TARGET_RATIO = 0.4
 TARGET_MEDIAN_MS = 20.0
 
-HELLO = """
+HELLO = f"""
 import logging, sys
+sys.path.insert(0, {str(REPO)!r})
 from aiohttp import web
+from rmail.web.accesslog import ACCESS_LOG, AccessLogger  # the access log rmail serve keeps
 logging.basicConfig(level=logging.INFO)
 async def hello(request):
     return web.Response(text="Hello, world")
 app = web.Application()
 app.router.add_get("/", hello)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None,
+            access_log_class=AccessLogger, access_log=ACCESS_LOG)
 """
 
 

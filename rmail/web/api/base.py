@@ -15,9 +15,9 @@ import json
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
-from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
+import orjson
 from aiohttp import web
 
 from rmail.auth import AuthError, Principal
@@ -63,8 +63,14 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status,
-                             dumps=partial(json.dumps, ensure_ascii=False))
+    """UTF-8 JSON (orjson: several times faster than `json.dumps` for a folder list or a
+    message page; anything it refuses, such as integers beyond 64 bits, goes the standard
+    library's way)."""
+    try:
+        body = orjson.dumps(data)
+    except TypeError:
+        body = json.dumps(data, ensure_ascii=False).encode()
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 # -- who is calling ------------------------------------------------------------------------------
