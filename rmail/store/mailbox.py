@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,6 +217,8 @@ class UserMailbox:
         self._list_key: tuple[int, int] | None = None
         self._lock = threading.RLock()
         self._usage: tuple[float, int] | None = None  # (computed at, bytes)
+        self._reserved = 0  # bytes of appends in flight in this process (see quota_room)
+        self._added = 0  # bytes this process's commits ever added (see usage_bytes)
 
     # -- the folder list ---------------------------------------------------------------------
     def _read_list(self) -> FolderList:
@@ -415,16 +417,47 @@ class UserMailbox:
         with self._lock:
             if self._usage is not None and now - self._usage[0] < USAGE_TTL:
                 return self._usage[1]
+            added_before = self._added
         total = 0
         for entry in self.entries():
             if entry.folder_id is not None:
                 total += self._folder_object(entry.folder_id, entry.name).status().bytes
         with self._lock:
+            # Bytes our own commits added while we were summing may or may not be in `total`:
+            # count them (again) rather than risk missing them, which would let racing
+            # deliveries overshoot the quota. The next recomputation drops the excess.
+            total += self._added - added_before
             self._usage = (now, total)
         return total
 
+    @contextlib.contextmanager
+    def quota_room(self, nbytes: int, quota_bytes: int | None) -> Iterator[None]:
+        """Claim `nbytes` of the quota for an append or copy in flight, or QuotaExceeded.
+
+        Without the claim, concurrent deliveries would each see the usage from before the
+        others and together overshoot the quota. Claims are counted until the caller is done;
+        a commit adds its bytes to the usage before its claim is released, so for a moment
+        they count twice (refusing early, never late). Another process's writes still show
+        only through `usage_bytes`."""
+        if quota_bytes is None:
+            yield
+            return
+        self.usage_bytes()  # refresh the cached sum if it is old (reads folder indexes)
+        with self._lock:
+            used = self._usage[1] if self._usage is not None else 0
+            if used + self._reserved + nbytes > quota_bytes:
+                raise QuotaExceeded(f"quota of {quota_bytes} bytes exceeded")
+            self._reserved += nbytes
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reserved -= nbytes
+
     def _usage_changed(self, delta: int) -> None:
         with self._lock:
+            if delta > 0:
+                self._added += delta
             if self._usage is not None:
                 self._usage = (self._usage[0], self._usage[1] + delta)
 
@@ -654,10 +687,10 @@ class Folder:
     def append_many(self, messages: Sequence[tuple[bytes, Iterable[str], int | None]], *,
                     quota_bytes: int | None = None) -> list[AppendResult]:
         size = sum(len(raw) for raw, _, _ in messages)
-        if quota_bytes is not None and self.owner.usage_bytes() + size > quota_bytes:
-            raise QuotaExceeded(f"quota of {quota_bytes} bytes exceeded")
-        pending = [self._stage(raw, flags, internaldate) for raw, flags, internaldate in messages]
-        return self._commit(pending)
+        with self.owner.quota_room(size, quota_bytes):
+            pending = [self._stage(raw, flags, internaldate)
+                       for raw, flags, internaldate in messages]
+            return self._commit(pending)
 
     def _stage(self, raw: bytes, flags: Iterable[str], internaldate: int | None) -> _Pending:
         if not isinstance(raw, bytes | bytearray | memoryview):
@@ -921,9 +954,10 @@ class Folder:
             recs = [r for u in sorted(set(uids)) if (r := idx.record(u)) is not None]
         if not recs:
             return []
-        if quota_bytes is not None and \
-                dest.owner.usage_bytes() + sum(r.size for r in recs) > quota_bytes:
-            raise QuotaExceeded(f"quota of {quota_bytes} bytes exceeded")
+        with dest.owner.quota_room(sum(r.size for r in recs), quota_bytes):
+            return self._copy_records(recs, dest)
+
+    def _copy_records(self, recs: list[MessageRecord], dest: Folder) -> list[tuple[int, int]]:
         staging = dest.owner.layout.staging_dir
         fsutil.ensure_dir(staging)
         pending = []
