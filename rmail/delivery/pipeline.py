@@ -202,7 +202,7 @@ class Delivery:
         self.mail = mail
         self.queue = queue
         self.hostname = config.hostname
-        self.limiter = RecipientLimiter()
+        self.limiter = RecipientLimiter(layout=accounts.layout)  # survives restarts
         self._rcpt_cache: dict[tuple[str, int | None],
                                tuple[Reply, tuple[int, int] | None, float]] = {}
         self._account_cache: dict[Mailbox, tuple[tuple[int, int] | None, Account]] = {}

@@ -1,7 +1,7 @@
 """Submission policy: may this account send, as this sender, to this many recipients?
 
 Pure checks over an `Account` (re-read for every message, so an admin's change applies to the
-next message of an open session) plus the in-memory 24-hour recipient counter.
+next message of an open session) plus the 24-hour recipient counter (kept in the store).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from rmail.delivery.replies import (
     Reply,
 )
 from rmail.store.accounts import Account
+from rmail.store.layout import Layout
+from rmail.store.sendlog import SendLog
 
 __all__ = [
     "DAY",
@@ -75,32 +77,32 @@ def check_from_header(account: Account, raw: bytes) -> Reply | None:
 class RecipientLimiter:
     """Recipients each user sent in the last 24 hours, against `Account.recipients_per_day`.
 
-    Kept in memory: a restart forgets the window, which errs on the side of letting a user
-    send. Thread-safe.
+    With a `layout`, each user's window lives in the store (`rmail.store.sendlog`) and
+    survives a restart; without one (tests of the policy alone) it is kept in memory.
+    Thread-safe.
     """
 
-    def __init__(self, window: float = DAY) -> None:
+    def __init__(self, window: float = DAY, layout: Layout | None = None) -> None:
         self.window = window
-        self._sent: dict[tuple[str, str], deque[tuple[float, int]]] = {}
-        self._totals: dict[tuple[str, str], int] = {}
+        self.layout = layout
+        self._logs: dict[tuple[str, str], SendLog | _MemoryLog] = {}
         self._lock = threading.Lock()
 
-    def _expire(self, key: tuple[str, str], now: float) -> int:
-        entries = self._sent.get(key)
-        total = self._totals.get(key, 0)
-        while entries and entries[0][0] <= now - self.window:
-            total -= entries.popleft()[1]
-        if entries is not None and not entries:
-            del self._sent[key]
-            self._totals.pop(key, None)
-            return 0
-        self._totals[key] = total
-        return total
+    def _log(self, account: Account) -> SendLog | _MemoryLog:
+        key = (account.domain, account.username)
+        log = self._logs.get(key)
+        if log is None:
+            if self.layout is None:
+                log = _MemoryLog(self.window)
+            else:
+                path = self.layout.user_dir(account.domain, account.username) / "sent.log"
+                log = SendLog(path, self.window)
+            self._logs[key] = log
+        return log
 
     def sent(self, account: Account) -> int:
-        key = (account.domain, account.username)
         with self._lock:
-            return self._expire(key, time.monotonic())
+            return self._log(account).expire(time.time())
 
     def remaining(self, account: Account) -> int:
         return max(0, account.recipients_per_day - self.sent(account))
@@ -108,9 +110,26 @@ class RecipientLimiter:
     def record(self, account: Account, count: int) -> None:
         if count <= 0:
             return
-        key = (account.domain, account.username)
-        now = time.monotonic()
+        now = time.time()
         with self._lock:
-            self._expire(key, now)
-            self._sent.setdefault(key, deque()).append((now, count))
-            self._totals[key] = self._totals.get(key, 0) + count
+            log = self._log(account)
+            log.expire(now)
+            log.add(now, count)
+
+
+class _MemoryLog:
+    """`SendLog` without a file."""
+
+    def __init__(self, window: float = DAY) -> None:
+        self.window = window
+        self.entries: deque[tuple[float, int]] = deque()
+        self.total = 0
+
+    def expire(self, now: float) -> int:
+        while self.entries and self.entries[0][0] <= now - self.window:
+            self.total -= self.entries.popleft()[1]
+        return self.total
+
+    def add(self, now: float, count: int) -> None:
+        self.entries.append((now, count))
+        self.total += count

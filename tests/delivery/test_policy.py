@@ -4,8 +4,10 @@ From: checks, the 24-hour recipient counter."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from rmail.delivery.policy import (
+    DAY,
     RecipientLimiter,
     check_from_header,
     check_sender,
@@ -18,6 +20,8 @@ from rmail.delivery.replies import (
     SUBMISSION_DISABLED,
 )
 from rmail.store.accounts import Account
+from rmail.store.layout import Layout
+from rmail.store.sendlog import REWRITE_AFTER
 
 ALICE = Account("alice", "example.com", "x", addresses=("alice@example.com",),
                 sender_whitelist=("office@example.com", "skylime.net"))
@@ -68,3 +72,49 @@ def test_recipient_limiter_window() -> None:
     assert limiter.remaining(account) == 1
     time.sleep(0.25)
     assert limiter.remaining(account) == 10
+
+
+def test_recipient_window_survives_a_restart(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    account = Account("alice", "example.com", "x", recipients_per_day=10)
+    layout.user_dir("example.com", "alice").mkdir(parents=True)
+    first = RecipientLimiter(layout=layout)
+    first.record(account, 4)
+    first.record(account, 3)
+    again = RecipientLimiter(layout=layout)  # a new process reads the same store
+    assert again.remaining(account) == 3
+    again.record(account, 3)
+    assert RecipientLimiter(layout=layout).remaining(account) == 0
+
+
+def test_recipient_window_forgets_old_entries_and_torn_lines(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    account = Account("alice", "example.com", "x", recipients_per_day=10)
+    udir = layout.user_dir("example.com", "alice")
+    udir.mkdir(parents=True)
+    now = time.time()
+    (udir / "sent.log").write_bytes(
+        f"{now - 2 * DAY:.3f} 9\n{now - 10:.3f} 2\nnot a line\n{now - 5:.3f} 1\n{now:.3f} 4"
+        .encode())  # the last line lost its newline in a crash: still a whole entry
+    assert RecipientLimiter(layout=layout).remaining(account) == 3
+
+
+def test_recipient_log_is_compacted(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    account = Account("alice", "example.com", "x", recipients_per_day=10**6)
+    udir = layout.user_dir("example.com", "alice")
+    udir.mkdir(parents=True)
+    old = time.time() - 2 * DAY
+    (udir / "sent.log").write_bytes(
+        "".join(f"{old + i:.3f} 1\n" for i in range(REWRITE_AFTER + 5)).encode())
+    limiter = RecipientLimiter(layout=layout)
+    limiter.record(account, 2)
+    assert (udir / "sent.log").read_bytes().count(b"\n") == 1
+    assert RecipientLimiter(layout=layout).remaining(account) == 10**6 - 2
+
+
+def test_recipient_log_of_a_deleted_user_is_not_recreated(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    account = Account("ghost", "example.com", "x", recipients_per_day=10)
+    RecipientLimiter(layout=layout).record(account, 1)  # no user directory: nothing written
+    assert not layout.user_dir("example.com", "ghost").exists()
