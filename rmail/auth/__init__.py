@@ -138,8 +138,7 @@ class Authenticator:
             if len(self._hot) >= 10_000:
                 self._hot = {}
             self._hot[(login, domain)] = account
-        if account is None or not account.enabled or \
-                not verified_recently(password, account.password_hash):
+        if not account.enabled or not verified_recently(password, account.password_hash):
             return None
         self.lockout.success(ip)
         return Principal(account)

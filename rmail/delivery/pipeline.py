@@ -166,10 +166,8 @@ class _Batcher(Generic[J, R]):
                 results = [exc] * len(batch)
             done = [(future, result)
                     for (_, future), result in zip(batch, results, strict=True)]
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 self._loop.call_soon_threadsafe(_resolve, done)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
 
 
 def _resolve(done: list[tuple[asyncio.Future[R], R | BaseException]]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import email.utils
 import threading
 import time
-from collections import deque
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
@@ -85,18 +84,17 @@ class RecipientLimiter:
     def __init__(self, window: float = DAY, layout: Layout | None = None) -> None:
         self.window = window
         self.layout = layout
-        self._logs: dict[tuple[str, str], SendLog | _MemoryLog] = {}
+        self._logs: dict[tuple[str, str], SendLog] = {}
         self._lock = threading.Lock()
 
-    def _log(self, account: Account) -> SendLog | _MemoryLog:
+    def _log(self, account: Account) -> SendLog:
         key = (account.domain, account.username)
         log = self._logs.get(key)
         if log is None:
             if self.layout is None:
-                log = _MemoryLog(self.window)
+                log = SendLog(None, self.window)
             else:
-                path = self.layout.user_dir(account.domain, account.username) / "sent.log"
-                log = SendLog(path, self.window)
+                log = SendLog.of(self.layout, account.domain, account.username, self.window)
             self._logs[key] = log
         return log
 
@@ -115,21 +113,3 @@ class RecipientLimiter:
             log = self._log(account)
             log.expire(now)
             log.add(now, count)
-
-
-class _MemoryLog:
-    """`SendLog` without a file."""
-
-    def __init__(self, window: float = DAY) -> None:
-        self.window = window
-        self.entries: deque[tuple[float, int]] = deque()
-        self.total = 0
-
-    def expire(self, now: float) -> int:
-        while self.entries and self.entries[0][0] <= now - self.window:
-            self.total -= self.entries.popleft()[1]
-        return self.total
-
-    def add(self, now: float, count: int) -> None:
-        self.entries.append((now, count))
-        self.total += count

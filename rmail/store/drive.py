@@ -58,7 +58,7 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, cast, overload
@@ -331,18 +331,10 @@ class Upload:
         self._done = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._fd is None:
-            raise ValueError("upload is closed")
-        if self.limit is not None and self.size + len(data) > self.limit:
-            raise QuotaExceeded("quota exceeded")
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        self._sha.update(data)
-        self.size += len(data)
+        self.store_chunks([data])
+        self.hash_chunks([data])
 
-    def store_chunks(self, chunks: list[bytes]) -> None:
+    def store_chunks(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
         """Append `chunks` to the file with as few syscalls as possible, without hashing them:
         `hash_chunks` does that, possibly in another thread at the same time (both release
         the GIL), because SHA-256 and the copy into the page cache cost about the same."""
@@ -361,7 +353,7 @@ class Upload:
                 views[0] = views[0][n:]
         self.size += total
 
-    def hash_chunks(self, chunks: list[bytes]) -> None:
+    def hash_chunks(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
         """The hashing half of `store_chunks` (call both, in the same order of batches)."""
         for chunk in chunks:
             self._sha.update(chunk)

@@ -135,6 +135,9 @@ class Layout:
     def account_file(self, domain: str, username: str) -> Path:
         return self.user_dir(domain, username) / "account.json"
 
+    def sent_log(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "sent.log"
+
     def account_lock(self, domain: str, username: str) -> Path:
         return self.user_dir(domain, username) / "account.lock"
 

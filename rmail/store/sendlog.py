@@ -16,6 +16,7 @@ from collections import deque
 from pathlib import Path
 
 from rmail.store import fsutil
+from rmail.store.layout import Layout
 
 __all__ = ["SendLog"]
 
@@ -25,7 +26,12 @@ REWRITE_AFTER = 1000  # expired lines tolerated in the file before it is rewritt
 class SendLog:
     """One user's log. Not thread-safe: `RecipientLimiter` serialises access."""
 
-    def __init__(self, path: Path, window: float) -> None:
+    @classmethod
+    def of(cls, layout: Layout, domain: str, username: str, window: float) -> SendLog:
+        return cls(layout.sent_log(domain, username), window)
+
+    def __init__(self, path: Path | None, window: float) -> None:
+        """`path` None: kept in memory only (tests of the policy alone)."""
         self.path = path
         self.window = window
         self.entries: deque[tuple[float, int]] = deque()
@@ -34,6 +40,8 @@ class SendLog:
         self._load()
 
     def _load(self) -> None:
+        if self.path is None:
+            return
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -60,6 +68,8 @@ class SendLog:
     def add(self, now: float, count: int) -> None:
         self.entries.append((now, count))
         self.total += count
+        if self.path is None:
+            return
         line = f"{now:.3f} {count}\n".encode()
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -71,6 +81,8 @@ class SendLog:
             os.close(fd)
 
     def _rewrite(self) -> None:
+        if self.path is None:
+            return
         body = "".join(f"{when:.3f} {count}\n" for when, count in self.entries).encode()
         with contextlib.suppress(FileNotFoundError):
             fsutil.atomic_write(self.path, body, durable=False, mode=0o600)
