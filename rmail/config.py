@@ -44,6 +44,7 @@ __all__ = [
     "SecurityConfig",
     "SmtpConfig",
     "TlsConfig",
+    "WebmailConfig",
     "load_config",
 ]
 
@@ -526,6 +527,40 @@ class QueueConfig(_Section):
             raise ConfigError("<code>", "retry_max", "must not be smaller than retry_min")
 
 
+RESERVED_USERNAMES = (
+    "abuse", "admin", "administrator", "hostmaster", "info", "mailer-daemon", "noc",
+    "no-reply", "noreply", "postmaster", "root", "security", "support", "webmaster", "www",
+)
+
+
+@dataclass(frozen=True)
+class RegistrationConfig(_Section):
+    """Self-service sign-up on the webmail (off by default)."""
+
+    enabled: bool = _opt(False, _bool, "Show /webmail/register and let people create accounts.")
+    domains: tuple[str, ...] = _opt(
+        (), _list(_dns_name), "Domains people may register in (each must be a mail domain)."
+    )
+    min_password_length: int = _opt(10, _int(8, 1024), "Shortest password accepted at sign-up.")
+    per_ip_per_hour: int = _opt(10, _int(1), "Sign-ups accepted per client address per hour.")
+    reserved_names: tuple[str, ...] = _opt(
+        RESERVED_USERNAMES, _list(_string), "User names nobody may register (role accounts)."
+    )
+
+
+@dataclass(frozen=True)
+class WebmailConfig(_Section):
+    """The webmail: sessions and registration."""
+
+    session_idle_seconds: int = _opt(
+        7200, _int(60), "A webmail session ends after this many seconds without a request."
+    )
+    session_max_seconds: int = _opt(
+        604800, _int(60), "A webmail session ends this many seconds after login, in any case."
+    )
+    registration: RegistrationConfig = _section(RegistrationConfig, "Self-service sign-up.")
+
+
 @dataclass(frozen=True)
 class Config(_Section):
     """The whole configuration of one rmail node."""
@@ -551,6 +586,7 @@ class Config(_Section):
     smtp: SmtpConfig = _section(SmtpConfig, "SMTP, submission and LMTP limits.")
     relay: RelayConfig = _section(RelayConfig, "Outbound routing: static routes, smarthost.")
     queue: QueueConfig = _section(QueueConfig, "Outbound queue retries and lifetime.")
+    webmail: WebmailConfig = _section(WebmailConfig, "Webmail sessions and registration.")
     quota_mb_default: int = _opt(1024, _int(1, 1048576), "Quota of new users, in MB.")
     max_message_bytes: int = _opt(50 * 1024 * 1024, _int(1), "Largest message accepted, in bytes.")
     # Not a config key: where this config came from, for error messages.

@@ -18,6 +18,8 @@ from rmail.queue import OutboundQueue
 from rmail.store.accounts import Accounts
 from rmail.store.events import EventBus
 from rmail.store.mailbox import MailStore
+from rmail.store.preferences import Preferences
+from rmail.store.sessions import SessionStore
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,17 @@ class Services:
     # Built from the fields above when not given (`rmail.delivery`, `rmail.queue`).
     delivery: Delivery = field(default=None)  # type: ignore[assignment]
     queue: OutboundQueue = field(default=None)  # type: ignore[assignment]
+    sessions: SessionStore = field(default=None)  # type: ignore[assignment]
+    preferences: Preferences = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        if self.preferences is None:
+            object.__setattr__(self, "preferences", Preferences(self.config.mail_root))
+        if self.sessions is None:
+            webmail = self.config.webmail
+            object.__setattr__(self, "sessions", SessionStore(
+                self.config.mail_root, idle=webmail.session_idle_seconds,
+                max_age=webmail.session_max_seconds))
         if self.queue is None:
             object.__setattr__(self, "queue", OutboundQueue(self.config, self.accounts))
         if self.delivery is None:

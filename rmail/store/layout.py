@@ -7,7 +7,8 @@
     domain.json                      settings, regex alias rules, plain aliases   (+ domain.lock)
     users/{username}/
       account.json                   hash, admin, enabled, quota, addresses ...  (+ account.lock)
-      preferences.json               webmail preferences
+      preferences.json               webmail preferences (rmail.store.preferences)
+                                     (+ preferences.lock)
       mail/
         folders.json                 folder name -> id, special-use, subscribed (+ folders.lock)
         tmp/                         staged message files before they get a UID
@@ -39,6 +40,8 @@
           _index.lock                the drive's one writer lock (every index + _meta.json)
           {name}/_index.json ...     one index per directory
   shares/{uid[:2]}/{uid}.json        public share records
+  sessions/{h[:2]}/{h}.json          webmail sessions (rmail.store.sessions); h = SHA-256 of
+                                     the session id, so the disk never holds a usable id
   queue/                             outbound spool (rmail.queue.spool)
     messages/{id}.eml                message bytes as they will be sent (DKIM-signed)
     state/{id}.json                  envelope and per-recipient-domain delivery state
@@ -78,6 +81,14 @@ class Layout:
     @property
     def shares_dir(self) -> Path:
         return self.root / "shares"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.root / "sessions"
+
+    def session_file(self, digest: str) -> Path:
+        """One webmail session, sharded by the first two hex digits of its id's digest."""
+        return self.sessions_dir / digest[:2] / f"{digest}.json"
 
     @property
     def queue_dir(self) -> Path:
@@ -143,6 +154,9 @@ class Layout:
 
     def preferences_file(self, domain: str, username: str) -> Path:
         return self.user_dir(domain, username) / "preferences.json"
+
+    def preferences_lock(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "preferences.lock"
 
     # -- mail -----------------------------------------------------------------------------------
     def mail_dir(self, domain: str, username: str) -> Path:

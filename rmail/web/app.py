@@ -17,6 +17,7 @@ from rmail.web.docs import routes as docs_routes
 from rmail.web.drive import setup_drive
 from rmail.web.keys import CONFIG_KEY, CORE_KEY, SERVICE_KEYS
 from rmail.web.middlewares import add_cors_headers, front
+from rmail.web.webmail import setup_webmail
 
 __all__ = ["create_app"]
 
@@ -42,6 +43,7 @@ def create_app(config: Config, **services: object) -> web.Application:
     setup_api(app)
     app.add_routes(autoconfig_routes)
     app.add_routes(docs_routes)
+    setup_webmail(app)
     return app
 
 

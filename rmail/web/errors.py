@@ -1,10 +1,17 @@
 """HTTP failures by name, and the one table that maps every failure to a status.
 
-Handlers raise `ApiError(status, message)` for their own refusals and let the store's named
-errors (`rmail.store.errors`) propagate; `rmail.web.middlewares.front` turns either into a JSON
-body ``{"error": "..."}`` with the status chosen here. The reference manual's status table:
-400 invalid JSON or validation, 401 missing or invalid credentials, 403 admin required,
-404 not found, 413 payload too large or quota exceeded, 429 rate limited, 500 internal.
+Handlers raise `HttpError(status, message)` (`ApiError` is the same class, its older name) for
+their own refusals and let the store's named errors (`rmail.store.errors`) propagate. Every
+HTTP area asks `status_for` which status a failure gets: the JSON API through
+`rmail.web.middlewares.front` (a body ``{"error": "..."}``), the drive and CalDAV through their
+own responders (DAV XML bodies), the webmail through its error page. The reference manual's
+status table: 400 invalid JSON or validation, 401 missing or invalid credentials, 403 admin
+required, 404 not found, 413 payload too large or quota exceeded, 429 rate limited, 500
+internal.
+
+A protocol passes `overrides` only where an RFC demands another status, and says so where it
+does (CalDAV: RFC 4918 §9.3.1 405 for MKCOL on an existing resource, RFC 4918 §9.7.1 / RFC
+4331 507 Insufficient Storage).
 """
 
 from __future__ import annotations
@@ -13,11 +20,13 @@ from collections.abc import Mapping
 
 from rmail.auth import AuthError
 from rmail.store import errors as store
+from rmail.store.drive import WriteRefused
+from rmail.store.drivelocks import LockConflict
 
-__all__ = ["ApiError", "status_for"]
+__all__ = ["ApiError", "HttpError", "status_for", "store_status"]
 
 
-class ApiError(Exception):
+class HttpError(Exception):
     """A refusal with its HTTP status; `message` is shown to the client as is."""
 
     def __init__(self, status: int, message: str,
@@ -28,8 +37,13 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-# Most specific class first: UnsafeName and InvalidValue are also ValueErrors.
-_STORE_STATUS: tuple[tuple[type[store.StoreError], int], ...] = (
+ApiError = HttpError
+
+# Most specific class first: LockConflict is a Conflict; UnsafeName and InvalidValue are also
+# ValueErrors.
+_STORE_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (LockConflict, 423),      # RFC 4918 §11.3 Locked: only the drive raises it
+    (WriteRefused, 403),
     (store.NotFound, 404),
     (store.AlreadyExists, 409),
     (store.Conflict, 409),
@@ -39,17 +53,34 @@ _STORE_STATUS: tuple[tuple[type[store.StoreError], int], ...] = (
     (store.InvalidValue, 400),
 )
 
+LOCKED_MESSAGE = "Too many failed logins; try again later"
 
-def status_for(exc: BaseException) -> tuple[int, str, dict[str, str]]:
-    """(status, client message, extra headers) for a failure; 500 hides the details."""
-    if isinstance(exc, ApiError):
+
+def store_status(exc: BaseException,
+                 overrides: Mapping[type[Exception], int] | None = None) -> int | None:
+    """The status of a store error (None for anything else); `overrides` first."""
+    for cls, status in (overrides or {}).items():
+        if isinstance(exc, cls):
+            return status
+    for cls, status in _STORE_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return None
+
+
+def status_for(exc: BaseException, overrides: Mapping[type[Exception], int] | None = None
+               ) -> tuple[int, str, dict[str, str]]:
+    """(status, client message, extra headers) for a failure; 500 hides the details.
+
+    An `AuthError` normally never gets here (`rmail.web.auth` turns it into an `HttpError`
+    with the lockout's `Retry-After`); one that does gets the generic answer."""
+    if isinstance(exc, HttpError):
         return exc.status, exc.message, exc.headers
     if isinstance(exc, AuthError):
         if exc.reason == "locked":
-            return 429, "Too many failed logins; try again later", {}
+            return 429, LOCKED_MESSAGE, {}
         return 401, "Invalid credentials", {}
-    if isinstance(exc, store.StoreError):
-        for cls, status in _STORE_STATUS:
-            if isinstance(exc, cls):
-                return status, str(exc) or cls.__name__, {}
+    status = store_status(exc, overrides)
+    if status is not None:
+        return status, str(exc) or type(exc).__name__, {}
     return 500, "Internal server error", {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from rmail.auth.tokens import issue_token
-from rmail.web.api.base import authenticate, core, get_str, json_response, read_json
+from rmail.web.api.base import core, get_str, json_response, read_json
+from rmail.web.auth import password_login
 
 routes = web.RouteTableDef()
 
@@ -22,7 +23,7 @@ async def login(request: web.Request) -> web.Response:
     domain = get_str(body, "domain", max_length=253)
     assert username is not None and password is not None
     services = core(request)
-    principal = await authenticate(request, username, password, domain or None)
+    principal = await password_login(request, username, password, domain=domain or None)
     settings = services.config.exchange_api
     account = principal.account
     token = issue_token(settings.secret, account.username, account.domain, admin=account.admin,

@@ -9,10 +9,7 @@ is chosen in `rmail.web.errors`.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
-import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
@@ -20,17 +17,15 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 from aiohttp import web
 
-from rmail.auth import AuthError, Principal
-from rmail.auth.tokens import TokenClaims, TokenError, decode_token
+from rmail.auth import Principal
 from rmail.services import Services
-from rmail.store.errors import InvalidValue, NotFound
 from rmail.store.folders import SEPARATOR, canonical_name
+from rmail.web.auth import authenticate
 from rmail.web.errors import ApiError
 from rmail.web.keys import CORE_KEY
 
 __all__ = [
     "JSON_LIMIT",
-    "authenticate",
     "core",
     "folder_name",
     "get_bool",
@@ -75,23 +70,9 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 # -- who is calling ------------------------------------------------------------------------------
 async def require_user(request: web.Request) -> Principal:
-    """The caller, from `Authorization: Bearer <JWT>` or `Basic` (user@domain:password).
-
-    A token is checked against the account on every request: the account must still exist, be
-    enabled, and have the auth epoch the token was issued under (a password change bumps it).
-    """
-    header = request.headers.get("Authorization", "")
-    scheme, _, credentials = header.strip().partition(" ")
-    scheme, credentials = scheme.lower(), credentials.strip()
-    if not header.strip():
-        raise ApiError(401, "Authentication required")
-    if scheme == "bearer" and credentials:
-        principal = await _from_token(request, credentials)
-    elif scheme == "basic" and credentials:
-        principal = await _from_basic(request, credentials)
-    else:
-        raise ApiError(401, "Unsupported authorization scheme (use Bearer or Basic)")
-    return principal
+    """The caller, from `Authorization: Bearer <JWT>` or `Basic` (user@domain:password), through
+    the one front door (`rmail.web.auth`): the account is checked on every request."""
+    return await authenticate(request)
 
 
 async def require_admin(request: web.Request) -> Principal:
@@ -99,68 +80,6 @@ async def require_admin(request: web.Request) -> Principal:
     if not principal.admin:
         raise ApiError(403, "Admin privileges required")
     return principal
-
-
-# (secret, token) -> claims of tokens whose signature was verified: a client sends the same
-# token many times, and checking an HS256 signature costs more than the rest of a request.
-_VERIFIED: dict[tuple[str, str], TokenClaims] = {}
-_VERIFIED_MAX = 10_000
-
-
-def _claims(secret: str, token: str) -> TokenClaims:
-    claims = _VERIFIED.get((secret, token))
-    if claims is None:
-        try:
-            claims = decode_token(secret, token)
-        except TokenError as exc:
-            message = "Token expired" if "expired" in str(exc) else "Invalid token"
-            raise ApiError(401, message) from None
-        if len(_VERIFIED) >= _VERIFIED_MAX:
-            _VERIFIED.clear()
-        _VERIFIED[(secret, token)] = claims
-    elif claims.expires <= time.time():
-        raise ApiError(401, "Token expired")
-    return claims
-
-
-async def _from_token(request: web.Request, token: str) -> Principal:
-    services = core(request)
-    claims = _claims(services.config.exchange_api.secret, token)
-    try:
-        # One stat on the loop (the parsed account is cached): cheaper than a thread hop.
-        account = services.accounts.get_current(claims.domain, claims.username)
-    except (NotFound, InvalidValue):
-        raise ApiError(401, "Invalid token") from None
-    if account.auth_epoch != claims.epoch or not account.enabled:
-        raise ApiError(401, "Token no longer valid")
-    return Principal(account)
-
-
-async def _from_basic(request: web.Request, credentials: str) -> Principal:
-    try:
-        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise ApiError(401, "Malformed Basic credentials") from None
-    login, sep, password = decoded.partition(":")
-    if not sep or not login:
-        raise ApiError(401, "Malformed Basic credentials")
-    return await authenticate(request, login, password)
-
-
-async def authenticate(request: web.Request, login: str, password: str,
-                       domain: str | None = None) -> Principal:
-    """A password login from this request's IP (counts toward the shared lockout); a locked
-    IP gets 429 with `Retry-After`."""
-    services = core(request)
-    try:
-        return await services.auth.authenticate(login, password, ip=request.remote,
-                                                domain=domain)
-    except AuthError as exc:
-        if exc.reason != "locked":
-            raise
-        wait = services.lockout.retry_after(request.remote or "")
-        raise ApiError(429, "Too many failed logins; try again later",
-                       {"Retry-After": str(max(1, wait))}) from None
 
 
 # -- request bodies ----------------------------------------------------------------------------

@@ -21,8 +21,6 @@ name passes `rmail.store.davstore.check_name` (the one gate) when the store is a
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,12 +29,13 @@ from urllib.parse import quote, unquote, urlsplit
 from aiohttp import web
 
 from rmail.auth import Principal
-from rmail.auth.tokens import TokenError, decode_token
 from rmail.services import Services
 from rmail.store.calendars import CalendarHome, CalendarStore
 from rmail.store.contacts import ContactHome, ContactStore
 from rmail.store.davstore import Collection, check_name
-from rmail.store.errors import InvalidValue, NotFound, UnsafeName
+from rmail.store.errors import UnsafeName
+from rmail.web.auth import BASIC_CHALLENGE
+from rmail.web.auth import authenticate as front_door
 from rmail.web.caldav.errors import DavError
 from rmail.web.keys import CORE_KEY
 
@@ -228,35 +227,7 @@ def parse_path(path: str, principal: Principal) -> Target:
 
 
 # -- authentication --------------------------------------------------------------------------
-BASIC_CHALLENGE = 'Basic realm="rmail", charset="UTF-8"'
-
-
 async def authenticate(request: web.Request) -> Principal:
-    """Basic (`user@domain:password`, app passwords) or Bearer JWT; DavError(401) otherwise."""
-    core: Services = request.app[CORE_KEY]
-    header = request.headers.get("Authorization", "").strip()
-    scheme, _, credentials = header.partition(" ")
-    scheme, credentials = scheme.lower(), credentials.strip()
-    if scheme == "basic" and credentials:
-        try:
-            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise DavError(401, "malformed Basic credentials",
-                           headers={"WWW-Authenticate": BASIC_CHALLENGE}) from None
-        login, sep, password = decoded.partition(":")
-        if not sep or not login:
-            raise DavError(401, "malformed Basic credentials",
-                           headers={"WWW-Authenticate": BASIC_CHALLENGE})
-        return await core.auth.authenticate(login, password, ip=request.remote)
-    if scheme == "bearer" and credentials:
-        try:
-            claims = decode_token(core.config.exchange_api.secret, credentials)
-            account = await run(core.accounts.get, claims.domain, claims.username)
-        except (TokenError, NotFound, InvalidValue):
-            raise DavError(401, "invalid token",
-                           headers={"WWW-Authenticate": BASIC_CHALLENGE}) from None
-        if account.auth_epoch != claims.epoch or not account.enabled:
-            raise DavError(401, "token no longer valid",
-                           headers={"WWW-Authenticate": BASIC_CHALLENGE})
-        return Principal(account)
-    raise DavError(401, "authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
+    """Basic (`user@domain:password`, app passwords) or Bearer JWT through the one front door
+    (`rmail.web.auth`); a 401 carries the Basic challenge (RFC 4791 clients prompt on it)."""
+    return await front_door(request, challenge=BASIC_CHALLENGE)

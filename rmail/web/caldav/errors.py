@@ -19,24 +19,23 @@ from rmail.ical.parse import InvalidCalendar
 from rmail.ical.vcard import InvalidVCard
 from rmail.store import errors as store
 from rmail.store.davstore import InvalidSyncToken, UidConflict
+from rmail.web.auth import BASIC_CHALLENGE
 from rmail.web.caldav import xml
 from rmail.web.caldav.xml import XmlError
+from rmail.web.errors import HttpError, status_for, store_status
 
 log = logging.getLogger("rmail.caldav")
 
 __all__ = ["DavError", "dav_response_for", "error_response"]
 
 
-class DavError(Exception):
+class DavError(HttpError):
     """A refusal with its status, reason and optional precondition element."""
 
     def __init__(self, status: int, message: str, condition: ET.Element | None = None,
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message, headers)
         self.condition = condition
-        self.headers = headers or {}
 
 
 def error_response(status: int, message: str, condition: ET.Element | None = None,
@@ -61,11 +60,11 @@ def dav_response_for(exc: BaseException, *, calendar: bool = True,
     """The response for any failure; 500 hides the details (and logs them)."""
     if isinstance(exc, DavError):
         return error_response(exc.status, exc.message, exc.condition, exc.headers)
-    if isinstance(exc, AuthError):
-        if exc.reason == "locked":
-            return error_response(429, "Too many failed logins; try again later")
-        return error_response(401, "Invalid credentials",
-                              headers={"WWW-Authenticate": 'Basic realm="rmail", charset="UTF-8"'})
+    if isinstance(exc, HttpError | AuthError):  # the front door's 401/429, with their headers
+        status, message, headers = status_for(exc)
+        if status == 401:
+            headers = {"WWW-Authenticate": BASIC_CHALLENGE, **headers}
+        return error_response(status, message, headers=headers)
     if isinstance(exc, XmlError):
         return error_response(400, str(exc))
     if isinstance(exc, InvalidCalendar):
@@ -80,21 +79,17 @@ def dav_response_for(exc: BaseException, *, calendar: bool = True,
             children.append(xml.href(str(href_of(exc.existing))))
         tag = xml.c("no-uid-conflict") if calendar else xml.cr("no-uid-conflict")
         return error_response(403, str(exc), _condition(tag, *children))
-    if isinstance(exc, store.StoreError):
-        for cls, status in _STORE_STATUS:
-            if isinstance(exc, cls):
-                return error_response(status, str(exc) or cls.__name__)
+    status = store_status(exc, _DAV_STATUS)
+    if status is not None:
+        return error_response(status, str(exc) or type(exc).__name__)
     log.exception("DAV request failed", exc_info=exc)
     return error_response(500, "Internal server error")
 
 
-# Most specific first (UnsafeName and InvalidValue are also ValueErrors).
-_STORE_STATUS: tuple[tuple[type[store.StoreError], int], ...] = (
-    (store.NotFound, 404),
-    (store.AlreadyExists, 405),
-    (store.PreconditionFailed, 412),
-    (store.Conflict, 409),
-    (store.QuotaExceeded, 507),
-    (store.UnsafeName, 400),
-    (store.InvalidValue, 400),
-)
+# Deliberate departures from the one table (`rmail.web.errors`): RFC 4918 §9.3.1 (MKCOL or
+# MKCALENDAR on an existing resource: 405) and RFC 4918 §9.7.1 / RFC 4331 (507 Insufficient
+# Storage when the quota is exceeded).
+_DAV_STATUS: dict[type[Exception], int] = {
+    store.AlreadyExists: 405,
+    store.QuotaExceeded: 507,
+}

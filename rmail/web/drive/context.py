@@ -12,15 +12,12 @@ with a share record; anything else under `/drive/` is the caller's own drive.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
 
 from rmail.auth import Principal
-from rmail.auth.tokens import TokenError, decode_token
 from rmail.config import Config
 from rmail.services import Services
 from rmail.store.accounts import Account
@@ -29,6 +26,7 @@ from rmail.store.drivelocks import LockStore
 from rmail.store.errors import InvalidValue, NotFound, UnsafeName
 from rmail.store.shares import UID_RE, Share, ShareStore, check_share_name
 from rmail.store.usage import drive_quota
+from rmail.web.auth import authenticate as front_door
 from rmail.web.drive.errors import BASIC_CHALLENGE, DriveError
 
 __all__ = ["DRIVE_KEY", "PREFIX", "Ctx", "DriveServices", "resolve", "split_raw_path"]
@@ -136,33 +134,10 @@ def split_raw_path(raw: str) -> list[str] | None:
 
 
 async def authenticate(request: web.Request, core: Services) -> Principal:
-    """Basic `user@domain:password` (or an app password) or a Bearer JWT."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    scheme = scheme.lower()
-    if scheme == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise DriveError(401, "Malformed Basic credentials",
-                             headers={"WWW-Authenticate": BASIC_CHALLENGE}) from None
-        login, sep, password = decoded.partition(":")
-        if not sep:
-            raise DriveError(401, "Malformed Basic credentials",
-                             headers={"WWW-Authenticate": BASIC_CHALLENGE})
-        return await core.auth.authenticate(login, password, ip=request.remote)
-    if scheme == "bearer":
-        try:
-            claims = decode_token(core.config.exchange_api.secret, value.strip())
-            account = await asyncio.to_thread(core.accounts.get, claims.domain, claims.username)
-        except (TokenError, NotFound, InvalidValue):
-            raise DriveError(401, "Invalid or expired token",
-                             headers={"WWW-Authenticate": BASIC_CHALLENGE}) from None
-        if claims.epoch != account.auth_epoch or not account.enabled:
-            raise DriveError(401, "Invalid or expired token",
-                             headers={"WWW-Authenticate": BASIC_CHALLENGE})
-        return Principal(account)
-    raise DriveError(401, "Authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
+    """Basic `user@domain:password` (or an app password) or a Bearer JWT, through the one front
+    door (`rmail.web.auth`); a 401 carries the drive's Basic challenge so WebDAV clients
+    prompt for a password."""
+    return await front_door(request, challenge=BASIC_CHALLENGE)
 
 
 async def resolve(request: web.Request, *, allow_share: bool = True) -> Ctx:

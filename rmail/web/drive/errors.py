@@ -13,10 +13,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from rmail.auth import AuthError
-from rmail.store import errors as store
-from rmail.store.drive import WriteRefused
-from rmail.store.drivelocks import LockConflict
+from rmail.web.errors import HttpError, status_for
 
 __all__ = ["BASIC_CHALLENGE", "DriveError", "respond_error"]
 
@@ -25,44 +22,23 @@ log = logging.getLogger("rmail.web.drive")
 BASIC_CHALLENGE = 'Basic realm="rmail drive", charset="UTF-8"'
 
 
-class DriveError(Exception):
+class DriveError(HttpError):
     """A refusal with its HTTP status; `condition` names an RFC 4918 precondition element
     (e.g. "lock-token-submitted") sent as XML to WebDAV clients."""
 
     def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None,
                  condition: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
+        super().__init__(status, message, headers)
         self.condition = condition
 
 
-# Most specific first: LockConflict is a Conflict, UnsafeName and InvalidValue are ValueErrors.
-_STORE_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (LockConflict, 423),
-    (WriteRefused, 403),
-    (store.NotFound, 404),
-    (store.AlreadyExists, 409),
-    (store.Conflict, 409),
-    (store.PreconditionFailed, 412),
-    (store.QuotaExceeded, 413),
-    (store.UnsafeName, 400),
-    (store.InvalidValue, 400),
-)
-
-
 def status_of(exc: BaseException) -> tuple[int, str, dict[str, str], str | None]:
-    if isinstance(exc, DriveError):
-        return exc.status, exc.message, exc.headers, exc.condition
-    if isinstance(exc, AuthError):
-        if exc.reason == "locked":
-            return 429, "Too many failed logins; try again later", {"Retry-After": "60"}, None
-        return 401, "Invalid credentials", {"WWW-Authenticate": BASIC_CHALLENGE}, None
-    for cls, status in _STORE_STATUS:
-        if isinstance(exc, cls):
-            return status, str(exc) or cls.__name__, {}, None
-    return 500, "Internal server error", {}, None
+    """The one table (`rmail.web.errors.status_for`), plus the drive's precondition element;
+    a bare 401 gets the Basic challenge so WebDAV clients prompt."""
+    status, message, headers = status_for(exc)
+    if status == 401 and "WWW-Authenticate" not in headers:
+        headers = {**headers, "WWW-Authenticate": BASIC_CHALLENGE}
+    return status, message, headers, getattr(exc, "condition", None)
 
 
 def respond_error(request: web.Request, exc: BaseException, *, dav: bool) -> web.Response:

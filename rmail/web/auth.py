@@ -1,0 +1,177 @@
+"""The one HTTP authentication front door: a request in, a `Principal` out.
+
+Every HTTP area (JSON API, drive, CalDAV/CardDAV, webmail) calls `authenticate` and nothing
+else checks credentials, so they all behave alike:
+
+- `Authorization: Basic` (user@domain or a bare name in the default domain, and the password)
+  and `Authorization: Bearer <JWT>` (`rmail.auth.tokens`); with `cookie=True` also the webmail
+  session cookie `rmail_session` (`rmail.store.sessions`) when no Authorization header is sent.
+- Password logins go through `rmail.auth.Authenticator` and count toward the shared per-IP
+  lockout; a locked IP gets 429 with `Retry-After` computed from the lockout (never a fixed
+  figure), in every area.
+- A verified token's claims are cached (`_TokenCache`): checking an HS256 signature costs more
+  than the rest of a small request. The account is checked on every request anyway (one `stat`,
+  on the loop): it must exist, be enabled and carry the auth epoch the token or session was
+  issued under (a password change bumps it, ending tokens and sessions alike).
+- An empty login (`Basic` of ":password" or of nothing) is malformed: 401 without counting a
+  failure, the same in every area.
+
+Failures are `HttpError`s: 401 carries `WWW-Authenticate` with the caller's `challenge` (Basic
+for DAV clients, which prompt for a password on it; Bearer for the JSON API); each area maps
+`HttpError` to its own body (JSON, DAV text/XML, an HTML page).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+
+from aiohttp import web
+
+from rmail.auth import AuthError, Principal
+from rmail.auth.tokens import TokenClaims, TokenError, decode_token
+from rmail.services import Services
+from rmail.store.errors import InvalidValue, NotFound
+from rmail.store.sessions import Session
+from rmail.web.errors import LOCKED_MESSAGE, HttpError
+from rmail.web.keys import CORE_KEY
+
+__all__ = [
+    "BASIC_CHALLENGE",
+    "BEARER_CHALLENGE",
+    "SESSION_COOKIE",
+    "authenticate",
+    "locked_error",
+    "password_login",
+    "session_principal",
+]
+
+BASIC_CHALLENGE = 'Basic realm="rmail", charset="UTF-8"'
+BEARER_CHALLENGE = 'Bearer realm="rmail"'
+SESSION_COOKIE = "rmail_session"
+_MAX_HEADER = 16 * 1024
+
+
+def _unauthorized(message: str, challenge: str) -> HttpError:
+    return HttpError(401, message, {"WWW-Authenticate": challenge})
+
+
+def locked_error(services: Services, ip: str | None) -> HttpError:
+    """429 for a locked-out IP, `Retry-After` from the lockout itself."""
+    wait = services.lockout.retry_after(ip or "")
+    return HttpError(429, LOCKED_MESSAGE, {"Retry-After": str(max(1, wait))})
+
+
+async def authenticate(request: web.Request, *, challenge: str = BEARER_CHALLENGE,
+                       cookie: bool = False) -> Principal:
+    """The caller of `request`, or HttpError 401/429."""
+    services = request.app[CORE_KEY]
+    header = request.headers.get("Authorization", "").strip()
+    if not header:
+        if cookie:
+            found = session_principal(request)
+            if found is not None:
+                return found[0]
+        raise _unauthorized("Authentication required", challenge)
+    if len(header) > _MAX_HEADER:
+        raise _unauthorized("Authorization header too long", challenge)
+    scheme, _, credentials = header.partition(" ")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if scheme == "bearer" and credentials:
+        return _from_token(services, credentials, challenge)
+    if scheme == "basic" and credentials:
+        login, password = _basic(credentials, challenge)
+        return await password_login(request, login, password, challenge=challenge)
+    raise _unauthorized("Unsupported authorization scheme (use Basic or Bearer)", challenge)
+
+
+def _basic(credentials: str, challenge: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _unauthorized("Malformed Basic credentials", challenge) from None
+    login, sep, password = decoded.partition(":")
+    if not sep or not login.strip():
+        raise _unauthorized("Malformed Basic credentials", challenge)
+    return login, password
+
+
+async def password_login(request: web.Request, login: str, password: str, *,
+                         domain: str | None = None,
+                         challenge: str = BEARER_CHALLENGE) -> Principal:
+    """A password login from this request's IP: counts toward the shared lockout; a locked IP
+    gets 429 with `Retry-After`, wrong credentials 401."""
+    services = request.app[CORE_KEY]
+    if not login.strip():
+        raise _unauthorized("Malformed credentials: empty login", challenge)
+    try:
+        return await services.auth.authenticate(login, password, ip=request.remote,
+                                                domain=domain)
+    except AuthError as exc:
+        if exc.reason == "locked":
+            raise locked_error(services, request.remote) from None
+        raise _unauthorized("Invalid credentials", challenge) from None
+
+
+# -- tokens -------------------------------------------------------------------------------------
+class _TokenCache:
+    """(secret, token) -> claims of tokens whose signature was verified."""
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._claims: dict[tuple[str, str], TokenClaims] = {}
+
+    def claims(self, secret: str, token: str, challenge: str) -> TokenClaims:
+        claims = self._claims.get((secret, token))
+        if claims is None:
+            try:
+                claims = decode_token(secret, token)
+            except TokenError as exc:
+                message = "Token expired" if "expired" in str(exc) else "Invalid token"
+                raise _unauthorized(message, challenge) from None
+            if len(self._claims) >= self.MAX:
+                self._claims.clear()
+            self._claims[(secret, token)] = claims
+        elif claims.expires <= time.time():
+            raise _unauthorized("Token expired", challenge)
+        return claims
+
+
+_TOKENS = _TokenCache()
+
+
+def _from_token(services: Services, token: str, challenge: str) -> Principal:
+    claims = _TOKENS.claims(services.config.exchange_api.secret, token, challenge)
+    try:
+        # One stat on the loop (the parsed account is cached): cheaper than a thread hop.
+        account = services.accounts.get_current(claims.domain, claims.username)
+    except (NotFound, InvalidValue):
+        raise _unauthorized("Invalid token", challenge) from None
+    if account.auth_epoch != claims.epoch or not account.enabled:
+        raise _unauthorized("Token no longer valid", challenge)
+    return Principal(account)
+
+
+# -- webmail sessions ------------------------------------------------------------------------
+def session_principal(request: web.Request) -> tuple[Principal, Session, str] | None:
+    """(principal, session, session id) from the `rmail_session` cookie, or None when there is
+    no live session. A session whose account is gone, disabled or has a newer auth epoch (a
+    password change) is ended here. One or two `stat`s: runs on the loop."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return None
+    services = request.app[CORE_KEY]
+    sessions = services.sessions
+    session = sessions.lookup(session_id)
+    if session is None:
+        return None
+    try:
+        account = services.accounts.get_current(session.domain, session.username)
+    except (NotFound, InvalidValue):
+        account = None
+    if account is None or not account.enabled or account.auth_epoch != session.epoch:
+        sessions.end(session_id)
+        return None
+    return Principal(account), session, session_id
