@@ -42,6 +42,7 @@
   shares/{uid[:2]}/{uid}.json        public share records
   sessions/{h[:2]}/{h}.json          webmail sessions (rmail.store.sessions); h = SHA-256 of
                                      the session id, so the disk never holds a usable id
+  sessions/signups.json              recent sign-ups per client address (+ signups.lock)
   queue/                             outbound spool (rmail.queue.spool)
     messages/{id}.eml                message bytes as they will be sent (DKIM-signed)
     state/{id}.json                  envelope and per-recipient-domain delivery state
@@ -85,6 +86,14 @@ class Layout:
     @property
     def sessions_dir(self) -> Path:
         return self.root / "sessions"
+
+    @property
+    def signups_file(self) -> Path:
+        return self.sessions_dir / "signups.json"
+
+    @property
+    def signups_lock(self) -> Path:
+        return self.sessions_dir / "signups.lock"
 
     def session_file(self, digest: str) -> Path:
         """One webmail session, sharded by the first two hex digits of its id's digest."""

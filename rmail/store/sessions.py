@@ -174,6 +174,28 @@ class SessionStore:
             self._cache[session.digest] = ((st.st_ino, st.st_mtime_ns), touched)
         return touched
 
+    # -- sign-up rate limit --------------------------------------------------------------------
+    def claim_signup(self, ip: str, per_hour: int, *, now: float | None = None) -> bool:
+        """Count one sign-up from `ip` if fewer than `per_hour` happened in the last hour
+        (across every worker: the counts live on disk, updated under a lock)."""
+        at = time.time() if now is None else now
+        fsutil.ensure_dir(self.layout.sessions_dir)
+        with fsutil.locked(self.layout.signups_lock):
+            try:
+                doc = fsutil.read_json(self.layout.signups_file, version=SESSION_VERSION)
+            except (FileNotFoundError, CorruptStore):
+                doc = {}
+            recent = {k: [t for t in v if at - t < 3600]
+                      for k, v in (doc.get("ips") or {}).items() if isinstance(v, list)}
+            recent = {k: v for k, v in recent.items() if v}
+            mine = recent.setdefault(ip, [])
+            if len(mine) >= per_hour:
+                return False
+            mine.append(at)
+            fsutil.write_json(self.layout.signups_file,
+                              {"version": SESSION_VERSION, "ips": recent})
+            return True
+
     # -- housekeeping ------------------------------------------------------------------------------
     def sweep(self, *, now: float | None = None, every: float = 3600) -> int:
         """Remove expired session files, at most once per `every` seconds per process (the
@@ -201,7 +223,7 @@ class SessionStore:
         for shard in root.iterdir():
             if not shard.is_dir():
                 continue
-            for path in shard.glob("*.json"):
+            for path in shard.glob("*.json"):  # (signups.json is not in a shard)
                 try:
                     doc = fsutil.read_json(path, version=SESSION_VERSION)
                     out.append((path, Session.from_doc(path.stem, doc)))

@@ -78,7 +78,8 @@ class Browser:
     async def request(self, method: str, path: str, **kw: Any) -> Reply:
         url = path if "://" in path else self.base + path
         async with self.session.request(method, url, allow_redirects=False, **kw) as r:
-            return Reply(r.status, r.headers, await r.text(), str(r.url))
+            return Reply(r.status, r.headers, (await r.read()).decode("utf-8", "replace"),
+                         str(r.url))
 
     async def follow(self, reply: Reply, limit: int = 5) -> Reply:
         while reply.status in (301, 302, 303) and limit:

@@ -44,7 +44,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rmail.web.webmail import login, mailbox, static
+from rmail.web.webmail import (
+    compose,
+    events,
+    login,
+    mailbox,
+    message,
+    register,
+    search,
+    settings,
+    static,
+)
 from rmail.web.webmail.context import Page, view
 from rmail.web.webmail.urls import RESERVED
 
@@ -54,7 +64,7 @@ __all__ = ["RESERVED", "Page", "setup_webmail", "view"]
 def setup_webmail(app: web.Application) -> None:
     """Mount the webmail's routes (the folder catch-all refuses reserved first segments, so
     areas registered before or after this call keep their routes)."""
-    app.add_routes(static.routes)
-    app.add_routes(login.routes)
-    app.add_routes(mailbox.routes)
+    for area in (static, login, register, compose, search, settings, events, message,
+                 mailbox):
+        app.add_routes(area.routes)
     mailbox.add_catch_all(app)
