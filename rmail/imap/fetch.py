@@ -7,7 +7,6 @@ only those bytes of the stored file. Everything here runs in a worker thread (it
 
 from __future__ import annotations
 
-import binascii
 import re
 from collections.abc import Callable
 from typing import IO, Any, NamedTuple
@@ -15,7 +14,7 @@ from typing import IO, Any, NamedTuple
 from rmail.imap import responses as r
 from rmail.imap.errors import ImapNo
 from rmail.imap.syntax import FetchAtt, Section
-from rmail.mail.headers import decode_base64
+from rmail.mail.headers import decode_base64, decode_qp
 from rmail.store.errors import CorruptStore, NotFound
 from rmail.store.mailbox import Folder
 
@@ -377,7 +376,7 @@ def filter_header(header: bytes, names: tuple[str, ...], exclude: bool) -> bytes
 _DECODERS: dict[str, Callable[[bytes], bytes]] = {
     "7BIT": bytes, "8BIT": bytes, "BINARY": bytes,
     "BASE64": decode_base64,
-    "QUOTED-PRINTABLE": binascii.a2b_qp,
+    "QUOTED-PRINTABLE": decode_qp,
 }
 
 

@@ -232,13 +232,17 @@ class _Reader:
             return self.text(raw, "mailbox name")
         try:
             return mutf7.decode(raw)
-        except mutf7.MUTF7Error as exc:
-            raise self.fail(f"mailbox name: {exc}") from None
+        except mutf7.MUTF7Error as exc:  # a name no mailbox can have: NO, as Dovecot does
+            err = self.fail(f"mailbox name: {exc}")
+            err.no = True
+            raise err from None
 
     def mailbox(self) -> str:
         return self.mailbox_name(self.astring())
 
-    def list_mailbox(self) -> str:
+    def list_mailbox(self) -> str | None:
+        """A LIST pattern; None for one that is not valid modified UTF-7 (it matches no
+        mailbox: LIST answers OK with nothing rather than BAD)."""
         c = self.peek()
         raw = self.string() if c in (0x22, 0x7B) else self.match(_LIST_CHARS, "a pattern")
         if not raw:
@@ -247,8 +251,8 @@ class _Reader:
             return self.text(raw, "pattern")
         try:
             return mutf7.decode(raw)
-        except mutf7.MUTF7Error as exc:
-            raise self.fail(f"pattern: {exc}") from None
+        except mutf7.MUTF7Error:
+            return None
 
     # -- flags ----------------------------------------------------------------------------
     def flag(self) -> str:
@@ -502,7 +506,7 @@ def _list(r: _Reader) -> ListCmd:
             raise r.fail("RECURSIVEMATCH needs another selection option")  # RFC 5258 §3
     reference = r.mailbox_name(r.astring())
     r.sp()
-    patterns: list[str] = []
+    patterns: list[str | None] = []
     if r.maybe(b"("):
         extended = True
         patterns.append(r.list_mailbox())
@@ -531,15 +535,16 @@ def _list(r: _Reader) -> ListCmd:
                 if r.maybe(b")"):
                     break
                 r.sp()
-    return ListCmd(reference, tuple(patterns), frozenset(select), frozenset(returns), status,
-                   extended=extended)
+    return ListCmd(reference, tuple(p for p in patterns if p is not None), frozenset(select),
+                   frozenset(returns), status, extended=extended)
 
 
 def _lsub(r: _Reader) -> ListCmd:
     r.sp()
     reference = r.mailbox_name(r.astring())
     r.sp()
-    return ListCmd(reference, (r.list_mailbox(),), lsub=True)
+    pattern = r.list_mailbox()
+    return ListCmd(reference, () if pattern is None else (pattern,), lsub=True)
 
 
 STATUS_ITEMS = {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ",

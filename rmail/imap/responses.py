@@ -43,7 +43,11 @@ def astring(value: str | bytes, utf8: bool = False) -> bytes:
 
 
 def literal(data: bytes, binary: bool = False) -> bytes:
-    """`{n}CRLF data`, or `~{n}` (literal8, RFC 3516) for binary data with NUL bytes."""
+    """`{n}CRLF data`, or `~{n}` (literal8, RFC 3516) for binary data with NUL bytes. An
+    ordinary literal never carries NUL (RFC 3501 §4.3): one stored before binary APPENDs were
+    re-encoded shows as 0x80, as in Dovecot."""
+    if b"\x00" in data and not binary:
+        data = data.replace(b"\x00", b"\x80")
     prefix = b"~" if binary and b"\x00" in data else b""
     return prefix + b"{%d}\r\n" % len(data) + data
 

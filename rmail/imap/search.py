@@ -9,7 +9,6 @@ the cheap keys left. Runs in a worker thread.
 
 from __future__ import annotations
 
-import binascii
 import datetime as dt
 import re
 import time
@@ -20,7 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rmail.imap.syntax import And, Not, Or, SearchKey, SearchNode
-from rmail.mail.headers import decode_base64, decode_text, decode_words, param, parse_date
+from rmail.mail.addresses import parse_addresses
+from rmail.mail.headers import (
+    decode_base64,
+    decode_qp,
+    decode_text,
+    decode_words,
+    param,
+    parse_date,
+)
 from rmail.store.errors import CorruptStore, NotFound
 from rmail.store.journal import FolderIndex
 from rmail.store.mailbox import Folder
@@ -187,7 +194,11 @@ class Searcher:
     # -- keys that read the message ---------------------------------------------------------
     def predicate(self, key: SearchKey) -> Callable[[int], bool]:
         name, value = key.name, key.value
-        if name in ("FROM", "TO", "CC", "BCC", "SUBJECT"):
+        if name in ("FROM", "TO", "CC", "BCC"):
+            needle = str(value).casefold()
+            field_name = name.lower().encode()
+            return lambda i: self._address_contains(i, field_name, needle)
+        if name == "SUBJECT":
             needle = str(value).casefold()
             field_name = name.lower().encode()
             return lambda i: self._field_contains(i, field_name, needle)
@@ -250,6 +261,12 @@ class Searcher:
                     return True
         return found and needle == ""
 
+    def _address_contains(self, i: int, name: bytes, needle: str) -> bool:
+        """Address keys match the parsed addresses written out again (`Name <a@b>`), so
+        comments and routes inside the address do not hide it (as in Dovecot)."""
+        return any(needle in address_text(value).casefold()
+                   for fname, value in self.headers(i) if fname == name)
+
     def _header_text(self, i: int) -> str:
         return "\n".join(f"{n.decode('latin-1')}: {v}" for n, v in self.headers(i)).casefold()
 
@@ -290,6 +307,19 @@ class Searcher:
         return "\n".join(texts).casefold()
 
 
+def address_text(value: str) -> str:
+    """An address header as SEARCH FROM/TO/CC/BCC sees it: each address as `Name <local@host>`
+    (or `local@host`), groups as `name: members;`, joined by ", "."""
+    out: list[str] = []
+    for dname, _adl, mailbox, host in parse_addresses(value) or ():
+        if host is None:
+            out.append(f"{mailbox}:" if mailbox is not None else ";")
+            continue
+        spec = f"{mailbox or ''}@{host}" if host else mailbox or ""
+        out.append(f"{dname} <{spec}>" if dname else spec)
+    return ", ".join(out)
+
+
 def _text_parts(node: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     stack = [node]
@@ -309,8 +339,5 @@ def _transfer_decode(data: bytes, encoding: str) -> bytes:
     if enc == "BASE64":
         return decode_base64(data)
     if enc == "QUOTED-PRINTABLE":
-        try:
-            return binascii.a2b_qp(data)
-        except (binascii.Error, ValueError):
-            return data
+        return decode_qp(data)
     return data

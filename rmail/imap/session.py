@@ -177,6 +177,12 @@ class SelectedView:
     claims_recent: bool = False  # SELECT outside IMAP4rev2
     recent: set[int] = field(default_factory=set)  # UIDs that are \Recent in this session
     recent_sent: int = 0  # the count in the last `* n RECENT`
+    peeked_recent: int = 0  # EXAMINE: recent messages no session has taken (RFC 3501 §6.3.2)
+
+    def recent_count(self) -> int:
+        """What `* n RECENT` says: this session's own \\Recent messages, or for a session that
+        takes none (EXAMINE) what SELECT would take."""
+        return len(self.recent) if self.claims_recent else self.peeked_recent
 
     def with_recent(self, uid: int, flags: tuple[str, ...]) -> tuple[str, ...]:
         """The flags to show for a message: the stored ones, plus \\Recent if it is ours."""
@@ -257,6 +263,15 @@ class Session:
     @property
     def qresync(self) -> bool:
         return "QRESYNC" in self.enabled
+
+    def enable_condstore(self) -> None:
+        """A CONDSTORE enabling command (RFC 7162 §3.1) was used; the first one issued while
+        a mailbox is selected is answered with `OK [HIGHESTMODSEQ]` for that mailbox."""
+        if self.condstore:
+            return
+        self.condstore_seen = True
+        if self.selected is not None:
+            self.untagged(b"OK [HIGHESTMODSEQ %d] Highest" % self.selected.modseq)
 
     def trusted(self) -> bool:
         return self.peer_ip is not None and self.core.config.security.is_trusted(self.peer_ip)
@@ -343,6 +358,8 @@ class Session:
             view.uids.extend(delta.new)
             if view.claims_recent:
                 view.recent.update(await self.run(view.folder.claim_recent, delta.new))
+            elif not self.rev2:
+                view.peeked_recent = await self.run(view.folder.unclaimed_recent)
             self.untagged(b"%d EXISTS" % len(view.uids))
         self.report_recent()
 
@@ -350,8 +367,8 @@ class Session:
         """`* n RECENT` when the count changed since the client last heard it (RFC 3501
         §7.3.2); never under IMAP4rev2."""
         view = self.view()
-        if not self.rev2 and len(view.recent) != view.recent_sent:
-            view.recent_sent = len(view.recent)
+        if not self.rev2 and view.recent_count() != view.recent_sent:
+            view.recent_sent = view.recent_count()
             self.untagged(b"%d RECENT" % view.recent_sent)
 
     def _apply_delta(self, view: SelectedView, delta: Delta) -> None:

@@ -31,8 +31,10 @@ class Info:
 
 
 def _first(addrs: list[list[str | None]] | None) -> list[str | None] | None:
+    """The first address, where a group's start (`[None, None, name, None]`) counts with its
+    name as the mailbox, as in Dovecot; a group's end marker is skipped."""
     for a in addrs or ():
-        if a[3] is not None:  # skip group markers
+        if a[2] is not None or a[3] is not None:
             return a
     return None
 

@@ -142,9 +142,9 @@ def _mailbox(tokens: list[Token]) -> Address | None:
     """
     if all(kind in _SKIP for kind, _ in tokens):
         return None
-    comments = [" ".join(text.split()) for kind, text in tokens if kind == "comment"]
     lt = next((i for i, tok in enumerate(tokens) if tok == ("sp", "<")), None)
     adl: str | None = None
+    outside = tokens  # a comment may stand in for the name, but not one inside <...>
     if lt is None:
         name = ""
         spec = [tok for tok in tokens if tok[0] not in _SKIP]
@@ -152,11 +152,13 @@ def _mailbox(tokens: list[Token]) -> Address | None:
         name = _phrase(tokens[:lt])
         gt = next((i for i in range(lt + 1, len(tokens)) if tokens[i] == ("sp", ">")), None)
         spec = [tok for tok in tokens[lt + 1 : gt] if tok[0] not in _SKIP]
+        outside = tokens[:lt] + (tokens[gt + 1 :] if gt is not None else [])
         colon = next((i for i, tok in enumerate(spec) if tok == ("sp", ":")), None)
         if spec and spec[0] == ("sp", "@") and colon is not None:  # obsolete route, §4.4
             adl = "".join(text for _, text in spec[:colon])
             spec = spec[colon + 1 :]
     if not name:
+        comments = (" ".join(text.split()) for kind, text in outside if kind == "comment")
         name = next((c for c in comments if c), "")
     at = max((i for i, tok in enumerate(spec) if tok == ("sp", "@")), default=None)
     local = spec if at is None else spec[:at]

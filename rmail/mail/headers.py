@@ -169,6 +169,32 @@ def decode_base64(data: bytes) -> bytes:
         return b""
 
 
+_QP_LINE = re.compile(rb"([^\r\n]*)(\r?\n|\r|$)")
+_QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def decode_qp(data: bytes) -> bytes:
+    """Quoted-printable body decoding (RFC 2045 §6.7): trailing spaces and tabs of each line
+    are transport padding and go, a line ending in "=" (after that) is a soft break, `=XX`
+    is a byte; anything else (a stray "=") is kept as it is. Line breaks come out as CRLF.
+    Never raises."""
+    out: list[bytes] = []
+    for m in _QP_LINE.finditer(data):
+        line, brk = m.group(1).rstrip(b" \t"), m.group(2)
+        if not line and not brk:
+            break
+        soft = line.endswith(b"=")
+        if soft:
+            line = line[:-1]
+        out.append(_QP_ESCAPE.sub(lambda e: bytes((int(e.group(1), 16),)), line)
+                   if b"=" in line else line)
+        if brk and not soft:
+            out.append(b"\r\n")
+        if not brk:
+            break
+    return b"".join(out)
+
+
 def decode_words(value: str) -> str:
     """Decode RFC 2047 encoded words anywhere in `value` (also inside quoted strings, as
     senders put them there despite §5).

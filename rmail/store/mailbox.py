@@ -981,10 +981,10 @@ class Folder:
     def move(self, uids: Iterable[int], dest: Folder, *,
              quota_bytes: int | None = None) -> list[tuple[int, int]]:
         """Copy, then expunge the originals (RFC 6851). A crash in between leaves a copy in both
-        folders, never in neither."""
-        if dest.id == self.id and dest.owner is self.owner:
-            raise Conflict("source and destination are the same folder")
-        pairs = self.copy(uids, dest, quota_bytes=quota_bytes)
+        folders, never in neither. Moving into the same folder is legal (RFC 6851 §3.3: COPY
+        then expunge): the messages get new UIDs, and no quota is claimed for them."""
+        same = dest.id == self.id and dest.owner is self.owner
+        pairs = self.copy(uids, dest, quota_bytes=None if same else quota_bytes)
         self.expunge([src for src, _ in pairs])
         return pairs
 

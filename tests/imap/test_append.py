@@ -75,7 +75,13 @@ def test_literal8_and_utf8_append(imap: ImapServer) -> None:
     raw = b"Subject: bin\r\n\r\n\x00\x01\x02"
     assert c.cmd(b"a", b"APPEND INBOX ~{%d+}\r\n" % len(raw) + raw)[0].startswith(
         b"a OK [APPENDUID")
-    assert imap.folder().read_message(1) == raw
+    # stored re-encoded (no NUL may reach an ordinary literal); BINARY gives the bytes back
+    assert imap.folder().read_message(1) == (
+        b"Subject: bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC")
+    c.cmd(b"s", b"SELECT INBOX")
+    assert c.cmd(b"t", b"FETCH 1 (BINARY.PEEK[1])")[0] == (
+        b"* 1 FETCH (BINARY[1] ~{3}\r\n\x00\x01\x02)")
+    c.cmd(b"u", b"UNSELECT")
     utf8 = "Subject: Grüße\r\nFrom: jörg@example.de\r\n\r\nhi\r\n".encode()
     c.cmd(b"b", b"ENABLE UTF8=ACCEPT")
     assert c.cmd(b"c", b"APPEND INBOX UTF8 (~{%d+}\r\n" % len(utf8) + utf8 + b")")[0].startswith(

@@ -14,8 +14,8 @@ def test_first_select_claims_examine_does_not(imap: ImapServer) -> None:
     imap.deliver(message(1))
     imap.deliver(message(2), flags=("\\Seen",))
     a, b, c = logged_in(imap), logged_in(imap), logged_in(imap)
-    lines = a.cmd(b"a1", b"EXAMINE INBOX")
-    assert lines[2:4] == [b"* 2 EXISTS", b"* 0 RECENT"]
+    lines = a.cmd(b"a1", b"EXAMINE INBOX")  # counts what SELECT would take, takes nothing
+    assert lines[2:4] == [b"* 2 EXISTS", b"* 2 RECENT"]
     assert a.cmd(b"a2", b"FETCH 1:* (FLAGS)") == [
         b"* 1 FETCH (FLAGS ())", b"* 2 FETCH (FLAGS (\\Seen))", b"a2 OK FETCH completed"]
     # STATUS counts unclaimed messages and claims nothing

@@ -113,11 +113,12 @@ def test_esearch_and_searchres(imap: ImapServer) -> None:
 def test_modseq_search(imap: ImapServer) -> None:
     c = mailbox(imap)
     c.cmd(b"a", b"STORE 3 +FLAGS (\\Seen)")
-    assert c.cmd(b"b", b"SEARCH MODSEQ 6") == [b"* SEARCH 3 (MODSEQ 6)", b"b OK SEARCH completed"]
+    assert c.cmd(b"b", b"SEARCH MODSEQ 6") == [  # RFC 7162 §3.1: the enabling command
+        b"* OK [HIGHESTMODSEQ 6] Highest", b"* SEARCH 3 (MODSEQ 6)", b"b OK SEARCH completed"]
     assert c.cmd(b"c", b'SEARCH MODSEQ "/flags/\\\\draft" all 2') == [
         b"* SEARCH 2 3 4 5 (MODSEQ 6)", b"c OK SEARCH completed"]
     assert c.cmd(b"d", b"SEARCH RETURN (MAX) MODSEQ 1") == [
-        b'* ESEARCH (TAG "d") MAX 5 MODSEQ 6', b"d OK SEARCH completed"]
+        b'* ESEARCH (TAG "d") MAX 5 MODSEQ 5', b"d OK SEARCH completed"]  # of message 5
 
 
 def test_sort(imap: ImapServer) -> None:

@@ -54,6 +54,7 @@ def test_unchangedsince(imap: ImapServer) -> None:
     c = selected(imap, message(1), message(2), message(3))
     imap.folder().store_flags([2], "add", ["\\Flagged"])  # modseq 4, by someone else
     assert c.cmd(b"a", b"STORE 1:3 (UNCHANGEDSINCE 3) +FLAGS.SILENT (\\Seen)") == [
+        b"* OK [HIGHESTMODSEQ 3] Highest",  # RFC 7162 §3.1: CONDSTORE enabled while selected
         b"* 1 FETCH (UID 1 MODSEQ (5))", b"* 3 FETCH (UID 3 MODSEQ (5))",
         b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent) MODSEQ (4))",  # someone else's change
         b"a OK [MODIFIED 2] Conditional STORE failed"]

@@ -12,7 +12,7 @@ import pytest
 
 from rmail.store import layout as layout_module
 from rmail.store import mailbox as mailbox_module
-from rmail.store.errors import Conflict, CorruptStore, InvalidValue, NotFound, QuotaExceeded
+from rmail.store.errors import CorruptStore, InvalidValue, NotFound, QuotaExceeded
 from rmail.store.journal import parse_journal
 from rmail.store.mailbox import REAPER, AppendResult, Folder, MailStore, UserMailbox
 
@@ -283,8 +283,9 @@ def test_move(mailbox: UserMailbox, inbox: Folder) -> None:
     assert junk.record(1).flags == (FLAGGED,)
     assert junk.read_message(2) == message(3)
     assert inbox.index().vanished_since(0) == [2, 3]
-    with pytest.raises(Conflict):
-        inbox.move([1], mailbox.folder("inbox"))
+    assert inbox.move([1], mailbox.folder("inbox")) == [(1, 5)]  # RFC 6851: COPY + EXPUNGE
+    assert inbox.uids() == [4, 5]
+    assert inbox.read_message(5) == message(1)
     assert_counts(inbox)
     assert_counts(junk)
 

@@ -47,8 +47,6 @@ async def move(s: Session, args: Copy) -> Done:
     uids = [u for p in view.resolve(args.sequence, args.uid, s.saved)
             if (u := view.uids[p]) not in view.gone]
     dest = await _target(s, args.mailbox)
-    if dest.id == view.folder.id:
-        raise ImapNo("source and destination are the same mailbox", "CANNOT")
     if not uids:
         return Done()
     pairs = await s.run(view.folder.move, uids, dest)  # usage does not grow: no quota check

@@ -81,7 +81,7 @@ def _vanished(idx: FolderIndex, since: int, args: Fetch) -> list[int]:
 async def fetch(s: Session, args: Fetch) -> Done:
     view = s.view()
     if args.changedsince is not None or any(a.name == "MODSEQ" for a in args.atts):
-        s.condstore_seen = True
+        s.enable_condstore()
     if args.vanished and not s.qresync:
         raise ImapBad("VANISHED needs ENABLE QRESYNC")
     positions = view.resolve(args.sequence, args.uid, s.saved)

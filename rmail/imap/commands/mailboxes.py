@@ -89,11 +89,13 @@ async def select(s: Session, args: Select) -> Done:
                         claims_recent=not args.readonly and not s.rev2)
     if view.claims_recent:  # RFC 3501 §6.3.2: EXAMINE must not take \Recent away
         view.recent = set(await s.run(folder.claim_recent, opened.uids))
+    elif not s.rev2:
+        view.peeked_recent = await s.run(folder.unclaimed_recent)
     s.untagged(view.flags_line())
     s.untagged(b"OK [PERMANENTFLAGS " + view.permanent_flags() + b"] Flags permitted")
     s.untagged(b"%d EXISTS" % len(view.uids))
     if not s.rev2:
-        view.recent_sent = len(view.recent)
+        view.recent_sent = view.recent_count()
         s.untagged(b"%d RECENT" % view.recent_sent)
         if opened.first_unseen is not None:
             s.untagged(b"OK [UNSEEN %d] First unseen" % opened.first_unseen)
@@ -271,15 +273,19 @@ def list_mailboxes(entries: list[FolderEntry], subscriptions: list[str], cmd: Li
                 out.append(_Listing(name, attrs, selectable=name in by_name
                                     and by_name[name].selectable))
         if "RECURSIVEMATCH" in sel:  # RFC 5258 §3.5: parents whose children matched
-            emitted = {x.name for x in out}
+            emitted = {x.name: x for x in out}
             for name in names:
+                if matches(name):  # listed itself: its parents need no CHILDINFO for it
+                    continue
                 for parent in _parents(name):
-                    if parent not in emitted and matches(parent):
-                        emitted.add(parent)
+                    if parent in emitted:
+                        emitted[parent].childinfo = True
+                    elif matches(parent):
                         attrs = base_attrs(parent)
                         if parent in chosen:
                             attrs.append("\\Subscribed")
-                        out.append(_Listing(parent, attrs, childinfo=True))
+                        emitted[parent] = _Listing(parent, attrs, childinfo=True)
+                        out.append(emitted[parent])
         return out
     for e in entries:
         if "SPECIAL-USE" in sel and not e.special_use:
@@ -295,6 +301,8 @@ def list_mailboxes(entries: list[FolderEntry], subscriptions: list[str], cmd: Li
 async def list_(s: Session, args: ListCmd) -> Done:
     assert s.mailbox is not None
     verb = b"LSUB " if args.lsub else b"LIST "
+    if not args.patterns:  # every pattern was invalid modified UTF-7: nothing matches
+        return Done()
     if not args.lsub and args.patterns == ("",):  # RFC 3501 §6.3.8: the hierarchy delimiter
         s.untagged(b'LIST (\\Noselect) "/" ""')
         return Done()
@@ -338,7 +346,7 @@ async def status_values(s: Session, name: str, items: tuple[str, ...]) -> bytes:
         if s.selected is not None and s.selected.folder.id == folder.id:
             counts["RECENT"] += len(s.selected.recent)
     if "HIGHESTMODSEQ" in items:
-        s.condstore_seen = True
+        s.enable_condstore()
     parts = []
     for item in items:
         if item == "APPENDLIMIT":

@@ -37,7 +37,7 @@ async def _matches(s: Session, criteria: SearchNode) -> tuple[Columns, list[int]
 async def search(s: Session, args: Search, uid: bool) -> Done:
     modseq = _uses_modseq(args.criteria)
     if modseq:
-        s.condstore_seen = True
+        s.enable_condstore()
     cols, rows = await _matches(s, args.criteria)
     nums = [cols.uids[i] if uid else cols.seqs[i] for i in rows]
     top_modseq = max((cols.modseqs[i] for i in rows), default=0)
@@ -69,6 +69,10 @@ async def search(s: Session, args: Search, uid: bool) -> Done:
     if "COUNT" in opts:
         parts.append(b"COUNT %d" % len(nums))
     if modseq and nums:
+        if not {"ALL", "COUNT"} & set(opts):  # RFC 4731 §3.2: of the messages returned
+            returned = [rows[0]] if "MIN" in opts else []
+            returned += [rows[-1]] if "MAX" in opts else []
+            top_modseq = max((cols.modseqs[i] for i in returned), default=top_modseq)
         parts.append(b"MODSEQ %d" % top_modseq)
     s.untagged(b" ".join(parts))
     return Done()

@@ -26,7 +26,7 @@ async def store(s: Session, args: Store) -> Done:
     if view.readonly:
         raise ImapNo("the mailbox is read-only (EXAMINE)", "READ-ONLY")
     if args.unchangedsince is not None:
-        s.condstore_seen = True
+        s.enable_condstore()
     positions = view.resolve(args.sequence, args.uid, s.saved)
     uids = [u for p in positions if (u := view.uids[p]) not in view.gone]
     result = await s.run(view.folder.store_flags, uids, args.mode, args.flags,
