@@ -429,6 +429,7 @@ def describe(
             url = _url(config, name, host, port)
             lines.append(f"  {name:<12} {url}")
             lines.append(f"  {'healthz':<12} {url}healthz")
+            lines.append(f"  {'webmail':<12} {url}webmail/")
         else:
             lines.append(f"  {name:<12} {_format_address(host, port):<22} {mode}")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ import asyncio
 import json
 
 from rmail.auth.policy import check_new_password
+from rmail.store.mailbox import MailStore
 from tests.webmail.conftest import DOMAIN, Browser, MakeBrowser, message
 from tests.webmail.test_list import with_class
 
@@ -183,6 +184,12 @@ async def test_event_stream(browser: Browser) -> None:
         second = await asyncio.wait_for(next_event(), 30)
         inbox2 = next(f for f in second["folders"] if f["name"] == "INBOX")  # type: ignore
         assert inbox2["total"] == inbox["total"] + 1 and inbox2["unread"] == inbox["unread"] + 1
+        # another process (no bus between them): found by re-reading the counts
+        other = MailStore(browser.config.mail_root).mailbox(DOMAIN, "alice").folder("INBOX")
+        await asyncio.to_thread(other.append, message(10))
+        third = await asyncio.wait_for(next_event(), 60)
+        inbox3 = next(f for f in third["folders"] if f["name"] == "INBOX")  # type: ignore
+        assert inbox3["total"] == inbox2["total"] + 1
 
 
 async def test_docs_pages(browser: Browser) -> None:

@@ -237,7 +237,10 @@ async def _check_csrf(page: Page, body: Body) -> None:
     if ctype == "application/x-www-form-urlencoded":
         if request.content_length is not None and request.content_length > FORM_LIMIT:
             raise HttpError(413, "Form too large")
-        page.form = await request.post()
+        try:
+            page.form = await request.post()
+        except (ValueError, UnicodeDecodeError):
+            raise HttpError(400, "Malformed form") from None
         _compare(expected, page.form.get(CSRF_FIELD))
     elif ctype == "multipart/form-data":
         reader = await request.multipart()

@@ -4,8 +4,10 @@ change bus, so new mail and flag changes show without a reload.
 Events say only that something changed; the stream answers with the counts of every folder
 (`event: folders`, `data: {"folders": [{"name", "total", "unread"}]}`), read from the index,
 so a dropped or coalesced change loses nothing. Changes arriving within `COALESCE` seconds are
-sent once. A comment line every `HEARTBEAT` seconds keeps proxies from closing the stream,
-and the session is checked then too: a logout or expiry ends the stream.
+sent once. The bus is per process: a change made by another worker (or the CLI) is found by
+re-reading the counts every `POLL` seconds without news (a few `stat`s), and sent when they
+differ. A comment line every `HEARTBEAT` seconds keeps proxies from closing the stream, and
+the session is checked then too: a logout or expiry ends the stream.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 HEARTBEAT = 25.0
+POLL = 5.0
 COALESCE = 0.25
 
 
@@ -45,18 +48,26 @@ async def events(page: Page) -> web.StreamResponse:
     await response.prepare(request)
     with page.services.events.subscribe(user.domain, user.username, maxsize=100) as sub:
         try:
-            await response.write(b"retry: 5000\n\n" + await page.run(_payload, page))
+            last = await page.run(_payload, page)
+            await response.write(b"retry: 5000\n\n" + last)
+            quiet = 0.0
             while True:
-                change = await sub.get(timeout=HEARTBEAT)
+                change = await sub.get(timeout=POLL)
                 if change is None:
-                    if session_principal(request) is None:
-                        break
-                    await response.write(b": keep-alive\n\n")
-                    continue
-                await asyncio.sleep(COALESCE)  # let a burst arrive, then send once
-                while not sub.queue.empty():
-                    sub.queue.get_nowait()
-                await response.write(await page.run(_payload, page))
+                    quiet += POLL
+                    if quiet >= HEARTBEAT:
+                        quiet = 0.0
+                        if session_principal(request) is None:
+                            break
+                        await response.write(b": keep-alive\n\n")
+                else:
+                    await asyncio.sleep(COALESCE)  # let a burst arrive, then send once
+                    while not sub.queue.empty():
+                        sub.queue.get_nowait()
+                payload = await page.run(_payload, page)
+                if payload != last:
+                    last = payload
+                    await response.write(payload)
             await response.write_eof()
         except ConnectionError:  # the browser went away
             pass
