@@ -390,6 +390,11 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("--yes", action="store_true", help="confirm")
     delete.set_defaults(func=cmd_user_delete)
 
+    from rmail.provisioning.commands import add_commands as add_provisioning
+    from rmail.provisioning.commands import add_user_commands
+
+    add_user_commands(user, _config)  # `rmail user restore|deleted`
+
     domain = sub.add_parser("domain", help="manage domains").add_subparsers(metavar="ACTION")
     dadd = domain.add_parser("add", help="add a domain")
     dadd.add_argument("domain")
@@ -425,6 +430,7 @@ def _parser() -> argparse.ArgumentParser:
     from rmail.queue.commands import add_commands  # `rmail queue ...` and `rmail dkim ...`
 
     add_commands(sub, _config)
+    add_provisioning(sub, _config)  # `rmail provision FILE|URL|key`
     return p
 
 

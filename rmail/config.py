@@ -38,6 +38,7 @@ __all__ = [
     "HttpListenerConfig",
     "ListenerConfig",
     "ListenersConfig",
+    "ProvisioningConfig",
     "QueueConfig",
     "RelayConfig",
     "RelayHost",
@@ -561,6 +562,49 @@ class WebmailConfig(_Section):
     registration: RegistrationConfig = _section(RegistrationConfig, "Self-service sign-up.")
 
 
+def _https_url(value: object) -> str:
+    text = _string(value).strip()
+    if not text.lower().startswith("https://") or len(text) <= len("https://"):
+        raise _Invalid(f"expected an https:// URL, got {_show(value)}")
+    return text
+
+
+def _argon2_hash(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith("$argon2id$"):
+        raise _Invalid("expected an argon2id hash as printed by `rmail provision key`, got "
+                       f"{_show(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class ProvisioningConfig(_Section):
+    """The mail controller's interfaces: the REST API keys and the fetched JSON document."""
+
+    url: str | None = _opt(
+        None, _optional(_https_url),
+        "HTTPS URL of the provisioning document, fetched every `interval` seconds and applied; "
+        "null: no periodic fetch.",
+    )
+    interval: int = _opt(300, _int(1), "Seconds between two fetches of `url`.")
+    ca_file: Path | None = _opt(
+        None, _optional(_path), "PEM CA bundle to verify `url` with (default: the system's).",
+        path=True,
+    )
+    prune: bool = _opt(
+        False, _bool, "Remove accounts and aliases the document created earlier and no longer "
+        "lists (after delete_grace_days).",
+    )
+    api_keys: tuple[str, ...] = _opt(
+        (), _list(_argon2_hash),
+        "argon2id hashes of the controllers' API keys for /mail/account and /mail/alias "
+        "(`rmail provision key` makes one).",
+    )
+    delete_grace_days: int = _opt(
+        7, _int(0, 3650), "Days a deleted account's data is kept; `rmail user restore` brings "
+        "it back meanwhile (0: removed at once).",
+    )
+
+
 @dataclass(frozen=True)
 class Config(_Section):
     """The whole configuration of one rmail node."""
@@ -587,6 +631,9 @@ class Config(_Section):
     relay: RelayConfig = _section(RelayConfig, "Outbound routing: static routes, smarthost.")
     queue: QueueConfig = _section(QueueConfig, "Outbound queue retries and lifetime.")
     webmail: WebmailConfig = _section(WebmailConfig, "Webmail sessions and registration.")
+    provisioning: ProvisioningConfig = _section(
+        ProvisioningConfig, "Mail controller: REST API keys, the fetched JSON document."
+    )
     quota_mb_default: int = _opt(1024, _int(1, 1048576), "Quota of new users, in MB.")
     max_message_bytes: int = _opt(50 * 1024 * 1024, _int(1), "Largest message accepted, in bytes.")
     # Not a config key: where this config came from, for error messages.

@@ -14,6 +14,7 @@ from rmail.auth import Authenticator
 from rmail.auth.lockout import Lockout
 from rmail.config import Config
 from rmail.delivery import Delivery
+from rmail.provisioning.task import ProvisioningTask
 from rmail.queue import OutboundQueue
 from rmail.store.accounts import Accounts
 from rmail.store.events import EventBus
@@ -35,6 +36,8 @@ class Services:
     queue: OutboundQueue = field(default=None)  # type: ignore[assignment]
     sessions: SessionStore = field(default=None)  # type: ignore[assignment]
     preferences: Preferences = field(default=None)  # type: ignore[assignment]
+    # The periodic provisioning fetch and the deleted-accounts sweeper: once per server.
+    provisioning: ProvisioningTask = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.preferences is None:
@@ -50,14 +53,19 @@ class Services:
             object.__setattr__(self, "delivery",
                                Delivery(self.config, self.accounts, self.mail, self.queue))
         self.queue.attach(self.delivery)
+        if self.provisioning is None:
+            object.__setattr__(self, "provisioning",
+                               ProvisioningTask(self.config, self.accounts, self.mail.forget))
 
     async def start(self) -> None:
         """Start background work (the outbound queue worker); the server calls it once every
         listener serves. Idempotent per start/stop pair."""
         await self.queue.start()
+        await self.provisioning.start()
 
     async def stop(self) -> None:
         """Stop background work (after the listeners stopped, so none can still enqueue)."""
+        await self.provisioning.stop()
         await self.queue.stop()
 
 

@@ -88,3 +88,21 @@ def forget_cached(stored_hash: str) -> None:
     with _cache_lock:
         for k in [k for k in _cache if k[0] == stored_hash]:
             del _cache[k]
+
+
+def check_hash(value: object) -> str:
+    """A pre-hashed password as provisioning imports it ($1$, $5$, $6$ with or without
+    `rounds=`, bcrypt, argon2), parsed strictly: a known prefix with a malformed salt or
+    checksum, or a bare salt without a checksum, is refused with the reason (ValueError)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a crypt hash string")
+    scheme = CONTEXT.identify(value)
+    if scheme is None:
+        raise ValueError("not a supported hash ($1$, $5$, $6$, bcrypt or argon2 expected)")
+    try:
+        parsed = CONTEXT.handler(scheme).from_string(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"malformed {scheme} hash: {exc}") from None
+    if getattr(parsed, "checksum", None) in (None, b"", ""):
+        raise ValueError(f"malformed {scheme} hash: no checksum")
+    return value

@@ -146,6 +146,12 @@ class Account:
     auth_epoch: int = 0                      # bumped on password change: old tokens die
     app_passwords: tuple[dict[str, Any], ...] = ()
     totp: dict[str, Any] | None = None
+    # Provisioning (rmail.provisioning): who created the account ("file" = the declarative
+    # document, "rest" = the controller's REST API, "" = by hand or another API; `--prune`
+    # removes only "file" accounts), and the hash the document last gave it, compared instead
+    # of `password_hash` because a login upgrades an imported crypt hash to argon2id.
+    origin: str = ""
+    provisioned_hash: str = ""
 
     @property
     def address(self) -> str:
@@ -197,7 +203,7 @@ class Account:
 _UPDATABLE = {"admin": bool, "enabled": bool, "quota_mb": int, "display_name": str,
               "submission_enabled": bool, "recipients_per_day": int, "password_hash": str,
               "sender_whitelist": tuple, "app_passwords": tuple, "totp": object,
-              "addresses": tuple, "auth_epoch": int}
+              "addresses": tuple, "auth_epoch": int, "provisioned_hash": str}
 
 
 def _checked_sequence(key: str, value: object) -> tuple[Any, ...]:
@@ -226,18 +232,25 @@ class DomainRecord:
     rules: list[AliasRule] = field(default_factory=list)
     aliases: dict[str, list[str]] = field(default_factory=dict)  # local part -> targets
     settings: dict[str, Any] = field(default_factory=dict)       # e.g. DKIM selector
+    # local part -> who made the plain alias ("file" or "rest", see Account.origin); absent
+    # for aliases made by hand or over the admin API
+    alias_origins: dict[str, str] = field(default_factory=dict)
 
     def to_doc(self) -> dict[str, Any]:
-        return {"version": DOMAIN_VERSION, "name": self.name, "created": self.created,
-                "rules": [asdict(r) for r in self.rules], "aliases": self.aliases,
-                "settings": self.settings}
+        doc = {"version": DOMAIN_VERSION, "name": self.name, "created": self.created,
+               "rules": [asdict(r) for r in self.rules], "aliases": self.aliases,
+               "settings": self.settings}
+        origins = {k: v for k, v in self.alias_origins.items() if k in self.aliases}
+        if origins:
+            doc["alias_origins"] = origins
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> DomainRecord:
         return cls(doc["name"], doc.get("created", ""),
                    [AliasRule(r["pattern"], r["target"]) for r in doc.get("rules", [])],
                    {k: list(v) for k, v in doc.get("aliases", {}).items()},
-                   dict(doc.get("settings", {})))
+                   dict(doc.get("settings", {})), dict(doc.get("alias_origins", {})))
 
 
 @dataclass(frozen=True)
@@ -489,7 +502,8 @@ class Accounts:
 
     def create(self, domain: str, username: str, password_hash: str, *, admin: bool = False,
                quota_mb: int = 1024, display_name: str = "",
-               addresses: Iterable[str] = ()) -> Account:
+               addresses: Iterable[str] = (), origin: str = "",
+               provisioned_hash: str = "") -> Account:
         """Create a user with the default folders. The domain is created when missing."""
         name, user = normalize_domain(domain), check_username(username)
         check_quota(quota_mb)
@@ -503,7 +517,8 @@ class Accounts:
             fsutil.ensure_dir(udir)
             acc = Account(user, name, password_hash, admin=admin, quota_mb=quota_mb,
                           created=_now_iso(), display_name=display_name,
-                          addresses=all_addresses)
+                          addresses=all_addresses, origin=origin,
+                          provisioned_hash=provisioned_hash)
             from rmail.store.mailbox import MailStore  # the user's folders come with the user
 
             MailStore(self.layout.root).mailbox(name, user).init_defaults()
@@ -601,9 +616,12 @@ class Accounts:
     def plain_aliases(self, domain: str) -> dict[str, list[str]]:
         return dict(self.domain(domain).aliases)
 
-    def set_alias(self, domain: str, name: str, targets: Iterable[str] | str) -> list[str]:
+    def set_alias(self, domain: str, name: str, targets: Iterable[str] | str, *,
+                  origin: str | None = None, create_only: bool = False,
+                  update_only: bool = False) -> list[str]:
         """A plain alias `name@domain` delivering to one or more targets (comma-separated in a
-        string, as in provisioning files)."""
+        string, as in provisioning files). `origin` records who made it (Account.origin);
+        `create_only` refuses an existing alias, `update_only` a missing one."""
         dname = normalize_domain(domain)
         local, _ = split_address(f"{name}@{dname}")
         if isinstance(targets, str):
@@ -615,7 +633,15 @@ class Accounts:
             raise AlreadyExists(f"{local}@{dname} is a user's address")
 
         def change(rec: DomainRecord) -> None:
+            if create_only and local in rec.aliases:
+                raise AlreadyExists(f"alias {local}@{dname} exists")
+            if update_only and local not in rec.aliases:
+                raise NotFound(f"no alias {local}@{dname}")
+            if local not in rec.aliases:
+                rec.alias_origins.pop(local, None)
             rec.aliases[local] = checked
+            if origin is not None:
+                rec.alias_origins[local] = origin
 
         self._update_domain(dname, change)
         return checked
@@ -627,6 +653,7 @@ class Accounts:
         def change(rec: DomainRecord) -> None:
             if rec.aliases.pop(local, None) is None:
                 raise NotFound(f"no alias {local}@{dname}")
+            rec.alias_origins.pop(local, None)
 
         self._update_domain(dname, change)
 

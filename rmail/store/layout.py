@@ -5,6 +5,7 @@
   accounts.gen                       bumped on every account/alias change (cache invalidation)
   domains/{domain}/                  domain name in IDNA ASCII form, lowercase
     domain.json                      settings, regex alias rules, plain aliases   (+ domain.lock)
+    deleted/{username}.{unix time}/  a user deleted with a grace period (`rmail user restore`)
     users/{username}/
       account.json                   hash, admin, enabled, quota, addresses ...  (+ account.lock)
       preferences.json               webmail preferences (rmail.store.preferences)
@@ -47,6 +48,9 @@
     messages/{id}.eml                message bytes as they will be sent (DKIM-signed)
     state/{id}.json                  envelope and per-recipient-domain delivery state
     queue.lock                       flock sidecar for state writers (server and CLI)
+  provisioning/                      the declarative provisioning document's bookkeeping
+    state.json                       hash (and ETag) of the last document applied
+    staging/                         new users built here, renamed into users/ once durable
   secrets/                           JWT secret, DKIM keys (0600)
     dkim/{domain}/{selector}.pem     DKIM private key of a domain
   tls/                               certificates
@@ -141,6 +145,14 @@ class Layout:
 
     def domain_lock(self, domain: str) -> Path:
         return self.domain_dir(domain) / "domain.lock"
+
+    def deleted_dir(self, domain: str) -> Path:
+        """Users deleted with a grace period, as `{username}.{unix time}` directories."""
+        return self.domain_dir(domain) / "deleted"
+
+    @property
+    def provisioning_dir(self) -> Path:
+        return self.root / "provisioning"
 
     def users_dir(self, domain: str) -> Path:
         return self.domain_dir(domain) / "users"

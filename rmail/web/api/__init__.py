@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from rmail.web.api import admin_users, aliases, auth, folders, send
+from rmail.web.api.provisioning import setup_provisioning
 
 ROUTE_TABLES = (auth.routes, folders.routes, send.routes, aliases.routes, admin_users.routes)
 
@@ -12,3 +13,4 @@ ROUTE_TABLES = (auth.routes, folders.routes, send.routes, aliases.routes, admin_
 def setup_api(app: web.Application) -> None:
     for table in ROUTE_TABLES:
         app.add_routes(table)
+    setup_provisioning(app)  # /mail/account/..., /mail/alias/... (with and without the slash)

@@ -13,6 +13,8 @@ from rmail import __version__
 from rmail.store.accounts import PASSWORD_MAX_BYTES, QUOTA_MAX_MB, QUOTA_MIN_MB
 from rmail.store.folders import SPECIAL_USES
 from rmail.web.api.folders import DEFAULT_LIMIT, MAX_LIMIT, MAX_UID
+from rmail.web.docs.openapi_provisioning import SCHEMAS as PROVISIONING_SCHEMAS
+from rmail.web.docs.openapi_provisioning import provisioning_paths
 
 Schema = dict[str, Any]
 
@@ -334,6 +336,7 @@ def build_spec() -> dict[str, Any]:
             {200: ("Changed", ref("PasswordChanged"))}, auth="admin", errors=(404,),
             params=[USERNAME, DOMAIN_Q], body=ref("PasswordChange"))},
     }
+    paths.update(provisioning_paths())
     paths["/folders/{folder}/messages/{uid}"]["get"]["responses"]["200"]["content"] = {
         "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}
     return {
@@ -343,15 +346,19 @@ def build_spec() -> dict[str, Any]:
                                 '`{"error": "..."}`; CORS headers are on every response.'},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"basic": []}],
-        "tags": [{"name": t} for t in ("Authentication", "Mail", "Aliases", "Admin")],
+        "tags": [{"name": t} for t in ("Authentication", "Mail", "Aliases", "Admin",
+                                       "Provisioning")],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **PROVISIONING_SCHEMAS},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                            "description": "Token from POST /auth/login"},
                 "basic": {"type": "http", "scheme": "basic",
                           "description": "user@domain and password"},
+                "apiKey": {"type": "http", "scheme": "bearer",
+                           "description": "A controller's API key (`rmail provision key`; "
+                                          "hashes in provisioning.api_keys), /mail/... only"},
             },
         },
     }
