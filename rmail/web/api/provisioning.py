@@ -11,8 +11,8 @@ is the authority for its domains.
 Who may call: a global admin's token (or Basic credentials), or a controller's API key as
 `Authorization: Bearer KEY` (argon2id hashes in `provisioning.api_keys`), over HTTPS (plain
 HTTP only from `security.trusted_networks`, i.e. a TLS-terminating proxy on the host). The
-check is `require_controller`, one function, so moving it to the shared front door is one
-edit.
+check is `require_controller`: API keys here, everything else through the shared front door
+(`rmail.web.auth`, via `require_admin`).
 
 Deleting an account keeps its data for `provisioning.delete_grace_days` (gone from the API,
 delivery and logins at once; `rmail user restore` brings it back).
@@ -40,6 +40,7 @@ from rmail.store.accounts import (
 from rmail.store.errors import AlreadyExists, InvalidValue, NotFound, UnsafeName
 from rmail.store.provisioning import ORIGIN_REST, ProvisioningStore
 from rmail.web.api.base import core, json_response, read_body, read_json, require_admin, run
+from rmail.web.auth import BEARER_CHALLENGE, locked_error
 from rmail.web.errors import ApiError
 
 BODY_LIMIT = 64 * 1024
@@ -77,15 +78,14 @@ async def require_controller(request: web.Request) -> str:
     if scheme.lower() == "bearer" and hashes and credential and looks_like_key(credential):
         ip = request.remote
         if services.lockout.is_locked(ip):
-            raise ApiError(429, "Too many failed logins; try again later",
-                           {"Retry-After": str(max(1, services.lockout.retry_after(ip or "")))})
+            raise locked_error(services, ip)
         if key_matches_recently(credential, hashes) or \
                 await run(key_matches, credential, hashes):
             services.lockout.success(ip)
             return "api-key"
         services.lockout.failure(ip)
-        raise ApiError(401, "Invalid API key")
-    principal = await require_admin(request)
+        raise ApiError(401, "Invalid API key", {"WWW-Authenticate": BEARER_CHALLENGE})
+    principal = await require_admin(request)  # the front door: JWT or Basic, admins only
     return principal.address
 
 
