@@ -41,6 +41,8 @@ def rich_message() -> bytes:
     inner["From"] = "dave@example.org"
     inner["Subject"] = "Inner message"
     inner.set_content("The inner text")
+    inner.add_attachment(b"inner file", maintype="application", subtype="octet-stream",
+                         filename="inner.bin")
     msg.add_attachment(inner)
     return msg.as_bytes()
 
@@ -120,6 +122,11 @@ async def test_attachments_and_attached_message(browser: Browser) -> None:
     inner = await browser.get(opener["href"])
     assert inner.status == 200 and "Inner message" in inner.text
     assert "The inner text" in inner.text
+    (nested,) = with_class(inner.text, "a", "attachment-link")
+    assert re.search(r"/webmail/message/INBOX/\d+/part/\d+/part/0$", nested["href"])
+    got = await browser.get(nested["href"])
+    assert got.status == 200 and got.text == "inner file"
+    assert "inner.bin" in got.headers["Content-Disposition"]
     assert (await browser.get(f"/webmail/message/INBOX/{uid}/part/99")).status == 404
     src = await browser.get(f"/webmail/message/INBOX/{uid}/source")
     assert src.status == 200 and src.headers["Content-Type"].startswith("text/plain")

@@ -60,6 +60,7 @@ class Loaded:
     invitation: Invitation | None
     sidebar: list[Any] = field(default_factory=list)
     rsvp_calendar: str = "default"
+    part_prefix: str = "part/"      # attachment links: part/{i}, or part/{i}/part/{j} inside
 
     @property
     def seen(self) -> bool:
@@ -172,11 +173,11 @@ async def attached_message(page: Page) -> web.StreamResponse:
     summary["when"] = fmt.to_datetime(summary.get("date"), page.tz)
     text = render.readable_text(inner, meta["body"], prefer="plain")
     body = render.Body("text", render.linkify(text))
-    loaded = Loaded(name, uid, (), summary, body, [], None)
-    inner_names = [a.filename for a in attachments_of(summary)]
+    loaded = Loaded(name, uid, (), summary, body, attachments_of(summary), None,
+                    part_prefix=f"part/{index}/part/")
     return await page.render("message.html", title=summary.get("subject") or "(no subject)",
-                             folder=name, m=loaded, nested=True, inner_names=inner_names,
-                             remote=False, move_targets=[])
+                             folder=name, m=loaded, nested=True, remote=False,
+                             move_targets=[])
 
 
 def _part(mailbox: UserMailbox, name: str, uid: int, index: int
@@ -200,18 +201,48 @@ def content_disposition(kind: str, filename: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
+def _inner_part(mailbox: UserMailbox, name: str, uid: int, index: int, inner: int
+                ) -> tuple[bytes, dict[str, Any], dict[str, Any]]:
+    """Attachment `inner` of the message attached as `index`."""
+    raw, part, attachment = _part(mailbox, name, uid, index)
+    if not attachment.get("content_type", "").startswith("message/"):
+        raise NotFound("not an attached message")
+    message = render.part_bytes(raw, part)
+    meta = parse_message(message)
+    attachments = (meta.get("summary") or {}).get("attachments") or []
+    if inner >= len(attachments):
+        raise NotFound("no such attachment")
+    return message, find_part(meta, attachments[inner]["part"]), attachments[inner]
+
+
+@routes.get(BASE + "/part/{index:[0-9]{1,5}}/part/{inner:[0-9]{1,5}}")
+@view()
+async def inner_attachment(page: Page) -> web.StreamResponse:
+    name, uid = _target(page)
+    info = page.request.match_info
+    found = await page.run(_inner_part, page.mailbox, name, uid, int(info["index"]),
+                           int(info["inner"]))
+    return download(page, *found, fallback=f"part-{info['inner']}")
+
+
 @routes.get(BASE + "/part/{index:[0-9]{1,5}}")
 @view()
 async def attachment(page: Page) -> web.StreamResponse:
     name, uid = _target(page)
     index = int(page.request.match_info["index"])
-    raw, part, meta = await page.run(_part, page.mailbox, name, uid, index)
+    found = await page.run(_part, page.mailbox, name, uid, index)
+    return download(page, *found, fallback=f"part-{index}")
+
+
+def download(page: Page, raw: bytes, part: dict[str, Any], meta: dict[str, Any], *,
+             fallback: str) -> web.Response:
+    """An attachment's decoded bytes: a download, or an inline raster image for cid:."""
     data = render.part_bytes(raw, part)
     ctype = (meta.get("content_type") or "application/octet-stream").lower()
     inline = page.request.query.get("inline") == "1" and ctype in INLINE_TYPES
     if not inline and ctype.startswith("text/"):
         ctype = "application/octet-stream"  # never rendered as a page of ours
-    filename = meta.get("filename") or f"part-{index}"
+    filename = meta.get("filename") or fallback
     response = web.Response(body=data, content_type=ctype if "/" in ctype else
                             "application/octet-stream", headers={
                                 "Content-Disposition": content_disposition(
