@@ -218,7 +218,7 @@ def cmd_user_set(args: argparse.Namespace) -> int:
     domain, username = _user_address(args.user)
     acc = accounts.get(domain, username)
     changes: dict[str, Any] = {}
-    for key in ("admin", "enabled", "display_name", "submission_enabled",
+    for key in ("admin", "enabled", "display_name", "submission_enabled", "pop3_enabled",
                 "recipients_per_day"):
         value = getattr(args, key)
         if value is not None:
@@ -379,6 +379,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--name", dest="display_name", help="display name")
     st.add_argument("--submission", dest="submission_enabled", type=_bool,
                     help="allow sending through submission (true/false)")
+    st.add_argument("--pop3", dest="pop3_enabled", type=_bool,
+                    help="allow POP3 access (true/false)")
     st.add_argument("--sender-whitelist", help="comma-separated addresses, domains or *")
     st.add_argument("--recipients-per-day", type=_positive_int)
     st.add_argument("--add-address", action="append")

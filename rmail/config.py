@@ -408,6 +408,19 @@ class SecurityConfig(_Section):
         return any(ip in net for net in self.trusted_networks)
 
 
+@dataclass(frozen=True)
+class Pop3Config(_Section):
+    """Limits of the POP3 listeners."""
+
+    max_connections_per_ip: int = _opt(
+        50, _int(1), "Concurrent POP3 connections per client IP, as IMAP (trusted networks exempt)."
+    )
+    timeout: int = _opt(
+        600, _int(600), "Seconds without a command before a POP3 session is closed (RFC 1939: "
+        "at least 600)."
+    )
+
+
 RELAY_TLS_MODES = ("opportunistic", "starttls", "implicit", "none")
 
 
@@ -628,6 +641,7 @@ class Config(_Section):
     exchange_api: ExchangeApiConfig = _section(ExchangeApiConfig, "JSON API tokens.")
     security: SecurityConfig = _section(SecurityConfig, "Lockout and rate limits.")
     smtp: SmtpConfig = _section(SmtpConfig, "SMTP, submission and LMTP limits.")
+    pop3: Pop3Config = _section(Pop3Config, "POP3 limits.")
     relay: RelayConfig = _section(RelayConfig, "Outbound routing: static routes, smarthost.")
     queue: QueueConfig = _section(QueueConfig, "Outbound queue retries and lifetime.")
     webmail: WebmailConfig = _section(WebmailConfig, "Webmail sessions and registration.")

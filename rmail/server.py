@@ -209,6 +209,8 @@ LISTENER_FACTORIES: dict[str, ListenerFactory | str] = {
     "lmtp": "rmail.smtp.listener:lmtp_listener",
     "imap": "rmail.imap.listener:create_listener",
     "imaps": "rmail.imap.listener:create_listener",
+    "pop3": "rmail.pop3.listener:create_listener",
+    "pop3s": "rmail.pop3.listener:create_listener",
 }
 
 

@@ -208,6 +208,8 @@ def test_describe_lists_every_listener() -> None:
     assert re.search(r"smtp +127\.0\.0\.1:25 +STARTTLS", text)
     assert re.search(r"lmtp +127\.0\.0\.1:24 +plain", text)
     assert re.search(r"pop3 +disabled", text)
+    assert re.search(r"^  pop3s +127\.0\.0\.1:995 +implicit TLS$", text, re.M)  # implemented
+    assert "not implemented" not in text
     ipv6 = config.with_overrides(listeners={"http": {"host": "::1", "tls": False}})
     assert "http://[::1]:9003/" in describe(ipv6)
 
@@ -330,7 +332,7 @@ async def test_on_started_runs_before_ready(tmp_config: Config) -> None:
 
 def test_real_process_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     config_file = tmp_path / "config.json"
-    disabled = ("smtp", "submission", "submissions", "lmtp", "imap", "pop3")
+    disabled = ("smtp", "submission", "submissions", "lmtp", "imap", "pop3", "pop3s")
     listeners = {name: {"enabled": False} for name in disabled}
     listeners["http"] = {"enabled": True, "port": 0}  # type: ignore[dict-item]
     config_file.write_text(

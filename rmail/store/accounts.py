@@ -141,6 +141,7 @@ class Account:
     display_name: str = ""
     addresses: tuple[str, ...] = ()
     submission_enabled: bool = True
+    pop3_enabled: bool = True
     sender_whitelist: tuple[str, ...] = ()   # addresses, "@domain" / "domain", or "*"
     recipients_per_day: int = 2000
     auth_epoch: int = 0                      # bumped on password change: old tokens die
@@ -167,6 +168,7 @@ class Account:
                 "admin": self.admin, "quota_mb": self.quota_mb, "created": self.created,
                 "display_name": self.display_name, "addresses": list(self.addresses),
                 "submission_enabled": self.submission_enabled,
+                "pop3_enabled": self.pop3_enabled,
                 "sender_whitelist": list(self.sender_whitelist),
                 "recipients_per_day": self.recipients_per_day}
 
@@ -201,7 +203,8 @@ class Account:
 
 
 _UPDATABLE = {"admin": bool, "enabled": bool, "quota_mb": int, "display_name": str,
-              "submission_enabled": bool, "recipients_per_day": int, "password_hash": str,
+              "submission_enabled": bool, "pop3_enabled": bool, "recipients_per_day": int,
+              "password_hash": str,
               "sender_whitelist": tuple, "app_passwords": tuple, "totp": object,
               "addresses": tuple, "auth_epoch": int, "provisioned_hash": str}
 

@@ -191,6 +191,22 @@ def _unflock(fd: int) -> None:
         os.close(fd)
 
 
+def try_flock(lock_path: str | os.PathLike[str]) -> int | None:
+    """A held exclusive flock on `lock_path` (a file descriptor; close it to release), or None
+    when someone else holds it. Never waits. Two descriptors conflict even in one process, and
+    the kernel releases the lock when its holder dies."""
+    fd = os.open(os.fspath(lock_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 @contextlib.contextmanager
 def locked(lock_path: str | os.PathLike[str]) -> Iterator[None]:
     """Exclusive lock on `lock_path` against other threads and other processes."""

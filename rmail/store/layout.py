@@ -12,6 +12,7 @@
                                      (+ preferences.lock)
       mail/
         folders.json                 folder name -> id, special-use, subscribed (+ folders.lock)
+        maildrop.lock                flock held by the one POP3 session using the INBOX
         tmp/                         staged message files before they get a UID
         {folder_id}/
           folder.json                uidvalidity, created
@@ -250,6 +251,7 @@ class MailLayout:
         self.dir = mail_dir
         self.folders_file = mail_dir / "folders.json"  # fixed paths, computed once
         self.folders_lock = mail_dir / "folders.lock"
+        self.maildrop_lock = mail_dir / "maildrop.lock"
         self.staging_dir = mail_dir / "tmp"
 
     def folder_dir(self, folder_id: str) -> Path:

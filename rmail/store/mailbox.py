@@ -29,7 +29,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -55,6 +55,7 @@ from rmail.store.folders import (
 )
 from rmail.store.journal import (
     DELETED,
+    SEEN,
     FolderIndex,
     MessageRecord,
     dump_record,
@@ -408,6 +409,29 @@ class UserMailbox:
     def subscriptions(self) -> list[str]:
         return sorted(self._read_list().subscriptions)
 
+    def special_folder(self, use: str, name: str) -> Folder:
+        """The folder with special-use `use`; else the folder called `name`; else a new one
+        called `name` with that special use (a user who deleted Trash gets it back)."""
+        found = self.folder_by_special_use(use)
+        if found is not None:
+            return found
+        try:
+            return self.folder(name)
+        except NotFound:
+            pass
+        try:
+            return self.create_folder(name, use)
+        except (AlreadyExists, Conflict):  # created meanwhile by someone else
+            return self.folder_by_special_use(use) or self.folder(name)
+
+    def lock_maildrop(self) -> MaildropLock | None:
+        """Exclusive use of the INBOX as a POP3 maildrop (RFC 1939 §8: one session at a time),
+        across threads, workers and restarts; None while another session holds it. The lock
+        dies with its holder (a dropped connection closes it; a killed process loses it)."""
+        fsutil.ensure_dir(self.layout.dir)
+        fd = fsutil.try_flock(self.layout.maildrop_lock)
+        return None if fd is None else MaildropLock(fd)
+
     # -- usage ----------------------------------------------------------------------------------
     def usage_bytes(self) -> int:
         """Bytes of all messages in all folders. Every delivery checks the quota, so the sum
@@ -460,6 +484,21 @@ class UserMailbox:
                 self._added += delta
             if self._usage is not None:
                 self._usage = (self._usage[0], self._usage[1] + delta)
+
+
+class MaildropLock:
+    """A held maildrop lock (see `UserMailbox.lock_maildrop`); `release` is idempotent."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the flock
+
+    def __del__(self) -> None:
+        self.release()
 
 
 class Folder:
@@ -977,6 +1016,52 @@ class Folder:
             raise NotFound("a message disappeared while being copied") from exc
         results = dest._commit(pending)
         return [(r.uid, res.uid) for r, res in zip(recs, results, strict=True)]
+
+    def settle(self, seen: Iterable[int], moved: Iterable[int],
+               dest: Folder | None) -> tuple[list[int], list[int]]:
+        """Mark `seen` \\Seen and move `moved` to `dest`, marked \\Seen there, as one change of
+        this folder (a POP3 session's UPDATE state). The copies land in `dest` first, so a crash
+        leaves a message in both folders, never in neither; then one journal write records the
+        flag change and the expunge together, so a watcher of this folder sees both at once.
+        Messages already gone are skipped. Returns (UIDs marked seen, UIDs moved)."""
+        moved_set = set(moved)
+        if moved_set and (dest is None or dest.id == self.id):
+            raise Conflict("messages must move to another folder")
+        pairs: list[tuple[int, int]] = []
+        if moved_set:
+            assert dest is not None
+            with self._mem:
+                idx = self._refresh()
+                recs = [replace(r, flags=normalize_flags((*r.flags, SEEN)))
+                        for u in sorted(moved_set) if (r := idx.record(u)) is not None]
+            if recs:  # usage does not grow (the originals go): no quota check, as in `move`
+                pairs = self._copy_records(recs, dest)
+        gone_src = [src for src, _ in pairs]
+        with fsutil.locked(self._lock_s):
+            with self._mem:
+                idx = self._refresh_locked()
+                modseq = idx.highestmodseq + 1
+                flag_op = idx.op_flags(set(seen) - moved_set, "add", [SEEN], modseq)
+                expunge_op = idx.op_expunge(gone_src, modseq + (flag_op is not None))
+                before = idx.total_bytes
+            ops = [op for op in (flag_op, expunge_op) if op is not None]
+            if ops:
+                self._write_journal(ops)
+                if expunge_op is not None:
+                    self.owner._usage_changed(self.index().total_bytes - before)
+        flagged = [u for lo, hi in flag_op["uids"] for u in range(lo, hi + 1)] if flag_op else []
+        gone = ([u for lo, hi in expunge_op["uids"] for u in range(lo, hi + 1)]
+                if expunge_op else [])
+        publish = self.owner.store.publish
+        if flag_op is not None:
+            publish(Change(self.owner.domain, self.owner.username, "flags", self.id,
+                           flag_op["modseq"], tuple(flagged)))
+        if expunge_op is not None:
+            REAPER.discard(p for u in gone
+                           for p in (self.layout.msg_path(u), self.layout.meta_path(u)))
+            publish(Change(self.owner.domain, self.owner.username, "expunge", self.id,
+                           expunge_op["modseq"], tuple(gone)))
+        return flagged, gone
 
     def move(self, uids: Iterable[int], dest: Folder, *,
              quota_bytes: int | None = None) -> list[tuple[int, int]]:

@@ -31,7 +31,7 @@ routes = web.RouteTableDef()
 
 CREATE_FIELDS = ("username", "password", "domain", "admin", "quota_mb", "display_name")
 PATCH_FIELDS = ("enabled", "admin", "quota_mb", "display_name", "submission_enabled",
-                "addresses", "sender_whitelist")
+                "pop3_enabled", "addresses", "sender_whitelist")
 
 
 def _target(request: web.Request, principal: Principal) -> tuple[str, str]:
@@ -83,7 +83,7 @@ async def update_user(request: web.Request) -> web.Response:
     domain, username = _target(request, principal)
     body = await read_json(request, allowed=PATCH_FIELDS)
     changes: dict[str, Any] = {}
-    for name in ("enabled", "admin", "submission_enabled"):
+    for name in ("enabled", "admin", "submission_enabled", "pop3_enabled"):
         value = get_bool(body, name)
         if value is not None:
             changes[name] = value

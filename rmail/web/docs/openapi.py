@@ -157,7 +157,7 @@ SCHEMAS: dict[str, Schema] = {
         "username": STR, "domain": STR, "enabled": BOOL, "admin": BOOL,
         "quota_mb": INT, "created": {"type": "string", "format": "date-time"},
         "display_name": STR, "addresses": STR_LIST, "submission_enabled": BOOL,
-        "sender_whitelist": STR_LIST, "recipients_per_day": INT,
+        "pop3_enabled": BOOL, "sender_whitelist": STR_LIST, "recipients_per_day": INT,
     }),
     "UserList": obj({"users": {"type": "array", "items": ref("User")}}),
     "UserCreate": obj({
@@ -174,7 +174,7 @@ SCHEMAS: dict[str, Schema] = {
     "UserPatch": obj({
         "enabled": BOOL, "admin": BOOL,
         "quota_mb": {"type": "integer", "minimum": QUOTA_MIN_MB, "maximum": QUOTA_MAX_MB},
-        "display_name": STR, "submission_enabled": BOOL,
+        "display_name": STR, "submission_enabled": BOOL, "pop3_enabled": BOOL,
         "addresses": {**STR_LIST, "description": "Extra addresses (the main one stays)"},
         "sender_whitelist": {**STR_LIST,
                              "description": "Addresses, @domain or * the user may send as"},
