@@ -151,16 +151,18 @@ StartPop3 = Callable[..., Pop3Server]
 
 @pytest.fixture
 def start_pop3(tmp_path: Path) -> Iterator[StartPop3]:
-    """`start_pop3(limits=Limits(...), trusted=True, mail_root=None, **config_overrides)`."""
+    """`start_pop3(limits=Limits(...), trusted=True, mail_root=None, users=("alice",),
+    lmtp=False, **config_overrides)`."""
     running: list[tuple[threading.Event, threading.Thread, Pop3Server]] = []
 
     def start(limits: Limits | None = None, trusted: bool = True, mail_root: Path | None = None,
-              users: tuple[str, ...] = (USER,), **overrides: Any) -> Pop3Server:
+              users: tuple[str, ...] = (USER,), lmtp: bool = False, **overrides: Any
+              ) -> Pop3Server:
         root = mail_root or tmp_path / f"mailstore{len(running)}"
         base = config_dict(root)
         listeners: dict[str, Any] = base["listeners"]  # type: ignore[assignment]
         listeners["http"] = {"enabled": False, "port": 0}
-        for name in ("pop3", "pop3s", "imap"):
+        for name in ("pop3", "pop3s", "imap", *(("lmtp",) if lmtp else ())):
             listeners[name] = {"enabled": True, "port": 0}
         if not trusted:
             base["security"] = {"trusted_networks": []}
