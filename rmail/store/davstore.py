@@ -5,11 +5,19 @@ One collection is a directory (see `rmail.store.layout`): a metadata document (`
 or `addressbook.json`), `index.json` and the objects themselves. `index.json` holds:
 
 ```
-{"version": 1, "ctag": 7, "sync_token": "urn:rmail:sync:<base>:7", "base": "<random>",
+{"version": 2, "ctag": 7, "sync_token": "urn:rmail:sync:<base>:7", "base": "<random>",
  "oldest": 0,
  "objects": {"<name>": {"uid", "etag", "size", "seq", "mtime", ...metadata}, ...},
- "tombstones": {"<name>": <seq>, ...}}
+ "tombstones": {"<name>": <seq>, ...},
+ "uids": {"<UID>": "<name>", ...}}
 ```
+
+`uids` maps each iCalendar/vCard UID to the resource that holds it: CalDAV clients name
+resources as they like, while the webmail and iMIP address events by UID, and RFC 4791
+§5.3.2.1 / RFC 6352 §6.3.2.1 (`no-uid-conflict`) forbid a second resource with the same UID in
+one collection. It is kept up to date by every put/remove (journal replay included), so a
+lookup costs one dict access; a version-1 index (no `uids`) or one whose map does not cover its
+objects has the map rebuilt from the entries when read, and the next compaction writes it.
 
 `index.json` is a snapshot; `index.journal` beside it holds one JSON line per change since the
 snapshot (`{"c": position, "p": name, "e": entry}`, `{"c": position, "d": name}` for a removal,
@@ -66,7 +74,7 @@ from rmail.store.errors import (
 )
 from rmail.store.layout import CollectionLayout
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 META_VERSION = 1
 MAX_TOMBSTONES = 10_000
 TOKEN_PREFIX = "urn:rmail:sync:"
@@ -106,7 +114,7 @@ class Index:
     oldest: int = 0
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     tombstones: dict[str, int] = field(default_factory=dict)
-    _uids: dict[str, str] | None = None
+    uids: dict[str, str] = field(default_factory=dict)   # UID -> resource name
     pending: list[dict[str, Any]] = field(default_factory=list)  # journal lines to write
 
     # Mutations (writers, on a copy, under the collection lock); each records its journal line.
@@ -126,20 +134,30 @@ class Index:
         self.ctag += 1
         self.pending.append({"c": self.ctag, "m": 1})
 
+    def _forget_uid(self, name: str) -> None:
+        old = self.objects.pop(name, None)
+        if old is not None:
+            uid = str(old.get("uid", ""))
+            if self.uids.get(uid) == name:
+                del self.uids[uid]
+
     def _apply_put(self, name: str, entry: dict[str, Any]) -> None:
-        self.objects.pop(name, None)
+        self._forget_uid(name)
         self.objects[name] = entry
+        self.uids[str(entry.get("uid", ""))] = name
         self.tombstones.pop(name, None)
-        self._uids = None
 
     def _apply_remove(self, name: str, position: int) -> None:
-        self.objects.pop(name, None)
+        self._forget_uid(name)
         self.tombstones.pop(name, None)
         self.tombstones[name] = position
-        self._uids = None
 
     def replay(self, line: dict[str, Any]) -> None:
         """Apply one journal line (lines the snapshot already holds are skipped)."""
+        if "b" in line:  # a batch (put_many): all of it or, torn, none of it
+            for sub in line["b"]:
+                self.replay(sub)
+            return
         position = int(line["c"])
         if position <= self.ctag:
             return
@@ -162,26 +180,33 @@ class Index:
         return f"{TOKEN_PREFIX}{self.base}:{self.ctag}"
 
     def uid_owner(self, uid: str) -> str | None:
-        if self._uids is None:
-            self._uids = {e.get("uid", ""): n for n, e in self.objects.items()}
-        return self._uids.get(uid)
+        """The resource holding `uid`, if any (one dict lookup)."""
+        return self.uids.get(uid)
 
     def to_doc(self) -> dict[str, Any]:
         return {"version": INDEX_VERSION, "ctag": self.ctag, "sync_token": self.sync_token,
                 "base": self.base, "oldest": self.oldest, "objects": self.objects,
-                "tombstones": self.tombstones}
+                "tombstones": self.tombstones, "uids": self.uids}
+
+    @staticmethod
+    def build_uids(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
+        return {str(e.get("uid", "")): n for n, e in objects.items()}
 
     @classmethod
     def from_doc(cls, doc: Any, path: Path) -> Index:
         try:
+            objects = dict(doc["objects"])
+            uids = doc.get("uids")
+            if not isinstance(uids, dict) or len(uids) != len(objects):
+                uids = cls.build_uids(objects)  # version 1, or a map that lost track
             return cls(int(doc["ctag"]), str(doc["base"]), int(doc.get("oldest", 0)),
-                       dict(doc["objects"]), dict(doc.get("tombstones", {})))
-        except (KeyError, TypeError, ValueError) as exc:
+                       objects, dict(doc.get("tombstones", {})), dict(uids))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CorruptStore(f"{path}: not a collection index ({exc})") from exc
 
     def copy(self) -> Index:
         return Index(self.ctag, self.base, self.oldest, dict(self.objects),
-                     dict(self.tombstones))
+                     dict(self.tombstones), dict(self.uids))
 
 
 JOURNAL_NAME = "index.journal"
@@ -244,6 +269,11 @@ def _read_tail(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
     return out, offset + end
 
 
+def _weight(lines: list[dict[str, Any]]) -> int:
+    """Changes in journal lines (a batch line counts each of its changes)."""
+    return sum(len(line["b"]) if "b" in line else 1 for line in lines)
+
+
 class _IndexCache:
     """Parsed indexes of this process (snapshot + replayed journal), revalidated with two
     `stat`s and caught up by reading only the journal's new tail; bounded LRU."""
@@ -273,14 +303,14 @@ class _IndexCache:
             index = hit.index.copy()
             for line in lines:
                 index.replay(line)
-            cached = _Cached(stamp, offset, hit.lines + len(lines), index)
+            cached = _Cached(stamp, offset, hit.lines + _weight(lines), index)
         else:
             doc = fsutil.read_json(layout.index_file, version=INDEX_VERSION)
             index = Index.from_doc(doc, layout.index_file)
             lines, offset = _read_tail(journal, 0)
             for line in lines:
                 index.replay(line)
-            cached = _Cached(stamp, offset, len(lines), index)
+            cached = _Cached(stamp, offset, _weight(lines), index)
         self.put(key, cached)
         return cached
 
@@ -400,13 +430,13 @@ class Collection:
     # -- writing -----------------------------------------------------------------------------
     def _write_index(self, index: Index) -> None:
         """Make `index.pending` durable: one journal append (one fsync), or a compaction."""
-        index._uids = None
         lines, index.pending = index.pending, []
         if not lines:
             return
         cached = _CACHE.get(self.layout)
         journal = self.journal_file
-        if cached.lines + len(lines) > max(COMPACT_MIN_LINES, len(index.objects) // 4):
+        count = _weight(lines)
+        if cached.lines + count > max(COMPACT_MIN_LINES, len(index.objects) // 4):
             index.prune()
             fsutil.atomic_write(self.layout.index_file, _dump(index.to_doc()))
             with open(journal, "r+b") if journal.exists() else open(journal, "wb") as f:
@@ -423,7 +453,7 @@ class Collection:
         if size < 0:
             fsutil.fsync_dir(self.layout.dir)
         _CACHE.put(str(self.layout.index_file),
-                   _Cached(cached.stamp, end, cached.lines + len(lines), index))
+                   _Cached(cached.stamp, end, cached.lines + count, index))
 
     def _locked_index(self) -> Index:
         """The current index, re-read under the lock (copy: the cached one stays intact)."""
@@ -484,9 +514,71 @@ class Collection:
     def _remove_locked(self, index: Index, name: str) -> None:
         index.remove(name)
 
+    def put_many(self, items: list[tuple[str, bytes, dict[str, Any]]]
+                 ) -> list[tuple[str, str, bool]]:
+        """All or nothing: store every `(name, data, meta)`; an item whose UID the collection
+        already holds replaces that resource (whatever `name` says). Every check (names, one
+        item per UID, no UID held by another resource) passes before anything is written, and
+        the index changes in one journal line, so a crash leaves all of it or none of it
+        indexed. Returns (name, etag, created) per item."""
+        for name, _, _ in items:
+            check_name(name, "resource name")
+        with fsutil.locked(self.layout.lock):
+            index = self._locked_index()
+            plan: list[tuple[str, bytes, dict[str, Any], bool]] = []
+            names: set[str] = set()
+            uids: set[str] = set()
+            for name, data, meta in items:
+                uid = str(meta.get("uid", ""))
+                if uid in uids:
+                    raise UidConflict(f"UID {uid!r} appears twice", name)
+                uids.add(uid)
+                target = index.uid_owner(uid) or name
+                held = index.objects.get(target)
+                if held is not None and held.get("uid") != uid:
+                    raise UidConflict(f"{target!r} already holds UID {held.get('uid')!r}",
+                                      target)
+                if target in names:
+                    raise Conflict(f"two objects would be stored as {target!r}")
+                names.add(target)
+                plan.append((target, data, meta, held is None))
+            if not plan:
+                return []
+            fsutil.ensure_dir(self.layout.objects_dir)
+            for target, data, _, _ in plan:
+                fsutil.atomic_write(self.layout.object_path(target), data, durable=False)
+            for target, _, _, _ in plan:
+                fd = os.open(self.layout.object_path(target), os.O_RDONLY)
+                try:
+                    os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+            fsutil.fsync_dir(self.layout.objects_dir)
+            out: list[tuple[str, str, bool]] = []
+            now = int(time.time())
+            for target, data, meta, created in plan:
+                entry = dict(meta)
+                entry.update(etag=etag_of(data), size=len(data), mtime=now)
+                index.set_entry(target, entry)
+                out.append((target, entry["etag"], created))
+            index.pending = [{"c": index.ctag, "b": index.pending}]
+            self._write_index(index)
+        return out
+
     def move(self, name: str, target: Collection, new_name: str, *, overwrite: bool = True,
              if_match: str | None = None) -> tuple[str, bool]:
         """Move an object to `target` (possibly this collection) under `new_name`."""
+        return self._transfer(name, target, new_name, overwrite, if_match, keep=False)
+
+    def copy_to(self, name: str, target: Collection, new_name: str, *, overwrite: bool = True,
+                if_match: str | None = None) -> tuple[str, bool]:
+        """COPY (RFC 4918 §9.8) an object to `target` under `new_name`; refused with
+        `UidConflict` when the destination collection already holds its UID elsewhere (a copy
+        inside one calendar always is: RFC 4791 §5.3.2.1)."""
+        return self._transfer(name, target, new_name, overwrite, if_match, keep=True)
+
+    def _transfer(self, name: str, target: Collection, new_name: str, overwrite: bool,
+                  if_match: str | None, *, keep: bool) -> tuple[str, bool]:
         check_name(new_name, "resource name")
         first, second = sorted([self, target], key=lambda c: str(c.layout.lock))
         with fsutil.locked(first.layout.lock):
@@ -495,32 +587,38 @@ class Collection:
             if lock2 is not None:
                 lock2.__enter__()
             try:
-                return self._move_locked(name, target, new_name, overwrite, if_match)
+                return self._transfer_locked(name, target, new_name, overwrite, if_match, keep)
             finally:
                 if lock2 is not None:
                     lock2.__exit__(None, None, None)
 
-    def _move_locked(self, name: str, target: Collection, new_name: str, overwrite: bool,
-                     if_match: str | None) -> tuple[str, bool]:
+    def _transfer_locked(self, name: str, target: Collection, new_name: str, overwrite: bool,
+                         if_match: str | None, keep: bool) -> tuple[str, bool]:
         src = self._locked_index()
         entry = src.objects.get(name)
         if entry is None:
             raise NotFound(f"{name!r} not found")
         self._check_preconditions(entry, if_match, None)
         same = target.layout.dir == self.layout.dir
+        if same and name == new_name:
+            if keep:
+                raise Conflict("the source and the destination are the same resource")
+            return entry["etag"], False
         dst = src if same else target._locked_index()
         existing = dst.objects.get(new_name)
         if existing is not None and not overwrite:
             raise PreconditionFailed("the destination exists (Overwrite: F)")
         owner = dst.uid_owner(entry.get("uid", ""))
-        if owner is not None and owner not in (new_name, name if same else None):
+        allowed = {new_name} | ({name} if same and not keep else set())
+        if owner is not None and owner not in allowed:
             raise UidConflict("the destination already holds this UID", owner)
         data = self.layout.object_path(name).read_bytes()
         fsutil.ensure_dir(target.layout.objects_dir)
         fsutil.atomic_write(target.layout.object_path(new_name), data)
-        if same and name == new_name:
-            return entry["etag"], False
         dst.set_entry(new_name, dict(entry, mtime=int(time.time())))
+        if keep:
+            target._write_index(dst)
+            return entry["etag"], existing is None
         if same:
             self._remove_locked(src, name)
             self._write_index(src)

@@ -19,7 +19,15 @@ from rmail.config import Config
 from rmail.services import Services, build_services
 from rmail.web.app import create_app
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+
+def _fixtures() -> Path:
+    """`../shared/fixtures` beside the checkout (CI); from a git worktree, the team's copy."""
+    beside = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+    team = Path("/work/shared/fixtures")
+    return beside if beside.is_dir() or not team.is_dir() else team
+
+
+FIXTURES = _fixtures()
 DOMAIN = "example.com"
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret"}
 

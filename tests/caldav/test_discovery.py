@@ -32,7 +32,7 @@ async def test_options(dav) -> None:
         assert cls in dav_header
     allow = r.headers["Allow"]
     for method in ("OPTIONS", "PROPFIND", "REPORT", "GET", "PUT", "DELETE", "MKCALENDAR",
-                   "PROPPATCH", "MKCOL", "MOVE"):
+                   "PROPPATCH", "MKCOL", "MOVE", "COPY"):
         assert method in allow
 
 

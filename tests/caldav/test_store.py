@@ -28,8 +28,8 @@ def test_layout_is_the_manuals(home, tmp_path: Path) -> None:
     assert (cal / "calendar.json").is_file()
     assert (cal / "events" / "a.ics").read_bytes() == event("a").encode()
     snapshot = json.loads((cal / "index.json").read_text())
-    assert snapshot["version"] == 1 and {"ctag", "sync_token", "objects", "tombstones"} \
-        <= set(snapshot)
+    assert snapshot["version"] == 2 and {"ctag", "sync_token", "objects", "tombstones",
+                                         "uids"} <= set(snapshot)
     # the change since the snapshot is one journal line beside it
     (line,) = (cal / "index.journal").read_text().splitlines()
     assert json.loads(line)["p"] == "a.ics"

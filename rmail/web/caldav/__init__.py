@@ -21,6 +21,7 @@ from rmail.scheduling import reminders
 from rmail.store.calendars import CalendarStore
 from rmail.store.contacts import ContactStore
 from rmail.web.caldav import (
+    copy,
     delete,
     get,
     mkcalendar,
@@ -59,6 +60,7 @@ METHODS: dict[str, Handler] = {
     "PUT": put.handle,
     "DELETE": delete.handle,
     "MOVE": move.handle,
+    "COPY": copy.handle,
     "REPORT": report.handle,
 }
 

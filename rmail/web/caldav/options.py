@@ -8,7 +8,7 @@ from rmail.web.caldav.context import DavContext
 
 DAV_HEADER = "1, 2, 3, calendar-access, calendar-schedule, addressbook, extended-mkcol"
 ALLOW = ("OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, REPORT, MKCALENDAR, MKCOL, "
-         "MOVE")
+         "MOVE, COPY")
 
 
 def headers() -> dict[str, str]:
