@@ -11,11 +11,14 @@ from rmail.ical.parse import InvalidCalendar, parse_calendar
 PRODID = "-//rmail//CalDAV//EN"
 
 
-def merge_calendars(objects: Iterable[bytes]) -> bytes:
-    """Components of every object, VTIMEZONEs once per TZID."""
+def merge_calendars(objects: Iterable[bytes], headers: dict[str, str] | None = None) -> bytes:
+    """Components of every object, VTIMEZONEs once per TZID; `headers` are extra calendar
+    properties (X-WR-CALNAME for a download)."""
     out = icalendar.Calendar()
     out.add("VERSION", "2.0")
     out.add("PRODID", PRODID)
+    for key, value in (headers or {}).items():
+        out.add(key, value)
     seen_tz: set[str] = set()
     for data in objects:
         try:

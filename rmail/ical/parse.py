@@ -95,7 +95,8 @@ def _unfold(text: str) -> list[str]:
     return lines
 
 
-def _line_ok(line: str) -> bool:
+def property_line_ok(line: str) -> bool:
+    """Does one content line parse as a property on its own (its value included)?"""
     try:
         event = icalendar.Event.from_ical(f"BEGIN:VEVENT\r\n{line}\r\nEND:VEVENT\r\n")
     except Exception:
@@ -125,11 +126,11 @@ def _repair(text: str, first_error: Exception) -> icalendar.Calendar:
         if head.startswith(("BEGIN", "END")):
             kept.append(line)
             continue
-        if _line_ok(line):
+        if property_line_ok(line):
             kept.append(line)
             continue
         fixed = _PARAM_EMPTY_TZID.sub("", line).replace("=3D", "=")
-        if fixed != line and _line_ok(fixed):
+        if fixed != line and property_line_ok(fixed):
             kept.append(fixed)
         # else: drop the property; the rest of the invitation is still useful
     for attempt in (kept, _without_timezones(kept)):

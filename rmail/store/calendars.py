@@ -18,8 +18,12 @@ the objects whose bounds can overlap.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import math
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,6 +59,68 @@ def may_overlap(entry: dict[str, Any], lo: int | None, hi: int | None) -> bool:
     if hi is not None and start - slack >= hi:
         return False
     return not (lo is not None and end is not None and end + slack < lo)
+
+
+class _Window:
+    """One index version's objects sorted by (start - slack), for time-range queries that
+    cost O(log n + objects starting before the range's end) instead of O(n)."""
+
+    def __init__(self, objects: dict[str, dict[str, Any]]) -> None:
+        rows: list[tuple[int, float, str]] = []
+        self.timeless: list[str] = []
+        for name, entry in objects.items():
+            start = entry.get("start")
+            if start is None:
+                self.timeless.append(name)
+                continue
+            slack = _slack(entry)
+            end = entry.get("end")
+            rows.append((start - slack, math.inf if end is None else end + slack, name))
+        rows.sort(key=lambda row: row[0])
+        self.starts = [row[0] for row in rows]
+        self.rows = rows
+        self.objects = objects
+
+    def query(self, lo: int | None, hi: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """What `may_overlap` keeps: start - slack < hi and end + slack >= lo."""
+        objects = self.objects
+        stop = bisect.bisect_left(self.starts, hi) if hi is not None else len(self.rows)
+        rows = self.rows[:stop]
+        if lo is None:
+            names = [name for _, _, name in rows]
+        else:
+            names = [name for _, end, name in rows if end >= lo]
+        for name in self.timeless:
+            yield name, objects[name]
+        for name in names:
+            yield name, objects[name]
+
+
+class _Windows:
+    """`_Window`s per collection, rebuilt when its index is a new object (any change)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.items: OrderedDict[str, tuple[int, _Window]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str, index: Any) -> _Window:
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is not None and hit[0] == id(index.objects) and \
+                    hit[1].objects is index.objects:
+                self.items.move_to_end(key)
+                return hit[1]
+        window = _Window(index.objects)
+        with self.lock:
+            self.items[key] = (id(index.objects), window)
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return window
+
+
+_WINDOWS = _Windows()
 
 
 REMINDERS_FILE = "reminders.json"
@@ -126,14 +192,15 @@ class CalendarHome(Home):
 
     def candidates(self, calendar: str, lo: dt.datetime | None, hi: dt.datetime | None,
                    component: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Objects whose index bounds may overlap [lo, hi), without opening any file."""
-        index = self.get(calendar).index()
+        """Objects whose index bounds may overlap [lo, hi), without opening any file: a
+        binary search over the objects sorted by start (kept per index version, see
+        `_Windows`), then a test of the ends of those that start before `hi`."""
+        coll = self.get(calendar)
+        index = coll.index()
         lo_s = int(lo.timestamp()) if lo is not None else None
         hi_s = int(hi.timestamp()) + 1 if hi is not None else None
-        for name, entry in index.objects.items():
-            if component is not None and entry.get("comp") != component:
-                continue
-            if may_overlap(entry, lo_s, hi_s):
+        for name, entry in _WINDOWS.get(str(coll.layout.dir), index).query(lo_s, hi_s):
+            if component is None or entry.get("comp") == component:
                 yield name, entry
 
     def find_uid(self, uid: str, calendars: list[str] | None = None
