@@ -58,7 +58,7 @@ def _open_maildrop(core: Services, principal: Principal) -> Maildrop | None:
     try:
         inbox = mailbox.folder("INBOX")
         uidvalidity, uids, sizes = inbox.read_index(
-            lambda idx: (idx.uidvalidity, idx.uids[:], idx.sizes[:]))
+            lambda idx: (idx.uidvalidity, idx.uids[:], idx.wire_sizes()))
     except BaseException:
         lock.release()
         raise

@@ -3,8 +3,9 @@ computed chunk by chunk so a large message is never held in memory whole. Pure f
 
 Messages are stored byte for byte as received, which may include bare LF line ends (IMAP
 APPEND, the JSON API). On the wire every line ends in CRLF, so a bare LF becomes CRLF; a lone
-CR is left alone. `wire_size` is what LIST and STAT report: the message in this form without
-the dot-stuffing and without the termination (RFC 1939 §5: "the exact size of the message").
+CR is left alone; a last line without a line end gets one. LIST and STAT report the size of
+the message in this form (`rmail.store.journal.wire_size`, kept in the folder index), without
+the dot-stuffing and the termination line (RFC 1939 §5: "the exact size of the message").
 """
 
 from __future__ import annotations
@@ -48,11 +49,6 @@ class Stuffer:
     def end(self) -> bytes:
         """The termination: CRLF first if the message did not end with a line end."""
         return b".\r\n" if self.last == b"\n" else b"\r\n.\r\n"
-
-
-def wire_size(raw: bytes) -> int:
-    """Octets of `raw` with every bare LF turned into CRLF."""
-    return len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
 
 
 def top_length(data: bytes, lines: int, eof: bool) -> int | None:

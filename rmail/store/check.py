@@ -25,7 +25,7 @@ from pathlib import Path
 
 from rmail.store import fsutil
 from rmail.store.errors import CorruptStore, StoreError
-from rmail.store.journal import FolderIndex, dump_record
+from rmail.store.journal import FolderIndex, dump_record, wire_size
 from rmail.store.layout import Layout
 from rmail.store.mailbox import Folder, MailStore, UserMailbox
 
@@ -174,6 +174,7 @@ def check_folder(folder: Folder, report: CheckReport, *, repair: bool = True,
         next_uid = uidnext
         for path in renumber:
             st = path.stat()
+            wire = wire_size(path.read_bytes())
             modseq += 1
             if repair:
                 target = fl.msg_path(next_uid)
@@ -182,6 +183,8 @@ def check_folder(folder: Folder, report: CheckReport, *, repair: bool = True,
                 fsutil.fsync_dir(target.parent)
             appends.append({"op": "append", "modseq": modseq, "uid": next_uid, "flags": [],
                             "size": st.st_size, "date": int(st.st_mtime)})
+            if wire != st.st_size:  # see FolderIndex.wire
+                appends[-1]["wire"] = wire
             report.found(path, f"message lost from the index; re-indexed as UID {next_uid}",
                          fixed=repair)
             next_uid += 1

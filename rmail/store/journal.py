@@ -47,6 +47,13 @@ MAX_TOMBSTONES = 100_000
 FlagSet = tuple[str, ...]
 
 
+def wire_size(raw: bytes) -> int:
+    """Octets of a message as a line protocol sends it (POP3 RETR, RFC 1939 §3): every bare LF
+    as CRLF, and a CRLF after a last line that lacks one; dot-stuffing not counted."""
+    size = len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
+    return size + 2 if raw and not raw.endswith(b"\n") else size
+
+
 def normalize_flags(flags: Iterable[str]) -> FlagSet:
     """Sorted, de-duplicated; system flags take their canonical case (RFC 3501 §2.3.2: flags
     are case-insensitive), keywords keep the case first given."""
@@ -106,6 +113,9 @@ class FolderIndex:
         self._seen_ids: set[int] = set()
         self.unseen = 0
         self.total_bytes = 0
+        # uid -> `wire_size` of messages where it differs from the stored size (rare: SMTP and
+        # LMTP deliver CRLF lines). POP3 reports these sizes.
+        self.wire: dict[int, int] = {}
 
     # -- reading ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -132,6 +142,15 @@ class FolderIndex:
 
     def flags_of(self, i: int) -> FlagSet:
         return self.flagsets[self.flag_ids[i]]
+
+    def wire_sizes(self) -> array[int]:
+        """Each message's size with CRLF line ends (what POP3 sends), in index order."""
+        sizes = self.sizes[:]
+        for uid, octets in self.wire.items():
+            i = self.position(uid)
+            if i is not None:
+                sizes[i] = octets
+        return sizes
 
     # -- building ops (pure: they describe a change, `apply` performs it) ----------------------
     def op_append(self, uid: int, flags: Iterable[str], size: int, date: int,
@@ -196,6 +215,8 @@ class FolderIndex:
         self.flag_ids.append(fid)
         self.sizes.append(op["size"])
         self.dates.append(op["date"])
+        if "wire" in op:
+            self.wire[uid] = op["wire"]
         self.uidnext = max(self.uidnext, uid + 1)
         self.total_bytes += op["size"]
         if fid not in self._seen_ids:
@@ -218,6 +239,8 @@ class FolderIndex:
         if not doomed:
             return
         for i in doomed:
+            if self.wire:
+                self.wire.pop(self.uids[i], None)
             self.total_bytes -= self.sizes[i]
             if self.flag_ids[i] not in self._seen_ids:
                 self.unseen -= 1
@@ -266,6 +289,8 @@ class FolderIndex:
                   "uidnext": self.uidnext, "highestmodseq": self.highestmodseq,
                   "count": len(self.uids), "vanished_floor": self.vanished_floor,
                   "flagsets": [list(self.flagsets[i]) for i in live_ids]}
+        if self.wire:
+            header["wire"] = {str(uid): octets for uid, octets in sorted(self.wire.items())}
         out.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
         prev = 0
         deltas = array("q")
@@ -304,6 +329,7 @@ class FolderIndex:
         idx = cls(header["uidvalidity"], header["uidnext"], header["highestmodseq"])
         idx.vanished_floor = header.get("vanished_floor", 0)
         idx.generation = header.get("generation", 0)
+        idx.wire = {int(uid): int(octets) for uid, octets in header.get("wire", {}).items()}
         for flags in header["flagsets"]:
             idx._intern(tuple(flags))
         ended = False

@@ -61,6 +61,7 @@ from rmail.store.journal import (
     dump_record,
     normalize_flags,
     parse_journal,
+    wire_size,
 )
 from rmail.store.layout import FolderLayout, Layout, MailLayout
 
@@ -107,6 +108,7 @@ class _Pending:
     size: int
     date: int
     durable: bool = False  # already on disk (a hard link of a committed message)
+    wire: int | None = None  # size with CRLF line ends, when it differs (see FolderIndex.wire)
     result: AppendResult | None = None
     error: BaseException | None = None
     done: bool = False
@@ -742,7 +744,9 @@ class Folder:
             fsutil.ensure_dir(Path(staging))
             fsutil.write_new_file(path, bytes(raw), durable=False)
         date = int(time.time()) if internaldate is None else int(internaldate)
-        return _Pending(path, _parse_meta(bytes(raw)), normalize_flags(flags), len(raw), date)
+        wire = wire_size(raw)
+        return _Pending(path, _parse_meta(bytes(raw)), normalize_flags(flags), len(raw), date,
+                        wire=wire if wire != len(raw) else None)
 
     def _commit(self, mine: list[_Pending]) -> list[AppendResult]:
         """Group commit: one thread at a time commits every message pending at that moment;
@@ -797,6 +801,8 @@ class Folder:
                     placed.append(target)
                 records.append({"op": "append", "modseq": modseq, "uid": uid,
                                 "flags": list(p.flags), "size": p.size, "date": p.date})
+                if p.wire is not None:
+                    records[-1]["wire"] = p.wire
                 p.result = AppendResult(uid, modseq)
                 uid += 1
             syncs = [_SYNC_POOL.submit(_fdatasync_path, f) for f in placed]
@@ -999,6 +1005,9 @@ class Folder:
     def _copy_records(self, recs: list[MessageRecord], dest: Folder) -> list[tuple[int, int]]:
         staging = dest.owner.layout.staging_dir
         fsutil.ensure_dir(staging)
+        with self._mem:
+            known = self._refresh().wire
+            wires = {r.uid: known[r.uid] for r in recs if r.uid in known}
         pending = []
         try:
             for r in recs:
@@ -1008,7 +1017,7 @@ class Folder:
                 with contextlib.suppress(OSError):
                     meta = self.layout.meta_path(r.uid).read_bytes() or None
                 pending.append(_Pending(staged, meta, r.flags, r.size, r.internaldate,
-                                        durable=True))
+                                        durable=True, wire=wires.get(r.uid)))
         except FileNotFoundError as exc:
             for p in pending:
                 with contextlib.suppress(OSError):
@@ -1083,5 +1092,6 @@ def _clone_index(idx: FolderIndex) -> FolderIndex:
     clone.tomb_uids, clone.tomb_modseqs = idx.tomb_uids[:], idx.tomb_modseqs[:]
     clone.vanished_floor = idx.vanished_floor
     clone.flagsets = list(idx.flagsets)
+    clone.wire = dict(idx.wire)
     return clone
 

@@ -147,3 +147,18 @@ def test_auth_plain_and_login(pop3: Pop3Server) -> None:
     assert raw.cmd(b"AUTH CRAM-MD5").startswith(b"-ERR unsupported SASL mechanism")
     raw.send(b"AUTH\r\n")
     assert raw.line().startswith(b"+OK") and raw.multiline() == [b"PLAIN", b"LOGIN"]
+
+
+def test_sizes_are_what_retr_sends(pop3: Pop3Server) -> None:
+    """A message stored with bare LFs and no final line end (IMAP APPEND, the API): LIST, STAT
+    and RETR's +OK give the octets RETR sends (CRLF lines), dot-stuffing excluded."""
+    raw = b"Subject: lf\n\nline\n.dot\r\nlast"
+    pop3.deliver(raw)
+    client = pop3.raw()
+    client.cmd(b"USER " + ADDRESS.encode())
+    client.cmd(b"PASS " + PASSWORD.encode())
+    sent = b"Subject: lf\r\n\r\nline\r\n.dot\r\nlast\r\n"
+    assert client.cmd(b"LIST 1") == b"+OK 1 %d" % len(sent)
+    assert client.cmd(b"STAT") == b"+OK 1 %d" % len(sent)
+    assert client.cmd(b"RETR 1") == b"+OK %d octets" % len(sent)
+    assert client.multiline() == [b"Subject: lf", b"", b"line", b"..dot", b"last"]
