@@ -110,6 +110,9 @@ async def test_drafts(browser: Browser) -> None:
     drafts = folder(browser, "alice", "Drafts")
     (uid,) = drafts.uids()
     assert {"\\Draft", "\\Seen"} <= set(drafts.record(uid).flags)
+    detail = await browser.get(f"/webmail/message/Drafts/{uid}")
+    edit = f'action-edit-draft" href="{browser.base}/webmail/compose?draft={uid}"'
+    assert edit in detail.text
     again = await browser.follow(r)
     assert again.form("compose-form")["fields"]["draft"] == str(uid)
     assert "draft text" in again.text and 'value="Later"' in again.text

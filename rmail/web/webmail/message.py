@@ -61,6 +61,7 @@ class Loaded:
     sidebar: list[Any] = field(default_factory=list)
     rsvp_calendar: str = "default"
     part_prefix: str = "part/"      # attachment links: part/{i}, or part/{i}/part/{j} inside
+    is_draft: bool = False          # in the Drafts folder: offer to edit it
 
     @property
     def seen(self) -> bool:
@@ -146,6 +147,8 @@ def load(page: Page, mailbox: UserMailbox, name: str, uid: int, remote: bool,
     invitation = find_invitation(raw, meta["body"], tz)
     loaded = Loaded(folder.name, uid, rec.flags, summary, body, attachments_of(summary),
                     invitation, sidebar_sync(mailbox))
+    drafts = mailbox.folder_by_special_use("\\Drafts")
+    loaded.is_draft = drafts is not None and drafts.id == folder.id
     if invitation is not None and invitation.uid:
         home = CalendarStore(page.config.mail_root).home(page.user.domain, page.user.username)
         found = home.find_uid(invitation.uid)

@@ -44,7 +44,7 @@
   });
 
   // Live updates: the server-sent event stream says that a folder changed.
-  var list = document.querySelector("section.message-list[data-folder]");
+  var list = document.querySelector("section.message-list[data-live]");  // folder pages only
   if (window.EventSource && document.querySelector("aside.sidebar")) {
     var base = document.querySelector("a.action-compose");
     if (!base) return;
