@@ -20,8 +20,7 @@ from collections.abc import Mapping
 
 from rmail.auth import AuthError
 from rmail.store import errors as store
-from rmail.store.drive import WriteRefused
-from rmail.store.drivelocks import LockConflict
+from rmail.store.drive import LockConflict, Locked, WriteRefused
 
 __all__ = ["ApiError", "HttpError", "status_for", "store_status"]
 
@@ -42,7 +41,8 @@ ApiError = HttpError
 # Most specific class first: LockConflict is a Conflict; UnsafeName and InvalidValue are also
 # ValueErrors.
 _STORE_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (LockConflict, 423),      # RFC 4918 §11.3 Locked: only the drive raises it
+    (LockConflict, 423),      # RFC 4918 §11.3 Locked: only the drive raises these two
+    (Locked, 423),
     (WriteRefused, 403),
     (store.NotFound, 404),
     (store.AlreadyExists, 409),

@@ -7,8 +7,6 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 
-import pytest
-
 from rmail.web.drive.transfer import BATCH
 from tests.drive.conftest import Drive
 from tests.drive.test_webdav import LOCKINFO
@@ -25,7 +23,6 @@ async def _staged(drive: Drive) -> None:
     raise AssertionError("the upload never reached the disk")
 
 
-@pytest.mark.xfail(strict=True, reason="the race: lock tokens are checked before the body")
 async def test_lock_granted_mid_upload_stops_the_write(drive: Drive) -> None:
     assert (await drive.call("PUT", "/drive/race.txt", data=b"v1")).status == 201
     locked = asyncio.Event()
@@ -49,7 +46,6 @@ async def test_lock_granted_mid_upload_stops_the_write(drive: Drive) -> None:
     assert not [n for n in os.listdir(tmp) if n.startswith("upload.")]
 
 
-@pytest.mark.xfail(strict=True, reason="the race: lock tokens are checked before the body")
 async def test_lock_on_parent_granted_mid_upload_stops_a_create(drive: Drive) -> None:
     assert (await drive.call("MKCOL", "/drive/dir")).status == 201
     locked = asyncio.Event()

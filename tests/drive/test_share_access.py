@@ -126,6 +126,24 @@ async def test_escape_attempts(drive: Drive) -> None:
     assert drive.totals("alice", "private")["total_files"] == 1
 
 
-async def test_unknown_or_malformed_uid_needs_auth(drive: Drive) -> None:
-    r = await drive.call("GET", "/drive/" + "A" * 32 + "/x", user=None)
-    assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
+async def test_unknown_revoked_and_expired_links_are_all_404(drive: Drive) -> None:
+    """One answer for every dead link, whatever the verb (no 401 challenge that would tell a
+    revoked link from an expired one)."""
+    await drive.call("PUT", "/drive/f.txt", data=b"x")
+    revoked = await make_share(drive, "f.txt", "RCUD")
+    uid = revoked.split("/")[2]
+    assert (await drive.call("DELETE", f"/drive/_share/{uid}")).status == 204
+    expired = await make_share(drive, "f.txt", "RCUD", expires=1)
+    unknown = "/drive/" + "A" * 32 + "/x"
+    for link in (revoked, expired, unknown):
+        for method in ("GET", "HEAD", "PUT", "DELETE", "PROPFIND", "MKCOL", "POST"):
+            r = await drive.call(method, link, user=None, data=b"x")
+            assert r.status == 404, (link, method, r.status)
+
+
+async def test_uid_shaped_owner_folder_stays_reachable(drive: Drive) -> None:
+    """With credentials, a 32-character name that is no live share is the owner's path."""
+    name = "B" * 32
+    assert (await drive.call("PUT", f"/drive/{name}/x.txt", data=b"mine")).status == 201
+    assert (await drive.call("GET", f"/drive/{name}/x.txt")).body == b"mine"
+    assert (await drive.call("GET", f"/drive/{name}/x.txt", user=None)).status == 404

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from rmail.store.accounts import Accounts
-from rmail.store.drive import MAX_DEPTH, DrivePath, DriveStore, Quota, UserDrive, check_name
+from rmail.store.drive import (
+    MAX_DEPTH,
+    DrivePath,
+    DriveStore,
+    Quota,
+    Rules,
+    UserDrive,
+    check_name,
+)
 from rmail.store.errors import (
     AlreadyExists,
     Conflict,
@@ -103,7 +111,7 @@ def test_mkdir_rules(drive: UserDrive) -> None:
     drive.mkdir(P("x/y"), parents=True)
     with pytest.raises(AlreadyExists):
         drive.mkdir(P("x/y"))
-    assert drive.mkdir(P("x/y"), exist_ok=True).is_dir
+    assert drive.mkdir(P("x/y"), exist_ok=True)[0].is_dir
     drive.put(P("f"), b"1")
     with pytest.raises(AlreadyExists):
         drive.mkdir(P("f"), exist_ok=True)
@@ -138,23 +146,24 @@ def test_delete_move_copy_keep_totals_exact(drive: UserDrive) -> None:
 def test_preconditions(drive: UserDrive) -> None:
     e, _ = drive.put(P("f"), b"1")
     with pytest.raises(PreconditionFailed):
-        drive.put(P("f"), b"2", if_none_match=True)
+        drive.put(P("f"), b"2", rules=Rules(if_none_match=True))
     with pytest.raises(PreconditionFailed):
-        drive.put(P("f"), b"2", if_match=['"nope"'])
-    drive.put(P("f"), b"2", if_match=[e.etag])
+        drive.put(P("f"), b"2", rules=Rules(if_match=('"nope"',)))
+    drive.put(P("f"), b"2", rules=Rules(if_match=(e.etag,)))
     with pytest.raises(PreconditionFailed):
-        drive.put(P("new"), b"2", if_match=["*"])
+        drive.put(P("new"), b"2", rules=Rules(if_match=("*",)))
 
 
 def test_quota_counts_other_usage_and_leaves_nothing(drive: UserDrive) -> None:
-    drive.put(P("a"), b"x" * 60, quota=Quota(100, 30))
+    drive.put(P("a"), b"x" * 60, rules=Rules(quota=Quota(100, 30)))
     with pytest.raises(QuotaExceeded):
-        drive.put(P("b"), iter([b"x" * 5, b"x" * 10]), quota=Quota(100, 30))
-    drive.put(P("a"), b"y" * 70, quota=Quota(100, 30))  # overwriting reclaims the old size
+        drive.put(P("b"), iter([b"x" * 5, b"x" * 10]), rules=Rules(quota=Quota(100, 30)))
+    # overwriting reclaims the old size
+    drive.put(P("a"), b"y" * 70, rules=Rules(quota=Quota(100, 30)))
     assert totals(drive) == (1, 0, 70) and not drive.exists(P("b"))
     assert not os.listdir(drive.layout.tmp)
     with pytest.raises(QuotaExceeded):
-        drive.copy(P("a"), P("c"), quota=Quota(100, 30))
+        drive.copy(P("a"), P("c"), rules=Rules(quota=Quota(100, 30)))
     assert totals(drive) == (1, 0, 70)
 
 

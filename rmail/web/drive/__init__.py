@@ -6,7 +6,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from rmail.store.drive import DriveStore
-from rmail.store.shares import ShareStore
 from rmail.web.drive.context import DRIVE_KEY, DriveServices
 from rmail.web.drive.routes import add_routes
 from rmail.web.keys import CONFIG_KEY, CORE_KEY
@@ -22,6 +21,6 @@ def setup_drive(app: web.Application) -> None:
         from rmail.services import build_services
 
         core = app[CORE_KEY] = build_services(config)
-    app[DRIVE_KEY] = DriveServices(config, core, DriveStore(config.mail_root),
-                                   ShareStore(config.mail_root), {})
+    drives = DriveStore(config.mail_root)
+    app[DRIVE_KEY] = DriveServices(config, core, drives, drives.shares)
     add_routes(app)

@@ -6,7 +6,11 @@ component at a time, so `%2f` can never become a separator and `%2e%2e` meets th
 `..`. Every component passes `DrivePath` (the one gate) before anything touches the disk.
 
 `/drive/{uid}/{name}/{subpath}` is a share link when the first component is a 32-character UID
-with a share record; anything else under `/drive/` is the caller's own drive.
+with a share record; anything else under `/drive/` is the caller's own drive. A UID-shaped first
+component whose share was revoked or has expired answers 404 to a request without credentials
+(the same answer as any unknown link); with credentials it is the owner's path of that name
+(owners may name a folder with 32 URL-safe characters; UIDs may start with `_` or `-`, which no
+owner's folder can).
 """
 
 from __future__ import annotations
@@ -21,15 +25,15 @@ from rmail.auth import Principal
 from rmail.config import Config
 from rmail.services import Services
 from rmail.store.accounts import Account
-from rmail.store.drive import DrivePath, DriveStore, Quota, UserDrive
-from rmail.store.drivelocks import LockStore
+from rmail.store.drive import DrivePath, DriveStore, Quota, Rules, Share, ShareStore, UserDrive
+from rmail.store.drive.shares import UID_RE, check_share_name
 from rmail.store.errors import InvalidValue, NotFound, UnsafeName
-from rmail.store.shares import UID_RE, Share, ShareStore, check_share_name
 from rmail.store.usage import drive_quota
 from rmail.web.auth import authenticate as front_door
 from rmail.web.drive.errors import BASIC_CHALLENGE, DriveError
 
-__all__ = ["DRIVE_KEY", "PREFIX", "Ctx", "DriveServices", "resolve", "split_raw_path"]
+__all__ = ["DRIVE_KEY", "PREFIX", "Ctx", "DriveServices", "parse_if_match", "resolve",
+           "split_raw_path"]
 
 PREFIX = "/drive/"
 
@@ -42,14 +46,6 @@ class DriveServices:
     core: Services
     drives: DriveStore
     shares: ShareStore
-    _locks: dict[tuple[str, str], LockStore]
-
-    def locks(self, drive: UserDrive) -> LockStore:
-        key = (drive.domain, drive.username)
-        store = self._locks.get(key)
-        if store is None:
-            store = self._locks[key] = LockStore(drive.layout.dir)
-        return store
 
 
 DRIVE_KEY = web.AppKey("drive", DriveServices)
@@ -69,10 +65,6 @@ class Ctx:
     share: Share | None = None
     principal: Principal | None = None
 
-    @property
-    def locks(self) -> LockStore:
-        return self.svc.locks(self.drive)
-
     def href(self, path: DrivePath, is_dir: bool) -> str:
         """The percent-encoded URL path of `path` (collections end with `/`)."""
         rel = path.relative_to(self.root)
@@ -87,6 +79,17 @@ class Ctx:
     def quota(self) -> Quota:
         return drive_quota(self.svc.core.mail, self.account.domain, self.account.username,
                            self.account.quota_bytes)
+
+    def rules(self, tokens: set[str] | frozenset[str] = frozenset(), *,
+              quota: Quota | None = None) -> Rules:
+        """What this request imposes on a write: its lock tokens, its share link, its
+        If-Match / If-None-Match, and `quota` (from `quota()`, in a worker thread)."""
+        headers = self.request.headers
+        if_match = parse_if_match(headers.get("If-Match"))
+        return Rules(tokens=frozenset(tokens),
+                     share=self.share.uid if self.share is not None else None, quota=quota,
+                     if_match=tuple(if_match) if if_match is not None else None,
+                     if_none_match=headers.get("If-None-Match", "").strip() == "*")
 
     def require(self, letter: str, what: str) -> None:
         """A share link must carry permission `letter` for `what`."""
@@ -109,6 +112,12 @@ class Ctx:
                 raise DriveError(403, "Destination is outside this share")
             return self.root.join(DrivePath.from_parts(segments[2:]))
         return DrivePath.from_parts(segments)
+
+
+def parse_if_match(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [t.strip() for t in value.split(",") if t.strip()]
 
 
 def split_raw_path(raw: str) -> list[str] | None:
@@ -156,6 +165,8 @@ async def resolve(request: web.Request, *, allow_share: bool = True) -> Ctx:
             if not allow_share:
                 raise DriveError(403, "not allowed on a share link")
             return await _share_ctx(request, svc, share, segments)
+        if "Authorization" not in request.headers:
+            raise DriveError(404, "no such share")  # revoked, or never existed
     principal = await authenticate(request, svc.core)
     account = principal.account
     drive = svc.drives.cached(account.domain, account.username)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from rmail.web.drive.context import Ctx
 from rmail.web.drive.errors import DriveError
-from rmail.web.drive.locking import check_if, require_tokens
+from rmail.web.drive.locking import check_if
 from rmail.web.drive.move import destination, overwrite_flag
 
 __all__ = ["handle"]
@@ -26,10 +26,12 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     dst = destination(ctx)
     overwrite = overwrite_flag(ctx)
     tokens = await check_if(ctx)
-    await require_tokens(ctx, tokens, dst, recursive=True)
-    quota = await asyncio.to_thread(ctx.quota)
-    created = await asyncio.to_thread(ctx.drive.copy, ctx.path, dst, overwrite=overwrite,
-                                      recursive=depth == "infinity", quota=quota)
+
+    def copy() -> bool:
+        return ctx.drive.copy(ctx.path, dst, rules=ctx.rules(tokens, quota=ctx.quota()),
+                              overwrite=overwrite, recursive=depth == "infinity")
+
+    created = await asyncio.to_thread(copy)
     if created:
         return web.Response(status=201, headers={"Location": ctx.href(dst, False)})
     return web.Response(status=204)

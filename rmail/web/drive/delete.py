@@ -1,5 +1,6 @@
 """DELETE: a file, or a directory with everything below it. The drive root, and the root of a
-share link, cannot be deleted."""
+share link, cannot be deleted; the store checks D, lock tokens and If-Match under its lock and
+drops the WebDAV locks of what it deleted."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from aiohttp import web
 
 from rmail.web.drive.context import Ctx
 from rmail.web.drive.errors import DriveError
-from rmail.web.drive.locking import check_if, require_tokens
-from rmail.web.drive.put import parse_if_match
+from rmail.web.drive.locking import check_if
 
 __all__ = ["handle"]
 
@@ -23,8 +23,5 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     if ctx.path.is_root:
         raise DriveError(403, "the drive root cannot be deleted")
     tokens = await check_if(ctx)
-    await require_tokens(ctx, tokens, ctx.path, recursive=True)
-    await asyncio.to_thread(ctx.drive.delete, ctx.path,
-                            if_match=parse_if_match(ctx.request.headers.get("If-Match")))
-    await asyncio.to_thread(ctx.locks.remove_within, ctx.path)
+    await asyncio.to_thread(ctx.drive.delete, ctx.path, rules=ctx.rules(tokens))
     return web.Response(status=204)

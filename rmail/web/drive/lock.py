@@ -8,14 +8,13 @@ import asyncio
 
 from aiohttp import web
 
-from rmail.store.drive import Upload
-from rmail.store.drivelocks import DEFAULT_TIMEOUT, MAX_TIMEOUT, DavLock
-from rmail.store.errors import NotFound
+from rmail.store.drive import DavLock
+from rmail.store.drive.locks import DEFAULT_TIMEOUT, MAX_TIMEOUT
 from rmail.web.drive import davxml as X
 from rmail.web.drive.context import Ctx
 from rmail.web.drive.errors import DriveError
 from rmail.web.drive.ifheader import IfHeaderError, parse_if, submitted_tokens
-from rmail.web.drive.locking import check_if, require_tokens
+from rmail.web.drive.locking import check_if
 from rmail.web.drive.propfind import read_xml_body
 from rmail.web.drive.props import lock_elements
 
@@ -60,27 +59,10 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     if depth not in ("0", "infinity"):
         raise DriveError(400, "LOCK takes Depth 0 or infinity")
     tokens = await check_if(ctx)
-    try:
-        entry = await asyncio.to_thread(ctx.drive.stat, ctx.path)
-        created = False
-    except NotFound:
-        entry = None
-        created = True
-    if entry is not None and not entry.is_dir:
-        depth = "0"
-    if created:
-        await require_tokens(ctx, tokens, ctx.path)
-    lock = await asyncio.to_thread(ctx.locks.create, ctx.path, scope=info.scope, depth=depth,
-                                   owner=info.owner, timeout=timeout,
-                                   principal=ctx.account.address)
-    if created:  # RFC 4918 §7.3: locking an unmapped URL creates an empty resource
-        try:
-            upload: Upload = await asyncio.to_thread(ctx.drive.begin_upload, None)
-            await asyncio.to_thread(ctx.drive.commit_upload, upload, ctx.path,
-                                    make_parents=False, if_none_match=True)
-        except BaseException:
-            await asyncio.to_thread(ctx.locks.remove, lock.token)
-            raise
+    # granted under the drive lock; an unmapped URL becomes an empty file (RFC 4918 §7.3)
+    lock, created = await asyncio.to_thread(
+        ctx.drive.lock, ctx.path, scope=info.scope, depth=depth, owner=info.owner,
+        timeout=timeout, principal=ctx.account.address, rules=ctx.rules(tokens))
     return _response(ctx, lock, 201 if created else 200)
 
 
@@ -92,10 +74,10 @@ async def _refresh(ctx: Ctx, timeout: int) -> web.StreamResponse:
         tokens = submitted_tokens(parse_if(header))
     except IfHeaderError as exc:
         raise DriveError(400, f"bad If header: {exc}") from None
-    locks = await asyncio.to_thread(ctx.locks.active)
+    locks = await asyncio.to_thread(ctx.drive.locks.active)
     for lk in locks:
         if lk.token in tokens and (lk.covers(ctx.path) or lk.root.is_within(ctx.path)):
-            refreshed = await asyncio.to_thread(ctx.locks.refresh, lk.token, timeout)
+            refreshed = await asyncio.to_thread(ctx.drive.locks.refresh, lk.token, timeout)
             return _response(ctx, refreshed, 200)
     raise DriveError(412, "no lock of the If header applies to this resource",
                      condition="lock-token-matches-request-uri")

@@ -10,7 +10,7 @@ from aiohttp import web
 from rmail.store.errors import AlreadyExists
 from rmail.web.drive.context import Ctx
 from rmail.web.drive.errors import DriveError
-from rmail.web.drive.locking import check_if, require_tokens
+from rmail.web.drive.locking import check_if
 
 __all__ = ["handle"]
 
@@ -22,9 +22,8 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         raise DriveError(415, "MKCOL with a body is not supported")
     ctx.require("C", "creating directories")
     tokens = await check_if(ctx)
-    await require_tokens(ctx, tokens, ctx.path)
     try:
-        entry = await asyncio.to_thread(ctx.drive.mkdir, ctx.path)
+        entry, _ = await asyncio.to_thread(ctx.drive.mkdir, ctx.path, rules=ctx.rules(tokens))
     except AlreadyExists:
         raise DriveError(405, f"{ctx.path or '/'} already exists",
                          headers={"Allow": "GET, HEAD, PUT, DELETE, MOVE, COPY, PROPFIND, "

@@ -11,7 +11,7 @@ from aiohttp import web
 from rmail.store.drive import DrivePath
 from rmail.web.drive.context import Ctx
 from rmail.web.drive.errors import DriveError
-from rmail.web.drive.locking import check_if, require_tokens
+from rmail.web.drive.locking import check_if
 
 __all__ = ["destination", "handle", "overwrite_flag"]
 
@@ -41,10 +41,8 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     dst = destination(ctx)
     overwrite = overwrite_flag(ctx)
     tokens = await check_if(ctx)
-    await require_tokens(ctx, tokens, ctx.path, recursive=True)
-    await require_tokens(ctx, tokens, dst, recursive=True)
-    created = await asyncio.to_thread(ctx.drive.move, ctx.path, dst, overwrite=overwrite)
-    await asyncio.to_thread(ctx.locks.remove_within, ctx.path)
+    created = await asyncio.to_thread(ctx.drive.move, ctx.path, dst, rules=ctx.rules(tokens),
+                                      overwrite=overwrite)
     if created:
         return web.Response(status=201, headers={"Location": ctx.href(dst, False)})
     return web.Response(status=204)

@@ -1,7 +1,8 @@
 """POST: `?action=mkdir` creates a directory and its missing parents; a multipart/form-data
 body uploads every `filename=` part to `{path}/{filename}`, where the filename may carry `/`
 for folder uploads (each component passes the name gate on its own). Parts are streamed to
-disk one at a time. Through a share link, uploads need U and mkdir needs C."""
+disk one at a time. Through a share link, uploads need U and mkdir needs C (checked by the
+store, under the drive lock)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from functools import partial
 
 from aiohttp import BodyPartReader, web
 
-from rmail.store.drive import DrivePath
+from rmail.store.drive import DrivePath, Rules, Upload
 from rmail.web.drive.context import Ctx
 from rmail.web.drive.errors import DriveError
-from rmail.web.drive.locking import check_if, require_tokens
+from rmail.web.drive.locking import check_if
 from rmail.web.drive.transfer import receive
 
 __all__ = ["handle", "part_path"]
@@ -30,21 +31,20 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     action = req.query.get("action")
     tokens = await check_if(ctx)
     if action == "mkdir":
-        ctx.require("C", "creating directories")
-        await require_tokens(ctx, tokens, ctx.path)
-        existed = await asyncio.to_thread(ctx.drive.exists, ctx.path)
-        entry = await asyncio.to_thread(ctx.drive.mkdir, ctx.path, parents=True, exist_ok=True)
+        entry, created = await asyncio.to_thread(ctx.drive.mkdir, ctx.path,
+                                                 rules=ctx.rules(tokens), parents=True,
+                                                 exist_ok=True)
         body = entry.public()
         body["path"] = str(entry.path.relative_to(ctx.root))
-        return web.json_response(body, status=200 if existed else 201)
+        return web.json_response(body, status=201 if created else 200)
     if action is not None:
         raise DriveError(400, f"unknown action {action!r}")
     if not req.content_type.startswith("multipart/form-data"):
         raise DriveError(415, "POST takes multipart/form-data or ?action=mkdir")
-    ctx.require("U", "uploading")
+    ctx.require("U", "uploading")  # early; the store checks again under its lock
     reader = await req.multipart()
     uploaded = []
-    quota = await asyncio.to_thread(ctx.quota)
+    rules: Rules | None = None
     while True:
         try:
             part = await reader.next()
@@ -57,16 +57,22 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
                 await part.release()
             continue
         dest = part_path(ctx.path, part.filename)
-        await require_tokens(ctx, tokens, dest)
-        allowance = await asyncio.to_thread(ctx.drive.upload_allowance, dest, quota)
-        upload = await asyncio.to_thread(ctx.drive.begin_upload, allowance)
+
+        def prepare(dest: DrivePath = dest) -> tuple[Rules, Upload]:
+            nonlocal rules
+            if rules is None:  # the quota once per request, in the first part's trip
+                rules = ctx.rules(tokens, quota=ctx.quota())
+            return rules, ctx.drive.begin_write(dest, rules=rules, form_upload=True)
+
+        part_rules, upload = await asyncio.to_thread(prepare)
         try:
             await receive(upload, partial(part.read_chunk, 256 * 1024))
-            entry, created = await asyncio.to_thread(
-                ctx.drive.commit_upload, upload, dest,
-                content_type=part.headers.get("Content-Type"), make_parents=True, quota=quota)
-        finally:
+        except BaseException:
             await asyncio.to_thread(upload.abort)
+            raise
+        entry, created = await asyncio.to_thread(
+            ctx.drive.write, dest, upload, rules=part_rules,
+            content_type=part.headers.get("Content-Type"), form_upload=True)
         body = entry.public()
         body["path"] = str(entry.path.relative_to(ctx.root))
         body["created"] = created

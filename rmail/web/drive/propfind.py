@@ -46,7 +46,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     if depth == -1:
         raise DriveError(400, "Depth must be 0, 1 or infinity")
     entries = await asyncio.to_thread(_collect, ctx, depth)
-    locks = await asyncio.to_thread(ctx.locks.active)
+    locks = await asyncio.to_thread(ctx.drive.locks.active)
     quota_cache: list[tuple[int, int]] = []
 
     def quota() -> tuple[int, int]:

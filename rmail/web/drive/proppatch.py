@@ -11,7 +11,7 @@ from aiohttp import web
 from rmail.web.drive import davxml as X
 from rmail.web.drive.context import Ctx
 from rmail.web.drive.errors import DriveError
-from rmail.web.drive.locking import check_if, require_tokens
+from rmail.web.drive.locking import check_if
 from rmail.web.drive.propfind import read_xml_body
 from rmail.web.drive.props import PROTECTED
 
@@ -54,7 +54,6 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     except X.XmlError as exc:
         raise DriveError(400, str(exc)) from None
     tokens = await check_if(ctx)
-    await require_tokens(ctx, tokens, ctx.path, member_change=False)
     entry = await asyncio.to_thread(ctx.drive.stat, ctx.path)
     to_set, to_remove, failed = plan(ops)
     if len(entry.props) + len(to_set) > MAX_PROPS:
@@ -65,7 +64,8 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         for name in names:
             by_status.setdefault(failed.get(name, 424), []).append(ET.Element(name))
     else:
-        await asyncio.to_thread(ctx.drive.set_props, ctx.path, to_set, to_remove)
+        await asyncio.to_thread(ctx.drive.set_props, ctx.path, to_set, to_remove,
+                                rules=ctx.rules(tokens))
         by_status[200] = [ET.Element(n) for n in names]
     xml = X.multistatus([X.propstat_response(ctx.href(entry.path, entry.is_dir), by_status)])
     return web.Response(status=207, body=xml, content_type="application/xml", charset="utf-8")

@@ -6,8 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 
-from rmail.store.drive import Entry
-from rmail.store.drivelocks import DavLock
+from rmail.store.drive import DavLock, Entry
 from rmail.web.drive import davxml as X
 from rmail.web.drive.davxml import d
 

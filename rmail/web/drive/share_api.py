@@ -11,8 +11,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from rmail.store.drive import DrivePath
+from rmail.store.drive.shares import Share, parse_expires
 from rmail.store.errors import InvalidValue
-from rmail.store.shares import Share, parse_expires
 from rmail.web.drive.context import DRIVE_KEY, PREFIX, authenticate
 from rmail.web.drive.errors import DriveError
 

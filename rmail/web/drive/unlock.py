@@ -21,12 +21,12 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         raise DriveError(400, "UNLOCK needs a Lock-Token header")
     token = token[1:-1]
     try:
-        lock = await asyncio.to_thread(ctx.locks.get, token)
+        lock = await asyncio.to_thread(ctx.drive.locks.get, token)
     except NotFound:
         raise DriveError(409, "no such lock",
                          condition="lock-token-matches-request-uri") from None
     if not lock.covers(ctx.path):
         raise DriveError(409, "the lock does not cover this resource",
                          condition="lock-token-matches-request-uri")
-    await asyncio.to_thread(ctx.locks.remove, token)
+    await asyncio.to_thread(ctx.drive.locks.remove, token)
     return web.Response(status=204)

@@ -14,7 +14,10 @@ The share grants access to `target_path` and below only: callers join a validate
 `DrivePath` subpath onto it, so nothing outside the owner's shared subtree is reachable.
 
 Lock rules: `_shares.lock` in the owner's drive directory serialises changes to that owner's
-list and records. Creating writes the owner's list first, then the record; revoking deletes the
+list and records. Changing or revoking a share first takes the owner's drive lock
+(`files/_index.lock`): writes through a link re-read its record under that lock, so once a
+revocation or a narrowing of permissions is acknowledged, no write through the old rights can
+still commit. Creating writes the owner's list first, then the record; revoking deletes the
 record first, then the list entry. A crash between the two leaves at worst a UID in the list
 without a record (skipped when listing): never a live link that its owner cannot see.
 """
@@ -27,12 +30,12 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from rmail.store import fsutil
-from rmail.store.drive import DrivePath
+from rmail.store.drive.paths import DrivePath
 from rmail.store.errors import Conflict, CorruptStore, InvalidValue, NotFound
 from rmail.store.layout import DriveLayout, Layout
 
@@ -158,6 +161,14 @@ class ShareStore:
         fsutil.ensure_dir(lay.dir)
         return lay
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _writers_paused(lay: DriveLayout) -> Iterator[None]:
+        """Hold the owner's drive lock (see the lock rules above)."""
+        fsutil.ensure_dir(lay.files)
+        with fsutil.locked(lay.lock):
+            yield
+
     def _read_uids(self, lay: DriveLayout) -> list[str]:
         try:
             doc = fsutil.read_json(lay.shares_index, version=VERSION)
@@ -226,7 +237,7 @@ class ShareStore:
                permissions: Any = _UNSET, expires: Any = _UNSET) -> Share:
         """Change name/permissions/expiry (arguments left out stay as they are)."""
         lay = self._drive(domain, username)
-        with fsutil.locked(lay.shares_lock):
+        with self._writers_paused(lay), fsutil.locked(lay.shares_lock):
             share = self.owned(domain, username, uid)
             if name is not _UNSET:
                 share = replace(share, name=check_share_name(name))
@@ -240,7 +251,7 @@ class ShareStore:
     def delete(self, domain: str, username: str, uid: str) -> Share:
         """Revoke: the link stops working before the owner's list forgets it."""
         lay = self._drive(domain, username)
-        with fsutil.locked(lay.shares_lock):
+        with self._writers_paused(lay), fsutil.locked(lay.shares_lock):
             share = self.owned(domain, username, uid)
             path = self.layout.share_file(uid)
             os.unlink(path)

@@ -9,7 +9,11 @@ The store only keeps the records and refuses conflicting locks; which requests m
 which token is protocol behaviour and lives in the WebDAV front end.
 
 Lock rules: `_locks.lock` serialises writers of `_locks.json`; readers never lock (the file
-changes by atomic rename) and revalidate their cached copy with one `stat`.
+changes by atomic rename) and revalidate their cached copy with one `stat`. A new lock is only
+granted by `UserDrive.lock`, which holds the drive lock (`files/_index.lock`, taken first) while
+it calls `create`: every write checks the tokens it must present under that same drive lock,
+so a lock is either granted before a write's check (and the write is refused) or after its
+commit (and the write was legitimately first).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rmail.store import fsutil
-from rmail.store.drive import DrivePath
+from rmail.store.drive.paths import DrivePath
 from rmail.store.errors import Conflict, NotFound
 from rmail.store.layout import DriveLayout
 
