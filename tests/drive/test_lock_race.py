@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 
-from rmail.web.drive.transfer import BATCH
+from rmail.web.uploads import BATCH
 from tests.drive.conftest import Drive
 from tests.drive.test_webdav import LOCKINFO
 

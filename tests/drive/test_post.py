@@ -3,6 +3,8 @@ nested paths, each component validated."""
 
 from __future__ import annotations
 
+import io
+
 import aiohttp
 
 from tests.drive.conftest import Drive
@@ -69,3 +71,40 @@ async def test_post_needs_multipart(drive: Drive) -> None:
     assert r.status == 415
     r = await drive.call("POST", "/drive/up", data=form(field=("only", "fields")))
     assert r.status == 400
+
+
+async def test_folder_upload_is_all_or_nothing(drive: Drive) -> None:
+    """Parts are staged, then committed in one store call: one bad part and nothing lands."""
+    r = await drive.call("POST", "/drive/up", data=form(
+        ("tree/a.txt", b"A"), ("tree/deep/b.txt", b"B"), ("tree/../c.txt", b"C")))
+    assert r.status == 400
+    # a file and a folder of the same name in one upload
+    r = await drive.call("POST", "/drive/up", data=form(("x", b"1"), ("x/y", b"2")))
+    assert r.status == 409
+    r = await drive.call("POST", "/drive/up", data=form(("dup", b"1"), ("dup", b"2")))
+    assert r.status == 409
+    assert (await drive.call("GET", "/drive/up")).status == 404
+    assert drive.totals()["total_files"] == 0
+    assert not [n for n in (drive.files_dir().parent / "tmp").iterdir()]
+
+
+async def test_multipart_upload_over_quota(drive: Drive) -> None:
+    from tests.drive.test_quota import set_quota_mb, stream
+
+    set_quota_mb(drive, 1)
+    # the body's length says it cannot fit: refused before it is read
+    writer = form(("small.bin", b"s"))
+    part = writer.append(io.BytesIO(b"x" * (6 * 1024 * 1024)),
+                         {"Content-Type": "application/octet-stream"})
+    part.headers["Content-Disposition"] = 'form-data; name="file"; filename="a.bin"'
+    assert writer.size is not None
+    r = await drive.call("POST", "/drive/up", data=writer)
+    assert r.status == 413
+    # chunked, no length: refused while it arrives; the part that fitted is not kept either
+    writer = form(("small.bin", b"s" * 1000))
+    part = writer.append(stream(3 * 1024 * 1024), {"Content-Type": "application/octet-stream"})
+    part.headers["Content-Disposition"] = 'form-data; name="file"; filename="big.bin"'
+    r = await drive.call("POST", "/drive/up", data=writer)
+    assert r.status == 413
+    assert drive.totals()["total_files"] == 0
+    assert not [n for n in (drive.files_dir().parent / "tmp").iterdir()]

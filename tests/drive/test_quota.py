@@ -64,6 +64,6 @@ async def test_multipart_over_quota(drive: Drive) -> None:
     r = await drive.call("POST", "/drive/up", data=writer)
     assert r.status == 413
     t = drive.totals()
-    # each part is committed on its own: the first two fit, the third never appears
-    assert (t["total_files"], t["total_bytes"]) == (2, 800_000)
+    # the parts are committed together: the two that fitted are not kept either
+    assert (t["total_files"], t["total_bytes"]) == (0, 0)
     assert (await drive.call("GET", "/drive/up/f2")).status == 404

@@ -151,3 +151,28 @@ def test_preconditions_and_quota_are_checked_again_at_commit(drive: UserDrive) -
     with pytest.raises(QuotaExceeded):
         drive.write(P("big"), upload, rules=quota)
     assert not drive.exists(P("big")) and not staged(drive)
+
+
+def test_room_for_a_form_upload_is_judged_by_its_length(drive: UserDrive) -> None:
+    drive.put(P("dir/old.bin"), b"o" * 3_000_000)
+    quota = Quota(10_000_000)
+    with pytest.raises(QuotaExceeded):
+        drive.check_room(30_000_000, quota, P("dir"))
+    # what it may overwrite below its folder counts as room, and so does the framing
+    drive.check_room(7_000_000 + 3_000_000 + 100_000, quota, P("dir"))
+    with pytest.raises(QuotaExceeded):
+        drive.check_room(7_000_000 + 3_000_000 + 100_000 + 5_000_000, quota, P("other"))
+
+
+def test_write_many_commits_a_tree_at_once(drive: UserDrive) -> None:
+    items = []
+    for name, body in (("t/a.txt", b"a"), ("t/x/b.txt", b"bb"), ("t/x/y/c.txt", b"ccc")):
+        up = drive.begin_write(P(name), form_upload=True)
+        up.write(body)
+        items.append((P(name), up, None))
+    before = drive.meta()["ctag"]
+    out = drive.write_many(items)
+    assert [(e.name, created) for e, created in out] == [("a.txt", True), ("b.txt", True),
+                                                         ("c.txt", True)]
+    assert drive.meta()["ctag"] == before + 1  # one commit
+    assert drive.counters(P("t"))["total_files"] == 3 and not staged(drive)

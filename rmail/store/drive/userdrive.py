@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -197,14 +197,7 @@ class UserDrive:
         """Share rights: `path` inside the shared subtree and `letter` granted (None: no
         share link may do this at all). Returns the live share (None: the owner)."""
         share = self._share(rules)
-        if share is None:
-            return None
-        if letter is None:
-            raise WriteRefused(f"{what} is not allowed on shared resources")
-        if not path.is_within(share.target):
-            raise WriteRefused(f"{path} is outside the shared folder")
-        if not share.allows(letter):
-            raise WriteRefused(f"this share link does not allow {what}")
+        _grant(share, path, letter, what)
         return share
 
     def _tokens(self, rules: Rules, path: DrivePath, *, member_change: bool = True,
@@ -223,9 +216,10 @@ class UserDrive:
 
     # -- files --------------------------------------------------------------------------------
     def begin_write(self, path: DrivePath, *, rules: Rules = OWNER, length: int | None = None,
-                    form_upload: bool = False) -> Upload:
+                    form_upload: bool = False, staged: int = 0) -> Upload:
         """Check a write early (no lock held, before any byte is read) and stage its upload in
-        tmp/, limited to what the quota allows. `length`: the size when known."""
+        tmp/, limited to what the quota allows. `length`: the size when known; `staged`: bytes
+        of the same batch already staged (`write_many`), counted against the quota."""
         if path.is_root:
             raise Conflict("cannot write the drive root")
         self.open()
@@ -242,18 +236,28 @@ class UserDrive:
         if rules.quota is not None:
             reclaim = old.size if old is not None else 0
             allowance = max(0, rules.quota.limit_bytes - rules.quota.other_bytes
-                            - self.index.usage_bytes() + reclaim)
+                            - self.index.usage_bytes() - staged + reclaim)
             if length is not None and length > allowance:
                 raise QuotaExceeded(f"quota of {rules.quota.limit_bytes} bytes exceeded")
         return Upload(staged_name(self.index, "upload"), allowance)
 
+    def check_room(self, length: int, quota: Quota, base: DrivePath = ROOT) -> None:
+        """Refuse (QuotaExceeded) a multipart upload into `base` whose body of `length` bytes
+        cannot fit, before any of it is read. Never refuses one that could: whatever it
+        overwrites lies below `base` (at most its total bytes), and the multipart framing
+        (part headers, boundaries) is granted generously."""
+        framing = 4 * 1024 * 1024 + length // 100
+        free = quota.limit_bytes - quota.other_bytes - self.index.usage_bytes()
+        try:
+            reclaim = self.index.counters(base)["total_bytes"]
+        except (NotFound, Conflict):
+            reclaim = 0
+        if length - framing > free + reclaim:
+            raise QuotaExceeded(f"quota of {quota.limit_bytes} bytes exceeded")
+
     def _permit_file(self, rules: Rules, path: DrivePath, old: Entry | None,
                      form_upload: bool) -> None:
-        # the manual: a multipart form upload needs U, a PUT needs C to create, U to overwrite
-        if form_upload or old is not None:
-            self._permit(rules, path, "U", "uploading" if form_upload else "overwriting files")
-        else:
-            self._permit(rules, path, "C", "creating files")
+        self._permit(rules, path, *_file_letter(old, form_upload))
 
     def write(self, path: DrivePath, upload: Upload, *, rules: Rules = OWNER,
               content_type: str | None = None, make_parents: bool = True,
@@ -316,6 +320,69 @@ class UserDrive:
             raise
         return self.write(path, upload, rules=rules, content_type=content_type,
                           make_parents=make_parents, form_upload=form_upload)
+
+    def write_many(self, items: Sequence[tuple[DrivePath, Upload, str | None]], *,
+                   rules: Rules = OWNER, form_upload: bool = True
+                   ) -> list[tuple[Entry, bool]]:
+        """Commit several staged uploads at once (a folder upload): (path, upload,
+        content type) each, missing parents created. All or nothing: every item is checked
+        (against the drive and against the items before it) before anything is renamed in,
+        under one drive lock and one commit, and the quota holds for the sum. Always consumes
+        every upload."""
+        try:
+            if not items:
+                return []
+            paths = [p for p, _, _ in items]
+            if len(set(paths)) != len(paths):
+                raise Conflict("the same path appears twice in one upload")
+            for _, upload, _ in items:
+                upload.finish()
+            with self.index.commit({p.parent for p in paths}) as txn:
+                olds = self._plan_many(txn, paths, rules, form_upload)
+                self._quota(txn, rules.quota, sum(u.size for _, u, _ in items)
+                            - sum(o.size for o in olds if o is not None))
+                out = []
+                for (path, upload, ctype), old in zip(items, olds, strict=True):
+                    ensure_parents(txn, path.parent, create=True)
+                    if old is None:
+                        check_unclaimed(self.index, path)
+                    rec = self._place(txn, path, upload, old, ctype)
+                    out.append((entry_of(path, rec), old is None))
+            return out
+        finally:
+            for _, upload, _ in items:
+                upload.abort()
+
+    def _plan_many(self, txn: Txn, paths: Sequence[DrivePath], rules: Rules,
+                   form_upload: bool) -> list[Entry | None]:
+        """Check every path of a batch before any is written; returns what each replaces."""
+        share = self._share(rules)  # one read of the live record for the whole batch
+        files: set[DrivePath] = set()
+        dirs: set[DrivePath] = set()
+        olds: list[Entry | None] = []
+        for path in paths:
+            if path.is_root:
+                raise Conflict("cannot write the drive root")
+            for a in path.ancestors()[1:-1]:  # not itself, not the root
+                if a in files:
+                    raise Conflict(f"{a} is a file, not a directory")
+                if a not in dirs:
+                    rec = txn.record(a)
+                    if rec is not None and rec.get("type") != "dir":
+                        raise Conflict(f"{a} is a file, not a directory")
+                    dirs.add(a)
+            if path in dirs:
+                raise IsDirectory(f"{path} is a directory")
+            rec_old = txn.record(path)
+            old = entry_of(path, rec_old) if rec_old is not None else None
+            if old is not None and old.is_dir:
+                raise IsDirectory(f"{path} is a directory")
+            check_preconditions(path, old, rules)
+            _grant(share, path, *_file_letter(old, form_upload))
+            self._tokens(rules, path)
+            files.add(path)
+            olds.append(old)
+        return olds
 
     # -- directories and the tree -------------------------------------------------------------
     def mkdir(self, path: DrivePath, *, rules: Rules = OWNER, parents: bool = False,
@@ -497,6 +564,25 @@ class UserDrive:
                         self.locks.remove(lock.token)
                     raise
         return lock, created
+
+
+def _grant(share: Share | None, path: DrivePath, letter: str | None, what: str) -> None:
+    if share is None:
+        return
+    if letter is None:
+        raise WriteRefused(f"{what} is not allowed on shared resources")
+    if not path.is_within(share.target):
+        raise WriteRefused(f"{path} is outside the shared folder")
+    if not share.allows(letter):
+        raise WriteRefused(f"this share link does not allow {what}")
+
+
+def _file_letter(old: Entry | None, form_upload: bool) -> tuple[str, str]:
+    """The manual: a multipart form upload needs U; a PUT needs C to create, U to
+    overwrite."""
+    if form_upload:
+        return "U", "uploading"
+    return ("U", "overwriting files") if old is not None else ("C", "creating files")
 
 
 def _alive(pid: int) -> bool:

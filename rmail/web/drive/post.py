@@ -1,29 +1,22 @@
 """POST: `?action=mkdir` creates a directory and its missing parents; a multipart/form-data
 body uploads every `filename=` part to `{path}/{filename}`, where the filename may carry `/`
 for folder uploads (each component passes the name gate on its own). Parts are streamed to
-disk one at a time. Through a share link, uploads need U and mkdir needs C (checked by the
-store, under the drive lock)."""
+tmp/ one at a time and committed together in one store call (all or nothing). Through a share
+link, uploads need U and mkdir needs C (checked by the store, under the drive lock)."""
 
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
-from rmail.store.drive import DrivePath, Rules, Upload
+from rmail.store.drive import Rules
 from rmail.web.drive.context import Ctx
 from rmail.web.drive.errors import DriveError
 from rmail.web.drive.locking import check_if
-from rmail.web.drive.transfer import receive
+from rmail.web.uploads import part_path, store_form_files
 
 __all__ = ["handle", "part_path"]
-
-
-def part_path(base: DrivePath, filename: str) -> DrivePath:
-    """`{path}/{filename}` with every component of `filename` validated (absolute paths,
-    `..`, empty components, reserved names: all refused)."""
-    return base.join(DrivePath.parse(filename))
 
 
 async def handle(ctx: Ctx) -> web.StreamResponse:
@@ -42,41 +35,19 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     if not req.content_type.startswith("multipart/form-data"):
         raise DriveError(415, "POST takes multipart/form-data or ?action=mkdir")
     ctx.require("U", "uploading")  # early; the store checks again under its lock
-    reader = await req.multipart()
+
+    def prepare() -> Rules:
+        rules = ctx.rules(tokens, quota=ctx.quota())
+        if rules.quota is not None and req.content_length is not None:
+            ctx.drive.check_room(req.content_length, rules.quota, ctx.path)
+        return rules
+
+    rules = await asyncio.to_thread(prepare)
+    stored = await store_form_files(await req.multipart(), ctx.drive, ctx.path, rules)
     uploaded = []
-    rules: Rules | None = None
-    while True:
-        try:
-            part = await reader.next()
-        except (ValueError, Warning) as exc:  # aiohttp warns on a malformed disposition
-            raise DriveError(400, f"malformed multipart body: {exc}") from None
-        if part is None:
-            break
-        if not isinstance(part, BodyPartReader) or not part.filename:
-            if isinstance(part, BodyPartReader):
-                await part.release()
-            continue
-        dest = part_path(ctx.path, part.filename)
-
-        def prepare(dest: DrivePath = dest) -> tuple[Rules, Upload]:
-            nonlocal rules
-            if rules is None:  # the quota once per request, in the first part's trip
-                rules = ctx.rules(tokens, quota=ctx.quota())
-            return rules, ctx.drive.begin_write(dest, rules=rules, form_upload=True)
-
-        part_rules, upload = await asyncio.to_thread(prepare)
-        try:
-            await receive(upload, partial(part.read_chunk, 256 * 1024))
-        except BaseException:
-            await asyncio.to_thread(upload.abort)
-            raise
-        entry, created = await asyncio.to_thread(
-            ctx.drive.write, dest, upload, rules=part_rules,
-            content_type=part.headers.get("Content-Type"), form_upload=True)
+    for entry, created in stored:
         body = entry.public()
         body["path"] = str(entry.path.relative_to(ctx.root))
         body["created"] = created
         uploaded.append(body)
-    if not uploaded:
-        raise DriveError(400, "no file parts in the upload")
     return web.json_response({"uploaded": uploaded}, status=201)

@@ -17,7 +17,7 @@ from rmail.web.drive.context import Ctx
 from rmail.web.drive.dialect import is_dav_client
 from rmail.web.drive.errors import DriveError
 from rmail.web.drive.locking import check_if
-from rmail.web.drive.transfer import receive
+from rmail.web.uploads import receive
 
 __all__ = ["handle", "write_body"]
 

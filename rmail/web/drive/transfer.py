@@ -1,78 +1,20 @@
-"""Bodies in and out without holding a file in memory.
-
-`receive` copies `request.content` (or a multipart part) into a staged `Upload` in batches of
-about 4 MiB, each written and hashed from worker threads, so memory stays flat for any size and
-the event loop never blocks on the disk. `FileSender` streams an open file, with `sendfile(2)`
-where the transport allows and chunked reads otherwise, for a whole file or one byte range.
+"""Bodies out without holding a file in memory (bodies in: `rmail.web.uploads`, which the
+webmail shares). `FileSender` streams an open file, with `sendfile(2)` where the transport
+allows and chunked reads otherwise, for a whole file or one byte range.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
 from typing import IO
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-from rmail.store.drive import Upload
+__all__ = ["FileSender"]
 
-__all__ = ["BATCH", "FileSender", "receive"]
-
-BATCH = 4 * 1024 * 1024        # bytes handed to the writer and hasher threads at once
-WRITEBACK = 64 * 1024 * 1024   # bytes between two early flushes of a large upload
 CHUNK = 1024 * 1024
-
-
-async def receive(upload: Upload, read: Callable[[], Awaitable[bytes]]) -> None:
-    """Feed `upload` from `read()` until it returns b"" (aiohttp's `readany` or a multipart
-    part's `read_chunk`); QuotaExceeded as soon as the limit is passed.
-
-    Three things overlap: the event loop receives the next batch while one worker thread
-    writes the previous batch and another hashes it, and every `WRITEBACK` bytes the disk is
-    asked to start flushing (so the fdatasync before the commit finds little left to do). At
-    most two batches are ever in memory."""
-    batch: list[bytes] = []
-    batched = 0
-    pending: asyncio.Future[tuple[None, None]] | None = None
-    flushing: asyncio.Future[None] | None = None
-    unflushed = 0
-    try:
-        while True:
-            chunk = await read()
-            if chunk:
-                batch.append(chunk)
-                batched += len(chunk)
-                if batched < BATCH:
-                    continue
-            if pending is not None:
-                await pending
-                pending = None
-            if batch:
-                pending = asyncio.gather(asyncio.to_thread(upload.store_chunks, batch),
-                                         asyncio.to_thread(upload.hash_chunks, batch))
-                unflushed += batched
-                batch, batched = [], 0
-            if unflushed >= WRITEBACK and (flushing is None or flushing.done()):
-                if flushing is not None:
-                    await flushing  # re-raise its error, if any
-                flushing = asyncio.ensure_future(asyncio.to_thread(upload.start_writeback))
-                unflushed = 0
-            if not chunk:
-                break
-        if pending is not None:
-            await pending
-            pending = None
-    finally:
-        # never let abort() close the file under a write or flush still running
-        running = [f for f in (pending, flushing) if f is not None and not f.done()]
-        if running:
-            await asyncio.wait(running)
-        if pending is not None and pending.done() and not pending.cancelled():
-            pending.exception()  # retrieved: the first error is the one that propagates
-    if flushing is not None:
-        await flushing
 
 
 class FileSender(web.StreamResponse):
