@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import fcntl
 import json
@@ -38,6 +39,29 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def syncfs(path: str | os.PathLike[str]) -> None:
+    """Make everything written to the filesystem holding `path` durable in one call (Linux
+    `syncfs(2)`): cheaper than one `fdatasync` per file when a batch wrote many files."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _LIBC is None or _LIBC.syncfs(fd) != 0:
+            os.sync()  # no syncfs here (or it failed): the whole-system flush is still correct
+    finally:
+        os.close(fd)
+
+
+def _load_libc() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syncfs.argtypes = [ctypes.c_int]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def tmp_name(path: Path) -> Path:

@@ -88,11 +88,13 @@ class Upload:
     def etag(self) -> str:
         return etag_of_digest(self._sha.hexdigest())
 
-    def finish(self) -> None:
-        """Make the staged bytes durable (before they are renamed into the tree)."""
+    def finish(self, *, durable: bool = True) -> None:
+        """Make the staged bytes durable (before they are renamed into the tree); a batch
+        passes `durable=False` and makes all its files durable at once (`fsutil.syncfs`)."""
         if self._fd is not None:
             try:
-                os.fdatasync(self._fd)
+                if durable:
+                    os.fdatasync(self._fd)
             finally:
                 os.close(self._fd)
                 self._fd = None
