@@ -14,43 +14,13 @@ from rmail.store.drive import Entry
 from rmail.web.drive.context import Ctx
 from rmail.web.drive.davxml import http_date
 from rmail.web.drive.errors import DriveError
-from rmail.web.drive.transfer import FileSender
+from rmail.web.files import FileSender, RangeNotSatisfiable, parse_range
 
-__all__ = ["handle", "parse_range"]
+__all__ = ["handle"]
 
 
 def _etags(value: str) -> list[str]:
     return [t.strip().removeprefix("W/") for t in value.split(",") if t.strip()]
-
-
-def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """One `bytes=` range as (offset, count); None to send the whole file (absent, several
-    ranges or unparsable: RFC 9110 §14.2 lets a server ignore Range). Raises 416 when the range
-    starts past the end."""
-    if not header.startswith("bytes=") or "," in header:
-        return None
-    first, sep, last = header[6:].strip().partition("-")
-    if not sep:
-        return None
-    try:
-        if first == "":
-            n = int(last)
-            if n <= 0:
-                raise DriveError(416, "unsatisfiable range",
-                                 headers={"Content-Range": f"bytes */{size}"})
-            start = max(0, size - n)
-            end = size - 1
-        else:
-            start = int(first)
-            end = int(last) if last else size - 1
-    except ValueError:
-        return None
-    if start < 0 or end < start:
-        return None
-    if start >= size:
-        raise DriveError(416, "unsatisfiable range", headers={"Content-Range": f"bytes */{size}"})
-    end = min(end, size - 1)
-    return start, end - start + 1
 
 
 def file_headers(entry: Entry) -> dict[str, str]:
@@ -116,7 +86,11 @@ def _plan(req: web.Request, entry: Entry) -> web.Response | tuple[int, dict[str,
     if_range = req.headers.get("If-Range")
     span = None
     if rng and (if_range is None or if_range.strip() in (entry.etag, headers["Last-Modified"])):
-        span = parse_range(rng, entry.size)
+        try:
+            span = parse_range(rng, entry.size)
+        except RangeNotSatisfiable as exc:
+            raise DriveError(416, str(exc),
+                             headers={"Content-Range": exc.content_range}) from None
     if span is None:
         return 200, headers, 0, entry.size
     offset, count = span

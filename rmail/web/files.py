@@ -1,6 +1,8 @@
-"""Bodies out without holding a file in memory (bodies in: `rmail.web.uploads`, which the
-webmail shares). `FileSender` streams an open file, with `sendfile(2)` where the transport
-allows and chunked reads otherwise, for a whole file or one byte range.
+"""Files out without holding them in memory, for every front end that serves drive files (the
+JSON/WebDAV drive and the webmail's file manager; bodies in: `rmail.web.uploads`).
+
+`FileSender` streams an open, already checked file, with `sendfile(2)` where the transport
+allows and chunked reads otherwise, for a whole file or one byte range (`parse_range`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,51 @@ from typing import IO
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-__all__ = ["FileSender"]
+__all__ = ["FileSender", "RangeNotSatisfiable", "parse_range"]
 
 CHUNK = 1024 * 1024
+
+
+
+class RangeNotSatisfiable(Exception):
+    """A `Range` that starts past the end of the file (HTTP 416)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__("unsatisfiable range")
+        self.size = size
+
+    @property
+    def content_range(self) -> str:
+        return f"bytes */{self.size}"
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """One `bytes=` range as (offset, count); None to send the whole file (absent, several
+    ranges or unparsable: RFC 9110 §14.2 lets a server ignore Range). Raises
+    `RangeNotSatisfiable` (416) when the range starts past the end."""
+    if not header.startswith("bytes=") or "," in header:
+        return None
+    first, sep, last = header[6:].strip().partition("-")
+    if not sep:
+        return None
+    try:
+        if first == "":
+            n = int(last)
+            if n <= 0:
+                raise RangeNotSatisfiable(size)
+            start = max(0, size - n)
+            end = size - 1
+        else:
+            start = int(first)
+            end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start < 0 or end < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable(size)
+    end = min(end, size - 1)
+    return start, end - start + 1
 
 
 class FileSender(web.StreamResponse):
