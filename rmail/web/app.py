@@ -18,6 +18,7 @@ from rmail.web.drive import setup_drive
 from rmail.web.keys import CONFIG_KEY, CORE_KEY, SERVICE_KEYS
 from rmail.web.middlewares import add_cors_headers, front
 from rmail.web.webmail import setup_webmail
+from rmail.web.webmail.drive import setup_drive_pages
 
 __all__ = ["create_app"]
 
@@ -44,6 +45,7 @@ def create_app(config: Config, **services: object) -> web.Application:
     app.add_routes(autoconfig_routes)
     app.add_routes(docs_routes)
     setup_webmail(app)
+    setup_drive_pages(app)
     return app
 
 

@@ -12,11 +12,14 @@ from aiohttp import web
 
 from rmail.config import Config
 from rmail.services import Services
+from rmail.store.drive import DriveStore
 
-__all__ = ["CONFIG_KEY", "CORE_KEY", "SERVICE_KEYS"]
+__all__ = ["CONFIG_KEY", "CORE_KEY", "DRIVES_KEY", "SERVICE_KEYS"]
 
 CONFIG_KEY = web.AppKey("config", Config)
 CORE_KEY = web.AppKey("core", Services)
+# The drive store of this app (set by `setup_drive`; the webmail's file manager uses it too).
+DRIVES_KEY = web.AppKey("drives", DriveStore)
 
 # name accepted by create_app(**services) -> the key its value is stored under
 SERVICE_KEYS: dict[str, web.AppKey[Any]] = {"core": CORE_KEY}

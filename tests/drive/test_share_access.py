@@ -88,7 +88,7 @@ async def test_directory_html_redirect(drive: Drive) -> None:
     await drive.call("PUT", "/drive/pics/a.jpg", data=b"a")
     link = await make_share(drive, "pics", "R")
     r = await drive.call("GET", link, user=None, headers={"Accept": "text/html,*/*"})
-    assert r.status == 302 and r.headers["Location"] == "/webmail" + link
+    assert r.status == 302 and r.headers["Location"] == drive.base + "/webmail" + link
     r = await drive.call("GET", link, user=None, headers={"Accept": "application/json"})
     assert r.status == 200 and r.json()["children"][0]["name"] == "a.jpg"
 

@@ -63,7 +63,7 @@ from __future__ import annotations
 
 from rmail.store.drive.entries import DIR, FILE, DirInfo, Entry, Quota, etag_of_digest, guess_type
 from rmail.store.drive.locks import DavLock, LockConflict, LockStore
-from rmail.store.drive.paths import MAX_DEPTH, DrivePath, check_name
+from rmail.store.drive.paths import MAX_DEPTH, ROOT, DrivePath, check_name
 from rmail.store.drive.rules import OWNER, IsDirectory, Locked, Rules, WriteRefused
 from rmail.store.drive.shares import Share, ShareStore
 from rmail.store.drive.store import DriveStore
@@ -75,6 +75,7 @@ __all__ = [
     "FILE",
     "MAX_DEPTH",
     "OWNER",
+    "ROOT",
     "DavLock",
     "DirInfo",
     "DrivePath",

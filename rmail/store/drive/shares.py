@@ -195,7 +195,7 @@ class ShareStore:
         """The live share for a public link: NotFound when unknown or expired."""
         share = self.get(uid)
         if share.expired(now):
-            raise NotFound("no such share (expired)")
+            raise NotFound("no such share")
         return share
 
     def owned(self, domain: str, username: str, uid: str) -> Share:

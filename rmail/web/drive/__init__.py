@@ -8,7 +8,7 @@ from aiohttp import web
 from rmail.store.drive import DriveStore
 from rmail.web.drive.context import DRIVE_KEY, DriveServices
 from rmail.web.drive.routes import add_routes
-from rmail.web.keys import CONFIG_KEY, CORE_KEY
+from rmail.web.keys import CONFIG_KEY, CORE_KEY, DRIVES_KEY
 
 __all__ = ["DRIVE_KEY", "DriveServices", "setup_drive"]
 
@@ -21,6 +21,6 @@ def setup_drive(app: web.Application) -> None:
         from rmail.services import build_services
 
         core = app[CORE_KEY] = build_services(config)
-    drives = DriveStore(config.mail_root)
+    drives = app[DRIVES_KEY] = DriveStore(config.mail_root)
     app[DRIVE_KEY] = DriveServices(config, core, drives, drives.shares)
     add_routes(app)

@@ -179,7 +179,7 @@ async def resolve(request: web.Request, *, allow_share: bool = True) -> Ctx:
 async def _share_ctx(request: web.Request, svc: DriveServices, share: Share,
                      segments: list[str]) -> Ctx:
     if share.expired():
-        raise DriveError(404, "no such share (expired)")
+        raise DriveError(404, "no such share")
     if len(segments) >= 2:
         try:
             check_share_name(segments[1])

@@ -103,7 +103,8 @@ def _webmail_url(ctx: Ctx) -> str:
     rel = ctx.path.relative_to(ctx.root)
     tail = "".join("/" + quote(p, safe="") for p in rel.parts)
     name = ctx.href_root.rsplit("/", 1)[-1]
-    return f"/webmail/drive/{ctx.share.uid}/{name}{tail}"
+    origin = f"{ctx.request.scheme}://{ctx.request.host}"  # the webmail's links are absolute
+    return f"{origin}/webmail/drive/{ctx.share.uid}/{name}{tail}"
 
 
 def _share_relative(ctx: Ctx, body: dict) -> dict:  # type: ignore[type-arg]
