@@ -177,3 +177,28 @@ async def test_expired_link_is_404(browser: Browser, make_browser) -> None:  # t
     visitor = await make_browser(share=browser)
     for path in (f"/webmail/drive/{s.uid}/f.txt", f"/drive/{s.uid}/f.txt"):
         assert (await visitor.get(path)).status == 404
+
+
+async def test_hostile_names_are_escaped_and_big_folders_page(browser: Browser) -> None:
+    await browser.login()
+    drive = drive_of(browser)
+    evil = 'x"><script>alert(1)</script>&.txt'
+    drive.put(DrivePath.parse(f"d/{evil}"), b"x")
+    page = await browser.get("/webmail/drive/d")
+    assert "<script>alert(1)" not in page.text
+    assert 'data-path="d/x&#34;&gt;&lt;script&gt;' in page.text or \
+        'data-path="d/x&quot;&gt;&lt;script&gt;' in page.text
+    from rmail.web.webmail.drive.model import PAGE_SIZE
+
+    items = []
+    for i in range(PAGE_SIZE + 5):
+        path = DrivePath.parse(f"big/f{i:04d}")
+        up = drive.begin_write(path, form_upload=True)
+        up.write(b"1")
+        items.append((path, up, None))
+    drive.write_many(items)
+    first = await browser.get("/webmail/drive/big")
+    assert first.text.count('class="tile-wrap') == PAGE_SIZE
+    assert f'data-total-files="{PAGE_SIZE + 5}"' in first.text and "pagination-next" in first.text
+    second = await browser.get(f"/webmail/drive/big?offset={PAGE_SIZE}")
+    assert second.text.count('class="tile-wrap') == 5 and "pagination-prev" in second.text

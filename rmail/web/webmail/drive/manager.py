@@ -22,6 +22,7 @@ from rmail.web.webmail.context import Page
 from rmail.web.webmail.drive.files import send_file
 from rmail.web.webmail.drive.links import Links
 from rmail.web.webmail.drive.model import PAGE_SIZE, Permissions, grid
+from rmail.web.webmail.drive.tiles import tiles_html
 
 __all__ = ["MAX_SELECTION", "NOTICES", "PERM_NAMES", "Pane", "delete", "expiry_texts", "mkdir",
            "rel_path", "show", "upload"]
@@ -75,8 +76,11 @@ async def show(page: Page, pane: Pane, rel: DrivePath, *, status: int = 200,
     for t in model.tiles:
         moment = fmt.to_datetime(t.mtime, tz)
         when[t.rel] = (moment.isoformat() if moment else "", fmt.list_date(moment))
+    perms = pane.perms
+    tiles = tiles_html(model, pane.links.entry("").rstrip("/"), select=perms.delete,
+                       delete=perms.delete, owner=perms.owner, when=when)
     return await page.render("drive/browse.html", status=status, title=model.crumbs[-1].name,
-                             area="drive", g=model, pane=pane, error=error, when=when,
+                             area="drive", g=model, pane=pane, error=error, tiles=tiles,
                              notices=NOTICES)
 
 

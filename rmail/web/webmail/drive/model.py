@@ -14,7 +14,7 @@ from rmail.web.webmail.drive.kinds import ICONS, inline_type, kind_of
 
 __all__ = ["PAGE_SIZE", "Crumb", "Grid", "Permissions", "Tile", "grid", "tile"]
 
-PAGE_SIZE = 500  # tiles per page: a 10,000-entry folder is 20 pages, each quick to draw
+PAGE_SIZE = 200  # tiles per page: a 10,000-entry folder is 50 pages, each quick to draw
 
 
 @dataclass(frozen=True)
