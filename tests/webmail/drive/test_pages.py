@@ -202,3 +202,39 @@ async def test_hostile_names_are_escaped_and_big_folders_page(browser: Browser) 
     assert f'data-total-files="{PAGE_SIZE + 5}"' in first.text and "pagination-next" in first.text
     second = await browser.get(f"/webmail/drive/big?offset={PAGE_SIZE}")
     assert second.text.count('class="tile-wrap') == 5 and "pagination-prev" in second.text
+
+
+async def test_concurrent_uploads_and_malformed_forms(browser: Browser,
+                                                      make_browser) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    await browser.login()
+    page = await browser.get("/webmail/drive/")
+    form = page.form("upload-files")
+    second = await make_browser(share=browser)
+    await second.login()
+    page2 = await second.get("/webmail/drive/")
+    form2 = page2.form("upload-files")
+
+    async def send(who: Browser, f: dict, prefix: str) -> list[int]:  # type: ignore[type-arg]
+        out = []
+        for i in range(8):
+            r = await who.post(f["action"], data=files_form(
+                f["fields"]["csrf"], (f"{prefix}/{i}.txt", b"x" * (i + 1))))
+            out.append(r.status)
+        return out
+
+    a, b = await asyncio.gather(send(browser, form, "same"), send(second, form2, "same/b"))
+    assert set(a) | set(b) == {303}
+    c = drive_of(browser).counters(DrivePath.parse("same"))
+    assert (c["total_files"], c["total_bytes"]) == (16, 2 * sum(range(1, 9)))
+    # a body that is not the multipart it claims to be
+    r = await browser.post(form["action"], data=b"--nope\r\n\r\n",
+                           headers={"Content-Type": "multipart/form-data; boundary=nope"})
+    assert r.status in (400, 403)
+    # a form with the token but no file
+    writer = aiohttp.MultipartWriter("form-data")
+    part = writer.append(form["fields"]["csrf"])
+    part.headers["Content-Disposition"] = 'form-data; name="csrf"'
+    r = await browser.post(form["action"], data=writer)
+    assert r.status == 400 and "form-error" in r.text

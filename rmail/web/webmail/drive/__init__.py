@@ -31,8 +31,8 @@ PREFIX = "/webmail/drive"
 
 def setup_drive_pages(app: web.Application) -> None:
     for path in (PREFIX, PREFIX + "/{tail:.*}"):
-        app.router.add_route("GET", path, dispatch)
-        app.router.add_route("POST", path, dispatch)
+        app.router.add_get(path, dispatch)  # and HEAD
+        app.router.add_post(path, dispatch)
 
 
 def _segments(raw: str) -> list[str]:
