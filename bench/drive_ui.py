@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -42,17 +41,11 @@ import aiohttp
 import psutil
 from aiohttp import web
 
+from bench.drive import free_port, wait_port
 from rmail import auth
 from rmail.store.drive import DrivePath, DriveStore
 
 DOMAIN, USER, PASSWORD = "bench.example", "bench", "bench-password"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def fill(root: Path, entries: int) -> None:
@@ -82,14 +75,8 @@ def start(root: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     with open(work / "rmail.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, str(REPO / "bin" / "rmail"), "--config",
                                  str(cfg), "serve"], stdout=subprocess.DEVNULL, stderr=log)
-    for _ in range(600):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"http://127.0.0.1:{port}"
-        if proc.poll() is not None:
-            raise SystemExit("rmail serve exited:\n" + (work / "rmail.log").read_text()[-2000:])
-        time.sleep(0.1)
-    raise SystemExit("rmail serve did not start")
+    wait_port(port, proc)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def hidden(html: str, name: str) -> str:
