@@ -152,18 +152,20 @@ StartPop3 = Callable[..., Pop3Server]
 @pytest.fixture
 def start_pop3(tmp_path: Path) -> Iterator[StartPop3]:
     """`start_pop3(limits=Limits(...), trusted=True, mail_root=None, users=("alice",),
-    lmtp=False, **config_overrides)`."""
+    lmtp=False, listeners={name: settings}, **config_overrides)`."""
     running: list[tuple[threading.Event, threading.Thread, Pop3Server]] = []
 
     def start(limits: Limits | None = None, trusted: bool = True, mail_root: Path | None = None,
-              users: tuple[str, ...] = (USER,), lmtp: bool = False, **overrides: Any
+              users: tuple[str, ...] = (USER,), lmtp: bool = False,
+              listeners: dict[str, dict[str, Any]] | None = None, **overrides: Any
               ) -> Pop3Server:
         root = mail_root or tmp_path / f"mailstore{len(running)}"
         base = config_dict(root)
-        listeners: dict[str, Any] = base["listeners"]  # type: ignore[assignment]
-        listeners["http"] = {"enabled": False, "port": 0}
+        config_listeners: dict[str, Any] = base["listeners"]  # type: ignore[assignment]
+        config_listeners["http"] = {"enabled": False, "port": 0}
         for name in ("pop3", "pop3s", "imap", *(("lmtp",) if lmtp else ())):
-            listeners[name] = {"enabled": True, "port": 0}
+            config_listeners[name] = {"enabled": True, "port": 0}
+        config_listeners.update(listeners or {})
         if not trusted:
             base["security"] = {"trusted_networks": []}
         base["domains"] = [DOMAIN]
