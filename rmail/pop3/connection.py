@@ -102,12 +102,16 @@ class Connection:
         transport = self.writer.transport
         if transport.get_write_buffer_size() < WAIT_ABOVE and not transport.is_closing():
             return  # the kernel takes it: no need to wait (nor to yield to the loop)
-        try:
-            await asyncio.wait_for(self.writer.drain(), self.send_timeout)
-        except TimeoutError as exc:
-            raise Closed("the client stopped reading") from exc
-        except (ConnectionError, ssl.SSLError, OSError) as exc:
-            raise Closed(str(exc)) from exc
+        while True:
+            before = transport.get_write_buffer_size()
+            try:
+                await asyncio.wait_for(self.writer.drain(), self.send_timeout)
+                return
+            except TimeoutError:
+                if transport.get_write_buffer_size() >= before:  # nothing taken meanwhile
+                    raise Closed("the client stopped reading") from None
+            except (ConnectionError, ssl.SSLError, OSError) as exc:
+                raise Closed(str(exc)) from exc
 
     async def flush(self) -> None:
         """Hand everything written so far to the client."""

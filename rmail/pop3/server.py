@@ -92,8 +92,8 @@ async def serve(s: Session) -> None:
             if bad >= limits.max_bad_commands:
                 conn.write(b"-ERR too many invalid commands; closing\r\n")
                 break
-    except Closed:
-        pass
+    except Closed as exc:
+        log.debug("POP3 session from %s closed: %s", s.peer_ip, exc)
     except asyncio.CancelledError:  # the listener is stopping: say so and end quietly
         conn.write(b"-ERR [SYS/TEMP] server shutting down\r\n")
         try:
