@@ -11,13 +11,19 @@
    `UID SEARCH UNSEEN` (targets 0.2 s, 1 s, 0.2 s at 100,000 messages).
 4. **Idle connections** (`--idle`, rmail only): resident memory per authenticated IDLE
    connection (target <= 64 KB).
+5. **Header SEARCH, SORT and THREAD** (`--headers`, both servers): a folder of that many
+   messages in threads of five (a root and four replies with References), then
+   `UID SEARCH HEADER Message-ID <...>`, `UID SORT (SUBJECT) UTF-8 ALL` and
+   `UID THREAD REFERENCES UTF-8 ALL`, each run once to warm up (Dovecot builds its cache
+   fields, rmail reads its header cache) and then timed as the median of three; ratio
+   Dovecot time / rmail time (target >= 1.0).
 
 Both servers listen on loopback without TLS (TLS would measure OpenSSL), with plaintext login
 allowed. Dovecot is Debian's `dovecot-imapd` run as `dovecot -F -c CONF` with a Maildir store
 and a passwd-file; it is skipped (ratios omitted) when not installed.
 
     .venv/bin/python bench/imap.py [--seconds 10] [--messages 2000] [--big 100000]
-                                   [--idle 2000] [--keep] [--dir DIR]
+                                   [--idle 2000] [--headers 100000] [--keep] [--dir DIR]
 """
 
 # ruff: noqa: E402  (imports follow the sys.path fix below)
@@ -396,6 +402,72 @@ async def _big_timings(port: int) -> dict[str, float]:
     return out
 
 
+# -- header SEARCH / SORT / THREAD (both servers) ---------------------------------------------
+HEADER_FOLDER = "Headers"
+
+
+def thread_message(n: int) -> bytes:
+    """Message n of threads of five: a root, then replies referring to the root and the
+    previous message; senders and subjects vary so SORT has work to do."""
+    root = n - n % 5
+    refs = "" if n == root else (f"In-Reply-To: <h{n - 1}@bench.example>\r\nReferences: "
+                                 f"<h{root}@bench.example> <h{n - 1}@bench.example>\r\n")
+    subject = f"{'Re: ' if n != root else ''}topic {(root * 7919) % 100_003}"
+    return (f"From: Person {n % 211} <p{n % 211}@example.org>\r\nTo: {LOGIN}\r\n"
+            f"Subject: {subject}\r\nDate: Mon, 1 Jan 2024 {n // 3600 % 24:02d}:"
+            f"{n // 60 % 60:02d}:{n % 60:02d} +0000\r\nMessage-ID: <h{n}@bench.example>\r\n"
+            f"{refs}MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
+            f"Message {n} of the header benchmark.\r\n").encode()
+
+
+def build_headers_rmail(base: Path, n: int) -> None:
+    folder = MailStore(base / "rmail").mailbox(DOMAIN, USER).create_folder(HEADER_FOLDER)
+    for start in range(0, n, 1000):
+        folder.append_many([(thread_message(i), ("\\Seen",), 1_700_000_000 + i)
+                            for i in range(start, min(n, start + 1000))])
+
+
+def build_headers_dovecot(base: Path, n: int) -> None:
+    maildir = base / "mail" / LOGIN / f".{HEADER_FOLDER}"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        raw = thread_message(i)
+        path = maildir / "cur" / f"{1_700_000_000 + i}.M{i}P2.hdr,S={len(raw)}:2,S"
+        path.write_bytes(raw)
+        os.utime(path, (1_700_000_000 + i, 1_700_000_000 + i))
+    nobody = pwd.getpwnam("nobody")
+    subprocess.run(["chown", "-R", f"{nobody.pw_uid}:{nobody.pw_gid}", str(maildir)],
+                   check=True)
+
+
+HEADER_COMMANDS = (
+    ("SEARCH HEADER Message-ID", b"UID SEARCH HEADER Message-ID <h%d@bench.example>"),
+    ("SORT (SUBJECT)", b"UID SORT (SUBJECT) UTF-8 ALL"),
+    ("THREAD REFERENCES", b"UID THREAD REFERENCES UTF-8 ALL"))
+
+
+async def _header_timings(port: int, n: int) -> dict[str, float]:
+    c = await Client.open(port)
+    await c.cmd(f'LOGIN {LOGIN} "{PASSWORD}"'.encode())
+    await c.cmd(b"SELECT " + HEADER_FOLDER.encode())
+    out = {}
+    for name, command in HEADER_COMMANDS:
+        if b"%d" in command:
+            command = command % (n * 2 // 3)
+        await c.cmd(command)  # warm-up
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            reply = await c.cmd(command)
+            times.append(time.perf_counter() - t0)
+        if name.startswith("SEARCH") and b" %d" % (n * 2 // 3 + 1) not in reply:
+            raise RuntimeError(f"{name}: unexpected reply {reply[:200]!r}")
+        out[name] = statistics.median(times)
+    await c.close()
+    return out
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -440,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", default="1,20")
     p.add_argument("--big", type=int, default=100_000, help="0 skips the large folder")
     p.add_argument("--idle", type=int, default=2000, help="0 skips the idle connections")
+    p.add_argument("--headers", type=int, default=100_000,
+                   help="messages for header SEARCH/SORT/THREAD; 0 skips them")
     p.add_argument("--dir", type=Path, default=None)
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
@@ -461,6 +535,29 @@ def main(argv: list[str] | None = None) -> int:
         else:
             peers.append(start_dovecot(base / "dovecot", *dset))
             servers.append(("dovecot", peers[-1]))
+        if args.headers:
+            say(f"building the {args.headers:,}-message header folder for both servers")
+            for _, peer in servers:
+                peer.stop()
+            build_headers_rmail(base, args.headers)
+            if dset is not None:
+                build_headers_dovecot(base / "dovecot", args.headers)
+            servers = [("rmail", start_rmail(base, rconf, rport))]
+            peers = [servers[0][1]]
+            if dset is not None:
+                peers.append(start_dovecot(base / "dovecot", *dset))
+                servers.append(("dovecot", peers[-1]))
+            say(f"\n## Header SEARCH / SORT / THREAD, {args.headers:,} messages "
+                f"(warm, median of 3; load average {os.getloadavg()[0]:.1f})\n")
+            timings = {name: asyncio.run(_header_timings(peer.port, args.headers))
+                       for name, peer in servers}
+            say("| command | rmail | Dovecot | ratio Dovecot/rmail (target >= 1.0) |")
+            say("|---|---:|---:|---:|")
+            for name, _ in HEADER_COMMANDS:
+                r = timings["rmail"][name]
+                d = timings.get("dovecot", {}).get(name)
+                say(f"| `{name}` | {r:.3f} s | " + (f"{d:.3f} s | {d / r:.2f} |" if d else
+                                                   "- | - |"))
         for _, peer in servers:  # warm up: Dovecot indexes the Maildir on first SELECT
             workload(peer.port, 1, 1)
         say("\n## Mixed workload (operations per second)\n")

@@ -10,6 +10,7 @@ the cheap keys left. Runs in a worker thread.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import time
 from array import array
@@ -20,6 +21,13 @@ from typing import Any
 
 from rmail.imap.syntax import And, Not, Or, SearchKey, SearchNode
 from rmail.mail.addresses import parse_addresses
+from rmail.mail.headerkeys import (
+    ADDRESS_SLOTS,
+    F_SENT_DAY,
+    F_SUBJECT,
+    HEADER_SLOTS,
+    address_text,
+)
 from rmail.mail.headers import (
     decode_base64,
     decode_qp,
@@ -29,6 +37,7 @@ from rmail.mail.headers import (
     parse_date,
 )
 from rmail.store.errors import CorruptStore, NotFound
+from rmail.store.headercache import Record
 from rmail.store.journal import FolderIndex
 from rmail.store.mailbox import Folder
 
@@ -90,6 +99,17 @@ def _cost(node: SearchNode) -> int:
     return max((_cost(k) for k in node.keys), default=0)
 
 
+def _cache_slot(key: SearchKey) -> int | None:
+    """The header-cache slot that answers a FROM/TO/CC/BCC/SUBJECT/HEADER key, if any."""
+    if key.name in ADDRESS_SLOTS:
+        return ADDRESS_SLOTS[key.name]
+    if key.name == "SUBJECT":
+        return F_SUBJECT
+    if key.name == "HEADER":
+        return HEADER_SLOTS.get(str(key.value[0]).lower())  # type: ignore[index]
+    return None
+
+
 def _utc_day(epoch: int) -> int:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).date().toordinal()
 
@@ -103,6 +123,14 @@ class Searcher:
     recent: set[int] = field(default_factory=set)  # UIDs \Recent in the searching session
     _headers: dict[int, list[tuple[bytes, str]]] = field(default_factory=dict)
     _meta: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+    _records: list[Record | None] | None = None
+
+    def record(self, i: int) -> Record | None:
+        """Row `i`'s header-cache record (`rmail.mail.headerkeys`); None when the message
+        could not be parsed, and then the keys read its header instead."""
+        if self._records is None:
+            self._records = self.folder.header_records(self.cols.uids)
+        return self._records[i]
 
     def run(self, criteria: SearchNode) -> list[int]:
         """Row numbers of the matching messages, ascending."""
@@ -127,6 +155,9 @@ class Searcher:
             return [c for c in cand if c not in excluded]
         if self._columnar(node):
             return self._column_filter(node, cand)
+        slot = _cache_slot(node)
+        if slot is not None:
+            return self._cache_filter(node, slot, cand)
         pred = self.predicate(node)
         return [c for c in cand if pred(c)]
 
@@ -194,19 +225,20 @@ class Searcher:
     # -- keys that read the message ---------------------------------------------------------
     def predicate(self, key: SearchKey) -> Callable[[int], bool]:
         name, value = key.name, key.value
-        if name in ("FROM", "TO", "CC", "BCC"):
-            needle = str(value).casefold()
-            field_name = name.lower().encode()
-            return lambda i: self._address_contains(i, field_name, needle)
+        if name in ADDRESS_SLOTS:
+            return self._cached(ADDRESS_SLOTS[name], str(value).casefold(),
+                                functools.partial(self._address_contains, name=name.lower()))
         if name == "SUBJECT":
-            needle = str(value).casefold()
-            field_name = name.lower().encode()
-            return lambda i: self._field_contains(i, field_name, needle)
+            return self._cached(F_SUBJECT, str(value).casefold(),
+                                functools.partial(self._field_contains, name=b"subject"))
         if name == "HEADER":
             assert isinstance(value, tuple)
-            fname: str = value[0]
-            text: str = value[1]
-            return lambda i: self._field_contains(i, fname.lower().encode(), text.casefold())
+            fname, text = value[0].lower(), value[1].casefold()
+            by_file = functools.partial(self._field_contains, name=fname.encode())
+            slot = HEADER_SLOTS.get(fname)
+            if slot is None:
+                return lambda i: by_file(i, needle=text)
+            return self._cached(slot, text, by_file)
         if name in ("SENTBEFORE", "SENTON", "SENTSINCE"):
             day = int(value)  # type: ignore[call-overload]
             test = {"SENTBEFORE": day.__gt__, "SENTON": day.__eq__,
@@ -261,16 +293,56 @@ class Searcher:
                     return True
         return found and needle == ""
 
-    def _address_contains(self, i: int, name: bytes, needle: str) -> bool:
+    def _cache_filter(self, key: SearchKey, slot: int, cand: list[int]) -> list[int]:
+        """A key the header cache answers, over all candidates at once; a message without a
+        record is tested by reading its header."""
+        self.record(0)
+        recs = self._records
+        assert recs is not None
+        needle = str(key.value[1] if key.name == "HEADER" else key.value).casefold()  # type: ignore[index]
+        out = []
+        missing = False
+        for c in cand:
+            rec = recs[c]
+            if rec is None:
+                missing = True
+                out.append(c)
+                continue
+            value = rec[slot]
+            if value is not None and needle in value.casefold():
+                out.append(c)
+        if missing:
+            pred = self.predicate(key)
+            out = [c for c in out if recs[c] is not None or pred(c)]
+        return out
+
+    def _cached(self, slot: int, needle: str, by_file: Callable[..., bool]
+                ) -> Callable[[int], bool]:
+        """A substring test on one slot of the header cache (None: the field is absent);
+        `by_file` answers for a message without a record."""
+        def test(i: int) -> bool:
+            rec = self.record(i)
+            if rec is None:
+                return by_file(i, needle=needle)
+            value = rec[slot]
+            return value is not None and needle in value.casefold()
+        return test
+
+    def _address_contains(self, i: int, name: str, needle: str) -> bool:
         """Address keys match the parsed addresses written out again (`Name <a@b>`), so
         comments and routes inside the address do not hide it (as in Dovecot)."""
-        return any(needle in address_text(value).casefold()
-                   for fname, value in self.headers(i) if fname == name)
+        bname = name.encode()
+        return any(needle in (address_text(parse_addresses(value)) or "").casefold()
+                   for fname, value in self.headers(i) if fname == bname)
 
     def _header_text(self, i: int) -> str:
         return "\n".join(f"{n.decode('latin-1')}: {v}" for n, v in self.headers(i)).casefold()
 
     def _sent_day(self, i: int) -> int:
+        rec = self.record(i)
+        if rec is not None:
+            day = rec[F_SENT_DAY]
+            return day if day is not None else _utc_day(self.cols.dates[i])
         for fname, value in self.headers(i):
             if fname == b"date":
                 iso = parse_date(value)
@@ -305,19 +377,6 @@ class Searcher:
                 data = _transfer_decode(f.read(length), part.get("encoding") or "7BIT")
                 texts.append(decode_text(data, param(part.get("params"), "charset")))
         return "\n".join(texts).casefold()
-
-
-def address_text(value: str) -> str:
-    """An address header as SEARCH FROM/TO/CC/BCC sees it: each address as `Name <local@host>`
-    (or `local@host`), groups as `name: members;`, joined by ", "."""
-    out: list[str] = []
-    for dname, _adl, mailbox, host in parse_addresses(value) or ():
-        if host is None:
-            out.append(f"{mailbox}:" if mailbox is not None else ";")
-            continue
-        spec = f"{mailbox or ''}@{host}" if host else mailbox or ""
-        out.append(f"{dname} <{spec}>" if dname else spec)
-    return ", ".join(out)
 
 
 def _text_parts(node: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,17 +1,32 @@
 """SORT and THREAD (RFC 5256, DISPLAYFROM/DISPLAYTO from RFC 5957).
 
-Keys come from the delivery-time parse (`Folder.meta`: envelope and summary), never from
-re-parsing messages. Pure functions over `Info` records, so the algorithms are tested without
-a store.
+Keys come from the folder's header cache (`Folder.header_records`, computed from the
+delivery-time parse), never from the messages. Pure functions over `Info` records, so the
+algorithms are tested without a store.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
+import threading
+from array import array
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rmail.mail.headers import decode_words
+from rmail.mail.headerkeys import (
+    F_BASE,
+    F_REFERENCES,
+    F_REPLY,
+    F_SENT,
+    F_THREAD_ID,
+    SORT_SLOTS,
+)
+
+if TYPE_CHECKING:
+    from rmail.store.mailbox import Folder
+
+Record = list[Any]
 
 
 @dataclass
@@ -30,61 +45,76 @@ class Info:
     addr: dict[str, str] = field(default_factory=dict)  # FROM, TO, CC, DISPLAYFROM, DISPLAYTO
 
 
-def _first(addrs: list[list[str | None]] | None) -> list[str | None] | None:
-    """The first address, where a group's start (`[None, None, name, None]`) counts with its
-    name as the mailbox, as in Dovecot; a group's end marker is skipped."""
-    for a in addrs or ():
-        if a[2] is not None or a[3] is not None:
-            return a
-    return None
-
-
-def info_from_meta(num: int, seq: int, arrival: int, size: int, meta: dict[str, Any] | None
-                   ) -> Info:
-    env = (meta or {}).get("envelope") or {}
-    summ = (meta or {}).get("summary") or {}
-    sent: float = arrival
-    if summ.get("date"):
-        try:
-            sent = dt.datetime.fromisoformat(summ["date"]).timestamp()
-        except (ValueError, OverflowError):
-            pass
-    subject = " ".join((summ.get("subject") or "").split())
-    base = summ.get("base_subject") or ""
-    refs = list(summ.get("references") or [])
-    if not refs and summ.get("in_reply_to"):
-        refs = [summ["in_reply_to"]]
-    addr = {}
-    for key, name in (("FROM", "from"), ("TO", "to"), ("CC", "cc")):
-        a = _first(env.get(name))
-        addr[key] = (a[2] or "").upper() if a else ""
-        if key in ("FROM", "TO"):
-            display = decode_words(a[0]).strip() if a and a[0] else ""
-            spec = f"{a[2] or ''}@{a[3]}" if a and a[3] else (a[2] or "" if a else "")
-            addr["DISPLAY" + key] = (display or spec).upper()
-    return Info(num, seq, arrival, size, sent, base.upper(), base != subject and bool(subject),
-                summ.get("message_id"), refs, addr)
+def info_from_record(num: int, seq: int, arrival: int, size: int, rec: Record | None
+                     ) -> Info:
+    """The Info of one message from its header-cache record (None: nothing known but the
+    index columns)."""
+    if rec is None:
+        return Info(num, seq, arrival, size, arrival, "", False, None, [], {})
+    sent = rec[F_SENT]
+    addr = {key: rec[slot] for key, slot in SORT_SLOTS.items()}
+    return Info(num, seq, arrival, size, arrival if sent is None else sent, rec[F_BASE],
+                rec[F_REPLY], rec[F_THREAD_ID], rec[F_REFERENCES], addr)
 
 
 # -- SORT -------------------------------------------------------------------------------------
-def sort_key(info: Info, key: str) -> Any:
-    if key == "ARRIVAL":
-        return info.arrival
-    if key == "DATE":
-        return info.sent
-    if key == "SIZE":
-        return info.size
-    if key == "SUBJECT":
-        return info.subject
-    return info.addr.get(key, "")
-
-
-def sort(infos: list[Info], keys: tuple[tuple[str, bool], ...]) -> list[int]:
-    """Numbers in RFC 5256 order; ties fall back to the sequence number."""
-    out = sorted(infos, key=lambda i: i.seq)
+def sort_rows(rows: list[int], recs: list[Record | None], arrival: list[int],
+              sizes: list[int], keys: tuple[tuple[str, bool], ...]) -> list[int]:
+    """`rows` (ascending: sequence order, the final tie-break) in RFC 5256 order, with
+    `recs[k]` the header-cache record of `rows[k]` and `arrival`/`sizes` index columns."""
+    order = list(range(len(rows)))
     for key, reverse in reversed(keys):  # stable sorts, least significant key first
-        out.sort(key=lambda i, k=key: sort_key(i, k), reverse=reverse)  # type: ignore[misc]
-    return [i.num for i in out]
+        column: list[Any]
+        if key == "ARRIVAL":
+            column = [arrival[i] for i in rows]
+        elif key == "SIZE":
+            column = [sizes[i] for i in rows]
+        elif key == "DATE":
+            column = [arrival[i] if r is None or r[F_SENT] is None else r[F_SENT]
+                      for i, r in zip(rows, recs, strict=True)]
+        else:
+            slot = F_BASE if key == "SUBJECT" else SORT_SLOTS[key]
+            column = ["" if r is None else r[slot] for r in recs]
+        order.sort(key=column.__getitem__, reverse=reverse)
+    return [rows[k] for k in order]
+
+
+class ResultMemo:
+    """The last few SORT and THREAD answers, keyed by folder, keys or algorithm, and the
+    exact numbers and UIDs in the answer (a digest of them): a message's header never changes
+    under its UID, so the same input gives the same answer, and any append, expunge or other
+    criteria make a new key. Bounded: `size` answers in all, for the whole process."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(folder: Folder, what: str, nums: list[int], uids: list[int]) -> bytes:
+        """The folder is named by its directory (unique across users) and UIDVALIDITY (a
+        folder made again under the same directory has other messages under the same UIDs)."""
+        where = f"{folder.layout.dir}\0{folder.index().uidvalidity}\0{what}\0"
+        h = hashlib.blake2b(where.encode("utf-8", "surrogateescape"), digest_size=32)
+        h.update(array("q", nums).tobytes())
+        h.update(array("q", uids).tobytes())
+        return h.digest()
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._lock:
+            out = self._items.get(key)
+            if out is not None:
+                self._items.move_to_end(key)
+            return out
+
+    def put(self, key: bytes, value: bytes) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+RESULT_MEMO = ResultMemo()
 
 
 # -- THREAD -----------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ from rmail.store.folders import (
     is_inside,
     parents_of,
 )
+from rmail.store.headercache import HeaderCache
+from rmail.store.headercache import Record as HeaderRecord
 from rmail.store.journal import (
     DELETED,
     SEEN,
@@ -524,6 +526,7 @@ class Folder:
         self._pending: list[_Pending] = []
         self._tail_verified = False
         self._recent_floor: int | None = None  # first UID not yet claimed as \Recent
+        self.headers = HeaderCache(self.layout.dir, self._meta_if_present)
 
     @staticmethod
     def initialise(fl: FolderLayout, uidvalidity: int) -> None:
@@ -719,6 +722,23 @@ class Folder:
         fsutil.atomic_write(path, meta, durable=False)
         return fsutil.read_json(path)
 
+    def _meta_if_present(self, uid: int) -> dict[str, Any] | None:
+        try:
+            return self.meta(uid)
+        except (NotFound, CorruptStore, OSError):
+            return None
+
+    def header_records(self, uids: Sequence[int]) -> list[HeaderRecord | None]:
+        """The header cache's record of each message (`rmail.mail.headerkeys`), None for one
+        that has gone: what SEARCH, SORT and THREAD read instead of the messages."""
+        with self._mem:
+            idx = self._refresh()
+            uidvalidity, live = idx.uidvalidity, len(idx)
+        records = self.headers.records(uids, uidvalidity)
+        if self.headers.size() > 2 * live + 1000:
+            self.headers.compact(self.uids(), uidvalidity)
+        return records
+
     # -- appending ------------------------------------------------------------------------------
     def append(self, raw: bytes, flags: Iterable[str] = (), internaldate: int | None = None, *,
                quota_bytes: int | None = None) -> AppendResult:
@@ -779,6 +799,12 @@ class Folder:
         results = [p.result for p in mine if p.result is not None]
         for p, res in zip(mine, results, strict=True):
             self._write_meta(res.uid, p.meta)
+        try:  # a cache like the meta files: a failure here only means computing it later
+            self.headers.add_metas([(res.uid, p.meta) for p, res in zip(mine, results,
+                                                                      strict=True)],
+                                   self.index().uidvalidity)
+        except OSError:
+            pass
         return results
 
     def _commit_batch(self, batch: list[_Pending]) -> None:

@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rmail.imap import responses as r
 from rmail.imap.commands.base import Done
 from rmail.imap.search import Columns, Searcher, gather
 from rmail.imap.sequence import compress
 from rmail.imap.session import Session
-from rmail.imap.sortthread import info_from_meta, ordered_subject, references, sort
+from rmail.imap.sortthread import (
+    RESULT_MEMO,
+    Info,
+    info_from_record,
+    ordered_subject,
+    references,
+    sort_rows,
+)
 from rmail.imap.syntax import And, Search, SearchKey, SearchNode, Sort, Thread
-from rmail.store.errors import CorruptStore, NotFound
 from rmail.store.mailbox import Folder
 
 
@@ -86,22 +90,32 @@ async def search_uid(s: Session, args: Search) -> Done:
     return await search(s, args, uid=True)
 
 
-def _infos(folder: Folder, cols: Columns, rows: list[int], uid: bool) -> list[Any]:
-    out = []
-    for i in rows:
-        try:
-            meta = folder.meta(cols.uids[i])
-        except (NotFound, CorruptStore, OSError):
-            meta = None
-        out.append(info_from_meta(cols.uids[i] if uid else cols.seqs[i], cols.seqs[i],
-                                  cols.dates[i], cols.sizes[i], meta))
-    return out
+def _infos(folder: Folder, cols: Columns, rows: list[int], uid: bool) -> list[Info]:
+    recs = folder.header_records([cols.uids[i] for i in rows])
+    return [info_from_record(cols.uids[i] if uid else cols.seqs[i], cols.seqs[i], cols.dates[i],
+                             cols.sizes[i], rec) for i, rec in zip(rows, recs, strict=True)]
+
+
+def _sorted(folder: Folder, cols: Columns, rows: list[int], uid: bool,
+            keys: tuple[tuple[str, bool], ...]) -> bytes:
+    """SORT's answer from the index columns and the header cache, without per-message
+    objects; remembered like THREAD's (see `ResultMemo`)."""
+    nums = cols.uids if uid else cols.seqs
+    uids = [cols.uids[i] for i in rows]
+    spec = "SORT " + " ".join(f"{'-' if rev else ''}{k}" for k, rev in keys)
+    key = RESULT_MEMO.key(folder, spec, [nums[i] for i in rows], uids)
+    done = RESULT_MEMO.get(key)
+    if done is None:
+        recs = folder.header_records(uids)
+        done = b"".join(b" %d" % nums[i]
+                        for i in sort_rows(rows, recs, cols.dates, cols.sizes, keys))
+        RESULT_MEMO.put(key, done)
+    return done
 
 
 async def _sort(s: Session, args: Sort, uid: bool) -> Done:
     cols, rows = await _matches(s, args.criteria)
-    infos = await s.run(_infos, s.view().folder, cols, rows, uid)
-    s.untagged(b"SORT" + b"".join(b" %d" % n for n in sort(infos, args.keys)))
+    s.untagged(b"SORT" + await s.run(_sorted, s.view().folder, cols, rows, uid, args.keys))
     return Done()
 
 
@@ -113,11 +127,26 @@ async def sort_uid(s: Session, args: Sort) -> Done:
     return await _sort(s, args, uid=True)
 
 
+def _threads(folder: Folder, cols: Columns, rows: list[int], uid: bool, algorithm: str
+             ) -> bytes:
+    """THREAD's answer; the same messages under the same numbers give the same threads (a
+    message's header never changes), so the last few answers are remembered."""
+    nums = [cols.uids[i] if uid else cols.seqs[i] for i in rows]
+    uids = [cols.uids[i] for i in rows]
+    key = RESULT_MEMO.key(folder, "THREAD " + algorithm, nums, uids)
+    done = RESULT_MEMO.get(key)
+    if done is not None:
+        return done
+    infos = _infos(folder, cols, rows, uid)
+    fn = ordered_subject if algorithm == "ORDEREDSUBJECT" else references
+    out = fn(infos).encode()
+    RESULT_MEMO.put(key, out)
+    return out
+
+
 async def _thread(s: Session, args: Thread, uid: bool) -> Done:
     cols, rows = await _matches(s, args.criteria)
-    infos = await s.run(_infos, s.view().folder, cols, rows, uid)
-    algorithm = ordered_subject if args.algorithm == "ORDEREDSUBJECT" else references
-    threads = algorithm(infos).encode()
+    threads = await s.run(_threads, s.view().folder, cols, rows, uid, args.algorithm)
     s.untagged(b"THREAD " + threads if threads else b"THREAD")
     return Done()
 
