@@ -231,7 +231,10 @@ class UserMailbox:
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            return FolderList()
+            if not os.path.isdir(self.layout.dir):
+                return FolderList()
+            self.init_defaults()  # a user created in bulk (provisioning) gets them on first use
+            st = os.stat(path)
         key = (st.st_ino, st.st_mtime_ns)
         with self._lock:
             if self._list is None or key != self._list_key:
@@ -250,18 +253,28 @@ class UserMailbox:
         fsutil.ensure_dir(self.layout.staging_dir)
         with fsutil.locked(self.layout.folders_lock):
             fl = FolderList(self._load_list_locked())
-            changed = False
-            for name, use in DEFAULT_FOLDERS:
-                if name not in fl.folders:
-                    self._create_locked(fl, name, use if not fl.special_taken(use or "") else None)
-                    fl.subscriptions.add(name)
-                    changed = True
-            if changed or not self.layout.folders_file.exists():
+            if self._add_defaults_locked(fl):
                 self._write_list(fl)
 
+    def _add_defaults_locked(self, fl: FolderList) -> bool:
+        changed = False
+        for name, use in DEFAULT_FOLDERS:
+            if name not in fl.folders:
+                self._create_locked(fl, name, use if not fl.special_taken(use or "") else None)
+                fl.subscriptions.add(name)
+                changed = True
+        return changed
+
     def _load_list_locked(self) -> dict[str, Any] | None:
+        """The folder list; a user without one yet (provisioned in bulk: `mail/` exists, no
+        folders.json) gets the default folders here, so no writer starts from nothing."""
         path = self.layout.folders_file
-        return fsutil.read_json(path, version=1) if path.exists() else None
+        if path.exists():
+            return fsutil.read_json(path, version=1)
+        fl = FolderList()
+        self._add_defaults_locked(fl)
+        self._write_list(fl)
+        return fl.to_doc()
 
     def entries(self) -> list[FolderEntry]:
         """All folders, INBOX first, then by name."""

@@ -7,8 +7,8 @@ on top and nothing else knows about:
 - `snapshot()`: every domain, account (hash, provisioned hash, origin) and plain alias in one
   pass, for the pure diff in `rmail.provisioning.plan`.
 - `create_accounts()`: thousands of new users at once. Each user's directory (account.json and
-  the default folders, copied from a template that `MailStore.init_defaults` made) is built
-  in `provisioning/staging/` without fsyncs, one `syncfs` makes the whole batch durable, and
+  an empty `mail/`; the mail store makes the default folders at the first use) is built in
+  `provisioning/staging/` without fsyncs, one `syncfs` makes the whole batch durable, and
   only then is each directory renamed into `users/` (an atomic step per user) and the `users/`
   directory fsynced. A crash leaves either no user or a complete one; leftovers in staging
   are removed by the next batch. One generation bump for the batch, not one per user.
@@ -47,12 +47,11 @@ from rmail.store.accounts import (
     split_address,
 )
 from rmail.store.errors import AlreadyExists, Conflict, CorruptStore, InvalidValue, NotFound
-from rmail.store.layout import Layout
+from rmail.store.layout import Layout, MailLayout
 
 STATE_VERSION = 1
 ORIGIN_FILE = "file"
 ORIGIN_REST = "rest"
-_TEMPLATE = ("template.invalid", "template")
 
 
 @dataclass(frozen=True)
@@ -181,17 +180,20 @@ class ProvisioningStore:
         with self._batch:
             staging = self._fresh_staging()
             try:
-                template = self._template(staging)
                 built: list[tuple[str, Path]] = []
                 now = _now_iso()
+                layout = Layout(staging)
                 for username, password_hash in wanted:
-                    udir = staging / "users" / username
-                    _clone(template, udir / "mail")
+                    # the mail directory without folders: the mail store makes the default
+                    # folders at the first use (UserMailbox._load_list_locked)
+                    mail = MailLayout(layout.mail_dir(name, username))
+                    os.makedirs(mail.staging_dir)
                     acc = Account(username, name, password_hash, quota_mb=quota_mb,
                                   created=now, addresses=(f"{username}@{name}",),
                                   origin=origin, provisioned_hash=password_hash)
-                    fsutil.write_json(udir / "account.json", acc.to_doc(), durable=False)
-                    built.append((username, udir))
+                    fsutil.write_json(layout.account_file(name, username), acc.to_doc(),
+                                      durable=False)
+                    built.append((username, layout.user_dir(name, username)))
                 sync_filesystem(staging)  # every staged file and directory is now durable
                 self._move_into_place(name, built)
             finally:
@@ -232,27 +234,6 @@ class ProvisioningStore:
         path = base / f"{os.getpid()}-{secrets.token_hex(6)}"
         path.mkdir()
         return path
-
-    def _template(self, staging: Path) -> list[tuple[str, bytes | None]]:
-        """The default folders of a new user as made by the mail store itself, read into
-        memory once per batch: (relative path, bytes) for files, (path, None) for dirs."""
-        from rmail.store.mailbox import MailStore  # the mail store owns the folder format
-
-        root = staging / "template"
-        layout = Layout(root)
-        layout.user_dir(*_TEMPLATE).mkdir(parents=True)
-        MailStore(root).mailbox(*_TEMPLATE).init_defaults()
-        mail_dir = layout.mail_dir(*_TEMPLATE)
-        entries: list[tuple[str, bytes | None]] = []
-        for dirpath, dirnames, filenames in os.walk(mail_dir):
-            rel = os.path.relpath(dirpath, mail_dir)
-            for d in sorted(dirnames):
-                entries.append((os.path.normpath(os.path.join(rel, d)), None))
-            for f in sorted(filenames):
-                with open(os.path.join(dirpath, f), "rb") as fh:
-                    entries.append((os.path.normpath(os.path.join(rel, f)), fh.read()))
-        shutil.rmtree(root)
-        return entries
 
     def set_provisioned_hash(self, domain: str, username: str, password_hash: str) -> Account:
         """Record the document's hash; the password changes only if it differs from the stored
@@ -380,23 +361,6 @@ class ProvisioningStore:
             raise InvalidValue("state keys are strings")
         fsutil.ensure_dir(self.layout.provisioning_dir)
         fsutil.write_json(self._state_file, {"version": STATE_VERSION, **values})
-
-
-def _clone(template: list[tuple[str, bytes | None]], target: Path) -> None:
-    """Write a template tree (no fsync: the batch is made durable by one syncfs)."""
-    target.mkdir(parents=True)
-    for rel, data in template:
-        path = os.path.join(target, rel)
-        if data is None:
-            os.mkdir(path)
-        else:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
 
 
 def _alive(pid: int) -> bool:

@@ -195,3 +195,24 @@ def test_concurrent_applications_do_not_collide(accounts: Accounts) -> None:
         t.join()
     assert sorted(r.count("create") for r in reports) == [0, 0, 31]
     assert len(accounts.users("example.com")) == 30
+
+
+def test_bulk_users_get_their_folders_at_first_use(provisioner: Provisioner,
+                                                   accounts: Accounts) -> None:
+    """New users are created without folders (a few files each, fast in bulk); the mail store
+    makes the default folders at the first read or write, in any order."""
+    from rmail.store.mailbox import MailStore
+
+    provisioner.apply(SEED_DOCUMENT, "d")
+    layout = accounts.layout
+    assert not (layout.mail_dir("example.com", "bob") / "folders.json").exists()
+    mail = MailStore(layout.root)
+    created = mail.mailbox("example.com", "bob").create_folder("Projects")  # a write first
+    assert created.name == "Projects"
+    names = {e.name for e in mail.mailbox("example.com", "bob").entries()}
+    assert names == {"INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive", "Projects"}
+    fresh = MailStore(layout.root)                                           # a read first
+    inbox = fresh.mailbox("example.com", "alice").folder("INBOX")
+    inbox.append(b"Subject: first\r\n\r\nhi\r\n")
+    assert len(inbox.uids()) == 1
+    assert {e.name for e in fresh.mailbox("example.com", "alice").entries()} >= {"INBOX", "Sent"}
