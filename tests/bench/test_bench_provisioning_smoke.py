@@ -15,7 +15,7 @@ def test_bench_provisioning_smoke(tmp_path: Path) -> None:
          "--dir", str(tmp_path)],
         capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "created 61, updated 0, removed 0, unchanged 0" in proc.stdout
+    assert "created 80, updated 0, removed 0, unchanged 0" in proc.stdout
     assert "created 0, updated 0, removed 0, unchanged 70" in proc.stdout
     for figure in ("| First apply |", "| Unchanged apply |", "| REST change visible to SMTP"):
         assert figure in proc.stdout, figure
