@@ -211,6 +211,7 @@ class DriveIndex:
         self._cache: OrderedDict[DrivePath, tuple[tuple[int, int, int], dict[str, Any]]] = \
             OrderedDict()
         self._cache_lock = threading.Lock()
+        self._orders: dict[DrivePath, tuple[dict[str, Any], list[str]]] = {}
 
     # -- files on disk ------------------------------------------------------------------------
     def disk(self, path: DrivePath) -> Path:
@@ -300,6 +301,7 @@ class DriveIndex:
         (A commit reads its indexes from disk under the lock for the same reason.)"""
         with self._cache_lock:
             self._cache.clear()
+            self._orders.clear()
             self.commits += 1
 
     def stat(self, path: DrivePath) -> Entry:
@@ -350,7 +352,7 @@ class DriveIndex:
         doc = self.read(path)
         kids: dict[str, Any] = doc["children"]
         if offset or limit is not None:
-            order = sorted(kids, key=lambda n: (kids[n].get("type") != DIR, n))
+            order = self._order(path, doc)
             page = order[offset:None if limit is None else offset + limit]
             children = tuple(entry_of(_child(path, n), kids[n]) for n in page)
         else:
@@ -358,6 +360,21 @@ class DriveIndex:
                                      kids.items()), key=sort_key))
         return DirInfo(entry, int(doc.get("ctag", 0)), {k: int(doc.get(k, 0)) for k in COUNTERS},
                        children)
+
+    def _order(self, path: DrivePath, doc: dict[str, Any]) -> list[str]:
+        """The children's names in listing order, kept while `doc` is the cached parse (the
+        same object until its file changes): paging through a big folder sorts it once."""
+        with self._cache_lock:
+            hit = self._orders.get(path)
+            if hit is not None and hit[0] is doc:
+                return hit[1]
+        kids: dict[str, Any] = doc["children"]
+        order = sorted(kids, key=lambda n: (kids[n].get("type") != DIR, n))
+        with self._cache_lock:
+            self._orders[path] = (doc, order)
+            if len(self._orders) > 16:
+                self._orders.pop(next(iter(self._orders)))
+        return order
 
     def usage_bytes(self) -> int:
         """Bytes stored in this drive: O(1), from the root index."""
