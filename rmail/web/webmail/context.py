@@ -40,6 +40,7 @@ from rmail.web.errors import HttpError, status_for
 from rmail.web.keys import CORE_KEY
 from rmail.web.webmail import format as fmt
 from rmail.web.webmail.headers import security_headers
+from rmail.web.webmail.rows import message_rows
 from rmail.web.webmail.static import version_of
 from rmail.web.webmail.urls import UrlBuilder, origin_of
 
@@ -65,6 +66,7 @@ _ENV = jinja2.Environment(
 )
 _ENV.filters.update(fmt.FILTERS)
 _ENV.globals["asset_version"] = version_of
+_ENV.globals["message_rows"] = message_rows
 
 
 def csrf_for(secret: str) -> str:
