@@ -108,13 +108,10 @@ def build_body(raw: bytes, meta: dict[str, Any], page_url: Any, folder: str, uid
     """The text parts escaped and linked, or a frame for HTML."""
     parts = render.choose_body(meta["body"])
     if any(p.get("subtype") == "html" for p in parts):
-        # count what the frame will hold back, to offer "show remote images"
-        blocked = 0
-        for p in parts:
-            if p.get("subtype") == "html":
-                _, n = render.sanitize_html(render.part_text(raw, p), cid_url=lambda c: None,
-                                            allow_remote=remote)
-                blocked += n
+        # what the frame will hold back, to offer "show remote images" (a scan, not a parse:
+        # the frame's own request sanitises)
+        blocked = int(any(render.has_remote(render.part_text(raw, p)) for p in parts
+                          if p.get("subtype") == "html"))
         return render.Body("html", page_url(frame_path, remote=1 if remote else None),
                            blocked)
     texts = [render.linkify(render.part_text(raw, p)) for p in parts]

@@ -148,6 +148,24 @@ def linkify(text: str) -> str:
 
 
 _REMOTE = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
+_ATTR_REMOTE = re.compile(r"""\s*=\s*["']?\s*(?:https?:)?//""")
+_URL_REMOTE = re.compile(r"""\s*["']?\s*(?:https?:)?//""")
+_REMOTE_WORDS = (("src", _ATTR_REMOTE), ("srcset", _ATTR_REMOTE), ("background", _ATTR_REMOTE),
+                 ("poster", _ATTR_REMOTE), ("url(", _URL_REMOTE))
+
+
+def has_remote(markup: str) -> bool:
+    """Whether the markup asks for any remote resource (src, srcset, background, poster, CSS
+    url()): finds each keyword and tries one anchored match after it, stopping at the first
+    hit (a regex over a whole 1 MB message would cost a hundred times more)."""
+    low = markup.lower()
+    for word, after in _REMOTE_WORDS:
+        pos = low.find(word)
+        while pos != -1:
+            if after.match(low, pos + len(word)):
+                return True
+            pos = low.find(word, pos + len(word))
+    return False
 
 
 def sanitize_html(markup: str, *, cid_url: Callable[[str], str | None],
