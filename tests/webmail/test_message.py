@@ -180,3 +180,42 @@ async def test_detail_actions(browser: Browser) -> None:
     r = await browser.post(f"/webmail/message/INBOX/{uid}/explode",
                            data={"csrf": page.form("action-delete")["fields"]["csrf"]})
     assert r.status == 404
+
+
+INVITE = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+METHOD:REQUEST
+BEGIN:VEVENT
+UID:standup-42@example.net
+DTSTAMP:20261201T090000Z
+DTSTART:20261210T093000Z
+DTEND:20261210T100000Z
+SUMMARY:Team stand-up
+LOCATION:Room 4
+ORGANIZER:mailto:carol@example.net
+ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:alice@example.com
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+async def test_invitation_offers_rsvp(browser: Browser) -> None:
+    msg = EmailMessage()
+    msg["From"] = "carol@example.net"
+    msg["To"] = "alice@example.com"
+    msg["Subject"] = "Invitation: Team stand-up"
+    msg.set_content("You are invited.")
+    msg.add_attachment(INVITE.encode(), maintype="text", subtype="calendar",
+                       params={"method": "REQUEST"}, filename="invite.ics")
+    uid = store(browser, msg.as_bytes())
+    await browser.login()
+    page = await browser.get(f"/webmail/message/INBOX/{uid}")
+    (inv,) = with_class(page.text, "section", "invitation")
+    assert inv["data-uid"] == "standup-42@example.net" and inv["data-method"] == "REQUEST"
+    assert "Team stand-up" in page.text and "Room 4" in page.text
+    form = page.form("rsvp-form")
+    assert re.fullmatch(re.escape(browser.base) + r"/webmail/calendar/event/[^/]+/"
+                        r"standup-42%40example.net/respond", form["action"])
+    for value in ("ACCEPTED", "TENTATIVE", "DECLINED"):
+        assert f'name="response" value="{value}"' in page.text
