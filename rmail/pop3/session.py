@@ -66,6 +66,7 @@ class Maildrop:
     sizes: array[int]
     deleted: set[int] = field(default_factory=set)  # indexes marked by DELE
     retrieved: set[int] = field(default_factory=set)  # indexes sent whole by RETR
+    ahead: dict[int, bytes] = field(default_factory=dict)  # read ahead, not yet asked for
 
     def index(self, number: int) -> int:
         """The index of a message number that exists and is not marked deleted."""
