@@ -81,3 +81,14 @@ async def test_concurrent_bulk_writers(browser: Browser) -> None:
     total = (len(remaining) + moved.folder("Archive").status().count
              + moved.folder("Trash").status().count)
     assert total == 40  # nothing lost, nothing doubled
+
+
+async def test_unknown_pages_are_html_404(browser: Browser) -> None:
+    await browser.login()
+    for path in ("/webmail/settings/nonsense", "/webmail/compose/x/y", "/webmail/message",
+                 "/webmail/static/nope.css"):
+        r = await browser.get(path)
+        assert r.status == 404, path
+        if "/static/" not in path:
+            assert r.headers["Content-Type"].startswith("text/html")
+            assert r.has('class="form-error"') and r.has('class="sidebar"')

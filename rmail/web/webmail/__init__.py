@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from rmail.web.errors import HttpError
 from rmail.web.webmail import (
     compose,
     events,
@@ -68,3 +69,13 @@ def setup_webmail(app: web.Application) -> None:
                  mailbox):
         app.add_routes(area.routes)
     mailbox.add_catch_all(app)
+    own = "|".join(sorted(RESERVED - {"calendar", "drive"}))
+    app.router.add_get("/webmail/{area:(?:" + own + ")}{tail:(?:/.*)?}", not_found)
+
+
+@view(session=False)
+async def not_found(page: Page) -> web.StreamResponse:
+    """A page of ours that does not exist: an HTML 404 (not the JSON API's body), with the
+    sidebar when logged in. Registered after every route of ours; never matches the
+    calendar's or the drive's paths."""
+    raise HttpError(404, "No such page")
