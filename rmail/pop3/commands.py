@@ -94,7 +94,8 @@ async def _challenge(s: Session, prompt: bytes) -> bytes:
     s.conn.write(b"+ " + base64.b64encode(prompt) + b"\r\n")
     await s.conn.flush()
     try:
-        line = await asyncio.wait_for(s.conn.read_line(s.limits.sasl_line), s.limits.timeout)
+        async with asyncio.timeout(s.limits.timeout):
+            line = await s.conn.read_line(s.limits.sasl_line)
     except LineTooLong:
         raise Pop3Error("SASL response too long", fatal=True) from None
     except TimeoutError:

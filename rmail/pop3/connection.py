@@ -32,6 +32,7 @@ class Connection:
         self.writer = writer
         self.send_timeout = send_timeout
         self.buf = bytearray()
+        self._out: list[bytes] = []
         self._pending_out = 0
 
     @property
@@ -93,11 +94,21 @@ class Connection:
 
     # -- writing ------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if data and not self.writer.is_closing():
-            self.writer.write(data)
+        """Queue output; it goes out at the next `flush` or `maybe_drain` in one transport
+        write (under TLS one write is one set of records, not one per reply line)."""
+        if data:
+            self._out.append(data)
             self._pending_out += len(data)
 
+    def _hand_over(self) -> None:
+        if self._out:
+            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+            self._out.clear()
+            if not self.writer.is_closing():
+                self.writer.write(data)
+
     async def _drain(self) -> None:
+        self._hand_over()
         self._pending_out = 0
         transport = self.writer.transport
         if transport.get_write_buffer_size() < WAIT_ABOVE and not transport.is_closing():
@@ -129,6 +140,7 @@ class Connection:
 
         Nothing may yield to the loop between our `+OK` and the switch: the client's
         ClientHello, read meanwhile, would land in the plaintext buffer and be lost."""
+        self._hand_over()
         self.buf.clear()
         try:
             await self.writer.start_tls(context, ssl_handshake_timeout=self.send_timeout)

@@ -76,7 +76,8 @@ async def serve(s: Session) -> None:
             if not conn.has_buffered_input():
                 await conn.flush()
             try:
-                line = await asyncio.wait_for(conn.read_line(MAX_LINE - 1), limits.timeout)
+                async with asyncio.timeout(limits.timeout):  # a timer, not a task per command
+                    line = await conn.read_line(MAX_LINE - 1)
             except TimeoutError:
                 conn.write(b"-ERR autologout: idle for too long\r\n")
                 break
