@@ -2,8 +2,11 @@
 
 Account records are small JSON documents (`account.json`, `domain.json`) read freely and written
 under their `.lock` sidecars. Lookups by address use an in-memory map built by scanning the
-account files, rebuilt only when `accounts.gen` changes (every account or alias write bumps it),
-so the CLI can add a user while the server runs and the server sees it on the next lookup.
+account files, brought up to date when `accounts.gen` changes (every account or alias write
+bumps it), so the CLI can add a user while the server runs and the server sees it on the next
+lookup. Each bump first appends what changed to `accounts.changes` (`COUNTER DOMAIN USER`
+lines, a hint rather than a record): a reader re-reads just those files instead of every
+account, and rescans everything when the log has a gap, was started afresh or says `*`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ ACCOUNT_VERSION = 1
 DOMAIN_VERSION = 1
 QUOTA_MIN_MB, QUOTA_MAX_MB = 1, 1_048_576
 PASSWORD_MAX_BYTES = 1024
+CHANGES_MAX_BYTES = 1024 * 1024  # accounts.changes starts afresh beyond this
 MAX_ALIAS_DEPTH = 10
 MAX_PATTERN_LENGTH = 256
 SUBADDRESS_DELIMITER = "+"
@@ -334,10 +338,17 @@ class Accounts:
         # (domain, username) -> (stat key of account.json, parsed account): see get_current
         self._current: dict[tuple[str, str], tuple[tuple[int, int, int], Account]] = {}
         # path -> (stat key, parsed) of the files the last scan read: see _scan
+        self._owned: dict[tuple[str, str], tuple[str, ...]] = {}  # user -> its addresses
+        self._gen_n: int | None = None                 # the counter the maps reflect
+        self._log_at: tuple[int, int] | None = None    # (inode, offset) read up to
         self._scan_cache: dict[str, tuple[tuple[int, int, int], Any]] = {}
 
     # -- generation / cache -------------------------------------------------------------------
-    def _bump(self) -> None:
+    def _bump(self, *changed: tuple[str, str]) -> None:
+        """Announce a change: append what changed to `accounts.changes` (one line per
+        (domain, username); username "" for the domain record), then bump the counter in
+        `accounts.gen`. Readers apply the logged changes to their address map instead of
+        rescanning every account; no `changed` (or a gap in the log) makes them rescan."""
         gen = self.layout.accounts_gen
         fsutil.ensure_dir(gen.parent)
         with fsutil.locked(self._accounts_lock):
@@ -345,7 +356,115 @@ class Accounts:
                 n = int(gen.read_text() or 0)
             except (FileNotFoundError, ValueError):
                 n = 0
+            lines = "".join(f"{n + 1} {d} {u}\n" for d, u in changed) or f"{n + 1} *\n"
+            log = self._changes_path
+            try:
+                size = os.path.getsize(log)
+            except FileNotFoundError:
+                size = 0
+            if size > CHANGES_MAX_BYTES:  # start afresh: a new inode sends readers to rescan
+                fsutil.atomic_write(log, lines.encode(), durable=False)
+            else:  # a hint, not a record: lost lines (a crash) only cost a rescan
+                fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, lines.encode())
+                finally:
+                    os.close(fd)
             fsutil.atomic_write(gen, str(n + 1).encode())
+
+    @property
+    def _changes_path(self) -> str:
+        return f"{self.layout.root}/accounts.changes"
+
+    def _counter(self) -> int | None:
+        try:
+            return int(self.layout.accounts_gen.read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _log_end(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._changes_path)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_size
+
+    def _catch_up(self) -> bool:
+        """Apply the change log since the last scan to the cached maps; False when that is
+        not possible (log rotated, a gap, an unknown change) and a rescan is needed."""
+        if self._gen_n is None or self._log_at is None:
+            return False
+        target = self._counter()
+        if target is None or target < self._gen_n:
+            return False
+        ino, pos = self._log_at
+        try:
+            with open(self._changes_path, "rb") as f:
+                if os.fstat(f.fileno()).st_ino != ino:
+                    return False
+                f.seek(pos)
+                data = f.read()
+        except FileNotFoundError:
+            return False
+        changes: list[tuple[str, str]] = []
+        expected = self._gen_n + 1
+        consumed = 0
+        for raw in data.split(b"\n")[:-1]:  # the part after the last newline is unfinished
+            parts = raw.decode("utf-8", "replace").split(" ")
+            try:
+                counter = int(parts[0])
+            except ValueError:
+                return False
+            if counter > target:
+                break  # written after the counter we read: next time
+            consumed += len(raw) + 1
+            if counter < self._gen_n + 1:
+                continue
+            if counter not in (expected, expected - 1) or len(parts) != 3:
+                return False  # a gap, or an unknown change ("N *")
+            expected = counter + 1
+            changes.append((parts[1], parts[2]))
+        if expected != target + 1 and target != self._gen_n:
+            return False
+        by_address, domains = dict(self._by_address), dict(self._domains)
+        owned = dict(self._owned)
+        for domain, username in dict.fromkeys(changes):
+            if not username:
+                self._apply_domain(domain, by_address, domains, owned)
+            else:
+                self._apply_user(domain, username, by_address, owned)
+        self._by_address, self._domains, self._owned = by_address, domains, owned
+        self._gen_n, self._log_at = target, (ino, pos + consumed)
+        return True
+
+    def _apply_domain(self, domain: str, by_address: dict[str, tuple[str, str]],
+                      domains: dict[str, DomainRecord],
+                      owned: dict[tuple[str, str], tuple[str, ...]]) -> None:
+        try:
+            domains[domain] = DomainRecord.from_doc(
+                fsutil.read_json(self.layout.domain_file(domain), version=1))
+        except FileNotFoundError:  # the domain is gone, with its users
+            domains.pop(domain, None)
+            for owner in [o for o in owned if o[0] == domain]:
+                for addr in owned.pop(owner):
+                    if by_address.get(addr) == owner:
+                        del by_address[addr]
+
+    def _apply_user(self, domain: str, username: str, by_address: dict[str, tuple[str, str]],
+                    owned: dict[tuple[str, str], tuple[str, ...]]) -> None:
+        owner = (domain, username)
+        for addr in owned.pop(owner, ()):
+            if by_address.get(addr) == owner:
+                del by_address[addr]
+        try:
+            doc = fsutil.read_json(self.layout.account_file(domain, username), version=1)
+        except FileNotFoundError:
+            return
+        _, _, addresses = _account_addresses(doc)
+        mine = (f"{username}@{domain}", *addresses)
+        owned[owner] = mine
+        for addr in mine:
+            by_address.setdefault(addr, owner)
 
     @property
     def _accounts_lock(self) -> Path:
@@ -371,20 +490,29 @@ class Accounts:
             if key is None or key != self._gen_key:
                 if memory_only:
                     raise StaleCache("the account cache needs a rescan")
-                self._by_address, self._domains = self._scan()
+                if not self._catch_up():
+                    log_at, counter = self._log_end(), self._counter()  # before the scan
+                    self._by_address, self._domains, self._owned = self._scan_all()
+                    self._gen_n, self._log_at = counter, log_at
                 self._gen_key = key
             return self._by_address, self._domains
 
     def _scan(self) -> tuple[dict[str, tuple[str, str]], dict[str, DomainRecord]]:
-        """Every address and domain. Files unchanged since the last scan (same inode, mtime
-        and size: every write replaces a file by rename) are not read again, so the rescan
-        after one change costs a `stat` per account, not a parse (10,000 accounts: tens of
-        milliseconds, which keeps a provisioning change visible to SMTP at once)."""
+        by_address, domains, _ = self._scan_all()
+        return by_address, domains
+
+    def _scan_all(self) -> tuple[dict[str, tuple[str, str]], dict[str, DomainRecord],
+                                 dict[tuple[str, str], tuple[str, ...]]]:
+        """Every address and domain, and each user's addresses. Files unchanged since the last
+        scan (same inode, mtime and size: every write replaces a file by rename) are not read
+        again, so a rescan costs a `stat` per account, not a parse. (Most changes do not even
+        need a rescan: see `_catch_up`.)"""
         by_address: dict[str, tuple[str, str]] = {}
         domains: dict[str, DomainRecord] = {}
+        owned: dict[tuple[str, str], tuple[str, ...]] = {}
         root = self.layout.domains_dir
         if not root.is_dir():
-            return by_address, domains
+            return by_address, domains, owned
         seen: dict[str, tuple[tuple[int, int, int], Any]] = {}
         old = self._scan_cache
         # A file written in the last two seconds is read again whatever its key: a freed
@@ -407,11 +535,11 @@ class Accounts:
                     continue
                 domain, username, addresses = acc
                 owner = (domain, username)
-                by_address.setdefault(f"{username}@{domain}", owner)
-                for addr in addresses:
+                owned[owner] = (f"{username}@{domain}", *addresses)
+                for addr in owned[owner]:
                     by_address.setdefault(addr, owner)
         self._scan_cache = seen
-        return by_address, domains
+        return by_address, domains, owned
 
     @staticmethod
     def _scan_read(path: str, parse: Any, old: dict[str, tuple[tuple[int, int, int], Any]],
@@ -461,7 +589,7 @@ class Accounts:
             rec = DomainRecord(name, _now_iso())
             fsutil.write_json(self.layout.domain_file(name), rec.to_doc())
             fsutil.fsync_dir(ddir.parent)
-        self._bump()
+        self._bump((name, ""))
         return name
 
     def delete_domain(self, domain: str, *, force: bool = False) -> None:
@@ -473,7 +601,7 @@ class Accounts:
         if users and not force:
             raise Conflict(f"domain {name} still has {len(users)} user(s)")
         self._remove_dir(self.layout.domain_dir(name))
-        self._bump()
+        self._bump((name, ""))
 
     def set_domain_setting(self, domain: str, key: str, value: Any) -> DomainRecord:
         """Set one entry of a domain's `settings` (e.g. `dkim_selector`); None removes it."""
@@ -499,7 +627,7 @@ class Accounts:
             rec = DomainRecord.from_doc(fsutil.read_json(path, version=1))
             change(rec)
             fsutil.write_json(path, rec.to_doc())
-        self._bump()
+        self._bump((name, ""))
         return rec
 
     # -- users ------------------------------------------------------------------------------
@@ -568,7 +696,7 @@ class Accounts:
             MailStore(self.layout.root).mailbox(name, user).init_defaults()
             fsutil.write_json(self.layout.account_file(name, user), acc.to_doc())
             fsutil.fsync_dir(udir.parent)
-        self._bump()
+        self._bump((name, user))
         return acc
 
     def update(self, domain: str, username: str, **changes: Any) -> Account:
@@ -600,7 +728,7 @@ class Accounts:
                 changes["auth_epoch"] = acc.auth_epoch + 1  # old tokens stop working
             acc = replace(acc, **changes)
             fsutil.write_json(self.layout.account_file(name, user), acc.to_doc())
-        self._bump()
+        self._bump((name, user))
         return acc
 
     def _checked_addresses(self, domain: str, user: str, addresses: Iterable[str]
@@ -624,7 +752,7 @@ class Accounts:
         if not self.layout.account_file(name, user).exists():
             raise NotFound(f"no user {user}@{name}")
         self._remove_dir(udir)
-        self._bump()
+        self._bump((name, user))
 
     def _remove_dir(self, path: Path) -> None:
         """Rename away first so the user/domain disappears at once, then delete the files."""

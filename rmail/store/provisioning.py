@@ -218,7 +218,7 @@ class ProvisioningStore:
                     os.rename(udir, users_dir / username)
             finally:
                 fsutil.fsync_dir(users_dir)
-        self.accounts._bump()
+        self.accounts._bump(*((domain, u) for u, _ in built))  # one bump for the batch
 
     def snapshot_addresses(self) -> dict[str, tuple[str, str]]:
         """Every claimed address from a fresh scan (callers hold the accounts lock)."""
@@ -288,7 +288,7 @@ class ProvisioningStore:
             os.rename(udir, graveyard / f"{user}.{stamp}")
             fsutil.fsync_dir(udir.parent)
             fsutil.fsync_dir(graveyard)
-        self.accounts._bump()
+        self.accounts._bump((name, user))
 
     def retired(self, domain: str | None = None) -> list[Retired]:
         """Users deleted with a grace period, newest first."""
@@ -326,7 +326,7 @@ class ProvisioningStore:
             os.rename(entry.path, udir)
             fsutil.fsync_dir(udir.parent)
             fsutil.fsync_dir(entry.path.parent)
-        self.accounts._bump()
+        self.accounts._bump((domain, user))
         return account
 
     def purge_expired(self, grace_days: int, *, now: float | None = None) -> list[str]:
