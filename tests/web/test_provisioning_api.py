@@ -222,3 +222,19 @@ async def test_concurrent_creates_of_one_name(ctl: Api) -> None:
     replies = await asyncio.gather(*(call(ctl, "POST", "/mail/alias/", json={
         "name": "list", "domain": "example.com", "to": "bob@example.com"}) for i in range(6)))
     assert sorted(r.status for r in replies) == [201] + [409] * 5
+
+
+async def test_multipart_form(ctl: Api) -> None:
+    import aiohttp
+
+    form = aiohttp.FormData()
+    for key, value in (("name", "multi"), ("domain", "example.com"), ("password", "pw"),
+                       ("submission_disabled", "yes")):
+        form.add_field(key, value)
+    reply = await ctl.call("POST", "/mail/account/", data=form,
+                           headers={"Authorization": f"Bearer {KEY}"})
+    assert reply.status == 201, reply.body
+    assert reply.json()["submission_disabled"] is True
+    broken = await call(ctl, "POST", "/mail/account/",
+                        headers={"Content-Type": "multipart/form-data"})
+    assert broken.status == 400
