@@ -238,3 +238,35 @@ async def test_concurrent_uploads_and_malformed_forms(browser: Browser,
     part.headers["Content-Disposition"] = 'form-data; name="csrf"'
     r = await browser.post(form["action"], data=writer)
     assert r.status == 400 and "form-error" in r.text
+
+
+async def test_visitor_with_delete_rights(browser: Browser, make_browser) -> None:  # type: ignore[no-untyped-def]
+    from rmail.store.drive import DriveStore
+
+    drive = drive_of(browser)
+    drive.put(DrivePath.parse("box/a.txt"), b"a")
+    drive.put(DrivePath.parse("box/sub/b.txt"), b"b")
+    share = DriveStore(browser.config.mail_root).shares.create(
+        DOMAIN, "alice", DrivePath.parse("box"), name="Box", permissions="RD")
+    visitor = await make_browser(share=browser)
+    view = await visitor.get(f"/webmail/drive/{share.uid}/Box/")
+    assert 'class="row-check"' in view.text and 'class="action-delete"' in view.text
+    assert "new-folder" not in view.text and "upload-files" not in view.text
+    assert "action-share" not in view.text and "action-rename" not in view.text
+    # the checkbox values are share-relative; the confirmation step, then the delete
+    assert 'name="path" value="sub"' in view.text
+    r = await visitor.submit(view, "tile-delete", path="sub")
+    assert r.status == 200 and "action-confirm-delete" in r.text
+    r = await visitor.submit(r, "confirm-form")
+    assert r.status == 303 and not drive.exists(DrivePath.parse("box/sub"))
+    # the share's root is never deleted through its link, not even by a forged form
+    token = view.form("tile-delete")["fields"]["csrf"]
+    for path in ("", "/", "."):
+        r = await visitor.post(f"/webmail/drive/{share.uid}/Box/_delete",
+                               data={"csrf": token, "path": path, "confirm": "yes"})
+        assert r.status in (400, 403), (path, r.status)
+    assert drive.exists(DrivePath.parse("box/a.txt"))
+    # nor can a path climb out of the share
+    r = await visitor.post(f"/webmail/drive/{share.uid}/Box/_delete",
+                           data={"csrf": token, "path": "../box", "confirm": "yes"})
+    assert r.status == 400 and drive.exists(DrivePath.parse("box"))
