@@ -5,6 +5,7 @@ Every selector of the manual's drive and sharing sections is asserted here."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,8 +52,8 @@ def open_drive(page: Page, rmail: RmailServer, user: str) -> None:
     page.locator("section.drive-grid").wait_for()
 
 
-def test_owner_file_manager(rmail: RmailServer, page: Page, user: str,
-                            tmp_path: Path) -> None:
+def test_owner_file_manager(rmail: RmailServer, page: Page, user: str, tmp_path: Path,
+                            shots: Callable[[Page, str], None]) -> None:
     open_drive(page, rmail, user)
     assert grid(page) == {"data-path": "", "data-total-files": "0", "data-total-dirs": "0",
                           "data-total-bytes": "0"}
@@ -100,6 +101,7 @@ def test_owner_file_manager(rmail: RmailServer, page: Page, user: str,
                           "data-total-dirs": "2", "data-total-bytes": str(3 + len(PNG))}
     crumbs = page.locator(".drive-breadcrumb .crumb")
     assert crumbs.all_inner_texts() == ["Drive", "album"]
+    shots(page, "drive-album")
     assert "3 files" in page.locator(".drive-stats").inner_text()
     assert "2 folders" in page.locator(".drive-stats").inner_text()
     # nested new folder
@@ -113,8 +115,10 @@ def test_owner_file_manager(rmail: RmailServer, page: Page, user: str,
     tile(page, "notes.txt").locator("input.row-check").check()
     tile(page, "album").locator("input.row-check").check()
     assert page.locator(".action-bulk-delete").is_visible()
+    shots(page, "drive-selected")
     submit(page, ".action-bulk-delete")
     assert page.locator(".confirm-item").count() == 2
+    shots(page, "drive-confirm")
     submit(page, ".action-confirm-delete")
     assert not drive.exists(DrivePath.parse("album")) and not drive.exists(
         DrivePath.parse("notes.txt"))
@@ -177,7 +181,8 @@ def visitor(chromium: Browser) -> BrowserContext:
 
 
 def test_sharing_and_the_public_view(rmail: RmailServer, page: Page, user: str,
-                                     chromium: Browser) -> None:
+                                     chromium: Browser,
+                                     shots: Callable[[Page, str], None]) -> None:
     drive = drive_of(rmail, user)
     drive.put(DrivePath.parse("team/pub/inside.txt"), b"inside")
     drive.put(DrivePath.parse("team/only-read/doc.txt"), b"doc")
@@ -198,6 +203,7 @@ def test_sharing_and_the_public_view(rmail: RmailServer, page: Page, user: str,
         page.locator("aside.sidebar a.nav-shared").click()
     items = page.locator(".share-item")
     assert items.count() == 3
+    shots(page, "drive-shared")
     assert page.locator(f'.share-item[data-uid="{uid}"]').get_attribute("data-target") == \
         "team/pub"
 
@@ -210,6 +216,7 @@ def test_sharing_and_the_public_view(rmail: RmailServer, page: Page, user: str,
         assert v.url == rmail.url(f"/webmail/drive/{uid}/Pub")
         assert grid(v)["data-path"] == "" and grid(v)["data-total-files"] == "1"
         assert v.locator("aside.sidebar").count() == 0
+        shots(v, "drive-public")
         assert v.locator(".drive-breadcrumb .crumb").all_inner_texts() == ["Pub"]
         assert tile(v, "inside.txt").count() == 1
         assert v.locator("form.upload-files").count() == 1

@@ -19,8 +19,8 @@ __all__ = ["ICONS", "KINDS", "inline_type", "kind_of"]
 
 KINDS = ("photo", "audio", "video", "archive", "document", "code", "other")
 
-ICONS = {"dir": "📁", "photo": "🖼️", "audio": "🎵", "video": "🎬", "archive": "🗜️",
-         "document": "📄", "code": "💻", "other": "📦"}
+# the icon of each kind: a file in the webmail's static assets (no emoji font needed)
+ICONS = {kind: f"drive-{kind}.svg" for kind in ("dir", *KINDS)}
 
 _CODE = frozenset((
     "py", "pyi", "js", "mjs", "cjs", "ts", "tsx", "jsx", "c", "h", "cc", "cpp", "hpp", "cxx",

@@ -20,9 +20,11 @@ from rmail.web.uploads import store_form_files
 from rmail.web.webmail import format as fmt
 from rmail.web.webmail.context import Page
 from rmail.web.webmail.drive.files import send_file
+from rmail.web.webmail.drive.kinds import ICONS
 from rmail.web.webmail.drive.links import Links
 from rmail.web.webmail.drive.model import PAGE_SIZE, Permissions, grid
 from rmail.web.webmail.drive.tiles import tiles_html
+from rmail.web.webmail.static import version_of
 
 __all__ = ["MAX_SELECTION", "NOTICES", "PERM_NAMES", "Pane", "delete", "expiry_texts", "mkdir",
            "rel_path", "show", "upload"]
@@ -77,8 +79,10 @@ async def show(page: Page, pane: Pane, rel: DrivePath, *, status: int = 200,
         moment = fmt.to_datetime(t.mtime, tz)
         when[t.rel] = (moment.isoformat() if moment else "", fmt.list_date(moment))
     perms = pane.perms
+    icons = {kind: page.url(f"/webmail/static/{name}", v=version_of(name))
+             for kind, name in ICONS.items()}
     tiles = tiles_html(model, pane.links.entry("").rstrip("/"), select=perms.delete,
-                       delete=perms.delete, owner=perms.owner, when=when)
+                       delete=perms.delete, owner=perms.owner, when=when, icons=icons)
     return await page.render("drive/browse.html", status=status, title=model.crumbs[-1].name,
                              area="drive", g=model, pane=pane, error=error, tiles=tiles,
                              notices=NOTICES)

@@ -19,16 +19,18 @@ __all__ = ["tiles_html"]
 
 
 def tiles_html(g: Grid, base_url: str, *, select: bool, delete: bool, owner: bool,
-               when: dict[str, tuple[str, str]]) -> Markup:
-    """`base_url`: the absolute URL of the view's root, without a trailing `/`."""
+               when: dict[str, tuple[str, str]], icons: dict[str, str]) -> Markup:
+    """`base_url`: the absolute URL of the view's root, without a trailing `/`; `icons`: the
+    absolute URL of each kind's icon."""
     out = []
     for t in g.tiles:
-        out.append(_tile(t, base_url, select, delete, owner, when.get(t.rel, ("", ""))))
+        out.append(_tile(t, base_url, select, delete, owner, when.get(t.rel, ("", "")),
+                         icons[t.kind]))
     return Markup("".join(out))
 
 
 def _tile(t: Tile, base: str, select: bool, delete: bool, owner: bool,
-          moment: tuple[str, str]) -> str:
+          moment: tuple[str, str], icon: str) -> str:
     rel = escape(t.rel)
     name = escape(t.name)
     href = escape(f"{base}/{quote_rel(t.rel)}")
@@ -43,7 +45,8 @@ def _tile(t: Tile, base: str, select: bool, delete: bool, owner: bool,
     if t.thumb:
         parts.append(f'<img class="tile-thumb" src="{href}" alt="" loading="lazy">')
     else:
-        parts.append(f'<span class="tile-icon kind-{t.kind}" aria-hidden="true">{t.icon}</span>')
+        parts.append(f'<img class="tile-icon kind-{t.kind}" src="{escape(icon)}" alt="" '
+                     'width="48" height="48">')
     parts.append(f'<span class="tile-name">{name}</span></a><span class="tile-meta">')
     if not t.is_dir:
         parts.append(f'<span class="tile-size" data-bytes="{t.size}">{filesize(t.size)}'
