@@ -160,6 +160,16 @@ async def test_bulk_actions_change_the_store_like_imap(browser: Browser) -> None
     assert r.status == 200 and trash.status().count == 1
     r = await browser.submit(r, "confirm-form")
     assert r.status == 303 and trash.status().count == 0
+    # the star of a row toggles (a button of form#star-form)
+    page = await browser.get("/webmail/INBOX")
+    star = page.form("star-form")
+    assert star["fields"]["action"] == "toggle-star"
+    assert 'form="star-form" name="msg" value="INBOX/1"' in page.text
+    before = "\\Flagged" in inbox.record(1).flags
+    r = await browser.post(star["action"], data={**star["fields"], "msg": "INBOX/1"})
+    assert r.status == 303 and ("\\Flagged" in inbox.record(1).flags) != before
+    r = await browser.post(star["action"], data={**star["fields"], "msg": "INBOX/1"})
+    assert ("\\Flagged" in inbox.record(1).flags) == before
     # CSRF refused: nothing changes
     before = inbox.status().count
     r = await browser.post(form["action"], data=[("action", "delete"), ("msg", "INBOX/1")])

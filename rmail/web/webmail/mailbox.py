@@ -110,7 +110,8 @@ async def _list(page: Page, raw: str) -> web.StreamResponse:
     if offset and offset >= listing.total and listing.total:
         raise page.redirect(page.url.folder(listing.folder))
     return await page.render(
-        "list.html", title=listing.folder, folder=listing.folder, total=listing.total,
+        "list.html", title=f"{listing.folder} ({listing.unread:,})" if listing.unread
+        else listing.folder, folder=listing.folder, total=listing.total,
         unread=listing.unread, rows=listing.rows, offset=offset, limit=PAGE_SIZE,
         now=dt.datetime.now(dt.UTC), show_folder=False)
 
@@ -136,7 +137,8 @@ def add_catch_all(app: web.Application) -> None:
 
 
 # -- bulk actions ----------------------------------------------------------------------------
-BULK_ACTIONS = ("delete", "move", "mark-read", "mark-unread", "star", "unstar", "junk")
+BULK_ACTIONS = ("delete", "move", "mark-read", "mark-unread", "star", "unstar", "junk",
+                "toggle-star")
 MAX_BULK = 5000
 
 
@@ -165,6 +167,10 @@ def apply_action(mailbox: UserMailbox, quota: int, folder_name: str, uids: list[
         folder.store_flags(uids, "add", [FLAGGED])
     elif action == "unstar":
         folder.store_flags(uids, "remove", [FLAGGED])
+    elif action == "toggle-star":  # the list's star button: one message at a time
+        for uid in uids:
+            flagged = FLAGGED in folder.record(uid).flags
+            folder.store_flags([uid], "remove" if flagged else "add", [FLAGGED])
     elif action in ("delete", "junk", "move"):
         dest = _destination(mailbox, folder, action, target)
         if dest is None:  # deleting inside Trash: gone for good (STORE \Deleted + EXPUNGE)
