@@ -65,10 +65,10 @@ def test_user_lifecycle(cfg: Path) -> None:
 
     r = rmail(cfg, "user", "set", "bob@example.com", "--admin", "true", "--enabled", "false",
               "--sender-whitelist", "@example.org, *", "--remove-address",
-              "robert@example.com")
+              "robert@example.com", "--pop3", "false")
     assert r.returncode == 0, r.stderr
     acc = store(cfg).get("example.com", "bob")
-    assert acc.admin and not acc.enabled
+    assert acc.admin and not acc.enabled and not acc.pop3_enabled
     assert acc.sender_whitelist == ("@example.org", "*")
     assert acc.addresses == ("bob@example.com",)
 

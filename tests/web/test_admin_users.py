@@ -86,8 +86,12 @@ async def test_get_patch_user(api: Api) -> None:
     disabled = await api.call("PATCH", "/admin/users/alice", user="admin",
                               json={"enabled": False})
     assert disabled.json()["enabled"] is False
+    no_pop3 = await api.call("PATCH", "/admin/users/alice", user="admin",
+                             json={"pop3_enabled": False})
+    assert no_pop3.status == 200 and no_pop3.json()["pop3_enabled"] is False
     assert (await api.login("alice")).status == 401
-    for bad in ({"quota_mb": 0}, {"enabled": "no"}, {"password": "x"}, {"username": "z"}):
+    for bad in ({"quota_mb": 0}, {"enabled": "no"}, {"password": "x"}, {"username": "z"},
+                {"pop3_enabled": 1}):
         reply = await api.call("PATCH", "/admin/users/bob", user="admin", json=bad)
         assert reply.status == 400, bad
     assert (await api.call("PATCH", "/admin/users/nobody", user="admin",
