@@ -129,10 +129,12 @@ def wait_http(url: str, headers: dict[str, str] | None = None, timeout: float = 
 
 
 def wrk(url: str, *, seconds: int, connections: int, threads: int,
-        token: str | None = None) -> dict[str, float]:
+        token: str | None = None, headers: dict[str, str] | None = None) -> dict[str, float]:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if token:
         cmd[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    for name, value in (headers or {}).items():
+        cmd[1:1] = ["-H", f"{name}: {value}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
