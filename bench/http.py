@@ -223,17 +223,22 @@ def main(argv: list[str] | None = None) -> int:
             f"({'ok' if ok2 else 'above target'}), x{growth:.2f} of the 1,000 folder")
         return 0
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if args.keep:
-            say(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(procs, work, keep=args.keep)
+
+
+def clean_up(procs: list[subprocess.Popen[bytes]], work: Path, *, keep: bool) -> None:
+    """Stop the servers a benchmark started (by their pid) and remove its work directory."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if keep:
+        say(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ from bench.http import (
     SECRET,
     USER,
     build_folder,
+    clean_up,
     free_port,
     message,
     wrk,
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.system()} {platform.release()}. Load average at start: {load()}")
 
     work = Path(tempfile.mkdtemp(prefix="rmail-bench-webmail-"))
-    proc: subprocess.Popen[bytes] | None = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         root = work / "mailstore"
         asyncio.run(auth.create_user(root, USER, DOMAIN, PASSWORD))
@@ -255,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
                   "listeners": listeners, "exchange_api": {"token_secret": SECRET}}
         (work / "config.json").write_text(json.dumps(config))
         log = open(work / "rmail.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([sys.executable, "-m", "rmail", "--config",
-                                 str(work / "config.json"), "serve"], cwd=REPO,
-                                stdout=log, stderr=subprocess.STDOUT)
+        procs.append(subprocess.Popen([sys.executable, "-m", "rmail", "--config",
+                                       str(work / "config.json"), "serve"], cwd=REPO,
+                                      stdout=log, stderr=subprocess.STDOUT))
         wait_ready(port)
         client = Client(port)
         client.login(f"{USER}@{DOMAIN}", PASSWORD)
@@ -332,16 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Load average at the end: {load()}")
         return 0
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if args.keep:
-            say(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(procs, work, keep=args.keep)
 
 
 if __name__ == "__main__":

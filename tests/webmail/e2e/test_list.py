@@ -123,8 +123,9 @@ def test_reserved_word_folder_stays_reachable(rmail: RmailServer, page: Page,
 
 
 def test_paginate_a_big_folder(rmail: RmailServer, page: Page, user: str) -> None:
+    rmail.folder(user, "Big", create=True)
     for start in range(1, BIG + 1, 1000):
-        rmail.append(user, numbered(1000, start), folder="Big", create=True)
+        rmail.append(user, numbered(1000, start), folder="Big")
     pages.login(page, rmail, user)
     pages.open_folder(page, "Big")
 

@@ -89,6 +89,8 @@ def test_new_session_id_at_every_login(rmail: RmailServer, context: BrowserConte
     pages.login(page, rmail, user)
     first = [c["value"] for c in context.cookies() if c["name"] == "rmail_session"]
     assert first and first != ["attacker-chosen-id"]
+    with page.expect_navigation():
+        pages.action_button(page, "action-logout", scope="body").click()
     pages.login(page, rmail, user)
     second = [c["value"] for c in context.cookies() if c["name"] == "rmail_session"]
     assert second and second != first
