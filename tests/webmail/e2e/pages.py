@@ -107,6 +107,22 @@ def form_fields(form: Locator) -> dict[str, Any]:
                                    .map(i => [i.name, i.value]))})""")
 
 
+def assert_stays(page: Page, what: str, pause_ms: int = 1_500) -> None:
+    """The page does not navigate (or reload itself) while nobody touches it."""
+    moves: list[str] = []
+
+    def navigated(frame: Any) -> None:
+        if frame == page.main_frame:
+            moves.append(frame.url)
+
+    page.on("framenavigated", navigated)
+    try:
+        page.wait_for_timeout(pause_ms)
+    finally:
+        page.remove_listener("framenavigated", navigated)
+    assert moves == [], f"{what} navigated by itself to {moves}"
+
+
 def url_attributes(page: Page) -> list[tuple[str, str, str]]:
     return [tuple(item) for item in page.evaluate(URL_ATTRIBUTES_JS)]  # type: ignore[misc]
 

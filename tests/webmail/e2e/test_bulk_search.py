@@ -88,6 +88,7 @@ def test_search_folder_and_all(rmail: RmailServer, page: Page, user: str, shots)
             form.locator(f"[name=scope][value={scope}]").check()
         with page.expect_navigation():
             form.locator("[name=q]").press("Enter")
+        pages.assert_stays(page, "the search results page")
         return [(r.get_attribute("data-folder"), int(r.get_attribute("data-uid") or 0))
                 for r in page.locator("section.message-list tr.message-row").all()]
 
