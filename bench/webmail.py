@@ -46,6 +46,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 from urllib.parse import urlencode
 
@@ -213,6 +214,15 @@ def before_body(page: bytes) -> int:
     return match.start() if match else len(page)
 
 
+def body_frame(page: bytes) -> str | None:
+    """The path of the frame that shows an HTML body (`iframe.msg-frame`), if the page has one."""
+    match = re.search(rb"<iframe[^>]*class=\"[^\"]*\bmsg-frame\b[^>]*>", page)
+    src = re.search(rb'\ssrc="([^"]+)"', match.group(0)) if match else None
+    if src is None:
+        return None
+    return "/" + html_unescape(src.group(1).decode()).split("://", 1)[-1].split("/", 1)[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="per wrk run")
@@ -279,13 +289,21 @@ def main(argv: list[str] | None = None) -> int:
         results.append((f"List page median, {sizes.big:,}-message folder", f"**{worst:.2f} ms**",
                         f"≤ {TARGET_LIST_MS:g} ms", worst <= TARGET_LIST_MS))
 
-        say(f"\n2. detail page of a {sizes.html_bytes / 1e6:.1f} MB HTML mail")
+        say(f"\n2. detail page of a {sizes.html_bytes / 1e6:.1f} MB HTML mail, and the "
+            "sanitised body its frame loads")
         detail_path = f"/webmail/message/Html/{html.uid}"
-        detail = medians(client, {"detail": detail_path}, max(10, args.samples // 4))["detail"]
-        say(f"   median {detail:.2f} ms (target <= {TARGET_DETAIL_MS:g})")
-        results.append((f"Detail page, {sizes.html_bytes / 1e6:.1f} MB HTML mail (median)",
-                        f"**{detail:.2f} ms**", f"≤ {TARGET_DETAIL_MS:g} ms",
-                        detail <= TARGET_DETAIL_MS))
+        paths = {"detail": detail_path}
+        if frame := body_frame(client.request("GET", detail_path)[2]):
+            paths["body"] = frame
+        detail = medians(client, paths, max(10, args.samples // 4))
+        total = sum(detail.values())
+        for name, ms in detail.items():
+            say(f"   {name:<7} median {ms:7.2f} ms   ({paths[name]})")
+        say(f"   together {total:.2f} ms (target <= {TARGET_DETAIL_MS:g})")
+        shown = " + ".join(f"{name} {ms:.2f} ms" for name, ms in detail.items())
+        results.append((f"Detail page, {sizes.html_bytes / 1e6:.1f} MB HTML mail (median of "
+                        "the page + median of its body frame)", f"**{total:.2f} ms** ({shown})",
+                        f"≤ {TARGET_DETAIL_MS:g} ms", total <= TARGET_DETAIL_MS))
 
         say("\n4. page weight before the message body")
         _, _, list_page = client.request("GET", "/webmail/Big")
