@@ -127,6 +127,15 @@ def url_attributes(page: Page) -> list[tuple[str, str, str]]:
     return [tuple(item) for item in page.evaluate(URL_ATTRIBUTES_JS)]  # type: ignore[misc]
 
 
+def assert_absolute(page: Page, origin: str, where: str) -> int:
+    """Every URL attribute of the page starts with ``origin/``; returns how many there were."""
+    found = url_attributes(page)
+    pattern = re.compile(rf"^{re.escape(origin)}/")
+    wrong = [item for item in found if not pattern.match(item[2])]
+    assert wrong == [], f"{where}: not absolute on {origin}: {wrong}"
+    return len(found)
+
+
 def attrs(locator: Locator, *names: str) -> dict[str, str | None]:
     return {name: locator.get_attribute(name) for name in names}
 

@@ -4,7 +4,6 @@ which belongs to that host, goes along with every click)."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,14 +13,6 @@ from tests.webmail.e2e.server import RmailServer, make_message
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
-
-
-def assert_absolute(page: Page, origin: str, where: str) -> int:
-    found = pages.url_attributes(page)
-    pattern = re.compile(rf"^{re.escape(origin)}/")
-    wrong = [item for item in found if not pattern.match(item[2])]
-    assert wrong == [], f"{where}: not absolute on {origin}: {wrong}"
-    return len(found)
 
 
 def click(page: Page, selector: str) -> None:
@@ -39,7 +30,7 @@ def test_every_url_is_absolute_on_the_origin_used(rmail: RmailServer, page: Page
     rmail.append(user, [make_message(f"filler {i}", to=user) for i in range(60)])
 
     page.goto(rmail.url("/webmail/login", host))
-    seen = assert_absolute(page, origin, "login")
+    seen = pages.assert_absolute(page, origin, "login")
     pages.submit_login(page, user, expect=r"/webmail/INBOX$")
     assert page.url == f"{origin}/webmail/INBOX"
     visits = {
@@ -52,18 +43,18 @@ def test_every_url_is_absolute_on_the_origin_used(rmail: RmailServer, page: Page
     for where, go in visits.items():
         go()
         assert page.url.startswith(origin), where
-        seen += assert_absolute(page, origin, where)
+        seen += pages.assert_absolute(page, origin, where)
 
     page.goto(f"{origin}/webmail/INBOX?offset=50")  # the page that holds the first message
     pages.open_message(page, uid)
-    seen += assert_absolute(page, origin, "detail")
+    seen += pages.assert_absolute(page, origin, "detail")
     for action in ("a.action-reply", "a.action-reply-all", "a.action-forward"):
         page.goto(f"{origin}/webmail/message/INBOX/{uid}")
         click(page, f"main.content {action}")
-        seen += assert_absolute(page, origin, action)
+        seen += pages.assert_absolute(page, origin, action)
     form = page.locator("form.search-form")
     form.locator("[name=q]").fill("filler")
     with page.expect_navigation():
         form.locator("[name=q]").press("Enter")
-    seen += assert_absolute(page, origin, "search")
+    seen += pages.assert_absolute(page, origin, "search")
     assert seen > 50  # the pages really had links to check

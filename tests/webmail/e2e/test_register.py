@@ -62,6 +62,7 @@ def test_sign_up_and_land_in_the_inbox(open_rmail: RmailServer, page: Page, shot
     with page.expect_navigation():
         page.locator("a[href*='/webmail/register']").first.click()
     assert page.url == open_rmail.url("/webmail/register")
+    pages.assert_absolute(page, open_rmail.origin(), "register")
     shots(page, "register")
     fill(page, "newcomer", GOOD_PASSWORD)
     page.wait_for_url(re.compile(r"/webmail/INBOX$"))
