@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import smtplib
 import statistics
@@ -73,16 +74,20 @@ def build_document(accounts: int, aliases: int) -> bytes:
     return json.dumps(doc).encode()
 
 
-def run_cli(config_file: Path, doc: Path) -> tuple[float, str]:
+def run_cli(config_file: Path, doc: Path) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the child, the summary line)."""
     command = [sys.executable, "-m", "rmail", "--config", str(config_file), "provision",
                str(doc)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False,
                           timeout=3600)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"rmail provision failed: {proc.stderr[-2000:]}")
-    return elapsed, proc.stdout.strip().splitlines()[-1]
+    return elapsed, cpu, proc.stdout.strip().splitlines()[-1]
 
 
 def per_account_path(root: Path, sample: int) -> float:
@@ -168,16 +173,18 @@ def main() -> int:
         config_file = work / "config.json"
         config_file.write_text(json.dumps({"hostname": "localhost",
                                            "mail_root": str(work / "store")}))
-        first, summary = run_cli(config_file, doc)
-        say(f"first apply: {first:.2f} s ({summary}); {load()}")
-        again_cli, summary2 = run_cli(config_file, doc)
+        first, first_cpu, summary = run_cli(config_file, doc)
+        say(f"first apply: `rmail provision` {first:.2f} s wall, {first_cpu:.2f} s CPU "
+            f"({summary}); {load()}")
+        again_cli, again_cli_cpu, summary2 = run_cli(config_file, doc)
         provisioner = Provisioner(Accounts(work / "store"), grace_days=7)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         report = provisioner.apply(doc.read_bytes(), str(doc))
-        again = time.perf_counter() - started
+        again, again_cpu = time.perf_counter() - started, time.process_time() - cpu_started
         assert report.count("create") + report.count("update") == 0, report.summary
-        say(f"unchanged apply: `rmail provision` {again_cli:.2f} s wall (with interpreter "
-            f"start-up), the apply itself {again:.2f} s ({summary2}); {load()}")
+        say(f"unchanged apply: `rmail provision` {again_cli:.2f} s wall, {again_cli_cpu:.2f} s "
+            f"CPU (with interpreter start-up); the apply itself {again:.2f} s wall, "
+            f"{again_cpu:.2f} s CPU ({summary2}); {load()}")
         per = per_account_path(work / "peer", args.sample)
         bulk_per = first / (args.accounts + args.aliases)
         say(f"per-account path: {per * 1000:.2f} ms/account over {args.sample}; bulk "
@@ -193,10 +200,10 @@ def main() -> int:
         say("## Summary")
         say("| Figure | Result | Target | |")
         say("|---|---|---|---|")
-        rows = [("First apply", f"{first:.1f} s", f"<= {TARGET_FIRST:.0f} s",
+        rows = [("First apply (wall)", f"{first:.1f} s", f"<= {TARGET_FIRST:.0f} s",
                  first <= TARGET_FIRST),
-                ("Unchanged apply", f"{again:.2f} s", f"<= {TARGET_UNCHANGED:.0f} s",
-                 again <= TARGET_UNCHANGED),
+                ("Unchanged apply (wall / CPU)", f"{again:.2f} s / {again_cpu:.2f} s",
+                 f"<= {TARGET_UNCHANGED:.0f} s", again <= TARGET_UNCHANGED),
                 ("REST change visible to SMTP (max)", f"{max(fresh):.1f} ms",
                  f"<= {TARGET_VISIBLE_MS:.0f} ms", max(fresh) <= TARGET_VISIBLE_MS)]
         for name, result, target, ok in rows:

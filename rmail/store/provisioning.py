@@ -150,20 +150,23 @@ class ProvisioningStore:
             for local, targets in rec.aliases.items():
                 snap.aliases[(rec.name, local)] = AliasState(
                     rec.name, local, tuple(targets), rec.alias_origins.get(local, ""))
-            users = ddir / "users"
-            for udir in sorted(users.iterdir()) if users.is_dir() else ():
-                afile = udir / "account.json"
-                try:
-                    acc = Account.from_doc(fsutil.read_json(afile, version=1))
+            try:
+                users = sorted(e.name for e in os.scandir(ddir / "users"))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            base = f"{ddir}/users"
+            for name in users:
+                try:  # the fields the diff needs, without building an Account
+                    doc = fsutil.read_json(f"{base}/{name}/account.json", version=1)
                 except FileNotFoundError:
                     continue
-                snap.accounts[(acc.domain, acc.username)] = AccountState(
-                    acc.domain, acc.username, acc.password_hash, acc.provisioned_hash,
-                    acc.origin)
-                snap.addresses.setdefault(f"{acc.username}@{acc.domain}",
-                                          (acc.domain, acc.username))
-                for address in acc.addresses:
-                    snap.addresses.setdefault(address, (acc.domain, acc.username))
+                d, u = doc["domain"], doc["username"]
+                snap.accounts[(d, u)] = AccountState(
+                    d, u, doc["password_hash"], doc.get("provisioned_hash", ""),
+                    doc.get("origin", ""))
+                snap.addresses.setdefault(f"{u}@{d}", (d, u))
+                for address in doc.get("addresses", ()):
+                    snap.addresses.setdefault(address, (d, u))
         return snap
 
     # -- accounts ---------------------------------------------------------------------------------

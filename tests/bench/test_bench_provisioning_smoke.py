@@ -17,6 +17,7 @@ def test_bench_provisioning_smoke(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "created 80, updated 0, removed 0, unchanged 0" in proc.stdout
     assert "created 0, updated 0, removed 0, unchanged 70" in proc.stdout
-    for figure in ("| First apply |", "| Unchanged apply |", "| REST change visible to SMTP"):
+    for figure in ("| First apply (wall) |", "| Unchanged apply (wall / CPU) |",
+                   "| REST change visible to SMTP"):
         assert figure in proc.stdout, figure
     assert list(tmp_path.iterdir()) == []
