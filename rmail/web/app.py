@@ -19,6 +19,7 @@ from rmail.web.keys import CONFIG_KEY, CORE_KEY, SERVICE_KEYS
 from rmail.web.middlewares import add_cors_headers, front
 from rmail.web.webmail import setup_webmail
 from rmail.web.webmail.drive import setup_drive_pages
+from rmail.web.webmail.calendar import setup_calendar
 
 __all__ = ["create_app"]
 
@@ -46,6 +47,7 @@ def create_app(config: Config, **services: object) -> web.Application:
     app.add_routes(docs_routes)
     setup_webmail(app)
     setup_drive_pages(app)
+    setup_calendar(app)
     return app
 
 
