@@ -18,8 +18,8 @@ from rmail.web.drive import setup_drive
 from rmail.web.keys import CONFIG_KEY, CORE_KEY, SERVICE_KEYS
 from rmail.web.middlewares import add_cors_headers, front
 from rmail.web.webmail import setup_webmail
-from rmail.web.webmail.drive import setup_drive_pages
 from rmail.web.webmail.calendar import setup_calendar
+from rmail.web.webmail.drive import setup_drive_pages
 
 __all__ = ["create_app"]
 
