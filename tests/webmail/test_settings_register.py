@@ -198,3 +198,12 @@ async def test_docs_pages(browser: Browser) -> None:
         assert f'href="/docs/{name}"' in index.text
         page = await browser.get(f"/docs/{name}")
         assert page.status == 200 and "<h1" in page.text
+
+
+async def test_search_opening_text(browser: Browser) -> None:
+    inbox = browser.services.mail.mailbox(DOMAIN, "alice").folder("INBOX")
+    inbox.append(message(1, subject="lunch", body="bring a pineapple"))
+    inbox.append(message(2, subject="other", body="nothing here"))
+    await browser.login()
+    r = await browser.get("/webmail/search?q=Pineapple+bring&scope=folder&folder=INBOX")
+    assert [x["data-uid"] for x in with_class(r.text, "tr", "message-row")] == ["1"]

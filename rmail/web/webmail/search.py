@@ -1,10 +1,14 @@
 """`GET /webmail/search?q=...&scope=folder|all&folder=...`: messages whose subject, sender,
-recipients or opening text contain every word of `q` (case-insensitive), newest first.
+recipients (From, To, Cc, with names) or opening text contain every word of `q`
+(case-insensitive), newest first.
 
-It reads the summaries (meta files) of the newest `MAX_SCAN` messages of each folder searched,
-so a search costs at most that many small reads whatever the folder size; older messages are
-not searched and the page says so. Results use the message-list markup, each row's
-`data-folder` naming its folder.
+Subject and people come from each folder's header cache (`Folder.header_records`, the store's
+per-folder `headers.jsonl`, which IMAP SEARCH and SORT read too), so they are matched over the
+whole folder without opening a message. The opening text (the summary's intro) lives in each
+message's meta file: it is read only for messages the headers alone do not match, and only
+among the newest `MAX_BODY_SCAN` of a folder, which bounds a search's reads whatever the folder
+size. At most `MAX_HITS` results are kept (the page says so). Results use the message-list
+markup, each row's `data-folder` naming its folder.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
+from rmail.mail.headerkeys import F_CC, F_FROM, F_SUBJECT, F_TO
 from rmail.store.errors import CorruptStore, NotFound
-from rmail.store.mailbox import UserMailbox
+from rmail.store.mailbox import Folder, UserMailbox
 from rmail.web.webmail.context import Page, view
 from rmail.web.webmail.folders import folder_from_url, sidebar_sync
 from rmail.web.webmail.mailbox import PAGE_SIZE, MessageRow, make_row
@@ -23,43 +28,58 @@ from rmail.web.webmail.mailbox import PAGE_SIZE, MessageRow, make_row
 __all__ = ["routes", "search_sync"]
 
 routes = web.RouteTableDef()
-MAX_SCAN = 20_000    # newest messages read per folder
-MAX_HITS = 1_000     # results kept per search
+MAX_HITS = 2_000       # results kept per search
+MAX_BODY_SCAN = 20_000  # newest messages per folder whose opening text is searched
 MAX_QUERY = 500
+_SLOTS = (F_SUBJECT, F_FROM, F_TO, F_CC)
 
 
-def _haystack(summary: dict[str, Any]) -> str:
-    people = [summary.get("from") or {}, *(summary.get("to") or []),
-              *(summary.get("cc") or [])]
-    names = " ".join(f"{p.get('name', '')} {p.get('address', '')}" for p in people if p)
-    return f"{summary.get('subject') or ''} {names} {summary.get('intro') or ''}".casefold()
-
-
-def search_sync(mailbox: UserMailbox, folders: list[str], words: list[str],
-                tz: dt.tzinfo) -> tuple[list[MessageRow], bool]:
-    """(hits newest first per folder, whether a folder had more than MAX_SCAN messages)."""
-    hits: list[MessageRow] = []
-    capped = False
+def search_sync(mailbox: UserMailbox, folders: list[str], words: list[str]
+                ) -> tuple[list[tuple[int, str, int]], bool]:
+    """((internal date, folder, uid) of every hit, newest first; whether MAX_HITS cut it)."""
+    hits: list[tuple[int, str, int]] = []
     for name in folders:
         try:
             folder = mailbox.folder(name)
         except NotFound:
             continue
-        recs = folder.records(0, MAX_SCAN)
-        capped = capped or folder.status().count > MAX_SCAN
-        for rec in recs:
-            try:
-                summary = folder.meta(rec.uid).get("summary") or {}
-            except (NotFound, CorruptStore):
+        uids = folder.uids()
+        records = folder.header_records(uids)
+        body_from = len(uids) - MAX_BODY_SCAN
+        for i, (uid, rec) in enumerate(zip(uids, records, strict=True)):
+            if rec is None:
                 continue
-            text = _haystack(summary)
+            text = " ".join(str(rec[slot]) for slot in _SLOTS if rec[slot]).casefold()
+            if not all(w in text for w in words) and i >= body_from:
+                text += " " + _intro(folder, uid)
             if all(w in text for w in words):
-                row = make_row(folder, rec, tz)
-                if row is not None:
-                    hits.append(row)
-                    if len(hits) >= MAX_HITS:
-                        return hits, True
-    return hits, capped
+                try:
+                    hits.append((folder.record(uid).internaldate, folder.name, uid))
+                except NotFound:  # expunged meanwhile
+                    continue
+    hits.sort(key=lambda h: (h[0], h[2]), reverse=True)
+    return hits[:MAX_HITS], len(hits) > MAX_HITS
+
+
+def _intro(folder: Folder, uid: int) -> str:
+    try:
+        return str((folder.meta(uid).get("summary") or {}).get("intro") or "").casefold()
+    except (NotFound, CorruptStore):
+        return ""
+
+
+def rows_of(mailbox: UserMailbox, hits: list[tuple[int, str, int]], tz: dt.tzinfo
+            ) -> list[MessageRow]:
+    rows = []
+    for _, name, uid in hits:
+        try:
+            folder = mailbox.folder(name)
+            row = make_row(folder, folder.record(uid), tz)
+        except NotFound:
+            continue
+        if row is not None:
+            rows.append(row)
+    return rows
 
 
 @routes.get("/webmail/search")
@@ -70,19 +90,20 @@ async def search(page: Page) -> web.StreamResponse:
     folder = folder_from_url(page.request.query.get("folder") or "INBOX")
     offset = page.query_int("offset", 0, 0, MAX_HITS)
     words = [w.casefold() for w in q.split()]
+    tz = page.tz
 
-    def run() -> tuple[list[Any], list[MessageRow], bool]:
+    def run() -> tuple[list[Any], list[MessageRow], int, bool]:
         side = sidebar_sync(page.mailbox)
         names = [f.name for f in side if f.selectable] if scope == "all" else [folder]
         if not words:
-            return side, [], False
-        hits, capped = search_sync(page.mailbox, names, words, page.tz)
-        return side, hits, capped
+            return side, [], 0, False
+        hits, capped = search_sync(page.mailbox, names, words)
+        return side, rows_of(page.mailbox, hits[offset:offset + PAGE_SIZE], tz), len(hits), \
+            capped
 
-    side, hits, capped = await page.run(run)
+    side, rows, total, capped = await page.run(run)
     page._sidebar = side
     return await page.render(
         "search.html", title=f"Search: {q}" if q else "Search", query=q, scope=scope,
-        folder=folder, search_folder=folder, rows=hits[offset:offset + PAGE_SIZE],
-        total=len(hits), offset=offset, limit=PAGE_SIZE, capped=capped, max_scan=MAX_SCAN,
-        now=dt.datetime.now(dt.UTC))
+        folder=folder, search_folder=folder, rows=rows, total=total, offset=offset,
+        limit=PAGE_SIZE, capped=capped, max_hits=MAX_HITS, now=dt.datetime.now(dt.UTC))
