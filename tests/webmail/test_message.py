@@ -105,6 +105,11 @@ async def test_detail_selectors_and_seen(browser: Browser) -> None:
     assert img.status == 200 and img.headers["Content-Type"] == "image/png"
     remote = await browser.get(frame["src"] + "?remote=1")
     assert "pixel.gif" in remote.text and "https:" in remote.headers["Content-Security-Policy"]
+    again = await browser.get(frame["src"])  # from the cache of sanitised bodies: the same
+    assert again.text == doc and "pixel.gif" not in again.text
+    inbox.store_flags([uid], "add", ["\\Deleted"])
+    inbox.expunge([uid])
+    assert (await browser.get(frame["src"])).status == 404  # gone is gone, cached or not
 
 
 async def test_attachments_and_attached_message(browser: Browser) -> None:

@@ -11,6 +11,8 @@ client watching the folder sees it at once.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +23,7 @@ from rmail.mail.parse import parse_message
 from rmail.store.calendars import CalendarStore
 from rmail.store.errors import NotFound
 from rmail.store.journal import SEEN
-from rmail.store.mailbox import UserMailbox
+from rmail.store.mailbox import Folder, UserMailbox
 from rmail.web.errors import HttpError
 from rmail.web.webmail import format as fmt
 from rmail.web.webmail import render
@@ -251,15 +253,64 @@ def download(page: Page, raw: bytes, part: dict[str, Any], meta: dict[str, Any],
     return response
 
 
+class BodyCache:
+    """Sanitised documents of messages shown lately, so reopening a message (or going back to
+    it) does not run the sanitiser again: a stored message never changes under its folder,
+    UIDVALIDITY and UID, so those (with the user, the origin its links use and the remote
+    choice) are the key. Bounded by bytes, least recently used out first; per process."""
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024, max_item: int = 4 * 1024 * 1024
+                 ) -> None:
+        self.max_bytes = max_bytes
+        self.max_item = max_item
+        self._items: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], value: bytes) -> None:
+        if len(value) > self.max_item:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            self._size -= len(old) if old is not None else 0
+            self._items[key] = value
+            self._size += len(value)
+            while self._size > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped)
+
+
+BODIES = BodyCache()
+
+
 @routes.get(BASE + "/body")
 @view()
 async def body_frame(page: Page) -> web.StreamResponse:
     """The sanitised HTML of a message as its own document, for the sandboxed frame."""
     name, uid = _target(page)
     remote = page.request.query.get("remote") == "1"
+    user = page.user
 
-    def build() -> str:
+    def build() -> bytes:
         folder = page.mailbox.folder(name)
+        folder.record(uid)  # NotFound for an expunged message, cached or not
+        key = (user.domain, user.username, folder.id, folder.name, folder.uidvalidity, uid,
+               remote, page.url.origin)
+        cached = BODIES.get(key)
+        if cached is not None:
+            return cached
+        document = _document(folder).encode("utf-8")
+        BODIES.put(key, document)
+        return document
+
+    def _document(folder: Folder) -> str:
         meta = folder.meta(uid)
         raw = folder.read_message(uid)
         cids = _cid_map(meta)
@@ -281,7 +332,7 @@ async def body_frame(page: Page) -> web.StreamResponse:
         return render.html_document("<hr>".join(chunks))
 
     document = await page.run(build)
-    response = web.Response(text=document, content_type="text/html", charset="utf-8")
+    response = web.Response(body=document, content_type="text/html", charset="utf-8")
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     security_headers(response, render.frame_csp(page.url.origin, allow_remote=remote))
     return response
