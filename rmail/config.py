@@ -211,6 +211,14 @@ def _token_secret(value: object) -> str:
     return value
 
 
+def _workers(value: object) -> int | str:
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
+        raise _Invalid(f'expected an integer 1-256 or "auto", got {_show(value)}')
+    return value
+
+
 def _default_hostname() -> str:
     try:
         return _dns_name(socket.getfqdn())
@@ -365,8 +373,8 @@ class ExchangeApiConfig(_Section):
     token_secret: str | None = _opt(
         None,
         _optional(_token_secret),
-        "JWT signing secret (>= 32 characters); null: random at each start, so tokens "
-        "do not survive a restart.",
+        "JWT signing secret (>= 32 characters); null: generated once and kept in "
+        "{mail_root}/secrets/jwt.secret.",
         repr=False,
     )
     token_ttl: int = _opt(3600, _int(1), "Token lifetime in seconds.")
@@ -650,6 +658,12 @@ class Config(_Section):
     )
     quota_mb_default: int = _opt(1024, _int(1, 1048576), "Quota of new users, in MB.")
     max_message_bytes: int = _opt(50 * 1024 * 1024, _int(1), "Largest message accepted, in bytes.")
+    workers: int | str = _opt(
+        "auto",
+        _workers,
+        'Worker processes serving every listener: an integer, or "auto" = one per CPU; 1 = a '
+        "single process with no supervisor.",
+    )
     # Not a config key: where this config came from, for error messages.
     source: str = field(default="<code>", compare=False, metadata={"internal": True})
 
@@ -665,6 +679,16 @@ class Config(_Section):
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         config = _decode(cls, data, "", source, base, {})
         return dataclasses.replace(config, source=source)
+
+    @property
+    def worker_count(self) -> int:
+        """`workers` resolved: "auto" is the number of CPUs this process may run on."""
+        if isinstance(self.workers, int):
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            return max(1, os.cpu_count() or 1)
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with some values changed; a dict for a section changes only its given keys.

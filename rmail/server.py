@@ -7,6 +7,14 @@ Startup runs in three phases, so a problem stops everything before anything serv
    (a port conflict is a `StartupError` naming the listener and address);
 3. set up each listener from its factory, then start them all.
 
+With ``workers`` > 1 (`Config.worker_count`) step 3 happens in worker processes instead: this
+process becomes the supervisor (`rmail.supervisor`), which starts the workers over the sockets
+bound in step 2, links them with the change bus (`rmail.bus`) and runs the singletons (outbound
+queue, reminders). With 1 it serves every listener itself, singletons included. A worker runs
+this same `Server` over the sockets it inherited (``sockets=``, ``worker=``), skipping steps 1-2.
+
+Listener classes live in `rmail.listeners` (re-exported here).
+
 Protocols plug in through `LISTENER_FACTORIES`: a name from the config's ``listeners`` maps to
 an async factory that receives a `ListenerContext` (with the socket already bound) and returns
 a `Listener` that is not yet serving. An enabled listener with no factory is reported as
@@ -23,18 +31,33 @@ import ipaddress
 import logging
 import signal
 import socket
-import ssl
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from rmail import __version__
 from rmail.config import Config, ConfigError, ListenerConfig
+from rmail.listeners import (
+    BACKLOG,
+    IMPLICIT_TLS,
+    LISTENER_TLS,
+    PLAIN,
+    SHUTDOWN_GRACE,
+    STARTTLS,
+    AiohttpListener,
+    Listener,
+    ListenerContext,
+    ListenerFactory,
+    StartupError,
+    StreamListener,
+    bind_listener,
+    format_address,
+    tls_mode,
+)
 from rmail.services import Services, build_services
 from rmail.store.accounts import Accounts
 from rmail.tls import ensure_certificate, server_context
@@ -42,11 +65,17 @@ from rmail.web.accesslog import ACCESS_LOG, AccessLogger
 from rmail.web.app import create_app
 from rmail.web.keys import SERVICE_KEYS
 
+if TYPE_CHECKING:
+    from rmail.bus import BusHub, BusLink
+    from rmail.supervisor import Supervisor
+
 __all__ = [
+    "BACKLOG",
     "IMPLICIT_TLS",
     "LISTENER_FACTORIES",
     "LISTENER_TLS",
     "PLAIN",
+    "SHUTDOWN_GRACE",
     "STARTTLS",
     "AiohttpListener",
     "Listener",
@@ -60,129 +89,12 @@ __all__ = [
     "register_listener",
     "run",
     "serve",
+    "tls_mode",
 ]
 
 log = logging.getLogger(__name__)
 
-STARTTLS = "STARTTLS"
-IMPLICIT_TLS = "implicit TLS"
-PLAIN = "plain"
-
-# How each mail listener offers TLS (the http listener follows `listeners.http.tls`).
-LISTENER_TLS: dict[str, str] = {
-    "smtp": STARTTLS,
-    "submission": STARTTLS,
-    "submissions": IMPLICIT_TLS,
-    "lmtp": PLAIN,
-    "imap": STARTTLS,
-    "imaps": IMPLICIT_TLS,
-    "pop3": STARTTLS,
-    "pop3s": IMPLICIT_TLS,
-}
-
-BACKLOG = 128
-SHUTDOWN_GRACE = 10.0  # seconds open requests/sessions get to finish on stop
-
-
-class StartupError(RuntimeError):
-    """The server could not start (nothing is left serving or bound)."""
-
-
-@dataclass(frozen=True)
-class ListenerContext:
-    """Everything a listener factory gets: its settings and a socket already bound."""
-
-    name: str
-    settings: ListenerConfig
-    config: Config
-    sock: socket.socket
-    tls_mode: str
-    ssl_context: ssl.SSLContext
-    services: Mapping[str, object] = field(default_factory=dict)
-
-    @property
-    def implicit_ssl(self) -> ssl.SSLContext | None:
-        """The context to wrap accepted connections in, or None (plain or STARTTLS)."""
-        return self.ssl_context if self.tls_mode == IMPLICIT_TLS else None
-
-
-class Listener(Protocol):
-    """A set-up listener: `start` begins accepting, `stop` drains and closes."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-ListenerFactory = Callable[[ListenerContext], Awaitable[Listener]]
-
-
-class AiohttpListener:
-    """Serves an aiohttp `AppRunner` on a pre-bound socket."""
-
-    def __init__(
-        self, runner: web.AppRunner, sock: socket.socket, ssl_context: ssl.SSLContext | None
-    ) -> None:
-        self._runner = runner
-        self._sock = sock
-        self._ssl_context = ssl_context
-
-    async def start(self) -> None:
-        site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context)
-        await site.start()
-
-    async def stop(self) -> None:
-        await self._runner.cleanup()  # stops accepting, waits up to shutdown_timeout
-
-
-StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class StreamListener:
-    """A line-protocol listener on asyncio streams (for IMAP, POP3 and friends).
-
-    On `stop` it stops accepting, gives open sessions ``grace`` seconds to end, then
-    cancels them; a handler that wants to say goodbye (IMAP ``* BYE``) catches
-    `asyncio.CancelledError`, writes, and re-raises.
-    """
-
-    def __init__(self, ctx: ListenerContext, handler: StreamHandler, grace: float = SHUTDOWN_GRACE):
-        self._ctx = ctx
-        self._handler = handler
-        self._grace = grace
-        self._server: asyncio.Server | None = None
-        self._sessions: set[asyncio.Task[None]] = set()
-
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._sessions.add(task)
-        try:
-            await self._handler(reader, writer)
-        finally:
-            self._sessions.discard(task)
-            writer.close()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._session,
-            sock=self._ctx.sock,
-            ssl=self._ctx.implicit_ssl,
-            backlog=BACKLOG,
-            start_serving=False,
-        )
-        await self._server.start_serving()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        if self._sessions:
-            _, pending = await asyncio.wait(set(self._sessions), timeout=self._grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+_format_address = format_address
 
 
 async def http_listener(ctx: ListenerContext) -> Listener:
@@ -229,47 +141,9 @@ def _resolve(entry: ListenerFactory | str) -> ListenerFactory:
     return factory
 
 
-def tls_mode(name: str, settings: ListenerConfig) -> str:
-    if name == "http":
-        return IMPLICIT_TLS if getattr(settings, "tls", False) else PLAIN
-    return LISTENER_TLS[name]
-
-
-def _format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def bind_listener(name: str, settings: ListenerConfig) -> socket.socket:
-    """Bind and listen on ``settings.host:port``; a failure names the listener and address."""
-    where = _format_address(settings.host, settings.port)
-    try:
-        infos = socket.getaddrinfo(
-            settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-    except socket.gaierror as exc:
-        raise StartupError(f"listeners.{name}: cannot resolve {settings.host!r}: {exc}") from None
-    family, type_, proto, _, sockaddr = infos[0]  # a host name binds its first address
-    sock = socket.socket(family, type_, proto)
-    try:
-        # Lets a restart rebind while old connections sit in TIME_WAIT; Linux still refuses
-        # a port that another socket is listening on.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(sockaddr)
-        sock.listen(BACKLOG)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        reason = exc.strerror or str(exc)
-        if isinstance(exc, PermissionError) and 0 < settings.port < 1024:
-            reason += " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-        raise StartupError(f"listeners.{name}: cannot bind {where}: {reason}") from None
-    return sock
-
-
 class Server:
-    """Owns the listeners of one rmail process; see the module docstring for the phases."""
+    """Owns the listeners of one rmail process (or, as supervisor, its workers); see the
+    module docstring for the phases."""
 
     def __init__(
         self,
@@ -277,18 +151,40 @@ class Server:
         *,
         services: Mapping[str, object] | None = None,
         factories: Mapping[str, ListenerFactory | str] | None = None,
+        sockets: Mapping[str, socket.socket] | None = None,
+        worker: int | None = None,
+        bus: BusLink | None = None,
     ) -> None:
         self.config = config
-        self.services: Mapping[str, object] = dict(services or {})
+        self.services: dict[str, object] = dict(services or {})
         self.factories = dict(LISTENER_FACTORIES if factories is None else factories)
         self.cert_path: Path | None = None
         self.key_path: Path | None = None
         self.addresses: dict[str, tuple[str, int]] = {}  # bound listeners, actual ports
         self.skipped: list[str] = []  # enabled but not implemented yet
+        self.worker = worker  # this process's index as a worker of a supervisor, else None
+        self.bus = bus  # a worker's link to the supervisor
+        self.supervisor: Supervisor | None = None
+        self._hub: BusHub | None = None
+        self._inherited = dict(sockets) if sockets is not None else None
         self._sockets: dict[str, socket.socket] = {}
         self._started: list[Listener] = []
         self._background: Services | None = None
+        self._owned: Services | None = None  # built here because none was given
         self._stop_requested = asyncio.Event()
+
+    @property
+    def workers(self) -> int:
+        """Worker processes serving the listeners (1: this process serves them itself)."""
+        return self.config.worker_count
+
+    @property
+    def core(self) -> Services:
+        """The process's `Services` (given as ``services["core"]``, else built at start)."""
+        core = self.services.get("core")
+        if not isinstance(core, Services):
+            raise RuntimeError("the server has not started: no Services yet")
+        return core
 
     async def start(self) -> None:
         """Prepare, bind everything, set everything up, then start serving."""
@@ -299,7 +195,13 @@ class Server:
             raise
 
     async def _start(self) -> None:
-        cert, key = await asyncio.to_thread(self._prepare)
+        if not isinstance(self.services.get("core"), Services):
+            self._owned = await asyncio.to_thread(build_services, self.config)
+            self.services["core"] = self._owned
+        if self._inherited is None:
+            cert, key = await asyncio.to_thread(self._prepare)
+        else:  # a worker: the supervisor prepared everything
+            cert, key = await asyncio.to_thread(ensure_certificate, self.config)
         self.cert_path, self.key_path = cert, key
         context = server_context(cert, key)
 
@@ -308,15 +210,24 @@ class Server:
             entry = self.factories.get(name)
             if entry is None:
                 self.skipped.append(name)
-                log.warning("%s: not implemented yet, skipped", name)
+                if self.worker is None:
+                    log.warning("%s: not implemented yet, skipped", name)
             else:
                 plan.append((name, settings, entry))
 
         for name, settings, _ in plan:
-            sock = bind_listener(name, settings)
+            if self._inherited is not None:
+                sock = self._inherited[name]
+            else:  # several workers: a SO_REUSEPORT group, one socket per worker
+                sock = bind_listener(name, settings, reuse_port=self.worker is None
+                                     and self.workers > 1)
             self._sockets[name] = sock
             host, port = sock.getsockname()[:2]
             self.addresses[name] = (host, port)
+
+        if self.worker is None and self.workers > 1:
+            await self._start_supervisor()
+            return
 
         listeners: list[Listener] = []
         for name, settings, entry in plan:
@@ -336,10 +247,23 @@ class Server:
         for listener in listeners:
             await listener.start()
 
-        core = self.services.get("core")
-        if isinstance(core, Services):  # background work: the outbound queue worker
-            await core.start()
-            self._background = core
+        # background work: the outbound queue runner and reminders, unless a supervisor runs them
+        await self.core.start(singletons=self.worker is None)
+        self._background = self.core
+
+    async def _start_supervisor(self) -> None:
+        """Start the workers over the bound sockets, then the singletons here."""
+        from rmail.bus import BusHub
+        from rmail.supervisor import Supervisor
+
+        core = self.core
+        self._hub = BusHub(core)
+        extra = {k: v for k, v in self.services.items() if k != "core"}
+        self.supervisor = Supervisor(self.config, self._sockets, self._hub, self.workers,
+                                     services=extra, factories=self.factories)
+        await self.supervisor.start()
+        await core.start(singletons=True)
+        self._background = core
 
     def _prepare(self) -> tuple[Path, Path]:
         """Blocking startup work: data directory, configured domains, certificate."""
@@ -356,7 +280,11 @@ class Server:
         return ensure_certificate(config)
 
     async def stop(self) -> None:
-        """Stop every listener (gracefully, in parallel) and close every socket. Idempotent."""
+        """Stop every listener (gracefully, in parallel) or every worker, and close every
+        socket. Idempotent."""
+        supervisor, self.supervisor = self.supervisor, None
+        if supervisor is not None:
+            await supervisor.stop()
         started, self._started = self._started, []
         results = await asyncio.gather(
             *(listener.stop() for listener in reversed(started)), return_exceptions=True
@@ -370,6 +298,9 @@ class Server:
         sockets, self._sockets = self._sockets, {}
         for sock in sockets.values():
             sock.close()
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            await asyncio.to_thread(owned.close)
 
     def request_stop(self) -> None:
         """Ask `serve` to stop (what SIGTERM and SIGINT do)."""
@@ -384,7 +315,8 @@ class Server:
         return _url(self.config, name, host, port)
 
     def describe(self) -> str:
-        return describe(self.config, self.addresses, factories=self.factories)
+        return describe(self.config, self.addresses, factories=self.factories,
+                        pids=self.supervisor.pids if self.supervisor is not None else None)
 
     async def __aenter__(self) -> Server:
         await self.start()
@@ -409,13 +341,23 @@ def describe(
     addresses: Mapping[str, tuple[str, int]] | None = None,
     *,
     factories: Mapping[str, object] | None = None,
+    pids: Mapping[int, int] | None = None,
 ) -> str:
-    """Every URL and port, one line each; ``addresses`` gives actual bound ports."""
+    """Every URL and port, one line each; ``addresses`` gives actual bound ports, ``pids``
+    the worker processes of a supervisor."""
     addresses = addresses or {}
     factories = LISTENER_FACTORIES if factories is None else factories
+    count = config.worker_count
+    if count == 1:
+        workers = "1 (single process)"
+    elif pids:
+        workers = f"{count} (pids {', '.join(str(p) for _, p in sorted(pids.items()))})"
+    else:
+        workers = str(count)
     lines = [
         f"rmail {__version__} on {config.hostname}",
         f"  {'data':<12} {config.mail_root}",
+        f"  {'workers':<12} {workers}",
     ]
     # http first: it is what a person opens; then the mail listeners in config order.
     ordered = sorted(config.listeners.items(), key=lambda item: item[0] != "http")
@@ -482,8 +424,6 @@ async def serve(
     ``on_started(server)`` runs (bootstrap output such as demo credentials), then
     ``ready(server)`` (tests and supervisors). Hooks may be sync or async.
     """
-    if services is None or "core" not in services:
-        services = {**(services or {}), "core": build_services(config)}
     server = Server(config, services=services)
     with _stop_on_signals(server):
         await server.start()
@@ -504,6 +444,10 @@ def run(config: Config, **kwargs: object) -> int:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+    if config.worker_count > 1:
+        from rmail.worker import set_title
+
+        set_title("rmail: supervisor")
     try:
         asyncio.run(serve(config, **kwargs))  # type: ignore[arg-type]
     except (StartupError, ConfigError) as exc:

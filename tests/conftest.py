@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -10,6 +11,20 @@ import pytest
 
 from rmail.config import LISTENER_NAMES, Config
 from rmail.server import Server
+
+# Worker processes for servers whose config says "auto" (the default): 1 unless the run asks
+# for more (CI runs the end-to-end suites again with RMAIL_TEST_WORKERS=2). A test that needs
+# a given count sets `workers` to an integer.
+TEST_WORKERS = int(os.environ.get("RMAIL_TEST_WORKERS", "1"))
+
+
+def _test_worker_count(self: Config) -> int:
+    return self.workers if isinstance(self.workers, int) else TEST_WORKERS
+
+
+@pytest.fixture(autouse=True)
+def _workers_for_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Config, "worker_count", property(_test_worker_count))
 
 
 def config_dict(mail_root: Path) -> dict[str, object]:

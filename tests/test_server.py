@@ -76,17 +76,19 @@ async def test_healthz_over_tls(tmp_config: Config, start_server: StartServer) -
     assert server.cert_path == tmp_config.mail_root / "tls" / "cert.pem"
     status, body = await get_json(server.url() + "healthz", server.cert_path)
     assert status == 200
-    assert body == {"status": "ok", "version": __version__}
+    assert isinstance(body, dict)
+    assert body["rss"]["1"] > 0
+    assert {k: v for k, v in body.items() if k != "rss"} == \
+        {"status": "ok", "version": __version__, "workers": server.workers, "worker": 1}
 
 
 async def test_healthz_plain_http(tmp_config: Config, start_server: StartServer) -> None:
     config = tmp_config.with_overrides(listeners={"http": {"tls": False}})
     server = await start_server(config)
     assert server.url().startswith("http://127.0.0.1:")
-    assert await get_json(server.url() + "healthz", None) == (
-        200,
-        {"status": "ok", "version": __version__},
-    )
+    status, body = await get_json(server.url() + "healthz", None)
+    assert status == 200 and isinstance(body, dict)
+    assert (body["status"], body["version"]) == ("ok", __version__)
 
 
 async def test_mail_root_is_created_private(tmp_config: Config, start_server: StartServer) -> None:
@@ -239,7 +241,8 @@ async def test_registered_listener_with_implicit_tls(
     assert ctx.name == "imaps"
     assert ctx.tls_mode == IMPLICIT_TLS
     assert ctx.implicit_ssl is ctx.ssl_context
-    assert ctx.services == {"store": "a service"}
+    assert ctx.services["store"] == "a service"
+    assert ctx.core is server.core  # the server built the process's Services
     assert "imaps" in server.describe()
 
     host, port = server.addresses["imaps"]
@@ -330,13 +333,34 @@ async def test_on_started_runs_before_ready(tmp_config: Config) -> None:
     assert order == ["on_started", "ready"]
 
 
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_real_process_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     config_file = tmp_path / "config.json"
     disabled = ("smtp", "submission", "submissions", "lmtp", "imap", "pop3", "pop3s")
     listeners = {name: {"enabled": False} for name in disabled}
     listeners["http"] = {"enabled": True, "port": 0}  # type: ignore[dict-item]
     config_file.write_text(
-        json.dumps({"hostname": "localhost", "mail_root": "store", "listeners": listeners})
+        json.dumps({"hostname": "localhost", "mail_root": "store", "listeners": listeners,
+                    "workers": 2})
     )
     code = (
         "import sys; from rmail.config import load_config; from rmail.server import run; "
@@ -360,9 +384,17 @@ def test_real_process_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
             cert = tmp_path / "store" / "tls" / "cert.pem"
             status, body = asyncio.run(get_json(url, cert))
             assert status == 200
-            assert body == {"status": "ok", "version": __version__}
+            assert isinstance(body, dict)
+            assert (body["status"], body["version"], body["workers"]) == ("ok", __version__, 2)
+            assert sorted(body["rss"]) == ["1", "2"]  # RSS per worker, in bytes
+            workers = children(proc.pid)
+            assert len(workers) == 2
+            assert cmdline(proc.pid) == "rmail: supervisor"
+            assert sorted(cmdline(pid) for pid in workers) == ["rmail: worker 1",
+                                                               "rmail: worker 2"]
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=15) == 0
+            assert proc.wait(timeout=30) == 0
+            assert not [pid for pid in workers if alive(pid)]  # no orphan left behind
             stderr = proc.stderr.read() if proc.stderr else ""
             # Some listeners disabled; the others are enabled, maybe not implemented yet.
             for name in LISTENER_TLS:

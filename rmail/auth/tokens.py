@@ -2,14 +2,19 @@
 
 Claims: `sub` (user@domain), `u`, `d`, `adm`, `ep` (the account's auth epoch: a password change
 bumps it, so older tokens stop working), `iat`, `exp`. The signing secret comes from
-`exchange_api.token_secret`, or a random one per start when that is not set.
+`exchange_api.token_secret`, or when that is not set from `{mail_root}/secrets/jwt.secret`,
+generated once (`stored_secret`), so every worker process signs and checks with the same secret
+and tokens survive a restart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -32,6 +37,42 @@ class TokenClaims:
 
 def random_secret() -> str:
     return secrets.token_hex(32)
+
+
+def stored_secret(mail_root: str | os.PathLike[str]) -> str:
+    """The generated signing secret under `secrets/`, created on first use (0600). Racing
+    creators (several workers, the CLI) agree: each writes a private temp file and links it
+    into place, so exactly one wins and everyone reads the winner's secret."""
+    from rmail.store.fsutil import ensure_dir, fsync_dir, tmp_name, write_new_file
+    from rmail.store.layout import Layout
+
+    path = Layout(mail_root).jwt_secret
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    ensure_dir(path.parent)
+    os.chmod(path.parent, 0o700)
+    tmp = tmp_name(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    write_new_file(tmp, (random_secret() + "\n").encode())
+    os.chmod(tmp, 0o600)
+    try:
+        os.link(tmp, path)
+        fsync_dir(path.parent)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    return _read_secret(path)
+
+
+def _read_secret(path: os.PathLike[str]) -> str:
+    text = Path(path).read_text(encoding="ascii").strip()
+    if len(text) < 32:
+        raise ValueError(f"{path}: the stored JWT secret is shorter than 32 characters")
+    return text
 
 
 def issue_token(secret: str, username: str, domain: str, *, admin: bool = False,

@@ -56,6 +56,7 @@ from rmail.delivery.replies import (
 from rmail.ical.itip import has_calendar_part
 from rmail.scheduling.imip import import_itip
 from rmail.store.accounts import Account, Accounts, split_address
+from rmail.store.calendars import CalendarStore
 from rmail.store.errors import Conflict, InvalidValue, NotFound, QuotaExceeded, UnsafeName
 from rmail.store.mailbox import MailStore
 
@@ -198,11 +199,14 @@ class Delivery:
     imports_itip = True  # every stored message with a text/calendar part goes to import_itip
 
     def __init__(self, config: Config, accounts: Accounts, mail: MailStore,
-                 queue: OutboundQueue, *, threads: int = DELIVERY_THREADS) -> None:
+                 queue: OutboundQueue, *, threads: int = DELIVERY_THREADS,
+                 calendars: CalendarStore) -> None:
         self.config = config
         self.accounts = accounts
         self.mail = mail
         self.queue = queue
+        # iMIP parts of delivered mail are imported here (`Services` hands in its store).
+        self.calendars = calendars
         self.hostname = config.hostname
         self.limiter = RecipientLimiter(layout=accounts.layout)  # survives restarts
         self._rcpt_cache: dict[tuple[str, int | None],

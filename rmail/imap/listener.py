@@ -9,8 +9,8 @@ from dataclasses import replace
 
 from rmail.imap.connection import Connection
 from rmail.imap.server import Limits, new_session, serve
-from rmail.server import STARTTLS, Listener, ListenerContext, StreamListener
-from rmail.services import Services, build_services
+from rmail.listeners import STARTTLS, Listener, ListenerContext, StreamListener
+from rmail.services import Services
 
 
 class ImapListener:
@@ -50,9 +50,7 @@ class ImapListener:
 
 
 async def create_listener(ctx: ListenerContext) -> Listener:
-    core = ctx.services.get("core")
-    if not isinstance(core, Services):
-        core = build_services(ctx.config)
+    core = ctx.core
     limits = ctx.services.get("imap_limits")
     if not isinstance(limits, Limits):
         limits = Limits()

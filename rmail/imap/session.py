@@ -22,14 +22,12 @@ nothing, so they leave new mail recent for a session that can see it. `* n RECEN
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import functools
 import itertools
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -48,10 +46,6 @@ if TYPE_CHECKING:
     from rmail.store.mailbox import Folder, UserMailbox
 
 T = TypeVar("T")
-
-# Store calls (fsync, file reads) run here, never on the event loop.
-STORE_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="rmail-imap")
-
 
 class State(enum.Enum):
     NOT_AUTHENTICATED = "not authenticated"
@@ -296,8 +290,8 @@ class Session:
 
     # -- store calls --------------------------------------------------------------------------
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(STORE_POOL, functools.partial(fn, *args, **kwargs))
+        """Store calls (fsync, file reads) run on the process's store pool, never on the loop."""
+        return await self.core.run(fn, *args, **kwargs)
 
     # -- the selected view --------------------------------------------------------------------
     def view(self) -> SelectedView:

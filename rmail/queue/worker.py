@@ -88,6 +88,9 @@ class OutboundQueue:
         self._wake: asyncio.Event | None = None
         self._users = 0
         self._last_scan = 0.0
+        # Set in a worker of a multi-process server (`rmail.bus`), whose queue runner lives in
+        # the supervisor: called after a message is spooled, so the runner looks at once.
+        self.on_spooled: Callable[[], None] | None = None
 
     def attach(self, delivery: Delivery) -> None:
         """The local pipeline, for bounces to local senders and local retries."""
@@ -132,9 +135,13 @@ class OutboundQueue:
             legs[domain].recipients.append(RecipientState(rcpt))
         message = QueuedMessage(new_queue_id(), envelope_sender(mail_from), now,
                                 now + self.settings.lifetime, len(raw), list(legs.values()))
-        self._keys[message.id] = await self._call(self._create, raw, message, local, dkim)
-        self._messages[message.id] = message
-        self._notify()
+        key = await self._call(self._create, raw, message, local, dkim)
+        if self.on_spooled is not None:  # another process runs the queue: tell it
+            self.on_spooled()
+        else:
+            self._keys[message.id] = key
+            self._messages[message.id] = message
+            self._notify()
         log.info("%s: queued from <%s> for %s", message.id, message.mail_from, ", ".join(rcpts))
         return message.id
 
@@ -184,6 +191,12 @@ class OutboundQueue:
                     count += 1
         self._notify()
         return count
+
+    def poke(self) -> None:
+        """Another process spooled a message: rescan the spool now rather than at the next
+        periodic scan."""
+        self._last_scan = 0.0
+        self._notify()
 
     def backoff(self, attempts: int) -> float:
         """Seconds before attempt number ``attempts + 1``."""

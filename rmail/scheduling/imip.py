@@ -26,7 +26,7 @@ from icalendar.cal import Component
 
 from rmail.ical.itip import address_of, attendees_of, calendar_parts, has_calendar_part
 from rmail.ical.parse import CalendarObject, InvalidCalendar, parse_object
-from rmail.store.calendars import SCHEDULE_INBOX, CalendarHome, CalendarStore
+from rmail.store.calendars import SCHEDULE_INBOX, CalendarHome
 from rmail.store.davstore import check_name
 from rmail.store.errors import NotFound, PreconditionFailed, StoreError, UnsafeName
 
@@ -67,7 +67,7 @@ def import_itip(services: Any, recipient: str, message_bytes: bytes) -> list[Imp
     if owner is None:
         return []
     domain, username = owner
-    home = CalendarStore(services.config.mail_root).home(domain, username)
+    home = services.calendars.home(domain, username)
     results: list[Imported] = []
     try:
         home.ensure_defaults()

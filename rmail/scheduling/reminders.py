@@ -21,7 +21,6 @@ from typing import Any
 
 from rmail.ical.alarms import Firing, firings
 from rmail.ical.parse import InvalidCalendar, parse_object
-from rmail.store.calendars import CalendarStore
 from rmail.store.errors import StoreError
 
 log = logging.getLogger("rmail.scheduling.reminders")
@@ -59,7 +58,7 @@ def reminder_message(address: str, firing: Firing, calendar: str) -> bytes:
 
 def scan_user(services: Any, domain: str, username: str, now: dt.datetime) -> int:
     """Deliver this user's due reminders; returns how many were delivered."""
-    home = CalendarStore(services.config.mail_root).home(domain, username)
+    home = services.calendars.home(domain, username)
     if not home.dir.is_dir():
         return 0
     sent = home.reminders_sent()

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from rmail.server import BACKLOG, SHUTDOWN_GRACE, STARTTLS, ListenerContext
-from rmail.services import Services, build_services
+from rmail.listeners import BACKLOG, SHUTDOWN_GRACE, STARTTLS, ListenerContext
+from rmail.services import Services
 from rmail.smtp.handlers import BaseHandler, LmtpHandler, MxHandler, SubmissionHandler
 from rmail.smtp.protocol import RmailLMTP, RmailSMTP
 from rmail.smtp.replies import SHUTTING_DOWN
@@ -28,14 +28,6 @@ log = logging.getLogger(__name__)
 
 IDENT = "rmail ESMTP"
 T = TypeVar("T")
-
-
-def _core(ctx: ListenerContext) -> Services:
-    core = ctx.services.get("core")
-    if isinstance(core, Services):
-        return core
-    log.warning("%s: no shared services given; building a private set", ctx.name)
-    return build_services(ctx.config)
 
 
 class SmtpListener:
@@ -134,14 +126,14 @@ class SmtpListener:
 
 async def smtp_listener(ctx: ListenerContext) -> SmtpListener:
     """``smtp``: the MX."""
-    return SmtpListener(ctx, _core(ctx), MxHandler)
+    return SmtpListener(ctx, ctx.core, MxHandler)
 
 
 async def submission_listener(ctx: ListenerContext) -> SmtpListener:
     """``submission`` (STARTTLS) and ``submissions`` (implicit TLS)."""
-    return SmtpListener(ctx, _core(ctx), SubmissionHandler)
+    return SmtpListener(ctx, ctx.core, SubmissionHandler)
 
 
 async def lmtp_listener(ctx: ListenerContext) -> SmtpListener:
     """``lmtp``: final delivery for another MTA."""
-    return SmtpListener(ctx, _core(ctx), LmtpHandler, RmailLMTP)
+    return SmtpListener(ctx, ctx.core, LmtpHandler, RmailLMTP)

@@ -4,12 +4,15 @@ The store publishes after a change is committed (journal fsynced), from whatever
 the write; subscribers live on event loops and receive events through `call_soon_threadsafe`.
 Events only say *that* something changed (folder, modseq, kind); a subscriber catches up by
 reading the index, so a dropped or coalesced event never loses information. Changes made by
-another process (the CLI) are not published; sessions see them on their next refresh.
+the CLI are not published; sessions see them on their next refresh. In a multi-process server
+`forward` carries each change published here to the other processes (`rmail.bus`), which hand
+it to their subscribers with `publish_local`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +72,9 @@ class EventBus:
     def __init__(self) -> None:
         self._subs: dict[tuple[str, str], set[Subscription]] = {}
         self._lock = threading.Lock()
+        # Set by `rmail.bus` in a multi-process server: called (from any thread) with every
+        # change committed in this process, to reach the other processes' subscribers.
+        self.forward: Listener | None = None
 
     def subscribe(self, domain: str, username: str, *, maxsize: int = 1000) -> Subscription:
         """Subscribe from a coroutine (the running loop receives the changes)."""
@@ -88,6 +94,15 @@ class EventBus:
     def publish(self, change: Change) -> None:
         """Thread-safe; never blocks and never raises: the store publishes after a commit, so
         a failure here must not turn an acknowledged write into an error."""
+        forward = self.forward
+        if forward is not None:
+            # A hint lost is harmless: subscribers elsewhere catch up at their next refresh.
+            with contextlib.suppress(Exception):
+                forward(change)
+        self.publish_local(change)
+
+    def publish_local(self, change: Change) -> None:
+        """Deliver to this process's subscribers only (a change that came over the bus)."""
         with self._lock:
             subs = list(self._subs.get((change.domain, change.username), ()))
         for sub in subs:

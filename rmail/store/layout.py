@@ -19,6 +19,7 @@
           index.jsonl                snapshot: header line + one line per column
           journal.jsonl              appended changes since the snapshot
           folder.lock                flock sidecar for index + journal writers
+          recent                     first UID no IMAP session has claimed as \\Recent yet
           msg/{uid // 4096}/{uid}.eml    raw message bytes exactly as received
           meta/{uid // 4096}/{uid}.json  parsed envelope/bodystructure/summary (a cache)
       calendars/                     CalDAV (rmail.store.calendars; `CollectionLayout` below)
@@ -53,6 +54,7 @@
     state.json                       hash (and ETag) of the last document applied
     staging/                         new users built here, renamed into users/ once durable
   secrets/                           JWT secret, DKIM keys (0600)
+    jwt.secret                       generated once when exchange_api.token_secret is null
     dkim/{domain}/{selector}.pem     DKIM private key of a domain
   tls/                               certificates
 ```
@@ -129,6 +131,14 @@ class Layout:
     @property
     def secrets_dir(self) -> Path:
         return self.root / "secrets"
+
+    @property
+    def jwt_secret(self) -> Path:
+        return self.secrets_dir / "jwt.secret"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
 
     def dkim_key(self, domain: str, selector: str) -> Path:
         return self.secrets_dir / "dkim" / domain / f"{selector}.pem"
@@ -268,6 +278,7 @@ class FolderLayout:
         self.snapshot = folder_dir / "index.jsonl"
         self.journal = folder_dir / "journal.jsonl"
         self.lock = folder_dir / "folder.lock"
+        self.recent = folder_dir / "recent"
         self._msg = f"{folder_dir}/msg/"
         self._meta = f"{folder_dir}/meta/"
 

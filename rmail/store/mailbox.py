@@ -4,17 +4,24 @@ JSON API, webmail) goes through. Synchronous: front ends call it from a thread p
 Lock rules (STYLE.md #7):
 - `folder.lock` (flock sidecar, via `fsutil.locked`) serialises writers of one folder's index and
   journal, across threads and processes. Held only around local disk work.
-- `Folder._mem` (an RLock) guards the in-memory index of this process and the folder's recent
-  floor (see `Folder.claim_recent`); held briefly, never across an fsync of the journal.
+- `Folder._mem` (an RLock) guards the in-memory index of this process; held briefly, never
+  across an fsync of the journal. The folder's `recent` floor file (`Folder.claim_recent`)
+  changes only under `folder.lock`.
 - `folders.lock` serialises changes of the user's folder list. Order: folders.lock before any
   folder.lock, never the other way round.
 - Change events are published after the journal is fsynced and the lock released.
 
-Durability of an append: the message is written to `mail/tmp/` and fsynced by the caller's
-thread; then, under the folder lock, a batch of staged messages (group commit: everyone who
-arrived while the previous batch was committing) is renamed into place, the touched directories
-are fsynced once, and one journal write with one fsync records the whole batch. Meta files are a
-cache (rebuilt from the message when missing or torn), so they are written without fsync.
+Durability of an append (group commit): the caller's thread writes the message to `mail/tmp/`
+without fsync and parses its meta there, outside any lock. Then, under the folder lock, one
+writer takes a batch of staged messages (everyone who arrived while the previous batch was
+committing, up to `MAX_BATCH`), renames each into `msg/` and appends one journal write for the
+whole batch; one sync wave then fdatasyncs the placed message files, fsyncs the touched
+directories and the journal together (in parallel, on the store's `sync_pool`). Only when the
+whole wave is done are the appends acknowledged. A crash before that leaves message files with
+no journal line (never acknowledged: the next commit overwrites them, `rmail check` removes
+them), or a journal line whose file is short or missing, which the first open of the folder in
+each process (`_verify_tail`) drops. Meta files are a cache (rebuilt from the message when
+missing or torn), so they are written after the wave, unsynced and outside the lock.
 """
 
 from __future__ import annotations
@@ -151,7 +158,7 @@ class _Reaper:
 
 
 REAPER = _Reaper()
-_SYNC_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="rmail-fsync")
+SYNC_THREADS = 16  # fsyncs of one group-commit wave run in parallel
 _GENERATION = re.compile(rb'"generation": ?(\d+)')
 MAX_BATCH = 256  # messages per group commit; also how far back `_verify_tail` looks
 
@@ -179,12 +186,27 @@ class MailStore:
     indexes are loaded once and then kept current from the journal."""
 
     def __init__(self, mail_root: str | os.PathLike[str], events: EventBus | None = None, *,
-                 verify_tail: bool = True) -> None:
+                 verify_tail: bool = True, sync_pool: ThreadPoolExecutor | None = None) -> None:
         self.layout = Layout(mail_root)
         self.events = events
         self.verify_tail = verify_tail  # `rmail check` turns it off to report what it finds
         self._users: dict[tuple[str, str], UserMailbox] = {}
         self._lock = threading.Lock()
+        # The threads that fsync a commit wave's files in parallel: the process's `Services`
+        # owns them (and shuts them down); a store built alone (CLI, tests) makes its own
+        # on first commit.
+        self._sync_pool = sync_pool
+
+    @property
+    def sync_pool(self) -> ThreadPoolExecutor:
+        pool = self._sync_pool
+        if pool is None:
+            with self._lock:
+                if self._sync_pool is None:
+                    self._sync_pool = ThreadPoolExecutor(SYNC_THREADS,
+                                                         thread_name_prefix="rmail-fsync")
+                pool = self._sync_pool
+        return pool
 
     def mailbox(self, domain: str, username: str) -> UserMailbox:
         """The mailbox of an existing user (names already validated by the accounts layer)."""
@@ -538,7 +560,7 @@ class Folder:
         self._committing = False
         self._pending: list[_Pending] = []
         self._tail_verified = False
-        self._recent_floor: int | None = None  # first UID not yet claimed as \Recent
+        self._recent_s = str(self.layout.recent)
         self.headers = HeaderCache(self.layout.dir, self._meta_if_present)
 
     @staticmethod
@@ -548,6 +570,7 @@ class Folder:
         fsutil.write_json(fl.folder_file, {"version": FOLDER_VERSION, "uidvalidity": uidvalidity,
                                            "created": int(time.time())})
         Folder._write_snapshot_file(fl, FolderIndex(uidvalidity))
+        fsutil.atomic_write(fl.recent, b"1\n", durable=False)  # everything to come is recent
         fsutil.atomic_write(fl.journal, b"")
         fsutil.fsync_dir(fl.dir.parent)
 
@@ -621,8 +644,6 @@ class Folder:
                 index.apply(rec)
             if self._stat_key(self._snapshot_s) == before:
                 self._index, self._snap_key, self._journal_key = index, before, (ino, valid)
-                if self._recent_floor is None:  # what was here before this process: not recent
-                    self._recent_floor = index.uidnext
                 return index
         raise CorruptStore(f"{self.layout.dir}: index keeps changing while being read")
 
@@ -649,29 +670,52 @@ class Folder:
     def claim_recent(self, uids: Sequence[int]) -> list[int]:
         """Claim as \\Recent those of `uids` (ascending: the messages a session is being told
         about, at SELECT or as new mail) that no session has claimed yet; each message is
-        recent in exactly one session, the first to claim it.
+        recent in exactly one session, the first to claim it, across every process.
 
-        The "first UID not yet claimed" lives here, in memory, rather than in the IMAP layer
-        because its starting point is the moment this process first reads the folder's index
-        (messages already there are not recent), and that moment may be a delivery (LMTP,
-        SMTP, the API) that no IMAP session sees; it also dies with the Folder object when the
-        folder is deleted. It is not persisted: after a restart nothing is recent. Messages
-        that another process appends before this one first reads the folder count as old."""
-        with self._mem:
-            self._refresh()
-            floor = self._recent_floor
-            assert floor is not None  # set by the first index load
-            if not uids or uids[-1] < floor:
-                return []
-            self._recent_floor = uids[-1] + 1
-            return list(uids[bisect_left(uids, floor):])
+        The folder's `recent` file holds the first UID not yet claimed (like Dovecot's
+        first-recent-uid in its index header), so it survives a restart and is shared by every
+        worker; it changes under the folder lock. It lives in the store rather than the IMAP
+        layer because deliveries (LMTP, SMTP, the API) happen where no session sees them. A
+        folder older than the file starts it at its next UID (what is there is not recent).
+        The file is replaced without fsync: after a power loss a message may be recent once
+        more, which RFC 3501 §2.3.2 tolerates far better than an fsync per SELECT."""
+        if not uids:
+            return []
+        floor = self._read_recent_floor()
+        if floor is not None and uids[-1] < floor:  # the common case: nothing new, no lock
+            return []
+        with fsutil.locked(self._lock_s):
+            stored = floor = self._read_recent_floor()
+            if floor is None:
+                with self._mem:
+                    floor = self._refresh_locked().uidnext
+            if uids[-1] < floor:
+                claimed: list[int] = []
+                new_floor = floor
+            else:
+                claimed = list(uids[bisect_left(uids, floor):])
+                new_floor = uids[-1] + 1
+            if new_floor != stored:
+                fsutil.atomic_write(self._recent_s, b"%d\n" % new_floor, durable=False)
+        return claimed
 
     def unclaimed_recent(self) -> int:
         """How many messages are recent but not yet claimed by a session (STATUS RECENT)."""
+        floor = self._read_recent_floor()
         with self._mem:
             idx = self._refresh()
-            assert self._recent_floor is not None
-            return len(idx.uids) - bisect_left(idx.uids, self._recent_floor)
+            if floor is None:
+                return 0
+            return len(idx.uids) - bisect_left(idx.uids, floor)
+
+    def _read_recent_floor(self) -> int | None:
+        """The `recent` file's UID; None when the folder has none yet (or it is unreadable,
+        e.g. torn by a crash: the next claim starts it afresh)."""
+        try:
+            with open(self._recent_s, "rb") as f:
+                return int(f.read(32))
+        except (FileNotFoundError, ValueError):
+            return None
 
     @property
     def uidvalidity(self) -> int:
@@ -844,8 +888,9 @@ class Folder:
                     records[-1]["wire"] = p.wire
                 p.result = AppendResult(uid, modseq)
                 uid += 1
-            syncs = [_SYNC_POOL.submit(_fdatasync_path, f) for f in placed]
-            syncs += [_SYNC_POOL.submit(fsutil.fsync_dir, d) for d in dirs]
+            pool = self.owner.store.sync_pool
+            syncs = [pool.submit(_fdatasync_path, f) for f in placed]
+            syncs += [pool.submit(fsutil.fsync_dir, d) for d in dirs]
             try:
                 self._write_journal(records)
             finally:

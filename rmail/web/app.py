@@ -35,10 +35,8 @@ def create_app(config: Config, **services: object) -> web.Application:
         except KeyError:
             raise TypeError(f"create_app: unknown service {name!r}") from None
         app[key] = service
-    if CORE_KEY not in app:  # a Server started without services: build the shared set here
-        from rmail.services import build_services
-
-        app[CORE_KEY] = build_services(config)
+    if CORE_KEY not in app:
+        raise TypeError("create_app: no Services given (core=build_services(config))")
     app.router.add_get("/healthz", healthz)
     setup_caldav(app)
     setup_drive(app)
@@ -52,5 +50,17 @@ def create_app(config: Config, **services: object) -> web.Application:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness probe: answers as soon as the HTTP listener serves."""
-    return web.json_response({"status": "ok", "version": __version__})
+    """Liveness probe: answers as soon as the HTTP listener serves. ``workers`` is the number
+    of worker processes; ``rss`` their resident memory in bytes by worker index (as each last
+    reported it to the supervisor; this process's own figure is current); ``worker`` the index of
+the worker that answered."""
+    from rmail.bus import rss_bytes
+
+    config = request.app[CONFIG_KEY]
+    bus = request.app[CORE_KEY].bus
+    rss = dict(getattr(bus, "rss", {}))
+    index = getattr(bus, "index", None)
+    rss[str(index or 1)] = rss_bytes()
+    return web.json_response({"status": "ok", "version": __version__,
+                              "workers": config.worker_count, "worker": index or 1,
+                              "rss": rss})

@@ -22,7 +22,7 @@ async def test_missing_and_bad_credentials(drive: Drive) -> None:
 
 async def test_basic_and_bearer(drive: Drive) -> None:
     assert (await drive.call("PUT", "/drive/a.txt", data=b"a")).status == 201
-    secret = drive.config.exchange_api.secret
+    secret = drive.services.config.exchange_api.secret
     account = drive.services.accounts.get(DOMAIN, "alice")
     token = issue_token(secret, "alice", DOMAIN, epoch=account.auth_epoch)
     r = await drive.call("GET", "/drive/a.txt", user=None,

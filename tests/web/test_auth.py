@@ -18,7 +18,7 @@ async def test_login_returns_token_username_domain_expires_in(api: Api) -> None:
     body = reply.json()
     assert set(body) == {"token", "username", "domain", "expires_in"}
     assert (body["username"], body["domain"], body["expires_in"]) == ("alice", DOMAIN, 3600)
-    claims = decode_token(api.config.exchange_api.secret, body["token"])
+    claims = decode_token(api.services.config.exchange_api.secret, body["token"])
     assert (claims.username, claims.domain) == ("alice", DOMAIN)
     folders = await api.call("GET", "/folders", token=body["token"])
     assert folders.status == 200
@@ -73,7 +73,7 @@ async def test_disabled_account_cannot_log_in(api: Api) -> None:
 
 
 async def test_missing_malformed_expired_and_tampered_tokens(api: Api) -> None:
-    secret = api.config.exchange_api.secret
+    secret = api.services.config.exchange_api.secret
     none = await api.call("GET", "/folders")
     assert (none.status, none.error) == (401, "Authentication required")
     assert none.headers["WWW-Authenticate"].startswith("Bearer")

@@ -5,21 +5,17 @@ One module per method (STYLE.md #4), each with pure parsing/building apart from 
 own collections), and maps every failure to a DAV response in one place
 (`rmail.web.caldav.errors`). Storage is `rmail.store.calendars` / `rmail.store.contacts`.
 
-`setup_caldav(app)` mounts `/caldav/...`, `/.well-known/caldav` and `/.well-known/carddav`,
-and the VALARM reminder task (`rmail.scheduling.reminders`) for the app's lifetime.
+`setup_caldav(app)` mounts `/caldav/...`, `/.well-known/caldav` and `/.well-known/carddav` over
+the process's stores (`Services.calendars`, `.contacts`). The VALARM reminder task is a
+singleton of the server (`Services.start`), not of this area.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from rmail.scheduling import reminders
-from rmail.store.calendars import CalendarStore
-from rmail.store.contacts import ContactStore
 from rmail.web.caldav import (
     copy,
     delete,
@@ -43,7 +39,7 @@ from rmail.web.caldav.context import (
     parse_path,
 )
 from rmail.web.caldav.errors import DavError, dav_response_for
-from rmail.web.keys import CONFIG_KEY, CORE_KEY
+from rmail.web.keys import CORE_KEY
 
 __all__ = ["METHODS", "setup_caldav"]
 
@@ -110,24 +106,10 @@ async def well_known(request: web.Request) -> web.StreamResponse:
     raise web.HTTPMovedPermanently(location)
 
 
-async def _reminders_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The VALARM reminder task runs while the app serves (cleanup_ctx)."""
-    core = app.get(CORE_KEY)
-    task = asyncio.get_running_loop().create_task(reminders.run_forever(core)) \
-        if core is not None else None
-    yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def setup_caldav(app: web.Application, *, run_reminders: bool = True) -> None:
-    config = app[CONFIG_KEY]
-    app[DAV_KEY] = DavStores(CalendarStore(config.mail_root), ContactStore(config.mail_root))
+def setup_caldav(app: web.Application) -> None:
+    core = app[CORE_KEY]
+    app[DAV_KEY] = DavStores(core.calendars, core.contacts)
     for path in ("/.well-known/caldav", "/.well-known/carddav"):
         app.router.add_route("*", path, well_known)
     app.router.add_route("*", PREFIX, dispatch)
     app.router.add_route("*", PREFIX + "/{tail:.*}", dispatch)
-    if run_reminders:
-        app.cleanup_ctx.append(_reminders_ctx)

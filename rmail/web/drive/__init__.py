@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rmail.store.drive import DriveStore
 from rmail.web.drive.context import DRIVE_KEY, DriveServices
 from rmail.web.drive.routes import add_routes
 from rmail.web.keys import CONFIG_KEY, CORE_KEY, DRIVES_KEY
@@ -14,13 +13,9 @@ __all__ = ["DRIVE_KEY", "DriveServices", "setup_drive"]
 
 
 def setup_drive(app: web.Application) -> None:
-    """Create the drive's stores (once per app) and register its routes."""
-    config = app[CONFIG_KEY]
-    core = app.get(CORE_KEY)
-    if core is None:  # an app built without services (tests of other areas): build them here
-        from rmail.services import build_services
-
-        core = app[CORE_KEY] = build_services(config)
-    drives = app[DRIVES_KEY] = DriveStore(config.mail_root)
-    app[DRIVE_KEY] = DriveServices(config, core, drives, drives.shares)
+    """Register the drive's routes over the process's stores (`Services.drives`; the
+    webmail's drive pages reach the same object as `DRIVES_KEY`)."""
+    core = app[CORE_KEY]
+    drives = app[DRIVES_KEY] = core.drives
+    app[DRIVE_KEY] = DriveServices(app[CONFIG_KEY], core, drives, drives.shares)
     add_routes(app)

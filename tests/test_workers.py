@@ -1,0 +1,492 @@
+"""A server with two worker processes (issue 14): connections spread over the workers, one
+change bus, shared lockout and tokens, durable \\Recent, singletons run once, crash recovery.
+
+The test process is the supervisor (`Server` with ``workers: 2``); the workers are real
+``python -m rmail.worker`` processes. Which worker holds a connection is read from /proc (the
+accepted socket's inode belongs to exactly one worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import imaplib
+import os
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from rmail.config import LISTENER_NAMES, Config
+from rmail.server import Server
+from rmail.store.mailbox import MailStore
+from tests.mailenv import DOMAIN, PASSWORD, password_hash
+
+pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+
+WORKERS = 2
+USER = f"alice@{DOMAIN}"
+
+
+def worker_config(mail_root: Path, **overrides: Any) -> Config:
+    listeners: dict[str, dict[str, object]] = {
+        name: {"enabled": name in ("smtp", "submission", "lmtp", "imap", "http"), "port": 0}
+        for name in LISTENER_NAMES
+    }
+    listeners["http"]["tls"] = False
+    data: dict[str, Any] = {"hostname": "mx.example.com", "mail_root": str(mail_root),
+                            "domains": [DOMAIN], "listeners": listeners, "workers": WORKERS}
+    config = Config.from_dict(data, source="worker_config")
+    return config.with_overrides(**overrides) if overrides else config
+
+
+StartWorkers = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture
+async def start_workers(tmp_path: Path) -> AsyncIterator[StartWorkers]:
+    """``server = await start_workers(**overrides)``: two workers on ``tmp_path/mailstore``
+    with user alice; stopped after the test."""
+    servers: list[Server] = []
+
+    async def start(**overrides: Any) -> Server:
+        config = worker_config(tmp_path / "mailstore", **overrides)
+        server = Server(config)
+        await server.start()
+        servers.append(server)
+        accounts = server.core.accounts
+        if accounts.find_address(USER) is None:
+            accounts.create(DOMAIN, "alice", password_hash(), quota_mb=1024)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        await server.stop()
+
+
+def served_by(port: int, pids: dict[int, int]) -> Counter[int]:
+    """How many established connections to local ``port`` each worker holds."""
+    inodes: dict[int, int] = {}
+    for index, pid in pids.items():
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes[int(target[8:-1])] = index
+    counts: Counter[int] = Counter()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            local, state, inode = parts[1], parts[3], int(parts[9])
+            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port and inode in inodes:
+                counts[inodes[inode]] += 1
+    return counts
+
+
+def insecure() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return context
+
+
+def imap_connect(server: Server, *, tls: bool = False) -> imaplib.IMAP4:
+    """Connected (after STARTTLS with ``tls``: untrusted peers may not log in without it)."""
+    host, port = server.addresses["imap"]
+    client = imaplib.IMAP4(host, port, timeout=60)
+    if tls:
+        client.starttls(insecure())
+    return client
+
+
+def message(n: int, subject: str = "hello", sender: str = "sender@example.org") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = USER
+    msg["Subject"] = f"{subject} {n}"
+    msg["Message-ID"] = f"<m{n}@example.org>"
+    msg.set_content(f"body {n}\n")
+    return msg.as_bytes()
+
+
+def inbox_ids(server: Server) -> set[str]:
+    store = MailStore(server.config.mail_root)  # a fresh reader, as another process would be
+    folder = store.mailbox(DOMAIN, "alice").folder("INBOX")
+    ids = set()
+    for uid in folder.uids():
+        raw = folder.read_message(uid)
+        for line in raw.split(b"\n"):
+            if line.lower().startswith(b"message-id:"):
+                ids.add(line.split(b":", 1)[1].strip().decode())
+    return ids
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return predicate()
+
+
+# --- sockets ------------------------------------------------------------------------------
+
+
+async def test_connections_spread_evenly(start_workers: StartWorkers) -> None:
+    server = await start_workers()
+    assert server.supervisor is not None and len(server.supervisor.pids) == WORKERS
+
+    def connect_all() -> list[socket.socket]:
+        socks = [socket.create_connection(server.addresses["imap"], timeout=60)
+                 for _ in range(20)]
+        for sock in socks:  # the greeting proves a worker accepted it
+            assert sock.recv(100).startswith(b"* OK")
+        return socks
+
+    socks = await asyncio.to_thread(connect_all)
+    try:
+        counts = served_by(server.addresses["imap"][1], server.supervisor.pids)
+        assert sum(counts.values()) == 20
+        assert all(counts[i] >= 4 for i in range(1, WORKERS + 1)), counts  # a fifth each
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+# --- the change bus -----------------------------------------------------------------------
+
+
+async def test_idle_sessions_on_every_worker_see_an_smtp_delivery(
+        start_workers: StartWorkers) -> None:
+    server = await start_workers()
+    assert server.supervisor is not None
+
+    def idle_all() -> list[imaplib.IMAP4]:
+        clients = []
+        for _ in range(20):
+            client = imap_connect(server)
+            client.login(USER, PASSWORD)
+            client.select("INBOX")
+            tag = client._new_tag()  # type: ignore[attr-defined]
+            client.send(tag + b" IDLE\r\n")
+            assert client.readline().startswith(b"+")
+            clients.append(client)
+        return clients
+
+    clients = await asyncio.to_thread(idle_all)
+    counts = served_by(server.addresses["imap"][1], server.supervisor.pids)
+    assert set(counts) == {1, 2}, counts  # sessions on both workers
+
+    seen: list[float] = []
+
+    def wait_exists(client: imaplib.IMAP4) -> None:
+        client.sock.settimeout(30)
+        while True:
+            line = client.readline()
+            if line.endswith(b"EXISTS\r\n"):
+                seen.append(time.monotonic())
+                return
+
+    waiters = [threading.Thread(target=wait_exists, args=(c,)) for c in clients]
+    for t in waiters:
+        t.start()
+
+    def deliver() -> float:
+        with smtplib.SMTP(*server.addresses["smtp"], timeout=60) as smtp:
+            smtp.sendmail("sender@example.org", [USER], message(1))
+            return time.monotonic()
+
+    sent = await asyncio.to_thread(deliver)
+    for t in waiters:
+        await asyncio.to_thread(t.join)
+    assert len(seen) == 20
+    # IDLE has no polling: only the bus can have woken the sessions on the other worker.
+    print(f"slowest IDLE wake-up after the 250: {max(seen) - sent:.3f} s")
+    for client in clients:
+        client.sock.close()
+
+
+async def test_lockout_reaches_every_listener_in_every_worker(
+        start_workers: StartWorkers) -> None:
+    server = await start_workers(security={"trusted_networks": [], "lockout_attempts": 10})
+    assert server.supervisor is not None
+
+    def fail(n: int) -> None:
+        for _ in range(n):
+            client = imap_connect(server, tls=True)
+            with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+                client.login(USER, "wrong password")
+            client.logout()
+
+    await asyncio.to_thread(fail, 10)
+
+    def imap_locked() -> tuple[list[bool], Counter[int]]:
+        clients = [imap_connect(server, tls=True) for _ in range(12)]
+        assert server.supervisor is not None
+        counts = served_by(server.addresses["imap"][1], server.supervisor.pids)
+        results = []
+        for client in clients:
+            try:
+                client.login(USER, PASSWORD)
+                results.append(False)
+            except imaplib.IMAP4.error as exc:
+                results.append("locked" in str(exc).lower() or "UNAVAILABLE" in str(exc))
+            client.sock.close()
+        return results, counts
+
+    results, counts = await asyncio.to_thread(imap_locked)
+    assert set(counts) == {1, 2}, counts
+    assert all(results)  # the right password is refused everywhere
+
+    def submission_locked() -> bool:
+        with smtplib.SMTP(*server.addresses["submission"], timeout=60) as smtp:
+            smtp.starttls(context=insecure())
+            try:
+                smtp.login(USER, PASSWORD)
+            except smtplib.SMTPAuthenticationError as exc:
+                return exc.smtp_code == 454 or "lock" in str(exc).lower()
+            return False
+
+    for _ in range(4):  # new connections: both workers
+        assert await asyncio.to_thread(submission_locked)
+
+    base = "http://{}:{}".format(*server.addresses["http"])
+    statuses = []
+    for _ in range(6):
+        async with aiohttp.ClientSession() as session, session.post(
+                base + "/auth/login", json={"username": USER, "password": PASSWORD}) as r:
+            statuses.append(r.status)
+    assert statuses == [429] * 6
+
+
+async def test_token_from_one_worker_is_accepted_by_all(start_workers: StartWorkers) -> None:
+    server = await start_workers()
+    base = "http://{}:{}".format(*server.addresses["http"])
+    async with aiohttp.ClientSession() as session, session.post(base + "/auth/login",
+                            json={"username": USER, "password": PASSWORD}) as r:
+        assert r.status == 200
+        token = (await r.json())["token"]
+
+    async def one() -> tuple[int, int]:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async with session.get(base + "/healthz") as r:  # which worker holds this conn
+                worker = (await r.json())["worker"]
+            async with session.get(base + "/folders",
+                                   headers={"Authorization": f"Bearer {token}"}) as r:
+                return worker, r.status
+
+    results = await asyncio.gather(*(one() for _ in range(20)))
+    assert {w for w, _ in results} == {1, 2}
+    assert {status for _, status in results} == {200}
+
+
+# --- crashes and stopping -----------------------------------------------------------------
+
+
+async def test_kill_9_of_a_worker_during_delivery_loses_nothing(
+        start_workers: StartWorkers) -> None:
+    server = await start_workers()
+    supervisor = server.supervisor
+    assert supervisor is not None
+    acked: list[str] = []
+    stop = threading.Event()
+    counter = iter(range(1, 1_000_000))
+    lock = threading.Lock()
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                with smtplib.SMTP(*server.addresses["smtp"], timeout=60) as smtp:
+                    while not stop.is_set():
+                        with lock:
+                            n = next(counter)
+                        smtp.sendmail("sender@example.org", [USER], message(n))
+                        with lock:
+                            acked.append(f"<m{n}@example.org>")
+            except (smtplib.SMTPException, OSError):
+                continue  # the worker died under us: that message was never acknowledged
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        assert await wait_for(lambda: len(acked) >= 30)
+        victim_index, victim = sorted(supervisor.pids.items())[0]
+        os.kill(victim, signal.SIGKILL)
+        assert await wait_for(lambda: supervisor.pids.get(victim_index) not in (None, victim))
+        before = len(acked)
+        assert await wait_for(lambda: len(acked) >= before + 30)
+    finally:
+        stop.set()
+        for t in threads:
+            await asyncio.to_thread(t.join)
+    assert supervisor.restarts == 1
+    missing = set(acked) - await asyncio.to_thread(inbox_ids, server)
+    assert not missing
+
+
+def test_supervisor_killed_leaves_no_worker_behind(tmp_path: Path) -> None:
+    config = worker_config(tmp_path / "store")
+    path = tmp_path / "config.json"
+    import json
+
+    path.write_text(json.dumps(config.to_dict()))
+    repo = Path(__file__).resolve().parent.parent
+    with subprocess.Popen([sys.executable, "-m", "rmail", "--config", str(path), "serve"],
+                          cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if "healthz" in line:
+                    break
+            workers = [int(p) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+                       for p in (task / "children").read_text().split()]
+            assert len(workers) == WORKERS
+            proc.kill()
+            proc.wait()
+            deadline = time.monotonic() + 60
+            alive = workers
+            while alive and time.monotonic() < deadline:
+                alive = [pid for pid in workers if _running(pid)]
+                time.sleep(0.1)
+            assert not alive
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+# --- singletons ---------------------------------------------------------------------------
+
+
+async def test_queue_runner_and_reminders_run_once(tmp_path: Path,
+                                                   start_workers: StartWorkers) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    received: list[bytes] = []
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope.original_content)
+            return "250 2.0.0 OK"
+
+    loop = asyncio.get_running_loop()
+    sink = await loop.create_server(lambda: SMTP(Sink(), hostname="sink", loop=loop),
+                                    "127.0.0.1", 0)
+    sink_port = sink.sockets[0].getsockname()[1]
+
+    # A calendar event whose alarm fires now, stored before the server starts.
+    from rmail.services import build_services
+
+    config = worker_config(tmp_path / "mailstore")
+    core = build_services(config)
+    core.accounts.add_domain(DOMAIN, exist_ok=True)
+    core.accounts.create(DOMAIN, "alice", password_hash(), quota_mb=1024)
+    home = core.calendars.home(DOMAIN, "alice")
+    home.ensure_defaults()
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).strftime("%Y%m%dT%H%M%SZ")
+    event = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+             f"UID:once@example.org\r\nDTSTAMP:{start}\r\nDTSTART:{start}\r\n"
+             "SUMMARY:Standup\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Standup\r\n"
+             "TRIGGER:-PT15M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    from rmail.ical.meta import object_meta
+    from rmail.ical.parse import parse_object
+
+    data = event.encode()
+    home.get(home.names()[0]).put("once.ics", data, object_meta(parse_object(data)))
+    core.close()
+
+    server = await start_workers(relay={"routes": {"remote.test": f"127.0.0.1:{sink_port}"}},
+                                 queue={"retry_min": 1, "retry_max": 1})
+    try:
+        def submit() -> None:
+            with smtplib.SMTP(*server.addresses["submission"], timeout=60) as smtp:
+                smtp.starttls(context=insecure())
+                smtp.login(USER, PASSWORD)
+                smtp.sendmail(USER, ["bob@remote.test"], message(7, "outbound", sender=USER))
+
+        await asyncio.to_thread(submit)
+        assert await wait_for(lambda: len(received) >= 1)
+
+        def reminders() -> int:
+            folder = MailStore(server.config.mail_root).mailbox(DOMAIN, "alice").folder("INBOX")
+            return sum(b"Subject: Reminder: Standup" in folder.read_message(uid)
+                       for uid in folder.uids())
+
+        assert await wait_for(lambda: reminders() >= 1)
+        await asyncio.sleep(3)  # room for a second runner, were there one
+        assert len(received) == 1
+        assert reminders() == 1
+    finally:
+        sink.close()
+        await sink.wait_closed()
+
+
+# --- \Recent ------------------------------------------------------------------------------
+
+
+async def test_recent_is_claimed_once_across_workers_and_restarts(
+        start_workers: StartWorkers) -> None:
+    server = await start_workers()
+    assert server.supervisor is not None
+
+    def lmtp_deliver(n: int) -> None:
+        client = smtplib.LMTP(timeout=60)
+        client.connect(*server.addresses["lmtp"])
+        client.sendmail("sender@example.org", [USER], message(n))
+        client.quit()
+
+    await asyncio.to_thread(lmtp_deliver, 1)
+
+    def select_all(count: int) -> tuple[list[int], Counter[int]]:
+        clients = [imap_connect(server) for _ in range(count)]
+        assert server.supervisor is not None
+        spread = served_by(server.addresses["imap"][1], server.supervisor.pids)
+        for client in clients:
+            client.login(USER, PASSWORD)
+        recents = []
+        for client in clients:
+            client.select("INBOX")
+            recents.append(int(client.response("RECENT")[1][0] or 0))
+            client.logout()
+        return recents, spread
+
+    recents, spread = await asyncio.to_thread(select_all, 12)
+    assert set(spread) == {1, 2}
+    assert sorted(recents) == [0] * 11 + [1]
+
+    # Delivered while no session is looking, then a restart: still recent, once.
+    await asyncio.to_thread(lmtp_deliver, 2)
+    config = server.config
+    await server.stop()
+    again = Server(config)
+    await again.start()
+    try:
+        server = again
+        recents, _ = await asyncio.to_thread(select_all, 4)
+        assert sorted(recents) == [0, 0, 0, 1]
+    finally:
+        await again.stop()
