@@ -44,6 +44,7 @@ import time
 
 import aiohttp
 
+from bench import workers as bench_workers
 from rmail import auth
 
 DOMAIN, USER, PASSWORD = "bench.example", "bench", "bench-password"
@@ -83,7 +84,8 @@ def start_rmail(work: Path) -> tuple[subprocess.Popen[bytes], str]:
                          "access_log": False}
     cfg = work / "rmail.json"
     cfg.write_text(json.dumps({"hostname": "localhost", "mail_root": str(root),
-                               "domains": [DOMAIN], "listeners": listeners}))
+                               "domains": [DOMAIN], "listeners": listeners,
+                               "workers": bench_workers()}))
     proc = subprocess.Popen([sys.executable, str(REPO / "bin" / "rmail"), "--config", str(cfg),
                              "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, proc)

@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python bench/http.py` from a checkout
     sys.path.insert(0, str(REPO))
 
+from bench import workers as bench_workers
 from rmail import auth
 from rmail.auth.tokens import issue_token
 from rmail.config import LISTENER_NAMES
@@ -170,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         listeners = {name: {"enabled": False} for name in LISTENER_NAMES}
         listeners["http"] = {"enabled": True, "host": "127.0.0.1", "port": port, "tls": False}
         config = {"hostname": "localhost", "mail_root": str(root), "domains": [DOMAIN],
-                  "listeners": listeners, "exchange_api": {"token_secret": SECRET}}
+                  "listeners": listeners, "exchange_api": {"token_secret": SECRET},
+                  "workers": bench_workers()}
         (work / "config.json").write_text(json.dumps(config))
         log = open(work / "rmail.log", "wb")  # noqa: SIM115 - closed with the process
         procs.append(subprocess.Popen([sys.executable, "-m", "rmail", "--config",

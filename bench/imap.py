@@ -54,6 +54,7 @@ from array import array
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from bench import workers as bench_workers
 from rmail.auth.passwords import hash_password
 from rmail.config import LISTENER_NAMES
 from rmail.store import fsutil
@@ -129,7 +130,8 @@ def rmail_config(base: Path, port: int) -> Path:
     listeners["imap"] = {"enabled": True, "host": "127.0.0.1", "port": port}
     conf = base / "rmail.json"
     conf.write_text(json.dumps({"hostname": "localhost", "mail_root": str(base / "rmail"),
-                                "domains": [DOMAIN], "listeners": listeners}))
+                                "domains": [DOMAIN], "listeners": listeners,
+                                "workers": bench_workers()}))
     return conf
 
 

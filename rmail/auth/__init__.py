@@ -10,6 +10,7 @@ asyncio.run(auth.create_user('./mailstore', 'admin', 'example.com', 'password', 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from dataclasses import dataclass
 
@@ -22,7 +23,11 @@ __all__ = ["AuthError", "Authenticator", "Lockout", "Principal", "create_user", 
 
 # Verified against when the user does not exist, so a wrong username costs as much as a wrong
 # password and response times don't reveal which accounts exist.
-_DUMMY_HASH = hash_password("rmail-no-such-user")
+# Made on first use, not at import: an argon2 hash takes tens of milliseconds and its memory
+# cost, and every worker process imports this module.
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password("rmail-no-such-user")
 
 
 class AuthError(Exception):
@@ -97,7 +102,7 @@ class Authenticator:
             raise AuthError("locked", "too many failed logins; try again later")
         account = self.find_account(login, domain) if isinstance(login, str) else None
         if account is None or not isinstance(password, str):
-            verify_password(password if isinstance(password, str) else "", _DUMMY_HASH)
+            verify_password(password if isinstance(password, str) else "", _dummy_hash())
             self.lockout.failure(ip)
             raise AuthError("invalid", "invalid credentials")
         ok, new_hash = verify_password(password, account.password_hash)
