@@ -113,8 +113,9 @@ class Services:
 
     async def start(self, *, singletons: bool = True) -> None:
         """Start background work once every listener serves. ``singletons``: the outbound
-        queue runner, the VALARM reminders and the provisioning task (false in a worker of a multi-process server,
-        where the supervisor runs them). Each start needs a matching `stop`."""
+        queue runner, the VALARM reminders and the provisioning task (false in a worker of a
+        multi-process server, where the supervisor runs them). Each start needs a matching
+        `stop`."""
         if not singletons:
             return
         from rmail.scheduling import reminders

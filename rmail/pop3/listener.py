@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from rmail.listeners import STARTTLS, Listener, ListenerContext, StreamListener
 from rmail.pop3.connection import Connection
 from rmail.pop3.server import serve
 from rmail.pop3.session import Limits, Session
-from rmail.server import STARTTLS, Listener, ListenerContext, StreamListener
-from rmail.services import Services, build_services
+from rmail.services import Services
 
 
 class Pop3Listener:
@@ -50,9 +50,7 @@ class Pop3Listener:
 
 
 async def create_listener(ctx: ListenerContext) -> Listener:
-    core = ctx.services.get("core")
-    if not isinstance(core, Services):
-        core = build_services(ctx.config)
+    core = ctx.core
     limits = ctx.services.get("pop3_limits")
     if not isinstance(limits, Limits):
         settings = ctx.config.pop3
