@@ -79,6 +79,7 @@ virtual_transport = lmtp:inet:127.0.0.1:{lmtp_port}
 default_transport = error:remote delivery disabled
 relay_transport = error:remote delivery disabled
 maillog_file = {base}/maillog
+maillog_file_prefixes = {base}
 """
 
 SINK = """\
@@ -195,14 +196,19 @@ def timed(server: Server, port: int, sessions: int, messages: int, *,
     return rate, 1000 * (cpu_seconds(server.proc.pid) - before) / messages
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
-    total = 0.0
+def rss_each(pid: int) -> list[float]:
+    """Resident memory of a process and of each of its children, in MB."""
+    sizes = []
     for p in process_tree(pid):
         for line in Path(f"/proc/{p}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) / 1024
-    return total
+                sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB."""
+    return sum(rss_each(pid))
 
 
 @dataclass
@@ -439,7 +445,9 @@ def main() -> int:
         say(f"## Memory with {args.idle} idle SMTP connections")
         idle_before, idle = idle_memory(rmail, args.idle)
         say(f"rmail RSS {idle_before:.0f} MB before, {idle:.0f} MB with "
-            f"{args.idle} connections")
+            f"{args.idle} connections (after: "
+            f"{', '.join(f'{m:.0f}' for m in rss_each(rmail.proc.pid))} MB by process, "
+            "the supervisor first)")
 
         say()
         say(f"load average {os.getloadavg()[0]:.2f}")

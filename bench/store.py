@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python bench/store.py` from a checkout
     sys.path.insert(0, str(REPO))
 
+from bench import workers as bench_workers  # noqa: E402
 from rmail.store import fsutil  # noqa: E402
 from rmail.store.journal import SEEN, FolderIndex, dump_record  # noqa: E402
 from rmail.store.mailbox import COMPACT_MIN_BYTES, MAX_BATCH, Folder, MailStore  # noqa: E402
@@ -138,18 +139,61 @@ def run_threads(n: int, seconds: float, op: Callable[[int, int], None]) -> float
     return sum(counts) / (max(ends) - start[0])
 
 
+def worker_processes() -> int:
+    """Processes the throughput runs use: 1, or one per CPU as `workers: auto` runs rmail
+    (each process its own MailStore, all appending to one folder: the workers' case)."""
+    setting = bench_workers()
+    return os.cpu_count() or 1 if setting == "auto" else int(setting)
+
+
+def run_procs(procs: int, n: int, seconds: float,
+              make_op: Callable[[int], Callable[[int, int], None]]) -> float:
+    """`n` writers in total spread over `procs` forked processes (each builds its own op with
+    `make_op(process index)` after the fork); returns operations/second over all of them."""
+    procs = min(procs, n)
+    if procs <= 1:
+        return run_threads(n, seconds, make_op(0))
+    per = n // procs
+    pipes = []
+    for index in range(procs):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: measure, report, leave without cleanup handlers
+            os.close(read)
+            code = 0
+            try:
+                rate = run_threads(per, seconds, make_op(index))
+                os.write(write, f"{rate}\n".encode())
+            except BaseException:
+                code = 1
+            os._exit(code)
+        os.close(write)
+        pipes.append((pid, read))
+    total = 0.0
+    for pid, read in pipes:
+        with os.fdopen(read) as f:
+            text = f.read().strip()
+        os.waitpid(pid, 0)
+        if not text:
+            raise RuntimeError("a benchmark process failed")
+        total += float(text)
+    return total
+
+
 def raw_op(directory: Path, payload: bytes) -> Callable[[int, int], None]:
     """The disk's floor for one durable new file: write 4 KB to a temp file, fsync, rename."""
 
+    pid = os.getpid()
+
     def op(tid: int, i: int) -> None:
-        tmp = directory / f"x{tid}.tmp"
+        tmp = directory / f"x{pid}.{tid}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, payload)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.rename(tmp, directory / f"{tid}.{i}.eml")
+        os.rename(tmp, directory / f"{pid}.{tid}.{i}.eml")
 
     return op
 
@@ -173,7 +217,9 @@ class ThroughputRow:
 
 
 def bench_throughput(work: Path, store: MailStore, sz: Sizes) -> list[ThroughputRow]:
+    procs = worker_processes()
     say("## 1. Durable appends vs raw write+fsync+rename (4 KB each)")
+    say(f"(writers spread over {procs} process(es): RMAIL_BENCH_WORKERS={bench_workers()})")
     say(f"({sz.seconds:g} s per run; raw and append runs alternate; medians of {sz.reps}, "
         "the ratio is the median over adjacent raw/append pairs)")
     folder = store.mailbox(DOMAIN, USER).create_folder("Bench/throughput")
@@ -192,8 +238,12 @@ def bench_throughput(work: Path, store: MailStore, sz: Sizes) -> list[Throughput
             d = raw_root / f"c{n}-r{rep}"
             d.mkdir()
             fsutil.fsync_dir(raw_root)
-            raws.append(run_threads(n, sz.seconds, raw_op(d, payload)))
-            appends.append(run_threads(n, sz.seconds, append_op(folder, messages)))
+            raws.append(run_procs(procs, n, sz.seconds, lambda _i, d=d: raw_op(d, payload)))
+            appends.append(run_procs(
+                procs, n, sz.seconds,
+                lambda i: append_op(folder if procs <= 1 else MailStore(store.layout.root)
+                                    .mailbox(DOMAIN, USER).folder("Bench/throughput"),
+                                    messages)))
         row = ThroughputRow(n, statistics.median(raws), statistics.median(appends),
                             statistics.median(a / r for r, a in zip(raws, appends, strict=True)))
         rows.append(row)
