@@ -26,6 +26,7 @@ import pytest
 from rmail.config import LISTENER_NAMES, Config, ConfigError
 from rmail.store.accounts import Accounts
 from rmail.store.mailbox import Folder, MailStore
+from tests.conftest import TEST_WORKERS
 from tests.mailenv import DOMAIN, PASSWORD, password_hash
 
 REPO = Path(__file__).resolve().parents[3]
@@ -41,7 +42,8 @@ def server_config(mail_root: Path, webmail: dict[str, Any] | None = None) -> dic
     listeners["http"] = {"enabled": True, "host": "127.0.0.1", "port": 0, "tls": True}
     listeners["lmtp"] = {"enabled": True, "host": "127.0.0.1", "port": 0}
     data: dict[str, Any] = {"hostname": "localhost", "mail_root": str(mail_root),
-                            "domains": [DOMAIN], "listeners": listeners}
+                            "domains": [DOMAIN], "listeners": listeners,
+                            "workers": TEST_WORKERS}  # 1, or 2 in CI's second pass
     if webmail:
         data["webmail"] = webmail
     try:
