@@ -13,13 +13,10 @@ worker process); a second login gets `-ERR [IN-USE]` (RFC 2449 §8.1.2).
 
 from __future__ import annotations
 
-import asyncio
 import enum
-import functools
 import ssl
 from array import array
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,9 +29,6 @@ if TYPE_CHECKING:
     from rmail.store.mailbox import Folder, MaildropLock
 
 T = TypeVar("T")
-
-# Store calls (file reads, fsync at QUIT, password checks run elsewhere) never run on the loop.
-STORE_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rmail-pop3")
 
 
 class State(enum.Enum):
@@ -125,8 +119,8 @@ class Session:
 
     # -- store calls --------------------------------------------------------------------------
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(STORE_POOL, functools.partial(fn, *args, **kwargs))
+        """Store calls run on the process's store pool (`Services.run`), never on the loop."""
+        return await self.core.run(fn, *args, **kwargs)
 
     def release(self) -> None:
         """Give up the maildrop without applying anything (connection gone, or after UPDATE)."""
