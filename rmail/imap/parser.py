@@ -22,7 +22,9 @@ from rmail.imap.sequence import MAX_NUMBER, STAR, SequenceSet
 from rmail.imap.syntax import (
     And,
     Append,
+    AppendMessage,
     Authenticate,
+    CatPart,
     Compress,
     Copy,
     Create,
@@ -572,10 +574,26 @@ def _status(r: _Reader) -> Status:
     return Status(name, _status_items(r))
 
 
+MAX_APPEND_MESSAGES = 256  # MULTIAPPEND: messages in one command (one journal write)
+MAX_CATENATE_PARTS = 100  # CATENATE: parts of one message
+
+
 def _append(r: _Reader) -> Append:
+    """APPEND mailbox message [message ...] (MULTIAPPEND, RFC 3502), each message with its
+    optional flags and date, as a literal (literal8 for BINARY, `UTF8 (...)` for RFC 6855) or
+    `CATENATE (...)` (RFC 4469)."""
     r.sp()
     name = r.mailbox()
     r.sp()
+    messages = [_append_message(r)]
+    while r.maybe(b" "):
+        if len(messages) >= MAX_APPEND_MESSAGES:
+            raise r.fail(f"more than {MAX_APPEND_MESSAGES} messages in one APPEND")
+        messages.append(_append_message(r))
+    return Append(name, tuple(messages))
+
+
+def _append_message(r: _Reader) -> AppendMessage:
     flags: tuple[str, ...] = ()
     date = None
     if r.peek() == 0x28:
@@ -584,6 +602,26 @@ def _append(r: _Reader) -> Append:
     if r.peek() == 0x22:
         date = r.date_time()
         r.sp()
+    flags = tuple(f for f in flags if f != "\\Recent")
+    if r.maybe_ci(b"CATENATE"):
+        r.sp()
+        r.expect(b"(")
+        parts: list[CatPart] = []
+        while True:
+            if len(parts) >= MAX_CATENATE_PARTS:
+                raise r.fail(f"more than {MAX_CATENATE_PARTS} CATENATE parts")
+            if r.maybe_ci(b"URL"):
+                r.sp()
+                parts.append(CatPart(url=r.text(r.astring(), "URL")))
+            elif r.maybe_ci(b"TEXT"):
+                r.sp()
+                parts.append(CatPart(text=r.literal(allow8=True)))
+            else:
+                raise r.fail("expected URL or TEXT")
+            if r.maybe(b")"):
+                break
+            r.sp()
+        return AppendMessage(flags, date, b"", False, tuple(parts))
     binary = r.peek() == 0x7E
     if r.maybe_ci(b"UTF8"):  # RFC 6855 §4: UTF8 (literal8)
         r.sp()
@@ -593,7 +631,7 @@ def _append(r: _Reader) -> Append:
         r.expect(b")")
     else:
         message = r.literal(allow8=True)
-    return Append(name, tuple(f for f in flags if f != "\\Recent"), date, message, binary)
+    return AppendMessage(flags, date, message, binary)
 
 
 # -- SEARCH -----------------------------------------------------------------------------------
@@ -1004,3 +1042,12 @@ def parse_command(data: bytes, *, utf8: bool = False) -> Request:
     except RecursionError:
         raise ParseError("command is nested too deeply", tag) from None
     return Request(tag, name, args)
+
+
+def parse_section(spec: str) -> Section:
+    """A section-spec as written in an IMAP URL's `;SECTION=` (RFC 5092), e.g. `1.MIME` or
+    `HEADER.FIELDS (Subject)`; ParseError when it is not one."""
+    r = _Reader(b"[" + spec.encode("utf-8") + b"]")
+    section = _section(r)
+    r.end()
+    return section

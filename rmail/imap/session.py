@@ -65,6 +65,16 @@ SELECTED = frozenset({State.SELECTED})
 ENABLEABLE = ("CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2")
 
 
+# Advertised after login as well as before (RFC 3501 §7.2.1), in this order.
+EXTENSIONS = (
+    "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MULTIAPPEND",
+    "CATENATE", "MOVE", "CHILDREN",
+    "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "CONDSTORE",
+    "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
+)
+
+
 def capabilities(*, tls: bool, starttls: bool, login_allowed: bool, authenticated: bool,
                  compressed: bool, appendlimit: int) -> list[str]:
     """The CAPABILITY list for a connection in a given situation."""
@@ -76,11 +86,8 @@ def capabilities(*, tls: bool, starttls: bool, login_allowed: bool, authenticate
             caps += ["AUTH=PLAIN", "AUTH=LOGIN", "SASL-IR"]
         else:
             caps.append("LOGINDISABLED")
-    caps += ["LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE",
-             "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
-             "CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "THREAD=ORDEREDSUBJECT",
-             "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE", f"APPENDLIMIT={appendlimit}",
-             "BINARY", "UTF8=ACCEPT", "STATUS=SIZE"]
+    caps += list(EXTENSIONS)
+    caps.append(f"APPENDLIMIT={appendlimit}")
     if not compressed:
         caps.append("COMPRESS=DEFLATE")
     return caps

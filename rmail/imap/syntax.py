@@ -107,12 +107,47 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
-class Append:
-    mailbox: str
+class CatPart:
+    """One part of a CATENATE (RFC 4469): literal `text`, or an IMAP `url` to (part of) a
+    message already stored."""
+
+    text: bytes | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    """One message of an APPEND: the message itself, or (CATENATE) the parts to join."""
+
     flags: tuple[str, ...]
     date: int | None  # seconds since the epoch
     message: bytes
     binary: bool = False  # literal8 (RFC 3516)
+    catenate: tuple[CatPart, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """APPEND, with several messages under MULTIAPPEND (RFC 3502)."""
+
+    mailbox: str
+    messages: tuple[AppendMessage, ...]
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return self.messages[0].flags
+
+    @property
+    def date(self) -> int | None:
+        return self.messages[0].date
+
+    @property
+    def message(self) -> bytes:
+        return self.messages[0].message
+
+    @property
+    def binary(self) -> bool:
+        return self.messages[0].binary
 
 
 # -- SEARCH ------------------------------------------------------------------------------------

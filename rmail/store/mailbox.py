@@ -118,6 +118,7 @@ class _Pending:
     date: int
     durable: bool = False  # already on disk (a hard link of a committed message)
     wire: int | None = None  # size with CRLF line ends, when it differs (see FolderIndex.wire)
+    group: int = 0  # messages of one `_commit` call share it: committed together
     result: AppendResult | None = None
     error: BaseException | None = None
     done: bool = False
@@ -334,7 +335,8 @@ class UserMailbox:
         return f
 
     def create_folder(self, name: str, special_use: str | None = None) -> Folder:
-        """Create a folder and any missing parents (RFC 3501 §6.3.3)."""
+        """Create a folder and any missing parents (RFC 3501 §6.3.3). Several folders may
+        carry the same special use (RFC 6154 §1: two \\Sent folders are legal)."""
         name = canonical_name(name)
         use = check_special_use(special_use)
         with fsutil.locked(self.layout.folders_lock):
@@ -342,8 +344,6 @@ class UserMailbox:
             existing = fl.folders.get(name)
             if existing is not None and existing.get("id") is not None:
                 raise AlreadyExists(f"folder {name!r} exists")
-            if use is not None and fl.special_taken(use):
-                raise Conflict(f"another folder already has {use}")
             for parent in parents_of(name):
                 if parent not in fl.folders:
                     self._create_locked(fl, parent, None)
@@ -804,10 +804,19 @@ class Folder:
 
     def append_many(self, messages: Sequence[tuple[bytes, Iterable[str], int | None]], *,
                     quota_bytes: int | None = None) -> list[AppendResult]:
+        """Store several messages at once. Up to MAX_BATCH of them are recorded by one
+        journal write, so they are stored all or none (IMAP MULTIAPPEND relies on it)."""
         size = sum(len(raw) for raw, _, _ in messages)
         with self.owner.quota_room(size, quota_bytes):
-            pending = [self._stage(raw, flags, internaldate)
-                       for raw, flags, internaldate in messages]
+            pending: list[_Pending] = []
+            try:
+                for raw, flags, internaldate in messages:
+                    pending.append(self._stage(raw, flags, internaldate))
+            except BaseException:
+                for p in pending:
+                    with contextlib.suppress(OSError):
+                        os.unlink(p.staged)
+                raise
             return self._commit(pending)
 
     def _stage(self, raw: bytes, flags: Iterable[str], internaldate: int | None) -> _Pending:
@@ -828,6 +837,9 @@ class Folder:
     def _commit(self, mine: list[_Pending]) -> list[AppendResult]:
         """Group commit: one thread at a time commits every message pending at that moment;
         the others wait on a condition and return as soon as their batch is durable."""
+        group = next(_stage_counter)
+        for p in mine:
+            p.group = group
         with self._commit_cond:
             self._pending.extend(mine)
         while True:
@@ -837,7 +849,8 @@ class Folder:
                 if all(p.done for p in mine):
                     break
                 self._committing = True
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                cut = _batch_end(self._pending)
+                batch, self._pending = self._pending[:cut], self._pending[cut:]
             try:
                 self._commit_batch(batch)
             except BaseException as exc:
@@ -1165,6 +1178,19 @@ class Folder:
         pairs = self.copy(uids, dest, quota_bytes=None if same else quota_bytes)
         self.expunge([src for src, _ in pairs])
         return pairs
+
+
+def _batch_end(pending: list[_Pending]) -> int:
+    """How many of the pending messages the next commit takes: up to MAX_BATCH, never
+    splitting one caller's messages (`append_many`) over two journal writes."""
+    cut = min(len(pending), MAX_BATCH)
+    if cut < len(pending) and pending[cut].group == pending[cut - 1].group:
+        start = cut - 1
+        while start > 0 and pending[start - 1].group == pending[cut].group:
+            start -= 1
+        if start > 0:
+            cut = start
+    return cut
 
 
 def _clone_index(idx: FolderIndex) -> FolderIndex:

@@ -12,7 +12,9 @@ from rmail.imap.sequence import STAR, SequenceSet
 from rmail.imap.syntax import (
     And,
     Append,
+    AppendMessage,
     Authenticate,
+    CatPart,
     Fetch,
     FetchAtt,
     ListCmd,
@@ -123,11 +125,25 @@ def test_search_nesting_is_bounded() -> None:
 def test_append_with_flags_date_and_literal8() -> None:
     args = parse_command(b'a APPEND Sent (\\Seen) "05-Mar-2024 12:00:00 +0100" ~{3+}\r\na\x00b'
                          ).args
-    assert args == Append("Sent", ("\\Seen",), 1709636400, b"a\x00b", True)
+    assert args == Append("Sent", (AppendMessage(("\\Seen",), 1709636400, b"a\x00b", True),))
     with pytest.raises(ParseError):  # NUL only in literal8
         parse_command(b"a APPEND Sent {3}\r\na\x00b")
     args = parse_command(b"a APPEND INBOX UTF8 (~{2}\r\nhi)").args
     assert isinstance(args, Append) and args.message == b"hi"
+
+
+def test_multiappend_and_catenate() -> None:
+    args = parse_command(b"a APPEND INBOX {1+}\r\nx (\\Seen) {1+}\r\ny CATENATE (URL "
+                         b'"/INBOX/;UID=1/;SECTION=TEXT" TEXT {2+}\r\nzz)').args
+    assert args == Append("INBOX", (
+        AppendMessage((), None, b"x"), AppendMessage(("\\Seen",), None, b"y"),
+        AppendMessage((), None, b"", False, (CatPart(url="/INBOX/;UID=1/;SECTION=TEXT"),
+                                             CatPart(text=b"zz")))))
+    for bad in (b"a APPEND INBOX CATENATE ()", b"a APPEND INBOX CATENATE (FOO {1+}\r\nx)",
+                b"a APPEND INBOX {1+}\r\nx ", b"a APPEND INBOX {1+}\r\nx  {1+}\r\ny",
+                b"a APPEND INBOX " + b"{1+}\r\nx " * 256 + b"{1+}\r\nx"):
+        with pytest.raises(ParseError):
+            parse_command(bad)
 
 
 def test_mailbox_names_are_modified_utf7() -> None:
