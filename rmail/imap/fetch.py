@@ -158,6 +158,13 @@ class Renderer:
             return b"INTERNALDATE " + r.internaldate(row.date)
         if name == "RFC822.SIZE":
             return b"RFC822.SIZE %d" % row.size
+        if name == "EMAILID":  # RFC 8474 §5.1
+            email_id = self.folder.email_ids([row.uid])[0]
+            if email_id is None:
+                raise Gone
+            return b"EMAILID (%s)" % email_id.encode()
+        if name == "THREADID":  # RFC 8474 §5.2: NIL from a server without thread ids
+            return b"THREADID NIL"
         if name == "ENVELOPE":
             env = meta.get("envelope") if meta else None
             return b"ENVELOPE " + (envelope(env, self.utf8) if env else _EMPTY_ENVELOPE)

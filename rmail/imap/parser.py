@@ -83,6 +83,7 @@ _QUOTED = re.compile(rb'"((?:[^"\\\r\n\x00]|\\["\\])*)"')
 _QUOTED_PAIR = re.compile(rb'\\(["\\])')
 _LITERAL = re.compile(rb"(~?)\{(\d{1,20})(\+?)\}\r\n")
 _DIGITS = re.compile(rb"\d+")
+_OBJECTID = re.compile(rb"[A-Za-z0-9_-]{1,255}")
 _FETCH_NAME = re.compile(rb"[A-Za-z0-9.]+")
 _SECTION_TOKEN = re.compile(rb"[A-Za-z0-9.]+")
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}|=")
@@ -550,7 +551,7 @@ def _lsub(r: _Reader) -> ListCmd:
 
 
 STATUS_ITEMS = {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ",
-                "SIZE", "DELETED", "APPENDLIMIT"}
+                "SIZE", "DELETED", "APPENDLIMIT", "MAILBOXID"}
 
 
 def _status_items(r: _Reader) -> tuple[str, ...]:
@@ -710,6 +711,11 @@ class _SearchParser:
                     raise r.fail("invalid MODSEQ entry type")
                 r.sp()
             return SearchKey(name, r.modseq(allow_zero=True))
+        if name in ("EMAILID", "THREADID"):  # RFC 8474 §6: objectid = 1*255 ALPHA/DIGIT/_/-
+            raw = r.astring()
+            if not _OBJECTID.fullmatch(raw):
+                raise r.fail(f"invalid {name}")
+            return SearchKey(name, raw.decode("ascii"))
         if name in ("OLDER", "YOUNGER"):  # RFC 5032 WITHIN
             return SearchKey(name, r.nz_number())
         raise r.fail(f"unknown search key {name}")
@@ -802,7 +808,7 @@ def _thread(r: _Reader) -> Thread:
 
 # -- FETCH ------------------------------------------------------------------------------------
 FETCH_SIMPLE = {"ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE",
-                "RFC822.TEXT", "BODYSTRUCTURE", "UID", "MODSEQ", "BODY"}
+                "RFC822.TEXT", "BODYSTRUCTURE", "UID", "MODSEQ", "BODY", "EMAILID", "THREADID"}
 FETCH_MACROS = {
     "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
     "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),

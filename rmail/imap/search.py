@@ -45,7 +45,7 @@ MAX_HEADER = 1024 * 1024
 _SYSTEM = {"ANSWERED": "\\Answered", "DELETED": "\\Deleted", "DRAFT": "\\Draft",
            "FLAGGED": "\\Flagged", "SEEN": "\\Seen"}
 _HEADER_KEYS = {"BCC", "CC", "FROM", "SUBJECT", "TO", "HEADER", "SENTBEFORE", "SENTON",
-                "SENTSINCE"}
+                "SENTSINCE", "EMAILID", "THREADID"}  # (and the object ids: a stat each)
 _LINE_BREAK = re.compile(rb"\r?\n(?=[ \t])")
 
 
@@ -244,6 +244,10 @@ class Searcher:
             test = {"SENTBEFORE": day.__gt__, "SENTON": day.__eq__,
                     "SENTSINCE": day.__le__}[name]
             return lambda i: test(self._sent_day(i))
+        if name == "EMAILID":  # RFC 8474 §6
+            return lambda i: self.folder.email_ids([self.cols.uids[i]])[0] == value
+        if name == "THREADID":  # no message has one (FETCH THREADID answers NIL)
+            return lambda i: False
         if name == "BODY":
             needle = str(value).casefold()
             return lambda i: needle in self._body_text(i)

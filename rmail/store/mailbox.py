@@ -27,6 +27,7 @@ missing or torn), so they are written after the wave, unsynced and outside the l
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import queue
@@ -795,6 +796,29 @@ class Folder:
         if self.headers.size() > 2 * live + 1000:
             self.headers.compact(self.uids(), uidvalidity)
         return records
+
+    # -- stable object ids (RFC 8474, JMAP) -------------------------------------------------------
+    def mailbox_id(self) -> str:
+        """This folder's MAILBOXID: kept through RENAME (the folder id does not change), new
+        for a folder deleted and made again (a new UIDVALIDITY), unique across users."""
+        key = f"{self.owner.domain}\0{self.owner.username}\0{self.id}\0{self.uidvalidity}"
+        return "F" + hashlib.blake2b(key.encode("utf-8", "surrogateescape"),
+                                     digest_size=12).hexdigest()
+
+    def email_ids(self, uids: Sequence[int]) -> list[str | None]:
+        """The EMAILID of each message (None once it has gone): the identity of its file,
+        which COPY and MOVE share (hard links) and no other message has. Message files never
+        change, so the id holds as long as the file; a restore from backup makes new ids."""
+        out: list[str | None] = []
+        for uid in uids:
+            try:
+                st = os.stat(self.layout.msg_file(uid))
+            except FileNotFoundError:
+                out.append(None)
+                continue
+            out.append("M" + hashlib.blake2b(b"%d:%d" % (st.st_ino, st.st_mtime_ns),
+                                             digest_size=12).hexdigest())
+        return out
 
     # -- appending ------------------------------------------------------------------------------
     def append(self, raw: bytes, flags: Iterable[str] = (), internaldate: int | None = None, *,

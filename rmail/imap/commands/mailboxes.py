@@ -101,6 +101,7 @@ async def select(s: Session, args: Select) -> Done:
             s.untagged(b"OK [UNSEEN %d] First unseen" % opened.first_unseen)
     s.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % opened.uidvalidity)
     s.untagged(b"OK [UIDNEXT %d] Predicted next UID" % opened.uidnext)
+    s.untagged(b"OK [MAILBOXID (%s)] Ok" % (await s.run(folder.mailbox_id)).encode())
     s.untagged(b"OK [HIGHESTMODSEQ %d] Highest" % opened.highestmodseq)
     if s.rev2:
         s.untagged(b'LIST () "/" ' + s.mailbox_name(folder.name))
@@ -126,7 +127,7 @@ async def create(s: Session, args: Create) -> Done:
         raise ImapNo("a mailbox can have only one special use here", "USEATTR")
     use = args.special_use[0] if args.special_use else None
     try:
-        await s.run(s.mailbox.create_folder, name, use)
+        folder = await s.run(s.mailbox.create_folder, name, use)
     except Conflict as exc:
         raise ImapNo(str(exc), "USEATTR") from None
     except InvalidValue as exc:
@@ -135,7 +136,7 @@ async def create(s: Session, args: Create) -> Done:
         raise ImapNo(str(exc), "CANNOT") from None
     except ValueError as exc:  # UnsafeName
         raise ImapNo(str(exc), "CANNOT") from None
-    return Done()
+    return Done(code=f"MAILBOXID ({await s.run(folder.mailbox_id)})")  # RFC 8474 §4.1
 
 
 async def _is_selected(s: Session, name: str) -> bool:
@@ -351,6 +352,8 @@ async def status_values(s: Session, name: str, items: tuple[str, ...]) -> bytes:
     for item in items:
         if item == "APPENDLIMIT":
             parts.append(b"APPENDLIMIT %d" % s.limits.appendlimit)
+        elif item == "MAILBOXID":  # RFC 8474 §4.2
+            parts.append(b"MAILBOXID (%s)" % (await s.run(folder.mailbox_id)).encode())
         else:
             parts.append(item.encode() + b" %d" % counts[item])
     return b"(" + b" ".join(parts) + b")"
