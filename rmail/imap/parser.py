@@ -24,6 +24,7 @@ from rmail.imap.syntax import (
     Append,
     AppendMessage,
     Authenticate,
+    CancelUpdate,
     CatPart,
     Compress,
     Copy,
@@ -368,6 +369,15 @@ def _enable(r: _Reader) -> Enable:
     return Enable(tuple(caps))
 
 
+def _cancelupdate(r: _Reader) -> CancelUpdate:
+    tags = []
+    while r.maybe(b" "):
+        tags.append(r.text(r.string(), "tag"))
+    if not tags:
+        raise r.fail("expected the tag of a search")
+    return CancelUpdate(tuple(tags))
+
+
 def _id(r: _Reader) -> Id:
     r.sp()
     if r.maybe_ci(b"NIL"):
@@ -640,7 +650,7 @@ _SEARCH_FLAGS = {"ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN", "RECENT", "N
                  "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN", "ALL"}
 _SEARCH_STRINGS = {"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"}
 _SEARCH_DATES = {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"}
-SEARCH_RETURN = {"MIN", "MAX", "ALL", "COUNT", "SAVE"}
+SEARCH_RETURN = {"MIN", "MAX", "ALL", "COUNT", "SAVE", "UPDATE", "CONTEXT", "PARTIAL"}
 
 
 class _SearchParser:
@@ -734,35 +744,47 @@ def _charset(r: _Reader) -> str:
     return name
 
 
-def _search_return(r: _Reader) -> tuple[str, ...]:
+def _search_return(r: _Reader) -> tuple[tuple[str, ...], tuple[int, int] | None]:
+    """RETURN (...) of SEARCH (RFC 4731, RFC 5182 SAVE, RFC 5267 UPDATE/CONTEXT/PARTIAL) and
+    of SORT (ESORT): the options, and PARTIAL's range as (first, last) with first <= last."""
     r.sp()
     r.expect(b"(")
     opts: list[str] = []
+    partial = None
     if not r.maybe(b")"):
         while True:
             opt = r.keyword()
             if opt not in SEARCH_RETURN:
                 raise r.fail(f"unknown SEARCH return option {opt}")
+            if opt == "PARTIAL":
+                if partial is not None:
+                    raise r.fail("PARTIAL twice")
+                r.sp()
+                first = r.nz_number()
+                r.expect(b":")
+                last = r.nz_number()
+                partial = (min(first, last), max(first, last))
             opts.append(opt)
             if r.maybe(b")"):
                 break
             r.sp()
-    return tuple(dict.fromkeys(opts))
+    return tuple(dict.fromkeys(opts)), partial
 
 
 def _search(r: _Reader) -> Search:
     r.sp()
     returns = None
+    partial = None
     charset = None
     if r.maybe_ci(b"RETURN"):
-        returns = _search_return(r)
+        returns, partial = _search_return(r)
         r.sp()
     if r.maybe_ci(b"CHARSET"):
         r.sp()
         charset = _charset(r)
         r.sp()
     criteria = _SearchParser(r, charset or "utf-8").keys()
-    return Search(criteria, charset, returns)
+    return Search(criteria, charset, returns, partial)
 
 
 SORT_KEYS = {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM",
@@ -771,6 +793,13 @@ SORT_KEYS = {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYF
 
 def _sort(r: _Reader) -> Sort:
     r.sp()
+    returns = None
+    partial = None
+    if r.maybe_ci(b"RETURN"):  # ESORT (RFC 5267 §3)
+        returns, partial = _search_return(r)
+        if {"SAVE", "UPDATE"} & set(returns):
+            raise r.fail("SORT RETURN takes MIN, MAX, ALL, COUNT, PARTIAL and CONTEXT")
+        r.sp()
     r.expect(b"(")
     keys: list[tuple[str, bool]] = []
     while True:
@@ -789,7 +818,7 @@ def _sort(r: _Reader) -> Sort:
     r.sp()
     charset = _charset(r)
     r.sp()
-    return Sort(tuple(keys), charset, _SearchParser(r, charset).keys())
+    return Sort(tuple(keys), charset, _SearchParser(r, charset).keys(), returns, partial)
 
 
 THREAD_ALGORITHMS = ("ORDEREDSUBJECT", "REFERENCES")
@@ -996,6 +1025,7 @@ def _setquota(r: _Reader) -> SetQuota:
 PARSERS: dict[str, Parser] = {
     "CAPABILITY": _no_args, "NOOP": _no_args, "LOGOUT": _no_args, "STARTTLS": _no_args,
     "LOGIN": _login, "AUTHENTICATE": _authenticate, "ENABLE": _enable, "ID": _id,
+    "CANCELUPDATE": _cancelupdate,
     "COMPRESS": _compress, "NAMESPACE": _no_args, "IDLE": _no_args,
     "SELECT": _select(False), "EXAMINE": _select(True),
     "CREATE": _create, "DELETE": _mailbox_only, "RENAME": _rename,

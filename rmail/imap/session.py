@@ -32,8 +32,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rmail.imap import responses as r
-from rmail.imap.errors import ImapBad, ImapBye
+from rmail.imap.contexts import MAX_CONTEXTS, UpdateContext, evaluate, update_line
+from rmail.imap.errors import ImapBad, ImapBye, ImapNo
 from rmail.imap.sequence import SequenceError, SequenceSet, compress
+from rmail.imap.syntax import SearchNode
 from rmail.store.errors import NotFound
 from rmail.store.journal import SYSTEM_FLAGS, FolderIndex
 
@@ -72,7 +74,7 @@ EXTENSIONS = (
     "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "CONDSTORE",
     "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
-    "OBJECTID",
+    "OBJECTID", "ESORT", "CONTEXT=SEARCH",
 )
 
 
@@ -248,6 +250,7 @@ class Session:
         self.tag = "*"  # of the command in progress (ESEARCH echoes it)
         self.changes: list[Change] = []  # event-bus records of the selected folder
         self.changes_lost = False
+        self.contexts: dict[str, UpdateContext] = {}  # RFC 5267 live searches, by tag
 
     # -- facts --------------------------------------------------------------------------------
     @property
@@ -306,9 +309,45 @@ class Session:
         assert self.selected is not None
         return self.selected
 
+    def add_context(self, tag: str, criteria: SearchNode, uid: bool, result: list[int]) -> None:
+        """Keep a SEARCH RETURN (UPDATE) result live (RFC 5267 §4)."""
+        if len(self.contexts) >= MAX_CONTEXTS and tag not in self.contexts:
+            raise ImapNo(f"at most {MAX_CONTEXTS} live searches",
+                         f"NOUPDATE {r.string(tag).decode()}")
+        self.contexts[tag] = UpdateContext(tag, criteria, uid, set(result))
+
+    async def _contexts_removed(self, view: SelectedView, new: list[int]) -> None:
+        """Recompute the live searches and report what left them (before expunges)."""
+        uids = array("q", [u for u in view.uids if u not in view.gone])
+        uids.extend(new)
+        for ctx in self.contexts.values():
+            now = await self.run(evaluate, view.folder, uids, ctx.criteria, set(self.saved),
+                                 set(view.recent))
+            ctx.pending = now
+            left = ctx.result - now
+            ctx.result -= left
+            if left:
+                nums = sorted(left) if ctx.uid else sorted(
+                    n for u in left if (n := view.seq_of(u)) is not None)
+                if nums:
+                    self.untagged(update_line(ctx, b"REMOVEFROM", nums))
+
+    def _contexts_added(self, view: SelectedView) -> None:
+        for ctx in self.contexts.values():
+            if ctx.pending is None:
+                continue
+            joined = ctx.pending - ctx.result
+            ctx.result, ctx.pending = ctx.pending, None
+            if joined:
+                nums = sorted(joined) if ctx.uid else sorted(
+                    n for u in joined if (n := view.seq_of(u)) is not None)
+                if nums:
+                    self.untagged(update_line(ctx, b"ADDTO", nums))
+
     def deselect(self) -> None:
         self.selected = None
         self.saved = []
+        self.contexts = {}
         self.changes = []
         if self.state == State.SELECTED:
             self.state = State.AUTHENTICATED
@@ -354,6 +393,8 @@ class Session:
             raise ImapBye("the selected mailbox was deleted") from None
         if delta is not None:
             self._apply_delta(view, delta)
+            if self.contexts:
+                await self._contexts_removed(view, delta.new)
         if expunge and view.gone:
             self.announce_expunged(sorted(view.gone))
         if delta is not None and delta.new:
@@ -364,6 +405,8 @@ class Session:
                 view.peeked_recent = await self.run(view.folder.unclaimed_recent)
             self.untagged(b"%d EXISTS" % len(view.uids))
         self.report_recent()
+        if delta is not None and self.contexts:
+            self._contexts_added(view)
 
     def report_recent(self) -> None:
         """`* n RECENT` when the count changed since the client last heard it (RFC 3501
@@ -401,6 +444,13 @@ class Session:
         if not positions:
             return
         gone = {view.uids[p] for p in positions}
+        for ctx in self.contexts.values():  # RFC 5267: leaving a live result is told first
+            left = ctx.result & gone
+            if left:
+                ctx.result -= left
+                nums = sorted(left) if ctx.uid else [p + 1 for p in sorted(positions)
+                                                     if view.uids[p] in left]
+                self.untagged(update_line(ctx, b"REMOVEFROM", nums))
         if self.qresync:
             self.untagged(b"VANISHED " + compress(gone).encode())
         else:

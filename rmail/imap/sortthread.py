@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -91,13 +90,16 @@ class ResultMemo:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(folder: Folder, what: str, nums: list[int], uids: list[int]) -> bytes:
-        """The folder is named by its directory (unique across users) and UIDVALIDITY (a
-        folder made again under the same directory has other messages under the same UIDs)."""
+    def key(folder: Folder, what: str, uids: bytes, seqs: bytes) -> bytes:
+        """`uids`: the answer's UIDs (array('q') bytes); `seqs`: its sequence numbers the same
+        way, b"" for a UID command, b"ALL" for 1..n. The folder is named by its directory
+        (unique across users) and UIDVALIDITY (a folder made again under the same directory
+        has other messages under the same UIDs)."""
         where = f"{folder.layout.dir}\0{folder.index().uidvalidity}\0{what}\0"
         h = hashlib.blake2b(where.encode("utf-8", "surrogateescape"), digest_size=32)
-        h.update(array("q", nums).tobytes())
-        h.update(array("q", uids).tobytes())
+        h.update(b"%d\0" % len(uids))
+        h.update(uids)
+        h.update(seqs)
         return h.digest()
 
     def get(self, key: bytes) -> bytes | None:

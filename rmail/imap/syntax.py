@@ -69,6 +69,13 @@ class Select:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelUpdate:
+    """CANCELUPDATE (RFC 5267 §4.6): the tags of live searches to end."""
+
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Mailbox:
     """Commands whose only argument is a mailbox (DELETE, SUBSCRIBE, GETQUOTAROOT, ...)."""
 
@@ -184,6 +191,7 @@ class Search:
     criteria: And
     charset: str | None = None
     return_opts: tuple[str, ...] | None = None  # None: plain SEARCH; () means ALL (RFC 4731)
+    partial: tuple[int, int] | None = None  # RFC 5267 RETURN (PARTIAL first:last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +199,8 @@ class Sort:
     keys: tuple[tuple[str, bool], ...]  # (key, reverse)
     charset: str
     criteria: And
+    return_opts: tuple[str, ...] | None = None  # ESORT (RFC 5267); None: a SORT response
+    partial: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

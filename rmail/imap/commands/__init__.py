@@ -49,6 +49,7 @@ COMMANDS: dict[str, Command] = {
     "UID EXPUNGE": Command(selected.uid_expunge, SELECTED),
     "SEARCH": Command(search.search_seq, SELECTED, _NO_EXPUNGE),
     "UID SEARCH": Command(search.search_uid, SELECTED),
+    "CANCELUPDATE": Command(search.cancelupdate, SELECTED),
     "FETCH": Command(fetch.fetch, SELECTED, _NO_EXPUNGE),
     "UID FETCH": Command(fetch.fetch, SELECTED),
     "STORE": Command(store.store, SELECTED, _NO_EXPUNGE),

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from array import array
+
 from rmail.imap import responses as r
 from rmail.imap.commands.base import Done
+from rmail.imap.errors import ImapNo
 from rmail.imap.search import Columns, Searcher, gather
-from rmail.imap.sequence import compress
+from rmail.imap.sequence import compress, compress_ordered
 from rmail.imap.session import Session
 from rmail.imap.sortthread import (
     RESULT_MEMO,
@@ -16,7 +19,7 @@ from rmail.imap.sortthread import (
     references,
     sort_rows,
 )
-from rmail.imap.syntax import And, Search, SearchKey, SearchNode, Sort, Thread
+from rmail.imap.syntax import And, CancelUpdate, Search, SearchKey, SearchNode, Sort, Thread
 from rmail.store.mailbox import Folder
 
 
@@ -38,6 +41,33 @@ async def _matches(s: Session, criteria: SearchNode) -> tuple[Columns, list[int]
     return cols, rows
 
 
+_RESULTS = ("MIN", "MAX", "ALL", "COUNT", "PARTIAL")
+
+
+def esearch_line(tag: str, uid: bool, nums: list[int], opts: tuple[str, ...],
+                 partial: tuple[int, int] | None, ordered: bool) -> list[bytes]:
+    """The data of `* ESEARCH` (RFC 4731, RFC 5267) for results `nums` in answer order
+    (ascending for SEARCH, sort order for SORT: then MIN/MAX are its first and last)."""
+    seqset = compress_ordered if ordered else compress
+    parts = [b"ESEARCH (TAG " + r.string(tag) + b")"]
+    if uid:
+        parts.append(b"UID")
+    if nums and "MIN" in opts:
+        parts.append(b"MIN %d" % nums[0])
+    if nums and "MAX" in opts:
+        parts.append(b"MAX %d" % nums[-1])
+    if nums and "ALL" in opts:
+        parts.append(b"ALL " + seqset(nums).encode())
+    if "COUNT" in opts:
+        parts.append(b"COUNT %d" % len(nums))
+    if partial is not None:
+        first, last = partial
+        window = nums[first - 1:last]
+        parts.append(b"PARTIAL (%d:%d %s)" % (first, last,
+                                              seqset(window).encode() if window else b"NIL"))
+    return parts
+
+
 async def search(s: Session, args: Search, uid: bool) -> Done:
     modseq = _uses_modseq(args.criteria)
     if modseq:
@@ -53,6 +83,13 @@ async def search(s: Session, args: Search, uid: bool) -> Done:
         s.untagged(line)
         return Done()
     opts = opts or ("ALL",)
+    if not set(opts) - {"CONTEXT"}:  # RFC 5267 §4.2: CONTEXT alone is a hint, as RETURN ()
+        opts = ("ALL",)
+    if "UPDATE" in opts:
+        if "PARTIAL" in opts or "SAVE" in opts:
+            raise ImapNo("UPDATE cannot be combined with PARTIAL or SAVE here",
+                         f"NOUPDATE {r.string(s.tag).decode()}")
+        s.add_context(s.tag, args.criteria, uid, [cols.uids[i] for i in rows])
     if "SAVE" in opts:
         picked = rows
         if rows and not ({"ALL", "COUNT"} & set(opts)) and ({"MIN", "MAX"} & set(opts)):
@@ -61,24 +98,24 @@ async def search(s: Session, args: Search, uid: bool) -> Done:
         s.saved = [cols.uids[i] for i in picked]
         if opts == ("SAVE",):
             return Done()
-    parts = [b"ESEARCH (TAG " + r.string(s.tag) + b")"]
-    if uid:
-        parts.append(b"UID")
-    if nums and "MIN" in opts:
-        parts.append(b"MIN %d" % nums[0])
-    if nums and "MAX" in opts:
-        parts.append(b"MAX %d" % nums[-1])
-    if nums and "ALL" in opts:
-        parts.append(b"ALL " + compress(nums).encode())
-    if "COUNT" in opts:
-        parts.append(b"COUNT %d" % len(nums))
-    if modseq and nums:
+    parts = esearch_line(s.tag, uid, nums, opts, args.partial, ordered=False)
+    if modseq and nums and set(opts) & set(_RESULTS):
         if not {"ALL", "COUNT"} & set(opts):  # RFC 4731 §3.2: of the messages returned
             returned = [rows[0]] if "MIN" in opts else []
             returned += [rows[-1]] if "MAX" in opts else []
             top_modseq = max((cols.modseqs[i] for i in returned), default=top_modseq)
         parts.append(b"MODSEQ %d" % top_modseq)
     s.untagged(b" ".join(parts))
+    return Done()
+
+
+async def cancelupdate(s: Session, args: CancelUpdate) -> Done:
+    """End live searches (RFC 5267 §4.6); a tag that names none is an error."""
+    unknown = [t for t in args.tags if t not in s.contexts]
+    for tag in args.tags:
+        s.contexts.pop(tag, None)
+    if unknown:
+        raise ImapNo(f"no live search with tag {unknown[0]!r}")
     return Done()
 
 
@@ -96,17 +133,45 @@ def _infos(folder: Folder, cols: Columns, rows: list[int], uid: bool) -> list[In
                              cols.sizes[i], rec) for i, rec in zip(rows, recs, strict=True)]
 
 
+def _is_all(criteria: SearchNode) -> bool:
+    return isinstance(criteria, And) and len(criteria.keys) == 1 and \
+        isinstance(criteria.keys[0], SearchKey) and criteria.keys[0].name == "ALL"
+
+
+def _memo_key(folder: Folder, what: str, uid: bool, cols: Columns, rows: list[int]) -> bytes:
+    uids = array("q", [cols.uids[i] for i in rows])
+    if uid:
+        seqs = b""
+    elif len(rows) == cols.view_len:  # every message of the view: 1..n
+        seqs = b"ALL"
+    else:
+        seqs = array("q", [cols.seqs[i] for i in rows]).tobytes()
+    return RESULT_MEMO.key(folder, what, uids.tobytes(), seqs)
+
+
+def _remembered(s: Session, what: str, criteria: SearchNode, uid: bool) -> bytes | None:
+    """The remembered answer for ALL over the whole view (what clients ask for), found
+    without reading a column; None to compute it."""
+    view = s.view()
+    if view.gone or not _is_all(criteria):
+        return None
+    key = RESULT_MEMO.key(view.folder, what, view.uids.tobytes(), b"" if uid else b"ALL")
+    return RESULT_MEMO.get(key)
+
+
+def _sort_spec(keys: tuple[tuple[str, bool], ...]) -> str:
+    return "SORT " + " ".join(f"{'-' if rev else ''}{k}" for k, rev in keys)
+
+
 def _sorted(folder: Folder, cols: Columns, rows: list[int], uid: bool,
             keys: tuple[tuple[str, bool], ...]) -> bytes:
     """SORT's answer from the index columns and the header cache, without per-message
     objects; remembered like THREAD's (see `ResultMemo`)."""
-    nums = cols.uids if uid else cols.seqs
-    uids = [cols.uids[i] for i in rows]
-    spec = "SORT " + " ".join(f"{'-' if rev else ''}{k}" for k, rev in keys)
-    key = RESULT_MEMO.key(folder, spec, [nums[i] for i in rows], uids)
+    key = _memo_key(folder, _sort_spec(keys), uid, cols, rows)
     done = RESULT_MEMO.get(key)
     if done is None:
-        recs = folder.header_records(uids)
+        nums = cols.uids if uid else cols.seqs
+        recs = folder.header_records([cols.uids[i] for i in rows])
         done = b"".join(b" %d" % nums[i]
                         for i in sort_rows(rows, recs, cols.dates, cols.sizes, keys))
         RESULT_MEMO.put(key, done)
@@ -114,8 +179,18 @@ def _sorted(folder: Folder, cols: Columns, rows: list[int], uid: bool,
 
 
 async def _sort(s: Session, args: Sort, uid: bool) -> Done:
-    cols, rows = await _matches(s, args.criteria)
-    s.untagged(b"SORT" + await s.run(_sorted, s.view().folder, cols, rows, uid, args.keys))
+    answer = await s.run(_remembered, s, _sort_spec(args.keys), args.criteria, uid)
+    if answer is None:
+        cols, rows = await _matches(s, args.criteria)
+        answer = await s.run(_sorted, s.view().folder, cols, rows, uid, args.keys)
+    if args.return_opts is None:
+        s.untagged(b"SORT" + answer)
+        return Done()
+    opts = args.return_opts
+    if not set(opts) - {"CONTEXT"}:
+        opts = ("ALL",)
+    nums = [int(n) for n in answer.split()]
+    s.untagged(b" ".join(esearch_line(s.tag, uid, nums, opts, args.partial, ordered=True)))
     return Done()
 
 
@@ -131,9 +206,7 @@ def _threads(folder: Folder, cols: Columns, rows: list[int], uid: bool, algorith
              ) -> bytes:
     """THREAD's answer; the same messages under the same numbers give the same threads (a
     message's header never changes), so the last few answers are remembered."""
-    nums = [cols.uids[i] if uid else cols.seqs[i] for i in rows]
-    uids = [cols.uids[i] for i in rows]
-    key = RESULT_MEMO.key(folder, "THREAD " + algorithm, nums, uids)
+    key = _memo_key(folder, "THREAD " + algorithm, uid, cols, rows)
     done = RESULT_MEMO.get(key)
     if done is not None:
         return done
@@ -145,8 +218,10 @@ def _threads(folder: Folder, cols: Columns, rows: list[int], uid: bool, algorith
 
 
 async def _thread(s: Session, args: Thread, uid: bool) -> Done:
-    cols, rows = await _matches(s, args.criteria)
-    threads = await s.run(_threads, s.view().folder, cols, rows, uid, args.algorithm)
+    threads = await s.run(_remembered, s, "THREAD " + args.algorithm, args.criteria, uid)
+    if threads is None:
+        cols, rows = await _matches(s, args.criteria)
+        threads = await s.run(_threads, s.view().folder, cols, rows, uid, args.algorithm)
     s.untagged(b"THREAD " + threads if threads else b"THREAD")
     return Done()
 
