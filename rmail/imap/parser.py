@@ -32,6 +32,7 @@ from rmail.imap.syntax import (
     Enable,
     Fetch,
     FetchAtt,
+    GetMetadata,
     GetQuota,
     Id,
     ListCmd,
@@ -48,6 +49,7 @@ from rmail.imap.syntax import (
     SearchNode,
     Section,
     Select,
+    SetMetadata,
     SetQuota,
     Sort,
     Status,
@@ -367,6 +369,78 @@ def _enable(r: _Reader) -> Enable:
     while r.maybe(b" "):
         caps.append(r.keyword())
     return Enable(tuple(caps))
+
+
+MAX_METADATA_ENTRIES = 100  # entries named in one GETMETADATA or SETMETADATA
+
+
+def _metadata_mailbox(r: _Reader) -> str:
+    raw = r.astring()
+    return "" if raw == b"" else r.mailbox_name(raw)
+
+
+def _entry(r: _Reader) -> str:
+    return r.text(r.astring(), "entry name")
+
+
+def _setmetadata(r: _Reader) -> SetMetadata:
+    r.sp()
+    mailbox = _metadata_mailbox(r)
+    r.sp()
+    r.expect(b"(")
+    entries: list[tuple[str, bytes | None]] = []
+    while True:
+        if len(entries) >= MAX_METADATA_ENTRIES:
+            raise r.fail(f"more than {MAX_METADATA_ENTRIES} entries")
+        name = _entry(r)
+        r.sp()
+        if r.maybe_ci(b"NIL"):
+            value = None
+        elif r.peek() == 0x7E:
+            value = r.literal(allow8=True)
+        else:
+            value = r.string()
+        entries.append((name, value))
+        if r.maybe(b")"):
+            break
+        r.sp()
+    return SetMetadata(mailbox, tuple(entries))
+
+
+def _getmetadata(r: _Reader) -> GetMetadata:
+    r.sp()
+    maxsize: int | None = None
+    depth: int | None = 0
+    if r.maybe(b"("):
+        while True:
+            opt = r.keyword()
+            r.sp()
+            if opt == "MAXSIZE" and maxsize is None:
+                maxsize = r.number()
+            elif opt == "DEPTH":
+                word = r.atom().upper()
+                if word not in ("0", "1", "INFINITY"):
+                    raise r.fail("DEPTH is 0, 1 or infinity")
+                depth = None if word == "INFINITY" else int(word)
+            else:
+                raise r.fail(f"unknown GETMETADATA option {opt}")
+            if r.maybe(b")"):
+                break
+            r.sp()
+        r.sp()
+    mailbox = _metadata_mailbox(r)
+    r.sp()
+    names: list[str] = []
+    if r.maybe(b"("):
+        names.append(_entry(r))
+        while r.maybe(b" "):
+            if len(names) >= MAX_METADATA_ENTRIES:
+                raise r.fail(f"more than {MAX_METADATA_ENTRIES} entries")
+            names.append(_entry(r))
+        r.expect(b")")
+    else:
+        names.append(_entry(r))
+    return GetMetadata(mailbox, tuple(names), maxsize, depth)
 
 
 def _cancelupdate(r: _Reader) -> CancelUpdate:
@@ -1025,7 +1099,8 @@ def _setquota(r: _Reader) -> SetQuota:
 PARSERS: dict[str, Parser] = {
     "CAPABILITY": _no_args, "NOOP": _no_args, "LOGOUT": _no_args, "STARTTLS": _no_args,
     "LOGIN": _login, "AUTHENTICATE": _authenticate, "ENABLE": _enable, "ID": _id,
-    "CANCELUPDATE": _cancelupdate,
+    "CANCELUPDATE": _cancelupdate, "GETMETADATA": _getmetadata,
+    "SETMETADATA": _setmetadata,
     "COMPRESS": _compress, "NAMESPACE": _no_args, "IDLE": _no_args,
     "SELECT": _select(False), "EXAMINE": _select(True),
     "CREATE": _create, "DELETE": _mailbox_only, "RENAME": _rename,

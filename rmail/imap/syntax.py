@@ -69,6 +69,25 @@ class Select:
 
 
 @dataclass(frozen=True, slots=True)
+class SetMetadata:
+    """SETMETADATA (RFC 5464 §4.3): mailbox ("" for the server) and entry -> value (None
+    removes it)."""
+
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GetMetadata:
+    """GETMETADATA (RFC 5464 §4.2); `depth` None is "infinity"."""
+
+    mailbox: str
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: int | None = 0
+
+
+@dataclass(frozen=True, slots=True)
 class CancelUpdate:
     """CANCELUPDATE (RFC 5267 §4.6): the tags of live searches to end."""
 

@@ -74,6 +74,7 @@ from rmail.store.journal import (
     wire_size,
 )
 from rmail.store.layout import FolderLayout, Layout, MailLayout
+from rmail.store.metadata import Metadata
 
 T = TypeVar("T")
 
@@ -240,6 +241,7 @@ class UserMailbox:
         self.domain = domain
         self.username = username
         self.layout = MailLayout(store.layout.mail_dir(domain, username))
+        self.metadata = Metadata(self.layout.dir)  # IMAP METADATA annotations
         self.staging_s = str(self.layout.staging_dir)
         self._folders: dict[str, Folder] = {}
         self._list: FolderList | None = None

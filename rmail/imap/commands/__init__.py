@@ -4,7 +4,18 @@ never do."""
 
 from __future__ import annotations
 
-from rmail.imap.commands import append, auth, copy, fetch, idle, mailboxes, search, selected, store
+from rmail.imap.commands import (
+    append,
+    auth,
+    copy,
+    fetch,
+    idle,
+    mailboxes,
+    metadata,
+    search,
+    selected,
+    store,
+)
 from rmail.imap.commands.base import Command, Updates
 from rmail.imap.session import ANY, AUTH, NOT_AUTH, SELECTED, State
 
@@ -41,6 +52,8 @@ COMMANDS: dict[str, Command] = {
     "GETQUOTAROOT": Command(mailboxes.getquotaroot, AUTH),
     "SETQUOTA": Command(mailboxes.setquota, AUTH),
     "IDLE": Command(idle.idle, AUTH),
+    "GETMETADATA": Command(metadata.getmetadata, AUTH),
+    "SETMETADATA": Command(metadata.setmetadata, AUTH),
     # selected
     "CHECK": Command(selected.check, SELECTED),
     "CLOSE": Command(selected.close, SELECTED, _NONE),
