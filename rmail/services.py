@@ -12,8 +12,9 @@ and the webmail session and preference stores (on disk, so every worker sees eve
 It also owns the thread pools: `store_pool` for store calls made from the loop (`run`), and
 the mail store's fsync pool for commit waves. `stop` shuts them down.
 
-Singletons (`start(singletons=True)`): the outbound queue runner and the VALARM reminder task run
-once per server, in the single process or in the supervisor, never in a worker.
+Singletons (`start(singletons=True)`): the outbound queue runner, the VALARM reminder task and the
+provisioning task (periodic fetch, deleted-account sweeper) run once per server, in the single
+process or in the supervisor, never in a worker.
 """
 
 from __future__ import annotations
