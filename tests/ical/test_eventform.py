@@ -173,3 +173,19 @@ def test_partstat_only_for_an_invited_user() -> None:
     answered = stored(set_partstat(obj, ["BOB@example.com"], "tentative", now=NOW))
     att = attendees_of(answered.master)["bob@example.com"]
     assert att.params["PARTSTAT"] == "TENTATIVE" and "RSVP" not in att.params
+
+
+def test_the_forms_reminder_fires_before_every_occurrence() -> None:
+    """The VALARM the form writes is what the reminder task reads (rmail.ical.alarms), on
+    every occurrence, in the event's zone across the DST change of 29 March 2026."""
+    from rmail.ical.alarms import firings
+    from rmail.ical.meta import object_meta
+
+    f = fields(start="2026-03-23T09:00", end="2026-03-23T10:00", rrule="weekly",
+               ends="count", count="2", alarm="15")
+    obj = stored(new_event(f, "remind", now=NOW))
+    assert object_meta(obj)["alarm"] is True
+    lo, hi = dt.datetime(2026, 3, 1, tzinfo=dt.UTC), dt.datetime(2026, 4, 30, tzinfo=dt.UTC)
+    got = [x.at for x in firings(obj.components, lo, hi)]
+    assert got == [dt.datetime(2026, 3, 23, 7, 45, tzinfo=dt.UTC),   # 08:45 CET
+                   dt.datetime(2026, 3, 30, 6, 45, tzinfo=dt.UTC)]   # 08:45 CEST

@@ -240,3 +240,23 @@ async def test_detail_of_an_occurrence_and_all_day_event(browser) -> None:
     r = await browser.get("/webmail/calendar/event/default/holiday")
     assert "Thu 24 Dec 2026 – Sat 26 Dec 2026, all day" in r.text
     assert parse_object(ics("x", "20261201T100000Z")).uid == "x"
+
+
+async def test_respond_finds_the_invitation_wherever_it_is(browser) -> None:
+    """The mail view's buttons name the calendar they found; when the event moved since,
+    the answer still reaches the calendar that holds the UID."""
+    await browser.login("bob")
+    invitation = ics("inv-1", "20261214T090000Z", "20261214T100000Z", "Review",
+                     "ORGANIZER:mailto:alice@example.com\n"
+                     "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.com")
+    put(browser.services, "bob", "inv-1", invitation, calendar="Schedule-Inbox")
+    page = await browser.get("/webmail/calendar")
+    r = await browser.post("/webmail/calendar/event/default/inv-1/respond",
+                           data={"csrf": csrf_of(page.text), "response": "TENTATIVE",
+                                 "return": "/webmail/INBOX"})
+    assert r.status == 303 and r.headers["Location"].endswith("/webmail/INBOX")
+    _, _, obj = load(home_of(browser.services, "bob"), "Schedule-Inbox", "inv-1")
+    assert itip.attendees_of(obj.master)["bob@example.com"].params["PARTSTAT"] == "TENTATIVE"
+    r = await browser.post("/webmail/calendar/event/default/nope/respond",
+                           data={"csrf": csrf_of(page.text), "response": "ACCEPTED"})
+    assert r.status == 404
