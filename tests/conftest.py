@@ -8,9 +8,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from rmail.config import LISTENER_NAMES, Config
 from rmail.server import Server
+
+# Property tests are judged on what they find, never on how fast an example runs: a shared or
+# loaded CI machine must not turn Hypothesis' per-example deadline into a failure.
+settings.register_profile("rmail", deadline=None)
+settings.load_profile("rmail")
 
 # Worker processes for servers whose config says "auto" (the default): 1 unless the run asks
 # for more (CI runs the end-to-end suites again with RMAIL_TEST_WORKERS=2). A test that needs
