@@ -42,7 +42,9 @@ import tempfile
 import time
 from array import array
 
-from bench.imap import Peer, free_port, message, rss_kb, say
+from bench import workers as bench_workers
+from bench.imap import Peer, free_port, message, say
+from bench.smtp import rss_mb
 from rmail.auth.passwords import hash_password
 from rmail.config import LISTENER_NAMES
 from rmail.store import fsutil
@@ -102,7 +104,8 @@ def setup_rmail(base: Path, users: int, messages: int, idle: int, cert: Path,
     conf = base / "rmail.json"
     conf.write_text(json.dumps({"hostname": "localhost", "mail_root": str(base / "rmail"),
                                 "domains": [DOMAIN], "listeners": listeners,
-                                "tls": {"cert": str(cert), "key": str(key)}}))
+                                "tls": {"cert": str(cert), "key": str(key)},
+                                "workers": bench_workers()}))
     accounts = Accounts(base / "rmail")
     store = MailStore(base / "rmail")
     hashed = hash_password(PASSWORD)
@@ -320,12 +323,12 @@ async def _big(port: int, user: str) -> dict[str, float]:
     return out
 
 
-async def _idle(port: int, pid: int, first: int, n: int) -> tuple[int, int]:
+async def _idle(port: int, pid: int, first: int, n: int) -> tuple[float, float]:
     warm = await Client.open(port, tls=False)  # imports and caches are not per client
     await warm.login(login(first))
     await warm.close()
     await asyncio.sleep(1)
-    before = rss_kb(pid)
+    before = rss_mb(pid)  # the supervisor and its workers
     clients = []
     for start in range(0, n, 100):
         batch = await asyncio.gather(*(Client.open(port, tls=False)
@@ -334,7 +337,7 @@ async def _idle(port: int, pid: int, first: int, n: int) -> tuple[int, int]:
             await c.login(login(first + start + k))
         clients.extend(batch)
     await asyncio.sleep(2)
-    after = rss_kb(pid)
+    after = rss_mb(pid)
     for c in clients:
         c.writer.close()
     return before, after
@@ -357,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     peers: list[Peer] = []
     try:
         say(f"work directory {base}; {args.users} users x {args.messages} messages of 4 KB; "
-            f"load average {os.getloadavg()[0]:.1f}")
+            f"rmail workers {bench_workers()}; load average {os.getloadavg()[0]:.1f}")
         cert, key = write_cert(base)
         idle_users = args.idle + 1 if args.idle else 0  # one more for the warm-up login
         rconf, rport, plain_port = setup_rmail(base, args.users, args.messages, idle_users,
@@ -403,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.idle:
             before, after = asyncio.run(_idle(plain_port, rmail.pid(), args.users, args.idle))
             say(f"\n## rmail, {args.idle} logged-in idle POP3 sessions\n")
-            say(f"- resident memory {before / 1024:.1f} MB -> {after / 1024:.1f} MB: "
-                f"{(after - before) / args.idle:.1f} KB per session (target <= 64 KB)")
+            say(f"- resident memory {before:.1f} MB -> {after:.1f} MB: "
+                f"{(after - before) * 1024 / args.idle:.1f} KB per session (target <= 64 KB)")
         say(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     finally:
         for peer in peers:
