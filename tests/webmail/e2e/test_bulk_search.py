@@ -66,3 +66,38 @@ def test_bulk_delete_read_star_and_move(rmail: RmailServer, page: Page, user: st
     bulk(page, "action-move")
     assert rmail.uids(user) == []
     assert len(rmail.uids(user, "Archive")) == 3
+def test_search_folder_and_all(rmail: RmailServer, page: Page, user: str, shots) -> None:
+    inbox = rmail.append(user, [make_message("pineapple order", to=user),
+                                make_message("other things", to=user),
+                                make_message("lunch", to=user, body="bring a pineapple")])
+    (archived,) = rmail.append(user, [make_message("old pineapple news", to=user)],
+                               folder="Archive")
+    pages.login(page, rmail, user)
+    form = page.locator("form.search-form")
+    assert (form.get_attribute("action") or "") == rmail.url("/webmail/search")
+
+    def search(scope: str) -> list[tuple[str | None, int]]:
+        form = page.locator("form.search-form")
+        form.locator("[name=q]").fill("pineapple")
+        choice = form.locator("[name=scope]")
+        if choice.first.evaluate("el => el.tagName.toLowerCase()") == "select":
+            choice.select_option(scope)
+        else:
+            form.locator(f"[name=scope][value={scope}]").check()
+        with page.expect_navigation():
+            form.locator("[name=q]").press("Enter")
+        pages.assert_stays(page, "the search results page")
+        return [(r.get_attribute("data-folder"), int(r.get_attribute("data-uid") or 0))
+                for r in page.locator("section.message-list tr.message-row").all()]
+
+    assert sorted(search("folder")) == sorted([("INBOX", inbox[0]), ("INBOX", inbox[2])])
+    shots(page, "search")
+    assert sorted(search("all"), key=str) == sorted(
+        [("INBOX", inbox[0]), ("INBOX", inbox[2]), ("Archive", archived)], key=str)
+    link = page.locator(f'tr.message-row[data-folder="Archive"][data-uid="{archived}"] '
+                        "a.message-link")
+    assert link.get_attribute("href") == rmail.url(f"/webmail/message/Archive/{archived}")
+    with page.expect_navigation():
+        link.click()
+    assert page.locator(f'article.msg-detail[data-folder="Archive"][data-uid="{archived}"]'
+                        ).count() == 1

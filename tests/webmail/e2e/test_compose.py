@@ -133,3 +133,30 @@ def test_errors_keep_what_was_typed(rmail: RmailServer, page: Page, user: str) -
     assert form.locator("[name=subject]").input_value() == "Typed subject"
     assert form.locator("[name=body]").input_value() == "A body I do not want to type again."
     assert rmail.messages(user, "Sent") == []
+def test_save_and_reopen_draft(rmail: RmailServer, page: Page, user: str) -> None:
+    pages.login(page, rmail, user)
+    with page.expect_navigation():
+        page.locator("aside.sidebar .action-compose").first.click()
+    form = page.locator("form.compose-form")
+    form.locator("[name=to]").fill("someone@example.org")
+    form.locator("[name=subject]").fill("Unfinished")
+    form.locator("[name=body]").fill("To be continued.")
+    with page.expect_navigation():
+        form.locator(".action-save-draft").click()
+    draft = wait_for(rmail, user, "Unfinished", folder="Drafts")
+    assert "To be continued." in draft.get_body(("plain",)).get_content()
+    (uid,) = rmail.uids(user, "Drafts")
+    assert "\\Draft" in rmail.flags(user, uid, "Drafts")
+
+    pages.open_folder(page, "Drafts")
+    with page.expect_navigation():
+        pages.row(page, uid).locator("a.message-link").click()
+    if not page.locator("form.compose-form").count():  # the detail page offers to edit it
+        edit = page.locator("main.content a[href*='draft=']")
+        assert edit.count(), "a draft opened from Drafts offers no way to edit it"
+        with page.expect_navigation():
+            edit.first.click()
+    form = page.locator("form.compose-form")
+    assert form.locator("[name=subject]").input_value() == "Unfinished"
+    assert form.locator("[name=to]").input_value() == "someone@example.org"
+    assert "To be continued." in form.locator("[name=body]").input_value()
