@@ -33,9 +33,9 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
 
@@ -93,6 +93,20 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Longest wait for one phase of a stop (listeners' drain, background tasks, thread pools);
+# the listeners' and the queue's own graces (10 s) fit inside it.
+STOP_PHASE_SECONDS = 30.0
+
+
+async def _bounded(phase: str, awaitable: Awaitable[T]) -> T | None:
+    """Await one phase of a stop, giving up (logged) after `STOP_PHASE_SECONDS`."""
+    try:
+        return await asyncio.wait_for(awaitable, STOP_PHASE_SECONDS)
+    except TimeoutError:
+        log.error("stopping %s took longer than %.0f s; abandoned", phase, STOP_PHASE_SECONDS)
+        return None
 
 _format_address = format_address
 
@@ -281,26 +295,28 @@ class Server:
 
     async def stop(self) -> None:
         """Stop every listener (gracefully, in parallel) or every worker, and close every
-        socket. Idempotent."""
+        socket. Idempotent. Each phase has a deadline (`STOP_PHASE_SECONDS`): a drain that
+        cannot finish is logged with its phase and abandoned, so SIGTERM always ends the
+        process (acknowledged data is already durable; what is cut off was never answered)."""
         supervisor, self.supervisor = self.supervisor, None
         if supervisor is not None:
-            await supervisor.stop()
+            await _bounded("workers", supervisor.stop())
         started, self._started = self._started, []
-        results = await asyncio.gather(
+        results = await _bounded("listeners", asyncio.gather(
             *(listener.stop() for listener in reversed(started)), return_exceptions=True
-        )
-        for result in results:
+        ))
+        for result in results or ():
             if isinstance(result, BaseException):
                 log.error("error while stopping a listener", exc_info=result)
         background, self._background = self._background, None
         if background is not None:
-            await background.stop()
+            await _bounded("background tasks", background.stop())
         sockets, self._sockets = self._sockets, {}
         for sock in sockets.values():
             sock.close()
         owned, self._owned = self._owned, None
         if owned is not None:
-            await asyncio.to_thread(owned.close)
+            await _bounded("thread pools", asyncio.to_thread(owned.close))
 
     def request_stop(self) -> None:
         """Ask `serve` to stop (what SIGTERM and SIGINT do)."""
