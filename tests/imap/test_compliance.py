@@ -155,3 +155,18 @@ def test_fetch_modseq_enabling_condstore_sends_highestmodseq(imap: ImapServer) -
         b"* 1 FETCH (UID 1 MODSEQ (%d))" % highest, b"a OK FETCH completed"]
     assert c.cmd(b"b", b"FETCH 1 (MODSEQ)") == [  # only the enabling command says it
         b"* 1 FETCH (UID 1 MODSEQ (%d))" % highest, b"b OK FETCH completed"]
+
+
+def test_fetch_announces_a_keyword_another_session_added(imap: ImapServer) -> None:
+    """imaptest stress: "Keyword used without being in FLAGS". A keyword stored by another
+    session must reach this one's `* FLAGS` before a FETCH row shows it (RFC 3501 §7.2.6)."""
+    watcher = selected(imap, _message(1, Subject="k"))
+    writer = logged_in(imap)
+    writer.cmd(b"S", b"SELECT INBOX")
+    assert writer.cmd(b"a", b"STORE 1 +FLAGS.SILENT ($Stress)")[-1].startswith(b"a OK")
+    lines = watcher.cmd(b"b", b"FETCH 1 (FLAGS)")
+    assert lines[-1].startswith(b"b OK")
+    shown = [i for i, line in enumerate(lines) if b"FETCH" in line and b"$Stress" in line]
+    announced = [i for i, line in enumerate(lines)
+                 if line.startswith(b"* FLAGS") and b"$Stress" in line]
+    assert shown and announced and announced[0] < shown[0], lines

@@ -78,6 +78,18 @@ def _vanished(idx: FolderIndex, since: int, args: Fetch) -> list[int]:
     return sorted({u for u in van if args.sequence.contains_uid(u, top)})
 
 
+def announce_keywords(s: Session, rows: list[Row]) -> None:
+    """`* FLAGS` before any row shows a keyword another session added since this one last
+    heard the list (RFC 3501 §7.2.6: a client may only see flags that FLAGS announced)."""
+    view = s.view()
+    shown = frozenset(f for flags in {row.flags for row in rows} for f in flags
+                      if not f.startswith("\\"))
+    if not shown <= view.keywords:
+        view.keywords = view.keywords | shown
+        s.untagged(view.flags_line())
+        s.untagged(b"OK [PERMANENTFLAGS " + view.permanent_flags() + b"] Flags permitted")
+
+
 async def fetch(s: Session, args: Fetch) -> Done:
     view = s.view()
     if args.changedsince is not None or any(a.name == "MODSEQ" for a in args.atts):
@@ -100,6 +112,7 @@ async def fetch(s: Session, args: Fetch) -> Done:
     rows, missing = await s.run(view.folder.read_index,
                                 lambda idx: _rows(idx, view.uids, positions, args.changedsince,
                                                   view.recent))
+    announce_keywords(s, rows)
     if all(a.name in INDEX_ONLY for a in args.atts) and not show_flags:
         for start in range(0, len(rows), INDEX_BATCH):
             chunk = rows[start:start + INDEX_BATCH]
