@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from rmail.auth.passwords import hash_password
 from rmail.config import LISTENER_NAMES, Config
+from rmail.queue.spool import QueuedMessage
 from rmail.server import Server
 from rmail.services import Services, build_services
 
@@ -98,6 +99,21 @@ class MailEnv:
         client.starttls(context=insecure_context())
         client.login(user, password)
         return client
+
+    def spooled(self) -> list[str]:
+        """Ids in the outbound spool on disk: what every process sees, whichever one queued."""
+        return self.core.queue.spool.ids()
+
+    async def wait_queued(self, count: int, timeout: float = 30.0) -> list[QueuedMessage]:
+        """The queue runner's messages once it holds ``count``. With worker processes a worker
+        spools the message and pokes the runner (in the supervisor) over the bus, so the
+        runner learns of it a moment after the client's transaction ended."""
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = self.core.queue.messages()
+            if len(messages) >= count or time.monotonic() > deadline:
+                return messages
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         await self.server.stop()

@@ -131,7 +131,7 @@ async def test_queue_survives_a_restart(make_sink: MakeSink, make_env: MakeEnv) 
     first = await make_env(port)
     raw = message("patience", sender=BOB, to="carol@remote.test")
     await submit(first, ["carol@remote.test"], raw)
-    [queued] = first.core.queue.messages()
+    [queued] = await first.wait_queued(1)
     for _ in range(400):  # the first attempt fails: nothing listens yet
         if queued.legs[0].attempts:
             break

@@ -69,4 +69,4 @@ async def test_per_recipient_failure_at_data(env: MailEnv) -> None:
     assert alice[0] == 552 and alice[1].startswith(b"5.2.2 ")
     assert [body_of(m) for m in env.inbox("bob")] == [big]
     assert env.inbox("alice") == []
-    assert env.core.queue.messages() == []  # LMTP's client keeps the failed recipient
+    assert env.spooled() == []  # LMTP's client keeps the failed recipient

@@ -110,7 +110,7 @@ async def test_client_dropping_mid_data_stores_nothing(env: MailEnv) -> None:
     await in_thread(go)
     await asyncio.sleep(0.3)
     assert env.inbox("bob") == []
-    assert env.core.queue.messages() == []
+    assert env.spooled() == []
     # The server is fine afterwards.
     raw = message("after")
 

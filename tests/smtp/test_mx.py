@@ -66,7 +66,7 @@ async def test_no_open_relay(env: MailEnv) -> None:
         await send(env, "someone@example.net", ["victim@elsewhere.example"], message())
     code, text = info.value.recipients["victim@elsewhere.example"]
     assert (code, text[:6]) == (554, b"5.7.1 ")
-    assert env.core.queue.messages() == []
+    assert env.spooled() == []
 
 
 async def test_ehlo_extensions(env: MailEnv) -> None:

@@ -38,7 +38,7 @@ async def test_send_to_local_and_remote_recipients(env: MailEnv) -> None:
     [stored] = env.inbox("alice")
     assert body_of(stored) == raw
     assert b"with ESMTPSA (TLSv1." in stored
-    [queued] = env.core.queue.messages()
+    [queued] = await env.wait_queued(1)
     assert queued.mail_from == BOB
     assert [(leg.domain, [r.address for r in leg.recipients]) for leg in queued.legs] == \
         [("remote.example", ["carol@remote.example"])]
