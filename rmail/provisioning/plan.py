@@ -134,6 +134,8 @@ def make_plan(doc: Document, snap: Snapshot, *, prune: bool) -> Plan:
                 return True
             if key in snap.aliases and key not in pruned_aliases:
                 return True
+            if snap.matches_rule(domain, candidate):
+                return True
         return False
 
     local_domains = snap.domains | set(doc.domains)

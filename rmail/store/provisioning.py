@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -79,6 +80,20 @@ class Snapshot:
     accounts: dict[tuple[str, str], AccountState] = field(default_factory=dict)
     aliases: dict[tuple[str, str], AliasState] = field(default_factory=dict)
     addresses: dict[str, tuple[str, str]] = field(default_factory=dict)  # any address -> owner
+    # regex alias patterns per domain: never provisioned nor pruned, but a recipient they
+    # match has somewhere to go, as `Accounts.resolve` (the REST API's check) agrees
+    rules: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def matches_rule(self, domain: str, local: str) -> bool:
+        """Whether one of `domain`'s regex aliases takes `local` (a bad pattern takes nothing,
+        as at delivery)."""
+        for pattern in self.rules.get(domain, ()):
+            try:
+                if re.fullmatch(pattern, local):
+                    return True
+            except re.error:
+                continue
+        return False
 
     def is_local(self, address: str) -> bool:
         """Whether mail to `address` has somewhere to go here (a user's address or an alias)."""
@@ -147,6 +162,8 @@ class ProvisioningStore:
                 continue
             rec = DomainRecord.from_doc(fsutil.read_json(dfile, version=1))
             snap.domains.add(rec.name)
+            if rec.rules:
+                snap.rules[rec.name] = tuple(r.pattern for r in rec.rules)
             for local, targets in rec.aliases.items():
                 snap.aliases[(rec.name, local)] = AliasState(
                     rec.name, local, tuple(targets), rec.alias_origins.get(local, ""))

@@ -216,3 +216,21 @@ def test_bulk_users_get_their_folders_at_first_use(provisioner: Provisioner,
     inbox.append(b"Subject: first\r\n\r\nhi\r\n")
     assert len(inbox.uids()) == 1
     assert {e.name for e in fresh.mailbox("example.com", "alice").entries()} >= {"INBOX", "Sent"}
+
+
+def test_a_target_only_a_regex_alias_takes_is_accepted(provisioner: Provisioner,
+                                                        accounts: Accounts) -> None:
+    """The document and the REST API agree: a recipient that a regex alias delivers (here
+    `sales-…` to alice) leads somewhere, so an alias may point at it."""
+    accounts.create("example.com", "alice", ALICE_HASH)
+    accounts.add_alias_rule("example.com", r"sales-[a-z]+", "alice@example.com")
+    raw = document({"example.com": {"alias": [{"name": "team", "to": "sales-north@example.com"}],
+                                    "account": [{"name": "alice", "password": ALICE_HASH}]}})
+    report = provisioner.apply(raw, "rules.json")
+    assert report.count("create") == 1
+    assert accounts.resolve("team@example.com").users == (("example.com", "alice"),)
+    unmatched = document({"example.com": {"alias": [{"name": "x", "to": "nomatch@example.com"}],
+                                          "account": [{"name": "alice",
+                                                       "password": ALICE_HASH}]}})
+    with pytest.raises(DocumentError):
+        provisioner.apply(unmatched, "rules.json")
