@@ -77,6 +77,7 @@ async def test_reply_and_forward(browser: Browser) -> None:
     page = await browser.get(f"/webmail/compose?reply=INBOX/{uid}")
     form = page.form("compose-form")
     assert form["fields"]["in_reply_to"] == "<rich@example.net>"
+    assert "<h1>Reply</h1>" in page.text
     assert "Re: Report &amp; &lt;plans&gt;" in page.text
     assert "carol@example.net" in page.text and "&gt; Plain version" in page.text
     all_page = await browser.get(f"/webmail/compose?reply_all=INBOX/{uid}")
@@ -92,6 +93,7 @@ async def test_reply_and_forward(browser: Browser) -> None:
 
     fwd = await browser.get(f"/webmail/compose?forward=INBOX/{uid}")
     assert "Fwd: Report" in fwd.text and "q3" in fwd.text
+    assert "<h1>Forward</h1>" in fwd.text
     r = await browser.post(fwd.form("compose-form")["action"], data=form_data(
         fwd, to="bob@example.com", action="send"))
     assert r.status == 303

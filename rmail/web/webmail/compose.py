@@ -64,6 +64,17 @@ class Form:
     forward_names: list[str] = field(default_factory=list)
     files: list[tuple[str, str, bytes]] = field(default_factory=list)
 
+    @property
+    def title(self) -> str:
+        """The page heading: what the person is writing, as they chose it."""
+        if self.draft:
+            return "Draft"
+        if self.forward:
+            return "Forward"
+        if self.in_reply_to:
+            return "Reply"
+        return "New message"
+
 
 def _original(mailbox: UserMailbox, ref: str) -> tuple[str, int, dict[str, Any], bytes]:
     folder_part, sep, uid = ref.rpartition("/")
