@@ -50,6 +50,23 @@ async def test_profile_and_timezone(browser: Browser) -> None:
     assert 'datetime="2026-12-05T11:05:00+01:00"' in lst.text  # shown in the user's zone
 
 
+async def test_week_start_in_settings_reaches_the_calendar(browser: Browser) -> None:
+    await browser.login()
+    page = await browser.get("/webmail/settings")
+    assert '<option value="monday" selected>' in page.text  # the default
+    r = await browser.submit(page, "settings-profile", display_name="Alice", timezone="UTC",
+                             week_start="sunday")
+    assert r.status == 303
+    assert browser.services.preferences.get(DOMAIN, "alice")["week_start"] == "sunday"
+    week = await browser.get("/webmail/calendar/week?date=2026-12-09")  # a Wednesday
+    assert 'data-first="2026-12-06" data-last="2026-12-12"' in week.text  # Sunday to Saturday
+    again = await browser.get("/webmail/settings")
+    assert '<option value="sunday" selected>' in again.text
+    r = await browser.submit(again, "settings-profile", display_name="Alice", timezone="UTC",
+                             week_start="someday")
+    assert r.status == 400 and r.has('class="form-error"')
+
+
 async def test_password_change(browser: Browser, make_browser: MakeBrowser) -> None:
     other = await make_browser(share=browser)
     await other.login()

@@ -1,7 +1,8 @@
-"""`/webmail/settings`: display name and time zone, password, folders.
+"""`/webmail/settings`: display name, time zone and first day of the week, password, folders.
 
-- The display name lives in account.json (it is the From name of sent mail); the time zone in
-  preferences.json (`timezone`, an IANA name).
+- The display name lives in account.json (it is the From name of sent mail); the time zone and
+  the calendar's first day of the week in preferences.json (`timezone`, an IANA name;
+  `week_start`, a day name, the same key the calendar's own page sets).
 - A password change needs the current password (it counts toward the shared lockout), bumps
   the account's auth epoch (ending every other session and token), and gives this browser a
   new session.
@@ -21,6 +22,7 @@ from rmail.store.errors import AlreadyExists, Conflict, InvalidValue, NotFound
 from rmail.web.auth import SESSION_COOKIE, password_login
 from rmail.web.errors import HttpError
 from rmail.web.webmail import format as fmt
+from rmail.web.webmail.calendar.data import WEEKDAY_NAMES, week_start
 from rmail.web.webmail.context import Page, session_cookie, view
 from rmail.web.webmail.folders import folder_from_url
 
@@ -42,7 +44,8 @@ async def _page(page: Page, *, status: int = 200, error: str | None = None,
         "settings.html", status=status, title="Settings", area="settings", error=error,
         section=section, ok=_MESSAGES.get(page.request.query.get("ok", "")),
         display_name=page.user.account.display_name,
-        timezone=prefs.get("timezone") or "UTC", timezones=fmt.timezones())
+        timezone=prefs.get("timezone") or "UTC", timezones=fmt.timezones(),
+        week_start=next(k for k, v in WEEKDAY_NAMES.items() if v == week_start(prefs)))
 
 
 @routes.get("/webmail/settings")
@@ -66,14 +69,19 @@ async def profile(page: Page) -> web.StreamResponse:
     if tz not in fmt.timezones():
         return await _page(page, status=400, error=f"Unknown time zone {tz!r}.",
                            section="profile")
+    day = _field(page, "week_start", 16).strip().lower()
+    if day and day not in WEEKDAY_NAMES:
+        return await _page(page, status=400, error=f"Unknown day {day!r}.", section="profile")
     user = page.user
     await page.run(page.services.accounts.update, user.domain, user.username,
                    display_name=name)
 
-    def set_tz(doc: dict[str, Any]) -> None:
+    def set_profile(doc: dict[str, Any]) -> None:
         doc["timezone"] = tz
+        if day:  # an older form without the field keeps the stored choice
+            doc["week_start"] = day
 
-    await page.run(page.services.preferences.update, user.domain, user.username, set_tz)
+    await page.run(page.services.preferences.update, user.domain, user.username, set_profile)
     raise page.redirect("/webmail/settings", ok="profile")
 
 
