@@ -19,7 +19,8 @@ from rmail.auth.passwords import hash_password, verified_recently, verify_passwo
 from rmail.store.accounts import Account, Accounts, check_password, check_quota
 from rmail.store.errors import InvalidValue, NotFound, StaleCache
 
-__all__ = ["AuthError", "Authenticator", "Lockout", "Principal", "create_user", "hash_password"]
+__all__ = ["MASTER", "AuthError", "Authenticator", "Lockout", "Principal", "create_user",
+           "hash_password"]
 
 # Verified against when the user does not exist, so a wrong username costs as much as a wrong
 # password and response times don't reveal which accounts exist.
@@ -39,11 +40,33 @@ class AuthError(Exception):
         self.reason = reason
 
 
+MASTER = "master"  # the scope of a login with the account's own password (or a token of one)
+
+
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated user."""
+    """An authenticated user. `asp` is the id of the application password that opened this
+    login ("" for the account's own password, a token or a session); `scope` the protocol
+    scope it was checked for ("master" for the account's own password)."""
 
     account: Account
+    asp: str = ""
+    scope: str = MASTER
+
+    @property
+    def is_master(self) -> bool:
+        """Logged in with the account's own credentials, not an application password: only
+        such a login may change passwords, two-factor or application passwords."""
+        return not self.asp
+
+    def manages(self, domain: str) -> bool:
+        """Whether this caller administers `domain` (global admin, or a domain admin of it)."""
+        return self.account.manages(domain)
+
+    @property
+    def is_any_admin(self) -> bool:
+        """A global admin or the admin of at least one domain."""
+        return self.account.admin or bool(self.account.admin_domains)
 
     @property
     def username(self) -> str:
@@ -117,6 +140,17 @@ class Authenticator:
                                            password_hash=new_hash,
                                            auth_epoch=account.auth_epoch)
         return Principal(account)
+
+    def verify_master(self, account: Account, password: str, *, ip: str | None = None) -> bool:
+        """Whether `password` is the account's own password (not an application password),
+        for re-confirming an identity before a security change. A wrong one counts toward
+        the IP's lockout like a failed login; a locked IP is refused outright."""
+        if self.lockout.is_locked(ip):
+            return False
+        ok, _ = verify_password(password, account.password_hash)
+        if not ok:
+            self.lockout.failure(ip)
+        return ok
 
     def _recently_verified(self, login: str, password: str, ip: str | None,
                            domain: str | None) -> Principal | None:

@@ -148,6 +148,8 @@ class Account:
     submission_enabled: bool = True
     pop3_enabled: bool = True
     sender_whitelist: tuple[str, ...] = ()   # addresses, "@domain" / "domain", or "*"
+    # Domains this (non-global) admin manages: their users and aliases, nothing else.
+    admin_domains: tuple[str, ...] = ()
     recipients_per_day: int = 2000
     auth_epoch: int = 0                      # bumped on password change: old tokens die
     app_passwords: tuple[dict[str, Any], ...] = ()
@@ -175,7 +177,13 @@ class Account:
                 "submission_enabled": self.submission_enabled,
                 "pop3_enabled": self.pop3_enabled,
                 "sender_whitelist": list(self.sender_whitelist),
-                "recipients_per_day": self.recipients_per_day}
+                "recipients_per_day": self.recipients_per_day,
+                "admin_domains": list(self.admin_domains)}
+
+    def manages(self, domain: str) -> bool:
+        """Whether this account administers `domain` (`domain` normalised): a global admin
+        manages every domain, a domain admin those in `admin_domains`."""
+        return self.enabled and (self.admin or domain in self.admin_domains)
 
     def may_send_as(self, address: str) -> bool:
         """Own addresses, or the sender whitelist: exact addresses, whole domains, or `*`."""
@@ -201,7 +209,7 @@ class Account:
     def from_doc(cls, doc: dict[str, Any]) -> Account:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in doc.items() if k in known}
-        for key in ("addresses", "sender_whitelist", "app_passwords"):
+        for key in ("addresses", "sender_whitelist", "app_passwords", "admin_domains"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
@@ -211,7 +219,8 @@ _UPDATABLE = {"admin": bool, "enabled": bool, "quota_mb": int, "display_name": s
               "submission_enabled": bool, "pop3_enabled": bool, "recipients_per_day": int,
               "password_hash": str,
               "sender_whitelist": tuple, "app_passwords": tuple, "totp": object,
-              "addresses": tuple, "auth_epoch": int, "provisioned_hash": str}
+              "addresses": tuple, "auth_epoch": int, "provisioned_hash": str,
+              "admin_domains": tuple}
 
 
 def _checked_sequence(key: str, value: object) -> tuple[Any, ...]:
@@ -716,6 +725,9 @@ class Accounts:
                 changes[key] = _checked_sequence(key, value)
         if "quota_mb" in changes:
             check_quota(changes["quota_mb"])
+        if "admin_domains" in changes:
+            changes["admin_domains"] = tuple(dict.fromkeys(
+                normalize_domain(d) for d in changes["admin_domains"]))
         if not self.layout.account_file(name, user).exists():
             raise NotFound(f"no user {user}@{name}")  # before the lock: its sidecar needs the dir
         claims = fsutil.locked(self._accounts_lock) if "addresses" in changes \

@@ -158,6 +158,7 @@ SCHEMAS: dict[str, Schema] = {
         "quota_mb": INT, "created": {"type": "string", "format": "date-time"},
         "display_name": STR, "addresses": STR_LIST, "submission_enabled": BOOL,
         "pop3_enabled": BOOL, "sender_whitelist": STR_LIST, "recipients_per_day": INT,
+        "admin_domains": STR_LIST,
     }),
     "UserList": obj({"users": {"type": "array", "items": ref("User")}}),
     "UserCreate": obj({
@@ -337,6 +338,9 @@ def build_spec() -> dict[str, Any]:
             params=[USERNAME, DOMAIN_Q], body=ref("PasswordChange"))},
     }
     paths.update(provisioning_paths())
+    from rmail.web.docs.openapi_users import users_paths, users_schemas  # it imports this module
+
+    paths.update(users_paths())
     paths["/folders/{folder}/messages/{uid}"]["get"]["responses"]["200"]["content"] = {
         "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}
     return {
@@ -347,10 +351,10 @@ def build_spec() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"basic": []}],
         "tags": [{"name": t} for t in ("Authentication", "Mail", "Aliases", "Admin",
-                                       "Provisioning")],
+                                       "Provisioning", "Users")],
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **PROVISIONING_SCHEMAS},
+            "schemas": {**SCHEMAS, **PROVISIONING_SCHEMAS, **users_schemas()},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                            "description": "Token from POST /auth/login"},
