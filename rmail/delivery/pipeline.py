@@ -1,7 +1,13 @@
 """The one local delivery pipeline (MX, submission, LMTP, the JSON API and webmail use it).
 
-    recipients --resolve--> mailboxes (deduplicated) --quota, headers--> INBOX append
+    recipients --resolve--> mailboxes (deduplicated) --filters, quota, headers--> folder append
                         \\-> external forwards ---------------------------> outbound queue
+                                      filter/user forwards (SRS) --> outbound queue
+
+Each mailbox's rules (`rmail.delivery.rules`: filters in order, the user's forwarding and its
+24-hour limit) decide the folder, the flags, whether a copy is kept and where it is
+forwarded; a recipient that is an SRS address of ours (a bounce to forwarded mail) goes back
+to the original sender.
 
 Store work (resolution, quota, appends) runs on a dedicated thread pool: concurrent deliveries
 to one folder then meet in the store's group commit and share one journal fsync, and the event
@@ -53,12 +59,16 @@ from rmail.delivery.replies import (
     RECIPIENT_OK,
     Reply,
 )
+from rmail.delivery.rules import KEEP, Decision, ForwardLimiter, Rules
+from rmail.delivery.srs import Srs, SrsError, is_srs
 from rmail.ical.itip import has_calendar_part
+from rmail.mail.filters import MessageFacts
 from rmail.scheduling.imip import import_itip
 from rmail.store.accounts import Account, Accounts, split_address
 from rmail.store.calendars import CalendarStore
 from rmail.store.errors import Conflict, InvalidValue, NotFound, QuotaExceeded, UnsafeName
 from rmail.store.mailbox import MailStore
+from rmail.store.mailrules import MailRules
 
 if TYPE_CHECKING:
     from rmail.auth import Principal
@@ -98,6 +108,19 @@ class _Plan:
     mailboxes: dict[str, list[Mailbox]] = field(default_factory=dict)
     forwards: dict[str, list[str]] = field(default_factory=dict)
     accounts: dict[Mailbox, Account | Reply] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Forward:
+    """A copy the rules forward: from ``account``, to ``targets``."""
+
+    account: Account
+    data: bytes
+    targets: list[str]
+
+
+_Stored = tuple[_Plan, dict[Mailbox, Reply], list[_Forward]]
+_Item = tuple[bytes, str, tuple[str, ...]]  # message, folder name, flags
 
 
 @dataclass(slots=True)
@@ -215,8 +238,18 @@ class Delivery:
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self._batchers: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, _Batcher[_Job, tuple[_Plan, dict[Mailbox, Reply]]]
+            asyncio.AbstractEventLoop, _Batcher[_Job, _Stored]
         ] = weakref.WeakKeyDictionary()
+        # Filters and forwarding, read from disk per user (any worker may have written them).
+        self.rules = Rules(MailRules(config.mail_root), mail, ForwardLimiter(mail))
+        self._srs: Srs | None = None
+
+    @property
+    def srs(self) -> Srs:
+        """The SRS signer of forwarded mail (its key made once under `secrets/`)."""
+        if self._srs is None:
+            self._srs = Srs.stored(self.config.mail_root)
+        return self._srs
 
     # -- threads ----------------------------------------------------------------------------
     def _executor(self) -> ThreadPoolExecutor:
@@ -228,7 +261,7 @@ class Delivery:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor(), functools.partial(fn, *args))
 
-    def _batcher(self) -> _Batcher[_Job, tuple[_Plan, dict[Mailbox, Reply]]]:
+    def _batcher(self) -> _Batcher[_Job, _Stored]:
         loop = asyncio.get_running_loop()
         batcher = self._batchers.get(loop)
         if batcher is None:
@@ -260,8 +293,20 @@ class Delivery:
             if refusal is not None:
                 plan.refused[rcpt] = refusal
                 continue
+            target = rcpt
+            local_part = rcpt.rpartition("@")[0]
+            if is_srs(local_part):  # a bounce to mail we forwarded: back to its sender
+                try:
+                    target = self.srs.reverse(local_part)
+                except SrsError as exc:
+                    plan.refused[rcpt] = NO_SUCH_USER.but(f"Invalid SRS address: {exc}")
+                    continue
+                if self._classify(target) is NOT_LOCAL:
+                    plan.mailboxes[rcpt] = []
+                    plan.forwards[rcpt] = [target]
+                    continue
             try:
-                res = self.accounts.resolve(rcpt)
+                res = self.accounts.resolve(target)
             except NotFound:
                 plan.refused[rcpt] = NO_SUCH_USER
                 continue
@@ -376,14 +421,13 @@ class Delivery:
             return ALIAS_LOOP.but(f"Mail loop: already delivered to {acc.address}")
         return trace.return_path(job.mail_from) + trace.delivered_to(acc.address) + job.base
 
-    def _append_many(self, account: Account, messages: list[bytes]) -> list[Reply]:
-        """Append messages to one INBOX in a single group commit; one reply each. Quota is
-        decided per message in order (a message that does not fit is refused, later smaller
-        ones may still fit) and enforced again by the store."""
+    def _append_many(self, account: Account, messages: list[_Item]) -> list[Reply]:
+        """Append messages to one user's folders, one group commit per folder; one reply
+        each. Quota is decided per message in order (a message that does not fit is
+        refused, later smaller ones may still fit) and enforced again by the store."""
         quota = account.quota_bytes
         try:
             mailbox = self.mail.mailbox(account.domain, account.username)
-            folder = mailbox.folder(INBOX)
             used = mailbox.usage_bytes()
         except NotFound:
             return [NO_SUCH_USER] * len(messages)
@@ -391,35 +435,49 @@ class Delivery:
             log.exception("delivery to %s failed", account.address)
             return [LOCAL_ERROR] * len(messages)
         replies: list[Reply] = []
-        fitting: list[bytes] = []
-        for data in messages:
+        by_folder: dict[str, list[int]] = {}
+        for i, (data, folder, _) in enumerate(messages):
             if used + len(data) > quota:
                 replies.append(MESSAGE_OVER_QUOTA if len(data) > quota else MAILBOX_FULL)
             else:
                 used += len(data)
-                fitting.append(data)
+                by_folder.setdefault(folder, []).append(i)
                 replies.append(DELIVERED)
-        if not fitting:
-            return replies
-        try:
-            folder.append_many([(data, (), None) for data in fitting], quota_bytes=quota)
-        except QuotaExceeded:  # another writer took the room meanwhile: one at a time
-            singles = iter([self._append(account, data) for data in fitting])
-            return [next(singles) if r is DELIVERED else r for r in replies]
-        except NotFound:
-            return [NO_SUCH_USER if r is DELIVERED else r for r in replies]
-        except Exception:
-            log.exception("delivery to %s failed", account.address)
-            return [LOCAL_ERROR if r is DELIVERED else r for r in replies]
-        for data in fitting:
-            if has_calendar_part(data):  # RFC 6047: invitations also land in the calendar
-                import_itip(self, account.address, data)  # never raises
+        for name, positions in by_folder.items():
+            try:
+                try:
+                    target = mailbox.folder(name)
+                except NotFound:  # the filter's folder went away meanwhile
+                    target = mailbox.folder(INBOX)
+                target.append_many([(messages[i][0], messages[i][2], None) for i in positions],
+                                   quota_bytes=quota)
+            except QuotaExceeded:  # another writer took the room meanwhile: one at a time
+                for i in positions:
+                    replies[i] = self._append(account, messages[i])
+                continue
+            except NotFound:
+                for i in positions:
+                    replies[i] = NO_SUCH_USER
+                continue
+            except Exception:
+                log.exception("delivery to %s failed", account.address)
+                for i in positions:
+                    replies[i] = LOCAL_ERROR
+                continue
+            for i in positions:
+                if has_calendar_part(messages[i][0]):  # RFC 6047: invitations also land
+                    import_itip(self, account.address, messages[i][0])  # never raises
         return replies
 
-    def _append(self, account: Account, data: bytes) -> Reply:
+    def _append(self, account: Account, item: _Item) -> Reply:
+        data, name, flags = item
         try:
-            folder = self.mail.mailbox(account.domain, account.username).folder(INBOX)
-            folder.append(data, quota_bytes=account.quota_bytes)
+            mailbox = self.mail.mailbox(account.domain, account.username)
+            try:
+                folder = mailbox.folder(name)
+            except NotFound:
+                folder = mailbox.folder(INBOX)
+            folder.append(data, flags, quota_bytes=account.quota_bytes)
         except QuotaExceeded:
             return MESSAGE_OVER_QUOTA if len(data) > account.quota_bytes else MAILBOX_FULL
         except NotFound:
@@ -431,7 +489,21 @@ class Delivery:
             import_itip(self, account.address, data)  # never raises
         return DELIVERED
 
-    def _plan_and_store(self, jobs: list[_Job]) -> list[tuple[_Plan, dict[Mailbox, Reply]]]:
+    def _decide(self, account: Account, job: _Job, facts: list[MessageFacts | None]
+                ) -> Decision:
+        """The account's rules for this message; a broken rule never fails a delivery."""
+        try:
+            if not self.rules.rules(account).active:
+                return KEEP
+            parsed = facts[0]
+            if parsed is None:
+                parsed = facts[0] = MessageFacts(job.base)
+            return self.rules.decide(account, parsed)
+        except Exception:
+            log.exception("the rules of %s failed: delivered to INBOX", account.address)
+            return KEEP
+
+    def _plan_and_store(self, jobs: list[_Job]) -> list[_Stored]:
         """Plan a batch of messages and store them: every message for one mailbox goes into
         one `append_many` (one group commit), whichever message and recipient it came for.
         Runs on a worker thread (see `_Batcher`)."""
@@ -444,15 +516,25 @@ class Delivery:
                 plan = known[key] = self._plan(job.recipients)
             plans.append(plan)
         stored: list[dict[Mailbox, Reply]] = [{} for _ in jobs]
-        per_mailbox: dict[Mailbox, tuple[Account, list[tuple[int, bytes]]]] = {}
+        forwards: list[list[_Forward]] = [[] for _ in jobs]
+        per_mailbox: dict[Mailbox, tuple[Account, list[tuple[int, _Item]]]] = {}
         for i, (job, plan) in enumerate(zip(jobs, plans, strict=True)):
+            facts: list[MessageFacts | None] = [None]  # parsed once per message, if needed
             for mbox, acc in plan.accounts.items():
                 item = self._prepare(acc, job)
                 if isinstance(item, Reply):
                     stored[i][mbox] = item
-                else:
-                    assert isinstance(acc, Account)
-                    per_mailbox.setdefault(mbox, (acc, []))[1].append((i, item))
+                    continue
+                assert isinstance(acc, Account)
+                decision = self._decide(acc, job, facts)
+                if decision.forward:
+                    forwards[i].append(_Forward(acc, trace.delivered_to(acc.address) + job.base,
+                                                decision.forward))
+                if not decision.store:
+                    stored[i][mbox] = DELIVERED  # accepted; the rules dropped or forwarded it
+                    continue
+                per_mailbox.setdefault(mbox, (acc, []))[1].append(
+                    (i, (item, decision.folder, decision.flags)))
         # Several mailboxes commit in parallel (each INBOX has its own fsync wave); the last
         # one on this thread. Runners never fill the pool, so the helpers always get a thread.
         boxes = list(per_mailbox.items())
@@ -465,7 +547,7 @@ class Delivery:
         for (mbox, (_, items)), replies in zip(boxes, results, strict=True):
             for (i, _), reply in zip(items, replies, strict=True):
                 stored[i][mbox] = reply
-        return list(zip(plans, stored, strict=True))
+        return list(zip(plans, stored, forwards, strict=True))
 
     async def _deliver(self, base: bytes, mail_from: str, recipients: Sequence[str]) -> _Result:
         """Deliver ``base`` (trace headers + message) to local recipients and queue their
@@ -479,8 +561,10 @@ class Delivery:
             return result
         seen = {m.strip().strip(b"<>").decode("utf-8", "replace").lower()
                 for m in _DELIVERED_TO.findall(head)}
-        plan, stored = await self._batcher().submit(
+        plan, stored, ruled = await self._batcher().submit(
             _Job(list(recipients), base, mail_from, seen))
+        for forward in ruled:
+            await self._forward(forward, mail_from)
 
         forwards = list(dict.fromkeys(a for rcpt in plan.forwards for a in plan.forwards[rcpt]))
         forward_reply: Reply = QUEUED
@@ -518,6 +602,23 @@ class Delivery:
             if failed:
                 result.failed_targets[rcpt] = failed
         return result
+
+    async def _forward(self, forward: _Forward, mail_from: str) -> None:
+        """Queue a copy the rules forward: local targets through the local pipeline (their
+        own rules apply), others with an SRS sender of the forwarding user's domain. The
+        message is already accepted: a failure here is logged, never a reply."""
+        local = [t for t in forward.targets if self._classify(t) is None]
+        remote = [t for t in forward.targets if t not in local]
+        try:
+            if local:
+                await self.queue.enqueue(forward.data, mail_from=mail_from, recipients=local,
+                                         local=True)
+            if remote:
+                sender = self.srs.forward(mail_from, forward.account.domain)
+                await self.queue.enqueue(forward.data, mail_from=sender, recipients=remote)
+        except Exception:
+            log.exception("forwarding for %s to %s failed", forward.account.address,
+                          forward.targets)
 
     async def _settle(self, base: bytes, mail_from: str, result: _Result,
                       single_reply: bool) -> None:

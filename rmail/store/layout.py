@@ -10,7 +10,11 @@
       account.json                   hash, admin, enabled, quota, addresses ...  (+ account.lock)
       preferences.json               webmail preferences (rmail.store.preferences)
                                      (+ preferences.lock)
+      mailrules.json                 filters, forwarding, retention (rmail.store.mailrules)
+                                     (+ mailrules.lock)
+      forward.log                    forwarded recipients, for the 24-hour limit
       mail/
+        retention.json               sweeper checkpoints per folder (rmail.store.retention)
         folders.json                 folder name -> id, special-use, subscribed (+ folders.lock)
         maildrop.lock                flock held by the one POP3 session using the INBOX
         tmp/                         staged message files before they get a UID
@@ -55,6 +59,7 @@
     staging/                         new users built here, renamed into users/ once durable
   secrets/                           JWT secret, DKIM keys (0600)
     jwt.secret                       generated once when exchange_api.token_secret is null
+    srs.secret                       SRS signing key of forwarded mail, generated once
     dkim/{domain}/{selector}.pem     DKIM private key of a domain
   tls/                               certificates
 ```
@@ -133,6 +138,10 @@ class Layout:
         return self.root / "secrets"
 
     @property
+    def srs_secret(self) -> Path:
+        return self.secrets_dir / "srs.secret"
+
+    @property
     def jwt_secret(self) -> Path:
         return self.secrets_dir / "jwt.secret"
 
@@ -189,6 +198,21 @@ class Layout:
 
     def preferences_lock(self, domain: str, username: str) -> Path:
         return self.user_dir(domain, username) / "preferences.lock"
+
+    def mailrules_file(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "mailrules.json"
+
+    def mailrules_lock(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "mailrules.lock"
+
+    def forward_log(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "forward.log"
+
+    def retention_file(self, domain: str, username: str) -> Path:
+        return self.mail_dir(domain, username) / "retention.json"
+
+    def retention_lock(self, domain: str, username: str) -> Path:
+        return self.mail_dir(domain, username) / "retention.lock"
 
     # -- mail -----------------------------------------------------------------------------------
     def mail_dir(self, domain: str, username: str) -> Path:

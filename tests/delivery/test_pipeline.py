@@ -148,7 +148,7 @@ def test_quota_is_decided_per_message_within_a_batch(core: Services) -> None:
     core.mail.mailbox(DOMAIN, "bob").folder("INBOX").append(b"x" * (1024 * 1024 - 300_000))
     account = core.accounts.get(DOMAIN, "bob")
     batch = [b"y" * 100_000, b"z" * 2_000_000, b"y" * 100_000, b"y" * 100_001, b"y" * 99_000]
-    replies = core.delivery._append_many(account, batch)
+    replies = core.delivery._append_many(account, [(b, "INBOX", ()) for b in batch])
     assert replies == [DELIVERED, MESSAGE_OVER_QUOTA, DELIVERED, MAILBOX_FULL, DELIVERED]
     assert len(inbox(core, "bob")) == 4
 
