@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 from typing import IO
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-__all__ = ["FileSender", "RangeNotSatisfiable", "parse_range"]
+__all__ = ["FileSender", "RangeNotSatisfiable", "content_disposition", "parse_range"]
 
 CHUNK = 1024 * 1024
 
@@ -121,3 +122,12 @@ class FileSender(web.StreamResponse):
             if not pending.done():
                 await asyncio.wait([pending])  # the file is closed after this returns
         await writer.drain()
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """RFC 6266: an ASCII fallback and the UTF-8 name (RFC 8187); no quotes, slashes or
+    control characters can break out of it."""
+    cleaned = "".join(c for c in filename if c.isprintable() and c not in '"\\/\r\n;')
+    cleaned = cleaned.strip(". ") or "attachment"
+    ascii_name = cleaned.encode("ascii", "replace").decode().replace("?", "_")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(cleaned, safe='')}"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rmail.web.api import admin_users, aliases, auth, folders, send, users
+from rmail.web.api import admin_users, aliases, auth, folders, mailboxes, messages, send, users
 from rmail.web.api.provisioning import setup_provisioning
 
 ROUTE_TABLES = (auth.routes, folders.routes, send.routes, aliases.routes, admin_users.routes,
-                users.routes)
+                users.routes, mailboxes.routes, messages.routes)
 
 
 def setup_api(app: web.Application) -> None:

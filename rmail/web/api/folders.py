@@ -185,6 +185,12 @@ async def fetch_message(request: web.Request) -> web.StreamResponse:
     principal = await require_user(request)
     uid = parse_uid(request)
     folder = await open_folder(request, principal)
+    return await stream_message(request, folder, uid, {"Content-Type": "message/rfc822"})
+
+
+async def stream_message(request: web.Request, folder: Folder, uid: int,
+                         headers: dict[str, str]) -> web.StreamResponse:
+    """The raw message exactly as stored, streamed in chunks (also `/users/.../message.eml`)."""
 
     def opened() -> tuple[IO[bytes], int]:
         handle = folder.open_message(uid)
@@ -192,7 +198,7 @@ async def fetch_message(request: web.Request) -> web.StreamResponse:
 
     handle, size = await run(opened)
     try:
-        response = web.StreamResponse(headers={"Content-Type": "message/rfc822"})
+        response = web.StreamResponse(headers=headers)
         response.content_length = size
         await response.prepare(request)
         # HEAD: headers only (a streamed body would be sent as is and break keep-alive)

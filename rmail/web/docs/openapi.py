@@ -13,6 +13,8 @@ from rmail import __version__
 from rmail.store.accounts import PASSWORD_MAX_BYTES, QUOTA_MAX_MB, QUOTA_MIN_MB
 from rmail.store.folders import SPECIAL_USES
 from rmail.web.api.folders import DEFAULT_LIMIT, MAX_LIMIT, MAX_UID
+from rmail.web.docs.openapi_mailapi import SCHEMAS as MAILAPI_SCHEMAS
+from rmail.web.docs.openapi_mailapi import mailapi_paths
 from rmail.web.docs.openapi_provisioning import SCHEMAS as PROVISIONING_SCHEMAS
 from rmail.web.docs.openapi_provisioning import provisioning_paths
 
@@ -341,6 +343,7 @@ def build_spec() -> dict[str, Any]:
     from rmail.web.docs.openapi_users import users_paths, users_schemas  # it imports this module
 
     paths.update(users_paths())
+    paths.update(mailapi_paths())
     paths["/folders/{folder}/messages/{uid}"]["get"]["responses"]["200"]["content"] = {
         "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}
     return {
@@ -351,10 +354,10 @@ def build_spec() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"basic": []}],
         "tags": [{"name": t} for t in ("Authentication", "Mail", "Aliases", "Admin",
-                                       "Provisioning", "Users")],
+                                       "Provisioning", "Users", "Mailboxes", "Messages")],
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **PROVISIONING_SCHEMAS, **users_schemas()},
+            "schemas": {**SCHEMAS, **PROVISIONING_SCHEMAS, **users_schemas(), **MAILAPI_SCHEMAS},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                            "description": "Token from POST /auth/login"},

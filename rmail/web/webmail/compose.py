@@ -29,15 +29,15 @@ from rmail.delivery.compose import (
     save_draft,
     send,
 )
+from rmail.mail import render
 from rmail.mail.parse import parse_message
+from rmail.mail.render import find_part
 from rmail.store.errors import NotFound
 from rmail.store.mailbox import UserMailbox
 from rmail.web.errors import HttpError
 from rmail.web.webmail import format as fmt
-from rmail.web.webmail import render
 from rmail.web.webmail.context import Page, view
 from rmail.web.webmail.folders import folder_from_url
-from rmail.web.webmail.message import find_part
 
 __all__ = ["routes"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from icalendar import Calendar
 
-from rmail.web.webmail import render
+from rmail.mail import render
 
 __all__ = ["Invitation", "find_invitation"]
 

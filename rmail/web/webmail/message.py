@@ -19,14 +19,15 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from rmail.mail import render
 from rmail.mail.parse import parse_message
 from rmail.store.calendars import CalendarStore
 from rmail.store.errors import NotFound
 from rmail.store.journal import SEEN
 from rmail.store.mailbox import Folder, UserMailbox
 from rmail.web.errors import HttpError
+from rmail.web.files import content_disposition
 from rmail.web.webmail import format as fmt
-from rmail.web.webmail import render
 from rmail.web.webmail.context import Page, view
 from rmail.web.webmail.folders import folder_from_url, sidebar_sync
 from rmail.web.webmail.headers import security_headers
@@ -96,13 +97,6 @@ def attachments_of(summary: dict[str, Any]) -> list[Attachment]:
         out.append(Attachment(i, name, ctype, int(a.get("size") or 0),
                               ctype in ("message/rfc822", "message/global")))
     return out
-
-
-def find_part(meta: dict[str, Any], number: str) -> dict[str, Any]:
-    for part in render.walk(meta["body"]):
-        if part.get("part") == number and "parts" not in part:
-            return part
-    raise NotFound("no such part")
 
 
 def build_body(raw: bytes, meta: dict[str, Any], page_url: Any, folder: str, uid: int,
@@ -190,17 +184,8 @@ def _part(mailbox: UserMailbox, name: str, uid: int, index: int
     if index >= len(attachments):
         raise NotFound("no such attachment")
     attachment = attachments[index]
-    part = find_part(meta, attachment["part"])
+    part = render.find_part(meta, attachment["part"])
     return folder.read_message(uid), part, attachment
-
-
-def content_disposition(kind: str, filename: str) -> str:
-    """RFC 6266: an ASCII fallback and the UTF-8 name (RFC 8187); no quotes, slashes or
-    control characters can break out of it."""
-    cleaned = "".join(c for c in filename if c.isprintable() and c not in '"\\/\r\n;')
-    cleaned = cleaned.strip(". ") or "attachment"
-    ascii_name = cleaned.encode("ascii", "replace").decode().replace("?", "_")
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
 def _inner_part(mailbox: UserMailbox, name: str, uid: int, index: int, inner: int
@@ -214,7 +199,7 @@ def _inner_part(mailbox: UserMailbox, name: str, uid: int, index: int, inner: in
     attachments = (meta.get("summary") or {}).get("attachments") or []
     if inner >= len(attachments):
         raise NotFound("no such attachment")
-    return message, find_part(meta, attachments[inner]["part"]), attachments[inner]
+    return message, render.find_part(meta, attachments[inner]["part"]), attachments[inner]
 
 
 @routes.get(BASE + "/part/{index:[0-9]{1,5}}/part/{inner:[0-9]{1,5}}")

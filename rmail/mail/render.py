@@ -1,5 +1,5 @@
-"""Message bodies for the page: pure functions from stored bytes and parsed structure to safe
-HTML (no I/O, tested on bytes alone).
+"""Message bodies for display: pure functions from stored bytes and parsed structure to safe
+HTML (no I/O, tested on bytes alone), shared by the webmail and the JSON API.
 
 - Plain text is escaped and its http(s) URLs made links.
 - HTML goes through nh3 (a maintained sanitiser, Rust's ammonia): no scripts, event handlers,
@@ -23,9 +23,10 @@ from typing import Any
 import nh3
 
 from rmail.mail.headers import decode_text, param
+from rmail.store.errors import NotFound
 
-__all__ = ["Body", "choose_body", "frame_csp", "linkify", "part_bytes", "sanitize_html",
-           "walk"]
+__all__ = ["Body", "choose_body", "find_part", "frame_csp", "linkify", "part_bytes",
+           "sanitize_html", "walk"]
 
 _URL = re.compile(r"\bhttps?://[^\s<>\"'()]+[^\s<>\"'().,;:!?]", re.IGNORECASE)
 _CHARSET_MAX = 64
@@ -64,6 +65,13 @@ def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield part
         if "parts" in part:
             stack.extend(reversed(part["parts"]))
+
+
+def find_part(meta: dict[str, Any], number: str) -> dict[str, Any]:
+    for part in walk(meta["body"]):
+        if part.get("part") == number and "parts" not in part:
+            return part
+    raise NotFound("no such part")
 
 
 def _filename(part: dict[str, Any]) -> str | None:

@@ -1,0 +1,104 @@
+"""A stored message as the JSON API shows it (WildDuck's message shape): decoded headers, the
+body as sanitised HTML strings and as plain text, and the attachment list. Pure: bytes and the
+stored parse (`rmail.mail.parse`) in, plain data out; the caller supplies the URL of an
+attachment so `cid:` images point at the API's own attachment route.
+
+Attachment ids are `ATT` + the 1-based position in the summary's attachment list (stable: a
+stored message never changes). The HTML goes through the webmail's sanitiser
+(`rmail.mail.render.sanitize_html`), with remote resources kept: an API client decides itself
+whether to load them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any
+
+from rmail.mail import render
+from rmail.mail.headers import decode_words
+
+__all__ = ["attachment_index", "attachments", "header_list", "message_body", "thread_id"]
+
+HEADER_BYTES = 256 * 1024  # header block read for `headers`; anything beyond is body anyway
+MAX_HEADERS = 1000
+
+
+def attachment_id(index: int) -> str:
+    return f"ATT{index + 1:05d}"
+
+
+def attachment_index(attachment: str) -> int | None:
+    """The position an `ATTnnnnn` id names, None when it is not one."""
+    if len(attachment) < 4 or not attachment.startswith("ATT") or not attachment[3:].isdigit():
+        return None
+    index = int(attachment[3:]) - 1
+    return index if 0 <= index < 100_000 else None
+
+
+def attachments(raw: bytes, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every attachment of the top message with its decoded size (exact: decoded here)."""
+    out = []
+    for i, a in enumerate((meta.get("summary") or {}).get("attachments") or []):
+        try:
+            size = len(render.part_bytes(raw, render.find_part(meta, a["part"])))
+        except Exception:  # a damaged part is still listed, with the estimate
+            size = int(a.get("size") or 0)
+        cid = (a.get("content_id") or "").strip().strip("<>") or None
+        out.append({
+            "id": attachment_id(i),
+            "filename": a.get("filename") or "",
+            "contentType": a.get("content_type") or "application/octet-stream",
+            "size": size,
+            "disposition": "inline" if a.get("inline") else "attachment",
+            "related": bool(a.get("inline") and cid),
+            "contentId": cid,
+        })
+    return out
+
+
+def message_body(raw: bytes, meta: dict[str, Any], *,
+                 attachment_url: Callable[[str], str]) -> tuple[list[str], str]:
+    """(`html`, `text`): the shown parts as sanitised HTML strings (plain parts escaped and
+    linked), and the readable text (plain parts preferred)."""
+    cids: dict[str, str] = {}
+    for i, a in enumerate((meta.get("summary") or {}).get("attachments") or []):
+        cid = (a.get("content_id") or "").strip().strip("<>")
+        if cid:
+            cids.setdefault(cid, attachment_url(attachment_id(i)))
+    html: list[str] = []
+    for part in render.choose_body(meta["body"], prefer="html"):
+        text = render.part_text(raw, part)
+        if part.get("subtype") == "html":
+            cleaned, _ = render.sanitize_html(text, cid_url=cids.get, allow_remote=True)
+            html.append(cleaned)
+        else:
+            html.append("<pre>" + render.linkify(text) + "</pre>")
+    return html, render.readable_text(raw, meta["body"], prefer="plain")
+
+
+def header_list(raw: bytes) -> list[dict[str, str]]:
+    """The top header fields in order, encoded words decoded: `[{"key", "value"}]`."""
+    end = raw.find(b"\r\n\r\n", 0, HEADER_BYTES)
+    alt = raw.find(b"\n\n", 0, HEADER_BYTES)
+    cut = min(x for x in (end, alt, min(len(raw), HEADER_BYTES)) if x >= 0)
+    parsed = BytesHeaderParser(policy=compat32).parsebytes(raw[:cut] + b"\n\n")
+    out = []
+    for key, value in parsed.items()[:MAX_HEADERS]:
+        text = str(value) if not isinstance(value, str) else value
+        out.append({"key": key.lower(), "value": decode_words(" ".join(text.split()))})
+    return out
+
+
+def thread_id(scope: str, summary: dict[str, Any], fallback: str) -> str:
+    """A thread id: the first message of the References chain (RFC 5256 §3's root when the
+    chain is complete), else In-Reply-To, else the message's own Message-ID, else `fallback`
+    (a message without any id is a thread of its own). Scoped by `scope` (the account)."""
+    refs = summary.get("references") or []
+    root = (refs[0] if refs else None) or summary.get("in_reply_to") or \
+        summary.get("message_id") or ("\0" + fallback)
+    digest = hashlib.blake2b(f"{scope}\0{root}".encode("utf-8", "surrogateescape"),
+                             digest_size=10).hexdigest()
+    return "T" + digest
