@@ -3,8 +3,10 @@ calendar object calls for, the messages themselves, and reading iTIP out of a re
 
 Organizer side: a created or changed event with attendees → REQUEST to every attendee (a
 change that only touches PARTSTATs, e.g. an imported REPLY, sends nothing); an attendee removed
-→ CANCEL to them; the event deleted → CANCEL to all. Attendee side: a change of the user's own
-PARTSTAT → REPLY to the organizer.
+→ CANCEL to them; the event deleted → CANCEL to all; occurrences of a series deleted (new
+EXDATEs and nothing else changed) → a CANCEL naming just those instances by RECURRENCE-ID
+(RFC 5546 §3.2.5), so attendees' clients drop one meeting instead of re-reading the series.
+Attendee side: a change of the user's own PARTSTAT → REPLY to the organizer.
 """
 
 from __future__ import annotations
@@ -129,6 +131,14 @@ def _organizer_messages(old: CalendarObject | None, new: CalendarObject | None,
     out: list[Outgoing] = []
     before = all_attendees(old) - own
     after = all_attendees(new) - own
+    instances = _cancelled_instances(old, new)
+    if instances and old is not None:
+        invited = sorted(all_attendees(old) - own)
+        if invited:
+            out.append(Outgoing("CANCEL", organizer, tuple(invited), build_message(
+                "CANCEL", cancel_instances_calendar(old, instances), organizer, invited,
+                sender_name=sender_name)))
+        return out
     if new is not None and after and (old is None or _significant(old) != _significant(new)):
         out.append(Outgoing("REQUEST", organizer, tuple(sorted(after)), build_message(
             "REQUEST", request_calendar(new), organizer, sorted(after),
@@ -139,6 +149,50 @@ def _organizer_messages(old: CalendarObject | None, new: CalendarObject | None,
             "CANCEL", cancel_calendar(old, sorted(removed)), organizer, sorted(removed),
             sender_name=sender_name)))
     return out
+
+
+def _exdates(comp: Component | None) -> list[Any]:
+    """The EXDATE values of a component (one property or several, each with one or more)."""
+    if comp is None or "EXDATE" not in comp:
+        return []
+    props = comp["EXDATE"] if isinstance(comp["EXDATE"], list) else [comp["EXDATE"]]
+    return [d.dt for prop in props for d in getattr(prop, "dts", ())]
+
+
+def _rid_key(value: Any) -> str:
+    """An instance's identity for comparison (RFC 5545 §3.8.4.4: the date-time in UTC)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y%m%dT%H%M%S")
+    return value.strftime("%Y%m%d") if isinstance(value, dt.date) else str(value)
+
+
+def _cancelled_instances(old: CalendarObject | None, new: CalendarObject | None) -> list[Any]:
+    """The instances `new` excludes that `old` had, when that is the whole change (new EXDATEs,
+    and the overrides of exactly those instances gone); else []."""
+    if old is None or new is None or old.master is None or new.master is None:
+        return []
+    if "RRULE" not in old.master and "RDATE" not in old.master:
+        return []
+    before = {_rid_key(v) for v in _exdates(old.master)}
+    added = [v for v in _exdates(new.master) if _rid_key(v) not in before]
+    if not added:
+        return []
+    gone = {_rid_key(v) for v in added}
+    trimmed = copy.deepcopy(old.calendar)
+    for comp in list(trimmed.subcomponents):
+        if comp.name == old.component and "RECURRENCE-ID" in comp \
+                and _rid_key(comp["RECURRENCE-ID"].dt) in gone:
+            trimmed.subcomponents.remove(comp)
+    later = copy.deepcopy(new.calendar)
+    for cal, kind in ((trimmed, old.component), (later, new.component)):
+        for comp in cal.subcomponents:
+            if comp.name == kind and "RECURRENCE-ID" not in comp:
+                comp.pop("EXDATE", None)
+    as_old = CalendarObject(trimmed, old.uid, old.component, None)
+    as_new = CalendarObject(later, new.uid, new.component, None)
+    return added if _significant(as_old) == _significant(as_new) else []
 
 
 # -- iTIP objects ----------------------------------------------------------------------------
@@ -175,6 +229,33 @@ def cancel_calendar(obj: CalendarObject, attendees: list[str]) -> icalendar.Cale
         ev.add("SEQUENCE", int(comp.get("SEQUENCE", 0)) + 1)
         ev.add("STATUS", "CANCELLED")
         for address in attendees:
+            ev.add("ATTENDEE", f"mailto:{address}")
+        cal.add_component(ev)
+    return cal
+
+
+def cancel_instances_calendar(obj: CalendarObject, instances: list[Any]) -> icalendar.Calendar:
+    """CANCEL of some instances of a series: one VEVENT per instance with its RECURRENCE-ID
+    (in the series' time zone, as DTSTART has it) and that instance's attendees."""
+    cal = _calendar("CANCEL")
+    for comp in obj.calendar.subcomponents:
+        if comp.name == "VTIMEZONE":
+            cal.add_component(copy.deepcopy(comp))
+    master = obj.master
+    assert master is not None
+    overrides = {_rid_key(c["RECURRENCE-ID"].dt): c for c in obj.components
+                 if "RECURRENCE-ID" in c}
+    for value in instances:
+        source = overrides.get(_rid_key(value), master)
+        ev = icalendar.Event()
+        for name in ("UID", "ORGANIZER", "SUMMARY"):
+            if name in master:
+                ev[name] = master[name]
+        ev.add("RECURRENCE-ID", value)
+        ev.add("DTSTAMP", _now())
+        ev.add("SEQUENCE", int(master.get("SEQUENCE", 0)) + 1)
+        ev.add("STATUS", "CANCELLED")
+        for address in sorted(attendees_of(source)):
             ev.add("ATTENDEE", f"mailto:{address}")
         cal.add_component(ev)
     return cal
