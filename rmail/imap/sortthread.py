@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rmail.imap.threadindex import build
 from rmail.mail.headerkeys import (
     F_BASE,
     F_REFERENCES,
@@ -56,28 +57,7 @@ def info_from_record(num: int, seq: int, arrival: int, size: int, rec: Record | 
                 rec[F_REPLY], rec[F_THREAD_ID], rec[F_REFERENCES], addr)
 
 
-# -- SORT -------------------------------------------------------------------------------------
-def sort_rows(rows: list[int], recs: list[Record | None], arrival: list[int],
-              sizes: list[int], keys: tuple[tuple[str, bool], ...]) -> list[int]:
-    """`rows` (ascending: sequence order, the final tie-break) in RFC 5256 order, with
-    `recs[k]` the header-cache record of `rows[k]` and `arrival`/`sizes` index columns."""
-    order = list(range(len(rows)))
-    for key, reverse in reversed(keys):  # stable sorts, least significant key first
-        column: list[Any]
-        if key == "ARRIVAL":
-            column = [arrival[i] for i in rows]
-        elif key == "SIZE":
-            column = [sizes[i] for i in rows]
-        elif key == "DATE":
-            column = [arrival[i] if r is None or r[F_SENT] is None else r[F_SENT]
-                      for i, r in zip(rows, recs, strict=True)]
-        else:
-            slot = F_BASE if key == "SUBJECT" else SORT_SLOTS[key]
-            column = ["" if r is None else r[slot] for r in recs]
-        order.sort(key=column.__getitem__, reverse=reverse)
-    return [rows[k] for k in order]
-
-
+# -- remembered answers ---------------------------------------------------------------------
 class ResultMemo:
     """The last few SORT and THREAD answers, keyed by folder, keys or algorithm, and the
     exact numbers and UIDs in the answer (a digest of them): a message's header never changes
@@ -127,14 +107,6 @@ class _Node:
         self.info = info
         self.parent: _Node | None = None
         self.children: list[_Node] = []
-
-    def ancestor_of(self, other: _Node) -> bool:
-        node: _Node | None = other
-        while node is not None:
-            if node is self:
-                return True
-            node = node.parent
-        return False
 
     def adopt(self, child: _Node) -> None:
         if child.parent is not None:
@@ -193,127 +165,9 @@ def ordered_subject(infos: list[Info]) -> str:
 
 
 def references(infos: list[Info]) -> str:
-    """THREAD=REFERENCES (RFC 5256 §3, the algorithm of jwz.org/doc/threading.html)."""
-    table: dict[str, _Node] = {}
+    """THREAD=REFERENCES (RFC 5256 §3) of `infos`, numbered by `Info.num` (the server keeps
+    a `threadindex.ThreadIndex` per folder instead; this is the same algorithm at once)."""
     ordered = sorted(infos, key=lambda i: i.seq)
-    for info in ordered:
-        mid = info.message_id
-        node = table.get(mid) if mid else None
-        if node is None or node.info is not None:  # missing or duplicate id: a unique one
-            node = _Node(info)
-            if mid and mid not in table:
-                table[mid] = node
-            else:
-                table[f"<rmail-unique-{info.seq}>"] = node
-        else:
-            node.info = info
-        prev: _Node | None = None
-        for ref in info.references:
-            ref_node = table.get(ref)
-            if ref_node is None:
-                ref_node = table[ref] = _Node()
-            if prev is not None and ref_node.parent is None and ref_node is not prev \
-                    and not ref_node.ancestor_of(prev):
-                prev.adopt(ref_node)
-            prev = ref_node
-        if node.parent is not None:
-            node.parent.children.remove(node)
-            node.parent = None
-        if prev is not None and prev is not node and not node.ancestor_of(prev):
-            prev.adopt(node)
-    roots = [n for n in table.values() if n.parent is None]
-    roots = _prune(roots, top=True)
-    for root in roots:
-        _sort_tree(root)
-    roots.sort(key=_Node.date)
-    roots = _group_by_subject(roots)
-    for root in roots:
-        _sort_tree(root)
-    roots.sort(key=_Node.date)
-    return format_threads(roots)
-
-
-def _post_order(roots: list[_Node]) -> list[_Node]:
-    """Every node under `roots`, children before their parent (no recursion)."""
-    out: list[_Node] = []
-    stack: list[tuple[_Node, bool]] = [(r, False) for r in roots]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            out.append(node)
-        else:
-            stack.append((node, True))
-            stack.extend((c, False) for c in node.children)
-    return out
-
-
-def _prune(roots: list[_Node], top: bool = True) -> list[_Node]:
-    """RFC 5256 §2 step 4: drop empty dummies; below the root level a dummy is replaced by its
-    children, at the root only a dummy with one child is."""
-    for node in _post_order(roots):
-        kept: list[_Node] = []
-        for child in node.children:
-            if child.info is None:
-                for grandchild in child.children:
-                    grandchild.parent = node
-                kept.extend(child.children)
-            else:
-                kept.append(child)
-        node.children = kept
-    out: list[_Node] = []
-    for root in roots:
-        if root.info is None and len(root.children) <= 1:
-            for child in root.children:
-                child.parent = None
-            out.extend(root.children)
-        else:
-            out.append(root)
-    return out
-
-
-def _sort_tree(root: _Node) -> None:
-    for node in _post_order([root]):
-        node.children.sort(key=_Node.date)
-
-
-def _subject_of(node: _Node) -> tuple[str, bool]:
-    info = node.info or (node.children[0].info if node.children else None)
-    return (info.subject, info.reply) if info else ("", False)
-
-
-def _group_by_subject(roots: list[_Node]) -> list[_Node]:
-    """RFC 5256 §2 step 5: join threads whose roots share a base subject."""
-    table: dict[str, _Node] = {}
-    for root in roots:
-        subject, reply = _subject_of(root)
-        if not subject:
-            continue
-        old = table.get(subject)
-        if old is None or (old.info is not None and root.info is None) or \
-                (_subject_of(old)[1] and not reply and root.info is not None
-                 and old.info is not None):
-            table[subject] = root
-    out: list[_Node] = []
-    for root in roots:
-        if root.parent is not None:  # already merged into another thread
-            continue
-        subject, reply = _subject_of(root)
-        target = table.get(subject) if subject else None
-        if target is None or target is root:
-            out.append(root)
-        elif target.info is None and root.info is None:
-            for child in list(root.children):
-                target.adopt(child)
-        elif target.info is None or (reply and not _subject_of(target)[1]):
-            target.adopt(root)
-        else:
-            dummy = _Node()
-            table[subject] = dummy
-            dummy.adopt(target)
-            dummy.adopt(root)
-            out.append(dummy)
-    unique: dict[int, _Node] = {}
-    for node in out:
-        if node.parent is None and (node.info is not None or node.children):
-            unique[id(node)] = node
-    return list(unique.values())
+    index = build((i.seq, i.message_id, i.references, i.sent, i.subject, i.reply)
+                  for i in ordered)
+    return index.text({i.seq: i.num for i in ordered})

@@ -11,15 +11,18 @@ from rmail.imap.errors import ImapNo
 from rmail.imap.search import Columns, Searcher, gather
 from rmail.imap.sequence import compress, compress_ordered
 from rmail.imap.session import Session
-from rmail.imap.sortthread import (
-    RESULT_MEMO,
-    Info,
-    info_from_record,
-    ordered_subject,
-    references,
-    sort_rows,
+from rmail.imap.sortindex import (
+    FOLDER_STATES,
+    SortIndex,
+    SortKeys,
+    ThreadItem,
+    sort_values,
+    thread_items,
+    threads_among,
 )
+from rmail.imap.sortthread import RESULT_MEMO, Info, info_from_record, ordered_subject
 from rmail.imap.syntax import And, CancelUpdate, Search, SearchKey, SearchNode, Sort, Thread
+from rmail.imap.threadindex import ThreadIndex
 from rmail.store.mailbox import Folder
 
 
@@ -163,18 +166,34 @@ def _sort_spec(keys: tuple[tuple[str, bool], ...]) -> str:
     return "SORT " + " ".join(f"{'-' if rev else ''}{k}" for k, rev in keys)
 
 
-def _sorted(folder: Folder, cols: Columns, rows: list[int], uid: bool,
-            keys: tuple[tuple[str, bool], ...]) -> bytes:
-    """SORT's answer from the index columns and the header cache, without per-message
-    objects; remembered like THREAD's (see `ResultMemo`)."""
-    key = _memo_key(folder, _sort_spec(keys), uid, cols, rows)
+def _state_key(folder: Folder, what: str) -> tuple[str, int, str]:
+    return (str(folder.layout.dir), folder.index().uidvalidity, what)
+
+
+def _sorted(folder: Folder, cols: Columns, rows: list[int], uid: bool, keys: SortKeys) -> bytes:
+    """SORT's answer from the folder's `SortIndex` (only messages it has not seen yet are
+    read from the header cache); remembered like THREAD's (see `ResultMemo`)."""
+    spec = _sort_spec(keys)
+    key = _memo_key(folder, spec, uid, cols, rows)
     done = RESULT_MEMO.get(key)
-    if done is None:
-        nums = cols.uids if uid else cols.seqs
-        recs = folder.header_records([cols.uids[i] for i in rows])
-        done = b"".join(b" %d" % nums[i]
-                        for i in sort_rows(rows, recs, cols.dates, cols.sizes, keys))
-        RESULT_MEMO.put(key, done)
+    if done is not None:
+        return done
+    row_of = {cols.uids[i]: i for i in rows}
+
+    def fetch(missing: list[int]) -> dict[int, tuple[object, ...]]:
+        at = [row_of[u] for u in missing]
+        values = sort_values(keys, folder.header_records(missing), [cols.dates[i] for i in at],
+                             [cols.sizes[i] for i in at])
+        return dict(zip(missing, values, strict=True))
+
+    state = FOLDER_STATES.get(_state_key(folder, spec), lambda: SortIndex(keys))
+    with state.lock:
+        order = state.sorted_among(list(row_of), len(rows) == cols.view_len, fetch)
+    if uid:
+        done = b"".join(b" %d" % u for u in order)
+    else:
+        done = b"".join(b" %d" % cols.seqs[row_of[u]] for u in order)
+    RESULT_MEMO.put(key, done)
     return done
 
 
@@ -202,6 +221,27 @@ async def sort_uid(s: Session, args: Sort) -> Done:
     return await _sort(s, args, uid=True)
 
 
+def _references(folder: Folder, cols: Columns, rows: list[int], uid: bool) -> str:
+    """THREAD=REFERENCES from the folder's `ThreadIndex`: new mail is linked into it, an
+    expunge (or a search for part of the folder) makes a new one."""
+    row_of = {cols.uids[i]: i for i in rows}
+
+    def items(uids: list[int]) -> list[ThreadItem]:
+        return thread_items(uids, folder.header_records(uids),
+                            [cols.dates[row_of[u]] for u in uids])
+
+    seq_of = None if uid else {cols.uids[i]: cols.seqs[i] for i in rows}
+    whole = len(rows) == cols.view_len
+    key = _state_key(folder, "THREAD REFERENCES")
+    state = FOLDER_STATES.get(key, ThreadIndex)
+    with state.lock:
+        index, kept = threads_among(state if whole else None, list(row_of), items)
+        out = index.text(seq_of)
+    if whole and not kept:
+        FOLDER_STATES.put(key, index)
+    return out
+
+
 def _threads(folder: Folder, cols: Columns, rows: list[int], uid: bool, algorithm: str
              ) -> bytes:
     """THREAD's answer; the same messages under the same numbers give the same threads (a
@@ -210,9 +250,10 @@ def _threads(folder: Folder, cols: Columns, rows: list[int], uid: bool, algorith
     done = RESULT_MEMO.get(key)
     if done is not None:
         return done
-    infos = _infos(folder, cols, rows, uid)
-    fn = ordered_subject if algorithm == "ORDEREDSUBJECT" else references
-    out = fn(infos).encode()
+    if algorithm == "ORDEREDSUBJECT":
+        out = ordered_subject(_infos(folder, cols, rows, uid)).encode()
+    else:
+        out = _references(folder, cols, rows, uid).encode()
     RESULT_MEMO.put(key, out)
     return out
 
