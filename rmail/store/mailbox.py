@@ -496,6 +496,19 @@ class UserMailbox:
             self._usage = (now, total)
         return total
 
+    def recompute_usage(self) -> int:
+        """Forget every cached figure and sum the folders' indexes as read from disk again
+        (`POST /users/{user}/quota/reset`): corrects whatever drift a crash or a hand edit
+        left in this process's view."""
+        with self._lock:
+            folders = list(self._folders.values())
+            self._usage = None
+            self._added = 0
+        for folder in folders:
+            with folder._mem:
+                folder._index = None
+        return self.usage_bytes()
+
     @contextlib.contextmanager
     def quota_room(self, nbytes: int, quota_bytes: int | None) -> Iterator[None]:
         """Claim `nbytes` of the quota for an append or copy in flight, or QuotaExceeded.

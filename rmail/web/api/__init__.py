@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rmail.web.api import admin_users, aliases, auth, folders, mailboxes, messages, send, users
+from rmail.web.api import (
+    admin_users,
+    aliases,
+    auth,
+    filters,
+    folders,
+    forwarding,
+    mailboxes,
+    messages,
+    send,
+    users,
+)
 from rmail.web.api.provisioning import setup_provisioning
 
 ROUTE_TABLES = (auth.routes, folders.routes, send.routes, aliases.routes, admin_users.routes,
-                users.routes, mailboxes.routes, messages.routes)
+                users.routes, mailboxes.routes, messages.routes, filters.routes)
+# PUT /users/{user} also takes the forwarding fields (its field table is open to areas).
+users.USER_FIELDS.update(forwarding.FIELDS)
 
 
 def setup_api(app: web.Application) -> None:

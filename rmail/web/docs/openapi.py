@@ -344,6 +344,9 @@ def build_spec() -> dict[str, Any]:
 
     paths.update(users_paths())
     paths.update(mailapi_paths())
+    from rmail.web.docs import openapi_filters  # it imports this module too
+
+    paths.update(openapi_filters.filters_paths())
     paths["/folders/{folder}/messages/{uid}"]["get"]["responses"]["200"]["content"] = {
         "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}
     return {
@@ -354,10 +357,13 @@ def build_spec() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"basic": []}],
         "tags": [{"name": t} for t in ("Authentication", "Mail", "Aliases", "Admin",
-                                       "Provisioning", "Users", "Mailboxes", "Messages")],
+                                       "Provisioning", "Users", "Mailboxes", "Messages",
+                                       "Filters")],
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **PROVISIONING_SCHEMAS, **users_schemas(), **MAILAPI_SCHEMAS},
+            "schemas": openapi_filters.with_user_fields(
+                {**SCHEMAS, **PROVISIONING_SCHEMAS, **users_schemas(), **MAILAPI_SCHEMAS,
+                 **openapi_filters.filters_schemas()}),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                            "description": "Token from POST /auth/login"},

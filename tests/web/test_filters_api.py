@@ -1,0 +1,205 @@
+"""`/users/{user}/filters...`, the forwarding fields of `PUT /users/{user}` and
+`POST /users/{user}/quota/reset` over real HTTPS: shapes, scope, bad input, concurrent
+writers, dry-run and apply; a filter written over HTTP applies to the next delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+from tests.web.conftest import DOMAIN, Api
+
+ALICE = f"alice@{DOMAIN}"
+
+
+def mailbox_id(api: Api, user: str, name: str) -> str:
+    return api.services.mail.mailbox(DOMAIN, user).folder(name).mailbox_id()
+
+
+async def deliver(api: Api, user: str, subject: str, body: str = "hello") -> None:
+    raw = (f"From: sender@example.net\r\nTo: {user}@{DOMAIN}\r\nSubject: {subject}\r\n\r\n"
+           f"{body}\r\n").encode()
+    report = await api.services.delivery.deliver_local(
+        raw, mail_from="sender@example.net", recipients=[f"{user}@{DOMAIN}"])
+    assert report.ok
+
+
+def subjects(api: Api, user: str, folder: str) -> list[str]:
+    f = api.services.mail.mailbox(DOMAIN, user).folder(folder)
+    out = []
+    for uid in f.uids():
+        raw = f.read_message(uid)
+        line = next(ln for ln in raw.split(b"\r\n") if ln.startswith(b"Subject: "))
+        out.append(line[9:].decode())
+    return out
+
+
+async def test_crud_round_trip(api: Api) -> None:
+    archive = mailbox_id(api, "alice", "Archive")
+    body = {"name": "invoices", "query": {"subject": "invoice", "size": 10},
+            "action": {"mailbox": archive, "seen": True}}
+    created = await api.call("POST", "/users/me/filters", user="alice", json=body)
+    assert created.status == 201, created.body
+    doc = created.json()
+    assert doc["success"] is True and len(doc["id"]) == 24
+    fid = doc["id"]
+    assert doc["filter"]["query"] == body["query"] and doc["filter"]["action"] == body["action"]
+
+    listed = (await api.call("GET", f"/users/{ALICE}/filters", user="alice")).json()
+    assert listed["success"] is True and [f["id"] for f in listed["results"]] == [fid]
+    one = (await api.call("GET", f"/users/me/filters/{fid}", user="alice")).json()
+    assert one["name"] == "invoices" and one["disabled"] is False and one["created"]
+
+    changed = await api.call("PUT", f"/users/me/filters/{fid}", user="alice",
+                             json={"disabled": True, "action": {"flag": True}})
+    assert changed.status == 200, changed.body
+    assert changed.json()["filter"]["action"] == {"flag": True}
+    assert changed.json()["filter"]["query"] == body["query"]  # untouched
+
+    second = (await api.call("POST", "/users/me/filters", user="alice",
+                             json={"query": {}, "action": {"seen": True}})).json()["id"]
+    order = [f["id"] for f in (await api.call("GET", "/users/me/filters",
+                                              user="alice")).json()["results"]]
+    assert order == [fid, second]
+
+    gone = await api.call("DELETE", f"/users/me/filters/{fid}", user="alice")
+    assert gone.status == 200 and gone.json() == {"success": True}
+    assert (await api.call("GET", f"/users/me/filters/{fid}", user="alice")).status == 404
+    assert (await api.call("DELETE", f"/users/me/filters/{fid}", user="alice")).status == 404
+
+
+async def test_filter_written_over_http_applies_to_the_next_delivery(api: Api) -> None:
+    junk = (await api.call("POST", "/users/me/filters", user="alice",
+                           json={"query": {"from": "sender@"}, "action": {"spam": True}}))
+    assert junk.status == 201
+    await deliver(api, "alice", "cheap pills")
+    assert subjects(api, "alice", "Junk") == ["cheap pills"]
+    assert subjects(api, "alice", "INBOX") == []
+
+
+async def test_bad_input_is_a_clear_400(api: Api) -> None:
+    cases: list[tuple[Any, str]] = [
+        ({"query": {"subject": "x"}, "action": {"mailbox": "Fdoesnotexist"}}, "no mailbox"),
+        ({"query": {"subject": "x"}}, "needs an action"),
+        ({"query": {"bogus": 1}, "action": {"seen": True}}, "unknown criterion"),
+        ({"query": {"size": "big"}, "action": {"seen": True}}, "query.size"),
+        ({"query": {}, "action": {"targets": ["not an address"]}}, "not an e-mail address"),
+        ({"query": {}, "action": {"targets": [ALICE]}}, "forward loop"),
+        ({"query": {}, "action": {"targets": ["ALICE@example.com"]}}, "forward loop"),
+        ({"query": {}, "action": {"delete": True, "spam": True}}, "cannot be combined"),
+        ({"query": {}, "action": {"seen": True}, "id": "x"}, "Unknown field"),
+        ([], "JSON object"),
+    ]
+    for body, error in cases:
+        reply = await api.call("POST", "/users/me/filters", user="alice", json=body)
+        assert reply.status == 400, (body, reply.body)
+        assert error in reply.error, (body, reply.error)
+    reply = await api.call("POST", "/users/me/filters", user="alice", data=b"{not json",
+                           headers={"Content-Type": "application/json"})
+    assert reply.status == 400
+    big = await api.call("POST", "/users/me/filters", user="alice",
+                         data=io.BytesIO(b"x" * (2 << 20)),
+                         headers={"Content-Type": "application/json"})
+    assert big.status == 413
+    for path in ("/users/me/filters/nothex", "/users/me/filters/..%2F..%2Fetc",
+                 "/users/me/filters/" + "a" * 24):
+        assert (await api.call("GET", path, user="alice")).status == 404, path
+    put = await api.call("PUT", "/users/me/filters/" + "a" * 24, user="alice",
+                         json={"disabled": True})
+    assert put.status == 404
+
+
+async def test_scope_and_auth(api: Api) -> None:
+    assert (await api.call("GET", "/users/me/filters")).status == 401
+    assert (await api.call("GET", "/users/me/filters",
+                           headers={"Authorization": "Bearer junk"})).status == 401
+    assert (await api.call("GET", f"/users/bob@{DOMAIN}/filters", user="alice")).status == 403
+    made = await api.call("POST", f"/users/bob@{DOMAIN}/filters", user="admin",
+                          json={"query": {}, "action": {"flag": True}})
+    assert made.status == 201  # an admin manages others' filters
+    fid = made.json()["id"]
+    assert (await api.call("GET", f"/users/me/filters/{fid}", user="alice")).status == 404
+    assert (await api.call("DELETE", f"/users/bob@{DOMAIN}/filters/{fid}",
+                           user="alice")).status == 403
+
+
+async def test_concurrent_writers_lose_nothing(api: Api) -> None:
+    async def add(i: int) -> int:
+        reply = await api.call("POST", "/users/me/filters", user="alice",
+                               json={"name": f"f{i}", "query": {"subject": f"s{i}"},
+                                     "action": {"flag": True}})
+        return reply.status
+
+    statuses = await asyncio.gather(*(add(i) for i in range(20)))
+    assert statuses == [201] * 20
+    names = {f["name"] for f in (await api.call("GET", "/users/me/filters",
+                                                user="alice")).json()["results"]}
+    assert names == {f"f{i}" for i in range(20)}
+
+
+async def test_dry_run_and_apply(api: Api) -> None:
+    for subject in ("invoice 1", "hello", "invoice 2", "news"):
+        await deliver(api, "alice", subject)
+    archive = mailbox_id(api, "alice", "Archive")
+    fid = (await api.call("POST", "/users/me/filters", user="alice",
+                          json={"query": {"subject": "invoice"},
+                                "action": {"mailbox": archive, "seen": True}})).json()["id"]
+    dry = await api.call("POST", f"/users/me/filters/{fid}/dry-run?limit=3", user="alice")
+    assert dry.status == 200, dry.body
+    doc = dry.json()
+    assert doc["checked"] == 3 and doc["matched"] == 1  # the newest three: news, invoice 2, hello
+    assert [r["subject"] for r in doc["results"]] == ["invoice 2"]
+    assert subjects(api, "alice", "Archive") == []  # a dry run changes nothing
+
+    applied = await api.call("POST", f"/users/me/filters/{fid}/apply", user="alice")
+    assert applied.status == 200, applied.body
+    assert applied.json() == {"success": True, "checked": 4, "matched": 2, "flagged": 2,
+                              "moved": 2}
+    assert sorted(subjects(api, "alice", "Archive")) == ["invoice 1", "invoice 2"]
+    assert subjects(api, "alice", "INBOX") == ["hello", "news"]
+    for bad in ("limit=0", "limit=abc", "limit=100000"):
+        reply = await api.call("POST", f"/users/me/filters/{fid}/dry-run?{bad}", user="alice")
+        assert reply.status == 400, bad
+    missing = await api.call("POST", f"/users/me/filters/{fid}/apply?mailbox=Fnope",
+                             user="alice")
+    assert missing.status == 404
+
+
+async def test_forwarding_fields_of_put_user(api: Api) -> None:
+    ok = await api.call("PUT", "/users/me", user="alice",
+                        json={"forward": ["Someone@Remote.Example"], "forwardKeep": False})
+    assert ok.status == 200, ok.body
+    rules = api.services.delivery.rules.store.get(DOMAIN, "alice")
+    assert rules.forward == ("someone@remote.example",) and rules.forward_keep is False
+    # alice may not raise her own limit; an admin may.
+    assert (await api.call("PUT", "/users/me", user="alice",
+                           json={"forwards": 5})).status == 403
+    assert (await api.call("PUT", f"/users/{ALICE}", user="admin",
+                           json={"forwards": 5})).status == 200
+    assert api.services.delivery.rules.store.get(DOMAIN, "alice").forwards == 5
+    for body, error in (({"forward": [ALICE]}, "forward loop"),
+                        ({"forward": "x@y.example"}, "list"),
+                        ({"forward": [f"x{i}@y.example" for i in range(21)]}, "more than"),
+                        ({"forwardKeep": "no"}, "true or false")):
+        reply = await api.call("PUT", "/users/me", user="alice", json=body)
+        assert reply.status == 400 and error in reply.error, (body, reply.body)
+    assert (await api.call("PUT", f"/users/{ALICE}", user="admin",
+                           json={"forwards": -1})).status == 400
+    # bob forwarding to alice, who forwards to bob: a loop, refused.
+    await api.call("PUT", "/users/me", user="alice", json={"forward": [f"bob@{DOMAIN}"]})
+    loop = await api.call("PUT", "/users/me", user="bob", json={"forward": [ALICE]})
+    assert loop.status == 400 and "forwards back" in loop.error
+
+
+async def test_quota_reset(api: Api) -> None:
+    await deliver(api, "alice", "one", body="x" * 5000)
+    reply = await api.call("POST", "/users/me/quota/reset", user="alice")
+    assert reply.status == 200, reply.body
+    used = reply.json()["storageUsed"]
+    folder = api.services.mail.mailbox(DOMAIN, "alice").folder("INBOX")
+    assert used == folder.status().bytes > 5000
+    assert (await api.call("POST", f"/users/bob@{DOMAIN}/quota/reset",
+                           user="alice")).status == 403
+    assert (await api.call("POST", f"/users/{ALICE}/quota/reset",
+                           user="admin")).json()["storageUsed"] == used
