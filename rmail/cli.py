@@ -329,6 +329,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(line)
     print(f"checked {report.folders} folder(s), {report.messages} message(s): "
           f"{report.problems} problem(s), {report.repaired} repaired")
+    if args.reindex:
+        from rmail.store.searchindex import reindex_all
+
+        print(f"search index rebuilt: {reindex_all(config.mail_root)} message(s)")
     return 1 if report.problems > report.repaired else 0
 
 
@@ -427,6 +431,8 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="verify and repair the store")
     check.add_argument("--no-repair", action="store_true", help="only report")
     check.add_argument("--deep", action="store_true", help="also parse every meta file")
+    check.add_argument("--reindex", action="store_true",
+                       help="rebuild every user's full-text search index")
     check.set_defaults(func=cmd_check)
 
     from rmail.queue.commands import add_commands  # `rmail queue ...` and `rmail dkim ...`

@@ -191,3 +191,5 @@ def test_check_reports_and_repairs(cfg: Path) -> None:
     assert "1 problem(s), 1 repaired" in fixed.stdout
     again = rmail(cfg, "check")
     assert again.returncode == 0 and "0 problem(s)" in again.stdout
+    rebuilt = rmail(cfg, "check", "--reindex")
+    assert rebuilt.returncode == 0 and "search index rebuilt: 1 message(s)" in rebuilt.stdout

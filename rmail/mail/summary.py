@@ -139,7 +139,7 @@ def _intro(raw: bytes, body: dict[str, Any]) -> str:
         data = _transfer_decode(raw[start : start + prefix], part["encoding"])
         text = decode_text(data, param(part["params"], "charset"), cut=prefix < length)
         if is_html:
-            text = _html_text(text)
+            text = html_text(text)
         intro = " ".join(text.split())[:INTRO_CHARS]
         if intro:
             return intro
@@ -155,7 +155,7 @@ def _transfer_decode(data: bytes, encoding: str) -> bytes:
     return data
 
 
-def _html_text(markup: str) -> str:
+def html_text(markup: str) -> str:
     """Visible text of an HTML fragment: tags dropped, head/script/style skipped, entities
     resolved. Good enough for a preview line, not a renderer."""
     out: list[str] = []

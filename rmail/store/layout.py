@@ -17,6 +17,8 @@
         retention.json               sweeper checkpoints per folder (rmail.store.retention)
         folders.json                 folder name -> id, special-use, subscribed (+ folders.lock)
         maildrop.lock                flock held by the one POP3 session using the INBOX
+        search.sqlite                full-text index of every folder, a cache (SQLite FTS5,
+                                     + -wal, -shm, search.lock; rmail.store.searchindex)
         tmp/                         staged message files before they get a UID
         {folder_id}/
           folder.json                uidvalidity, created

@@ -13,13 +13,15 @@ from rmail.web.api import (
     forwarding,
     mailboxes,
     messages,
+    search,
     send,
     users,
 )
 from rmail.web.api.provisioning import setup_provisioning
 
 ROUTE_TABLES = (auth.routes, folders.routes, send.routes, aliases.routes, admin_users.routes,
-                users.routes, mailboxes.routes, messages.routes, filters.routes)
+                users.routes, mailboxes.routes, messages.routes, filters.routes,
+                search.routes)
 # PUT /users/{user} also takes the forwarding fields (its field table is open to areas).
 users.USER_FIELDS.update(forwarding.FIELDS)
 

@@ -73,6 +73,13 @@ SCHEMAS: dict[str, Schema] = {
         "next": {"oneOf": [STR, {"const": False}], "description": "URL of the page"},
         "results": {"type": "array", "items": _ref("MailMessageItem")},
     }),
+    "MailSearchPage": _obj({
+        "success": TRUE, "page": INT,
+        "previousCursor": {"const": False}, "nextCursor": CURSOR_OR_FALSE,
+        "previous": {"const": False},
+        "next": {"oneOf": [STR, {"const": False}], "description": "URL of the next page"},
+        "results": {"type": "array", "items": _ref("MailMessageItem")},
+    }),
     "MailAttachment": _obj({
         "id": {"type": "string", "description": "`ATT00001`..."},
         "filename": STR, "contentType": STR,
@@ -206,6 +213,18 @@ def mailapi_paths() -> dict[str, dict[str, Any]]:
                            "description": "Attachment id"}]),
         },
     }
+    paths["/users/{user}/search"] = {"get": _op(
+        "Search every mailbox (not Trash or Junk unless asked)", "Messages",
+        {200: ("Matches, newest first", _ref("MailSearchPage"))}, errors=user_errors,
+        params=[USER, {**_query("q", {"type": "string", "minLength": 1, "maxLength": 1000},
+                                "Words, \"phrases\", from: to: subject: has:attachment "
+                                "is:unread|read|flagged before:/after:YYYY-MM-DD "
+                                "larger:/smaller:N[k|M]"), "required": True},
+                _query("mailbox", STR, "Only this mailbox (id)"),
+                _query("includeTrash", {"enum": ["true", "false"]}, "Search Trash and Junk"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                 "default": DEFAULT_LIMIT}, "Messages per page"),
+                _query("next", STR, "A `nextCursor`")])}
     eml = paths["/users/{user}/mailboxes/{mailbox}/messages/{message}/message.eml"]
     eml["get"]["responses"]["200"]["content"] = {"message/rfc822": {"schema": binary}}
     att = paths["/users/{user}/mailboxes/{mailbox}/messages/{message}/attachments/{attachment}"]

@@ -1,0 +1,338 @@
+"""A user's full-text index: SQLite FTS5 (standard library) in `mail/search.sqlite`, one row per
+message of every folder, kept in step with the folders' indexes.
+
+Why FTS5: an inverted index with phrase queries, Unicode case and diacritic folding
+(`unicode61 remove_diacritics 2`) and crash-safe transactions (WAL), in C; a word among
+100,000 messages is a doclist walk, not a scan. CJK text is split into one token per character
+before it reaches the tokenizer (`rmail.mail.searchquery.fold_text`), so words of Japanese or
+Chinese are found as phrases.
+
+Keeping in step: each folder's row in `state` records the UIDVALIDITY, highest modseq and
+last UID indexed. `sync` (run before each search, and after deliveries by whoever calls it)
+costs one index read per unchanged folder; for a changed one it indexes the UIDs above the
+last one and removes those the folder's tombstones name as expunged (a full comparison of
+UID lists when the tombstones no longer reach back). A lost or damaged database is rebuilt
+from the folders: it is a cache, never the truth. Writers hold `search.lock` (flock, so
+workers and the CLI take turns) and commit in batches, so a crash loses at most the batch in
+flight, which the next sync redoes.
+
+Results come in index order, newest indexed first (`rowid` descending; indexing follows UID
+order, i.e. arrival), which FTS5 walks without sorting: a limit of 20 stops after 20 matches
+whatever the total.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rmail.mail.searchtext import index_text
+from rmail.store import fsutil
+from rmail.store.errors import CorruptStore, NotFound
+from rmail.store.mailbox import Folder, UserMailbox
+
+__all__ = ["Hit", "SearchIndex", "reindex_all", "search_index"]
+
+VERSION = 1
+BATCH = 200  # messages indexed per transaction
+_SCHEMA = f"""
+PRAGMA user_version = {VERSION};
+CREATE TABLE IF NOT EXISTS docs (
+    id INTEGER PRIMARY KEY, folder TEXT NOT NULL, uid INTEGER NOT NULL,
+    size INTEGER NOT NULL, idate INTEGER NOT NULL, att INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS docs_folder_uid ON docs(folder, uid);
+CREATE TABLE IF NOT EXISTS state (
+    folder TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, modseq INTEGER NOT NULL,
+    last_uid INTEGER NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+    sender, recipients, subject, body, tokenize = 'unicode61 remove_diacritics 2');
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    row: int  # the index's row id: the cursor position
+    folder_id: str
+    uid: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Doc:
+    uid: int
+    size: int
+    idate: int
+    att: bool
+    fields: tuple[str, str, str, str]
+
+
+class SearchIndex:
+    """One user's index; thread-safe (one connection, used under `_lock`)."""
+
+    def __init__(self, mailbox: UserMailbox) -> None:
+        self.mailbox = mailbox
+        self.path = str(mailbox.layout.dir / "search.sqlite")
+        self.lock_path = str(mailbox.layout.dir / "search.lock")
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+
+    # -- the database ------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            fsutil.ensure_dir(self.mailbox.layout.dir)
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                   check_same_thread=False)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")  # a cache: WAL keeps it intact
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > VERSION:
+                    raise CorruptStore(f"{self.path}: index version {version} is newer than "
+                                       f"this rmail ({VERSION})")
+                if version != VERSION:
+                    conn.executescript(_SCHEMA)
+                conn.execute("SELECT count(*) FROM state").fetchone()
+            except sqlite3.DatabaseError:
+                conn.close()
+                self._discard_files()
+                return self._connect()
+            self._conn = conn
+        return self._conn
+
+    def _discard_files(self) -> None:
+        """A damaged database is dropped and rebuilt from the folders."""
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path + suffix)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def reindex(self) -> int:
+        """Drop everything and index every folder again (`rmail check --reindex`)."""
+        with fsutil.locked(self.lock_path), self._lock:
+            self.close()
+            self._discard_files()
+        return self.sync()
+
+    # -- keeping in step ---------------------------------------------------------------------
+    def sync(self, *, progress: Callable[[int], None] | None = None) -> int:
+        """Bring the index up to date with every folder; returns messages (re)indexed."""
+        done = 0
+        with fsutil.locked(self.lock_path), self._lock:
+            conn = self._connect()
+            try:
+                known = {row[0]: row[1:] for row in conn.execute(
+                    "SELECT folder, uidvalidity, modseq, last_uid FROM state")}
+                live: set[str] = set()
+                for entry in self.mailbox.entries():
+                    if entry.folder_id is None:
+                        continue
+                    try:
+                        folder = self.mailbox.folder(entry.name)
+                    except NotFound:
+                        continue
+                    live.add(folder.id)
+                    done += self._sync_folder(conn, folder, known.get(folder.id), progress)
+                for fid in set(known) - live:  # deleted folders
+                    self._drop_folder(conn, fid)
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    raise
+                self.close()
+                self._discard_files()  # rebuilt at the next sync
+                raise CorruptStore(f"{self.path}: {exc}") from exc
+        return done
+
+    def _sync_folder(self, conn: sqlite3.Connection, folder: Folder,
+                     state: tuple[int, int, int] | None,
+                     progress: Callable[[int], None] | None) -> int:
+        def look(idx: Any) -> tuple[int, int, list[int], list[int] | None, list[int] | None]:
+            uidvalidity, modseq = idx.uidvalidity, idx.highestmodseq
+            if state is not None and state[0] == uidvalidity and state[1] == modseq:
+                return uidvalidity, modseq, [], [], None
+            last = state[2] if state is not None and state[0] == uidvalidity else 0
+            new = idx.uids[bisect_right(idx.uids, last):].tolist()
+            gone, everything = None, None
+            if state is not None and state[0] == uidvalidity:
+                gone = idx.vanished_since(state[1])
+                if gone is None:  # tombstones gone: compare UID lists (below, off the lock)
+                    everything = idx.uids.tolist()
+            return uidvalidity, modseq, new, gone, everything
+
+        uidvalidity, modseq, new, gone, everything = folder.read_index(look)
+        if state is not None and state[0] == uidvalidity and state[1] == modseq:
+            return 0
+        if everything is not None:
+            gone = sorted(set(_indexed(conn, folder.id)) - set(everything))
+        fid = folder.id
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if state is None or state[0] != uidvalidity:
+                self._delete_rows(conn, "folder = ?", (fid,))
+                last = 0
+            else:
+                last = state[2]
+                for start in range(0, len(gone or []), 500):
+                    chunk = (gone or [])[start:start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    self._delete_rows(conn, f"folder = ? AND uid IN ({marks})", (fid, *chunk))
+            conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)",
+                         (fid, uidvalidity, modseq if not new else -1, last))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done = 0
+        for start in range(0, len(new), BATCH):
+            chunk = new[start:start + BATCH]
+            docs = [d for uid in chunk if (d := _document(folder, uid)) is not None]
+            final = start + BATCH >= len(new)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for doc in docs:
+                    cur = conn.execute(
+                        "INSERT OR REPLACE INTO docs (folder, uid, size, idate, att) "
+                        "VALUES (?, ?, ?, ?, ?)", (fid, doc.uid, doc.size, doc.idate,
+                                                   int(doc.att)))
+                    conn.execute("INSERT INTO fts (rowid, sender, recipients, subject, body) "
+                                 "VALUES (?, ?, ?, ?, ?)", (cur.lastrowid, *doc.fields))
+                conn.execute("UPDATE state SET last_uid = ?, modseq = ? WHERE folder = ?",
+                             (chunk[-1], modseq if final else -1, fid))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            done += len(docs)
+            if progress is not None:
+                progress(done)
+        return done
+
+    @staticmethod
+    def _delete_rows(conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> None:
+        rows = [r[0] for r in conn.execute(f"SELECT id FROM docs WHERE {where}", args)]
+        for start in range(0, len(rows), 500):
+            chunk = rows[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM fts WHERE rowid IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", chunk)
+
+    def _drop_folder(self, conn: sqlite3.Connection, fid: str) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._delete_rows(conn, "folder = ?", (fid,))
+            conn.execute("DELETE FROM state WHERE folder = ?", (fid,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- searching ---------------------------------------------------------------------------
+    def search(self, match: str | None, *, folders: list[str], limit: int,
+               accept: Callable[[Hit], bool] = lambda hit: True,
+               before_row: int | None = None, has_attachment: bool | None = None,
+               after: int | None = None, before: int | None = None,
+               larger: int | None = None, smaller: int | None = None) -> tuple[list[Hit], bool]:
+        """Up to `limit` matching messages of `folders` (ids) that `accept` takes, newest
+        indexed first, from `before_row` on; and whether more may follow. Rows are read
+        lazily, so a page costs its own matches, not the total. ValueError for an FTS5
+        expression SQLite refuses."""
+        if not folders:
+            return [], False
+        where = [f"d.folder IN ({','.join('?' * len(folders))})"]
+        args: list[Any] = list(folders)
+        for clause, value in (("d.id < ?", before_row), ("d.idate >= ?", after),
+                              ("d.idate < ?", before), ("d.size > ?", larger),
+                              ("d.size < ?", smaller)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        if has_attachment is not None:
+            where.append("d.att = ?")
+            args.append(int(has_attachment))
+        if match is not None:
+            sql = ("SELECT d.id, d.folder, d.uid FROM fts JOIN docs d ON d.id = fts.rowid "
+                   f"WHERE fts MATCH ? AND {' AND '.join(where)} ORDER BY fts.rowid DESC")
+            args.insert(0, match)
+        else:
+            sql = (f"SELECT d.id, d.folder, d.uid FROM docs d WHERE {' AND '.join(where)} "
+                   "ORDER BY d.id DESC")
+        hits: list[Hit] = []
+        with self._lock:
+            conn = self._connect()
+            try:
+                cursor = conn.execute(sql, args)
+                while rows := cursor.fetchmany(64):
+                    for row in rows:
+                        hit = Hit(row[0], row[1], row[2])
+                        if not accept(hit):
+                            continue
+                        if len(hits) == limit:
+                            cursor.close()
+                            return hits, True
+                        hits.append(hit)
+            except sqlite3.OperationalError as exc:
+                if "fts5" in str(exc) or "syntax" in str(exc):
+                    raise ValueError(f"search expression not understood: {exc}") from None
+                raise
+        return hits, False
+
+
+def _indexed(conn: sqlite3.Connection, fid: str) -> list[int]:
+    return [r[0] for r in conn.execute("SELECT uid FROM docs WHERE folder = ?", (fid,))]
+
+
+def _document(folder: Folder, uid: int) -> _Doc | None:
+    try:
+        rec = folder.record(uid)
+        meta = folder.meta(uid)
+        raw = folder.read_message(uid)
+    except (NotFound, CorruptStore):
+        return None  # expunged meanwhile, or unreadable: `rmail check` reports it
+    text = index_text(raw, meta)
+    summary = meta.get("summary") or {}
+    return _Doc(uid, rec.size, rec.internaldate, bool(summary.get("has_attachments")),
+                (text.sender, text.recipients, text.subject, text.body))
+
+
+_INDEXES: dict[tuple[int, str, str], SearchIndex] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def search_index(mailbox: UserMailbox) -> SearchIndex:
+    """The process's index object of a user (one SQLite connection per user and process)."""
+    key = (id(mailbox.store), mailbox.domain, mailbox.username)
+    with _INDEXES_LOCK:
+        found = _INDEXES.get(key)
+        if found is None or found.mailbox is not mailbox:
+            found = _INDEXES[key] = SearchIndex(mailbox)
+        return found
+
+
+def reindex_all(mail_root: str | os.PathLike[str]) -> int:
+    """Rebuild every user's index (`rmail check --reindex`); safe while the server runs (the
+    index lock makes its workers wait). Returns the messages indexed."""
+    from rmail.store.accounts import Accounts
+    from rmail.store.mailbox import MailStore
+
+    accounts, store, total = Accounts(mail_root), MailStore(mail_root), 0
+    for domain in accounts.domains():
+        for account in accounts.users(domain):
+            try:
+                mailbox = store.mailbox(domain, account.username)
+            except NotFound:  # a user without mail yet
+                continue
+            index = SearchIndex(mailbox)
+            try:
+                total += index.reindex()
+            finally:
+                index.close()
+    return total

@@ -1,0 +1,141 @@
+"""`GET /users/{user}/search?q=`: account-wide search through the user's full-text index
+(`rmail.store.searchindex`), answered in the message-list shape, newest first, with a
+`nextCursor` (the index position the page ended at).
+
+Every folder is searched except Trash and Junk (WildDuck's rule): `mailbox=` narrows to one,
+`includeTrash=true` widens. The index catches up with the folders before each search (one
+stat per unchanged folder), so a message delivered a moment ago is found.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from aiohttp import web
+
+from rmail.mail.searchquery import QueryError, SearchQuery, fts_expression, parse_query
+from rmail.store.errors import NotFound
+from rmail.store.journal import SEEN, MessageRecord
+from rmail.store.mailbox import Folder
+from rmail.store.searchindex import Hit, search_index
+from rmail.web.api.base import query_int, run
+from rmail.web.api.mailboxes import find_folder, mailbox_id, selectable, user_mailbox
+from rmail.web.api.messages import DEFAULT_LIMIT, FLAGGED, MAX_LIMIT, list_item, summary_of
+from rmail.web.api.users import resolve_user, success
+from rmail.web.errors import ApiError
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+EXCLUDED = ("\\Trash", "\\Junk")
+
+
+def _cursor(row: int, page: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([1, row, page])).decode().rstrip("=")
+
+
+def _uncursor(raw: str) -> tuple[int, int]:
+    try:
+        if len(raw) > 100:
+            raise ValueError
+        version, row, page = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if version != 1 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                   for v in (row, page)):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise ApiError(400, "Invalid cursor") from None
+    return row, min(page, 2**31)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name, "false").lower()
+    if raw not in ("true", "false"):
+        raise ApiError(400, f"Parameter {name} must be true or false")
+    return raw == "true"
+
+
+@routes.get("/users/{user}/search")
+async def search(request: web.Request) -> web.Response:
+    target = await resolve_user(request)
+    q = request.query.get("q", "")
+    if not q.strip():
+        raise ApiError(400, "Parameter q is required")
+    try:
+        query = parse_query(q)
+    except QueryError as exc:
+        raise ApiError(400, str(exc)) from None
+    match = fts_expression(query)
+    if match is None and not query.has_filters:
+        raise ApiError(400, "Nothing to search for")
+    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    include_trash = _flag(request, "includeTrash")
+    narrow = request.query.get("mailbox")
+    before_row, page = _uncursor(request.query["next"]) if request.query.get("next") else (
+        None, 1)
+    mailbox = user_mailbox(request, target)
+
+    def answer() -> dict[str, Any]:
+        if narrow:
+            folders = [find_folder(mailbox, narrow)[1]]
+        else:
+            folders = [f for entry, f in selectable(mailbox)
+                       if include_trash or entry.special_use not in EXCLUDED]
+        index = search_index(mailbox)
+        index.sync()
+        by_id = {f.id: f for f in folders}
+        records: dict[tuple[str, int], MessageRecord] = {}
+        accept = _acceptor(query, by_id, records)
+        try:
+            hits, more = index.search(
+                match, folders=list(by_id), limit=limit, accept=accept,
+                before_row=before_row, has_attachment=query.has_attachment,
+                after=query.after, before=query.before, larger=query.larger,
+                smaller=query.smaller)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        results = []
+        for hit in hits:
+            folder = by_id[hit.folder_id]
+            summary = summary_of(folder, hit.uid)
+            if summary is not None:
+                results.append(list_item(folder, mailbox_id(folder),
+                                         records[(hit.folder_id, hit.uid)], summary))
+        # no `total`: counting every match would cost what paging saves
+        out: dict[str, Any] = {"page": page, "previousCursor": False, "nextCursor": False,
+                               "previous": False, "next": False, "results": results}
+        if more and hits:
+            cursor = _cursor(hits[-1].row, page + 1)
+            params = {k: v for k, v in request.query.items() if k != "next"}
+            out["nextCursor"] = cursor
+            out["next"] = request.path + "?" + urlencode({**params, "next": cursor})
+        return out
+
+    return success(await run(answer))
+
+
+def _acceptor(query: SearchQuery, folders: dict[str, Folder],
+              records: dict[tuple[str, int], MessageRecord]) -> Any:
+    """Keeps hits whose message is still there and whose flags match `is:`; remembers each
+    kept message's record for the answer."""
+
+    def accept(hit: Hit) -> bool:
+        folder = folders.get(hit.folder_id)
+        if folder is None:
+            return False
+        try:
+            rec = folder.record(hit.uid)
+        except NotFound:  # expunged since the last sync
+            return False
+        if query.unread is not None and ((SEEN not in rec.flags) != query.unread):
+            return False
+        if query.flagged is not None and ((FLAGGED in rec.flags) != query.flagged):
+            return False
+        records[(hit.folder_id, hit.uid)] = rec
+        return True
+
+    return accept
+
