@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import web
 
 from rmail.config import Config, ListenerConfig
+from rmail.conntable import ConnectionTable, Slot
 
 if TYPE_CHECKING:
     from rmail.services import Services
@@ -34,6 +35,7 @@ __all__ = [
     "Listener",
     "ListenerContext",
     "ListenerFactory",
+    "PerIpCap",
     "StartupError",
     "StreamHandler",
     "StreamListener",
@@ -77,6 +79,8 @@ class ListenerContext:
     tls_mode: str
     ssl_context: ssl.SSLContext
     services: Mapping[str, object] = field(default_factory=dict)
+    # Open connections per client address across every worker (`rmail.conntable`).
+    connections: ConnectionTable | None = None
 
     @property
     def implicit_ssl(self) -> ssl.SSLContext | None:
@@ -93,6 +97,34 @@ class ListenerContext:
         if not isinstance(core, Services):
             raise TypeError(f"listener {self.name}: no Services given (services['core'])")
         return core
+
+    def per_ip_cap(self, limit: int) -> PerIpCap:
+        """The gate that holds each untrusted address to ``limit`` open connections on this
+        listener, counted across all the server's workers."""
+        if self.connections is None:
+            raise TypeError(f"listener {self.name}: no connection table given")
+        return PerIpCap(self.name, limit, self.connections, self.core.lockout.is_trusted)
+
+
+class PerIpCap:
+    """``max_connections_per_ip`` of one listener, shared by IMAP, POP3 and SMTP: `admit` a
+    connection (None: the address is at its limit), `release` it when it ends. Trusted
+    addresses (``security.trusted_networks``) are neither limited nor counted."""
+
+    def __init__(self, scope: str, limit: int, table: ConnectionTable,
+                 is_trusted: Callable[[str], bool]) -> None:
+        self.scope = scope
+        self.limit = limit
+        self.table = table
+        self.is_trusted = is_trusted
+
+    def admit(self, ip: str) -> Slot | None:
+        if self.is_trusted(ip):
+            return Slot(None)
+        return self.table.admit(self.scope, ip, self.limit)
+
+    def release(self, held: Slot) -> None:
+        self.table.release(held)
 
 
 class Listener(Protocol):
@@ -131,15 +163,21 @@ StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable
 class StreamListener:
     """A line-protocol listener on asyncio streams (for IMAP, POP3 and friends).
 
+    With a ``cap`` each connection first passes the per-IP gate; one from an address at its
+    limit is sent ``refusal`` and closed before any session is built.
+
     On `stop` it stops accepting, gives open sessions ``grace`` seconds to end, then
     cancels them; a handler that wants to say goodbye (IMAP ``* BYE``) catches
     `asyncio.CancelledError`, writes, and re-raises.
     """
 
-    def __init__(self, ctx: ListenerContext, handler: StreamHandler, grace: float = SHUTDOWN_GRACE):
+    def __init__(self, ctx: ListenerContext, handler: StreamHandler, grace: float = SHUTDOWN_GRACE,
+                 *, cap: PerIpCap | None = None, refusal: bytes = b"") -> None:
         self._ctx = ctx
         self._handler = handler
         self._grace = grace
+        self._cap = cap
+        self._refusal = refusal
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
 
@@ -147,9 +185,19 @@ class StreamListener:
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)
+        held: Slot | None = None
         try:
+            if self._cap is not None:
+                peer = writer.get_extra_info("peername")
+                ip = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+                held = self._cap.admit(ip)
+                if held is None:
+                    await _refuse(writer, self._refusal)
+                    return
             await self._handler(reader, writer)
         finally:
+            if held is not None and self._cap is not None:
+                self._cap.release(held)
             self._sessions.discard(task)
             writer.close()
 
@@ -173,6 +221,15 @@ class StreamListener:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+
+
+async def _refuse(writer: asyncio.StreamWriter, refusal: bytes) -> None:
+    """Tell a refused client why, without waiting long for it to read."""
+    writer.write(refusal)
+    try:
+        await asyncio.wait_for(writer.drain(), 5)
+    except (TimeoutError, ConnectionError, ssl.SSLError, OSError):
+        pass
 
 
 def tls_mode(name: str, settings: ListenerConfig) -> str:

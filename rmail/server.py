@@ -41,6 +41,7 @@ from aiohttp import web
 
 from rmail import __version__
 from rmail.config import Config, ConfigError, ListenerConfig
+from rmail.conntable import ConnectionTable
 from rmail.listeners import (
     BACKLOG,
     IMPLICIT_TLS,
@@ -168,6 +169,7 @@ class Server:
         sockets: Mapping[str, socket.socket] | None = None,
         worker: int | None = None,
         bus: BusLink | None = None,
+        connections: ConnectionTable | None = None,
     ) -> None:
         self.config = config
         self.services: dict[str, object] = dict(services or {})
@@ -186,6 +188,10 @@ class Server:
         self._background: Services | None = None
         self._owned: Services | None = None  # built here because none was given
         self._stop_requested = asyncio.Event()
+        # Per-IP connection counts across the workers: a worker is handed its handle, a single
+        # process or a supervisor makes the table (and closes it at stop).
+        self.connections = connections
+        self._own_connections = connections is None
 
     @property
     def workers(self) -> int:
@@ -239,6 +245,9 @@ class Server:
             host, port = sock.getsockname()[:2]
             self.addresses[name] = (host, port)
 
+        if self.connections is None:
+            self.connections = ConnectionTable.create(
+                self.workers if self.worker is None else 1)
         if self.worker is None and self.workers > 1:
             await self._start_supervisor()
             return
@@ -253,6 +262,7 @@ class Server:
                 tls_mode=tls_mode(name, settings),
                 ssl_context=context,
                 services=self.services,
+                connections=self.connections,
             )
             listener = await _resolve(entry)(ctx)
             listeners.append(listener)
@@ -273,8 +283,10 @@ class Server:
         core = self.core
         self._hub = BusHub(core)
         extra = {k: v for k, v in self.services.items() if k != "core"}
+        assert self.connections is not None
         self.supervisor = Supervisor(self.config, self._sockets, self._hub, self.workers,
-                                     services=extra, factories=self.factories)
+                                     services=extra, factories=self.factories,
+                                     connections=self.connections)
         await self.supervisor.start()
         await core.start(singletons=True)
         self._background = core
@@ -314,6 +326,9 @@ class Server:
         sockets, self._sockets = self._sockets, {}
         for sock in sockets.values():
             sock.close()
+        table, self.connections = self.connections, None
+        if table is not None and self._own_connections:
+            table.close()
         owned, self._owned = self._owned, None
         if owned is not None:
             await _bounded("thread pools", asyncio.to_thread(owned.close))

@@ -39,6 +39,7 @@ from typing import Any
 import rmail
 from rmail.bus import BusHub
 from rmail.config import Config, ListenerConfig
+from rmail.conntable import ConnectionTable
 from rmail.listeners import SHUTDOWN_GRACE, StartupError, bind_listener
 
 __all__ = ["Supervisor", "WorkerSpec"]
@@ -60,6 +61,7 @@ class WorkerSpec:
     count: int
     sockets: dict[str, int]  # listener name -> inherited descriptor
     bus: int  # inherited descriptor of the worker's end of the bus
+    connections: int  # inherited descriptor of the per-IP connection table (its row: index - 1)
     services: dict[str, Any]  # picklable extra services (e.g. IMAP limits in tests)
     factories: dict[str, Any]  # listener name -> factory (an import path or a module function)
 
@@ -89,15 +91,18 @@ class Supervisor:
 
     def __init__(self, config: Config, sockets: Mapping[str, socket.socket], hub: BusHub,
                  count: int, *, services: Mapping[str, object] | None = None,
-                 factories: Mapping[str, object] | None = None) -> None:
+                 factories: Mapping[str, object] | None = None,
+                 connections: ConnectionTable) -> None:
         """``sockets`` are the server's bound sockets (with ``SO_REUSEPORT``): worker 1 starts
-        on them; the others get sockets of their own, bound to the same ports."""
+        on them; the others get sockets of their own, bound to the same ports. ``connections``
+        has a row per worker; a dead worker's row is cleared before its replacement starts."""
         self.config = config
         self.first: dict[str, socket.socket] | None = dict(sockets)
         self.ports = {name: sock.getsockname()[1] for name, sock in sockets.items()}
         self.slots: dict[int, dict[str, socket.socket]] = {}
         self.hub = hub
         self.count = count
+        self.connections = connections
         self.services = picklable(services or {})
         self.factories = picklable(factories or {})
         self.workers: dict[int, _Worker] = {}
@@ -145,10 +150,10 @@ class Supervisor:
     async def _start_worker(self, index: int) -> None:
         sockets = self.slots[index] = self._bind(index)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        fds = [s.fileno() for s in sockets.values()] + [theirs.fileno()]
+        fds = [s.fileno() for s in sockets.values()] + [theirs.fileno(), self.connections.fd]
         spec = WorkerSpec(self.config, index, self.count,
                           {name: s.fileno() for name, s in sockets.items()},
-                          theirs.fileno(), self.services, self.factories)
+                          theirs.fileno(), self.connections.fd, self.services, self.factories)
         env = dict(os.environ)
         root = str(Path(rmail.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -189,6 +194,8 @@ class Supervisor:
             return
         await self.hub.detach(worker.index)
         self._release(worker.index)
+        # its clients' connections died with it: give their per-IP slots back now
+        self.connections.clear_row(worker.index - 1)
         ran = time.monotonic() - worker.started
         failures = self._failures[worker.index] = \
             self._failures.get(worker.index, 0) + 1 if ran < STABLE_SECONDS else 1

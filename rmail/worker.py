@@ -23,6 +23,7 @@ import socket
 import sys
 
 from rmail.bus import BusLink, rss_bytes
+from rmail.conntable import ConnectionTable
 from rmail.supervisor import WorkerSpec
 
 __all__ = ["main", "serve_worker", "set_title"]
@@ -63,12 +64,13 @@ async def serve_worker(spec: WorkerSpec) -> None:
 
     sockets = {name: socket.socket(fileno=fd) for name, fd in spec.sockets.items()}
     bus_sock = socket.socket(fileno=spec.bus)
+    connections = ConnectionTable.attach(spec.connections, spec.index - 1)
     core = build_services(spec.config)
     link = BusLink(core, bus_sock, spec.index)
     await link.start()
     server = Server(core.config, services={**spec.services, "core": core},
                     factories=spec.factories or None, sockets=sockets, worker=spec.index,
-                    bus=link)
+                    bus=link, connections=connections)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.request_stop)
@@ -86,6 +88,7 @@ async def serve_worker(spec: WorkerSpec) -> None:
         await server.stop()
         await link.close()
         core.close()
+        connections.close()
 
 
 def main() -> int:

@@ -295,6 +295,82 @@ async def test_token_from_one_worker_is_accepted_by_all(start_workers: StartWork
     assert {status for _, status in results} == {200}
 
 
+# --- per-IP connection cap ------------------------------------------------------------------
+
+
+def _greeting(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(200)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _try_smtp(address: tuple[str, int]) -> tuple[socket.socket | None, bytes]:
+    """(open socket, greeting) for an admitted connection, (None, refusal) for a refused one."""
+    sock = socket.create_connection(address, timeout=60)
+    greeting = _greeting(sock)
+    if greeting.startswith(b"220 "):
+        return sock, greeting
+    sock.close()
+    return None, greeting
+
+
+async def test_per_ip_cap_spans_workers_and_a_killed_workers_slots_are_released(
+        start_workers: StartWorkers) -> None:
+    cap = 3
+    server = await start_workers(smtp={"max_connections_per_ip": cap},
+                                 security={"trusted_networks": []})
+    supervisor = server.supervisor
+    assert supervisor is not None
+    address = server.addresses["smtp"]
+    port = address[1]
+    held: list[socket.socket] = []
+    try:
+        # Fill the cap with connections on both workers: each worker alone then holds fewer
+        # than the cap, so a refusal from either proves the count spans the processes.
+        while True:
+            sock, greeting = await asyncio.to_thread(_try_smtp, address)
+            assert sock is not None, greeting
+            held.append(sock)
+            per_worker = served_by(port, supervisor.pids)
+            if len(held) < cap:
+                if len(held) == cap - 1 and len(per_worker) < 2:
+                    held.pop().close()  # keep one slot for the other worker
+                    await wait_for(lambda: sum(served_by(port, supervisor.pids).values())
+                                   == len(held))
+                continue
+            if len(per_worker) == 2:
+                break
+            held.pop().close()
+            await wait_for(lambda: sum(served_by(port, supervisor.pids).values()) == len(held))
+        per_worker = served_by(port, supervisor.pids)
+        assert sorted(per_worker.values()) == [1, 2]
+        refusals = [(await asyncio.to_thread(_try_smtp, address))[1] for _ in range(10)]
+        assert all(r.startswith(b"421 4.7.0 ") for r in refusals), refusals
+
+        # kill -9 the worker holding two: its clients' connections die with it, and their
+        # slots are free again once the supervisor has replaced it.
+        victim_index = max(per_worker, key=lambda i: per_worker[i])
+        os.kill(supervisor.pids[victim_index], signal.SIGKILL)
+        assert await wait_for(lambda: supervisor.restarts == 1)
+        admitted = []
+        for _ in range(2 * cap):
+            sock, greeting = await asyncio.to_thread(_try_smtp, address)
+            if sock is None:
+                assert greeting.startswith(b"421 4.7.0 "), greeting
+                continue
+            admitted.append(sock)
+            held.append(sock)
+        # the survivor's connection still counts: exactly the two freed slots are taken again
+        assert len(admitted) == cap - 1
+    finally:
+        for sock in held:
+            sock.close()
+
+
 # --- crashes and stopping -----------------------------------------------------------------
 
 

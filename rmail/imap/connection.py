@@ -14,100 +14,43 @@ import asyncio
 import ssl
 import zlib
 
-READ_CHUNK = 64 * 1024
+from rmail.lineio import Closed, LineConnection, LineTooLong
+
+__all__ = ["Closed", "Connection", "LineTooLong"]
+
 INFLATE_STEP = 256 * 1024  # bytes of decompressed output produced per step
 
 
-class Closed(Exception):
-    """The client went away (EOF, reset, or the end of its compressed stream)."""
+class Connection(LineConnection):
+    """An IMAP connection: lines in (`rmail.lineio`) and literals, optionally compressed."""
 
-
-class LineTooLong(Exception):
-    """A line exceeded the limit; `head` holds its first bytes (to find the tag)."""
-
-    def __init__(self, head: bytes) -> None:
-        super().__init__("line too long")
-        self.head = head
-
-
-class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.buf = bytearray()
+        super().__init__(reader, writer)
         self._inflate: zlib._Decompress | None = None
         self._deflate: zlib._Compress | None = None
         self._pending_out = 0
         self._dirty = False  # compressed output not yet sync-flushed
 
-    # -- properties ---------------------------------------------------------------------------
-    @property
-    def tls(self) -> bool:
-        return self.writer.get_extra_info("ssl_object") is not None
-
     @property
     def compressed(self) -> bool:
         return self._deflate is not None
 
-    def peer_ip(self) -> str | None:
-        peer = self.writer.get_extra_info("peername")
-        if isinstance(peer, tuple) and peer:
-            return str(peer[0])
-        return None
-
     # -- reading ------------------------------------------------------------------------------
     async def _fill(self) -> None:
-        if self._inflate is not None:
-            tail = self._inflate.unconsumed_tail
-            if tail:
-                self.buf += self._inflate.decompress(tail, INFLATE_STEP)
-                return
+        if self._inflate is None:
+            self.buf += await self._receive()
+            return
+        tail = self._inflate.unconsumed_tail
+        if tail:
+            self.buf += self._inflate.decompress(tail, INFLATE_STEP)
+            return
+        data = await self._receive()
         try:
-            data = await self.reader.read(READ_CHUNK)
-        except (ConnectionError, ssl.SSLError, OSError) as exc:
-            raise Closed(str(exc)) from exc
-        if not data:
-            raise Closed("end of input")
-        if self._inflate is not None:
-            try:
-                self.buf += self._inflate.decompress(data, INFLATE_STEP)
-            except zlib.error as exc:
-                raise Closed(f"broken compressed stream: {exc}") from exc
-            if self._inflate.eof:
-                raise Closed("end of compressed stream")
-        else:
-            self.buf += data
-
-    async def read_line(self, limit: int) -> bytes:
-        """One line without its CRLF (a bare LF is accepted too)."""
-        start = 0
-        while True:
-            i = self.buf.find(b"\n", start)
-            if i >= 0:
-                if i > limit:
-                    raise LineTooLong(bytes(self.buf[:200]))
-                end = i - 1 if i > 0 and self.buf[i - 1] == 13 else i
-                line = bytes(self.buf[:end])
-                del self.buf[:i + 1]
-                return line
-            if len(self.buf) > limit:
-                raise LineTooLong(bytes(self.buf[:200]))
-            start = len(self.buf)
-            await self._fill()
-
-    async def discard_line(self, budget: int) -> bool:
-        """Skip to the end of the current line; False when it is longer than `budget`."""
-        skipped = 0
-        while True:
-            i = self.buf.find(b"\n")
-            if i >= 0:
-                del self.buf[:i + 1]
-                return True
-            skipped += len(self.buf)
-            self.buf.clear()
-            if skipped > budget:
-                return False
-            await self._fill()
+            self.buf += self._inflate.decompress(data, INFLATE_STEP)
+        except zlib.error as exc:
+            raise Closed(f"broken compressed stream: {exc}") from exc
+        if self._inflate.eof:
+            raise Closed("end of compressed stream")
 
     async def read_exact(self, n: int) -> bytes:
         if self._inflate is None and len(self.buf) < n:

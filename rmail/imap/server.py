@@ -25,6 +25,7 @@ from rmail.imap.connection import Closed, Connection, LineTooLong
 from rmail.imap.errors import ImapBad, ImapBye, ImapNo
 from rmail.imap.parser import ParseError, parse_command, parse_tag
 from rmail.imap.session import Session, State
+from rmail.lineio import guard_session
 from rmail.services import Services
 from rmail.store.errors import (
     AlreadyExists,
@@ -163,60 +164,55 @@ def greeting(s: Session) -> bytes:
 
 async def serve(s: Session) -> None:
     """The life of one connection after it was accepted (and, for imaps, TLS-wrapped)."""
-    conn = s.conn
-    conn.write(greeting(s))
-    bad = 0
     try:
-        while s.state is not State.LOGOUT:
-            await conn.flush()
-            timeout = (s.limits.autologout if s.state is not State.NOT_AUTHENTICATED
-                       else s.limits.unauth_timeout)
-            try:
-                data = await asyncio.wait_for(read_command(s), timeout)
-            except TimeoutError:
-                conn.write(b"* BYE Autologout; idle for too long\r\n")
-                break
-            except _Refused as exc:
-                conn.write(exc.line)
-                if exc.fatal:
-                    conn.write(b"* BYE the literal was too big to read\r\n")
-                    break
-                continue
-            except LineTooLong as exc:
-                head = parse_tag(exc.head)
-                tag = head[0] if head else "*"
-                conn.write(f"{tag} BAD line is longer than {s.limits.max_line} bytes\r\n"
-                           .encode())
-                if s.state is State.NOT_AUTHENTICATED or not await conn.discard_line(
-                        s.limits.max_command):
-                    conn.write(b"* BYE too much garbage\r\n")
-                    break
-                continue
-            try:
-                ok = await execute(s, data)
-            except ImapBye as exc:
-                conn.write(b"* BYE " + r.code_text(exc.code, exc.text) + b"\r\n")
-                break
-            bad = 0 if ok else bad + 1
-            if bad >= MAX_BAD_IN_A_ROW:
-                conn.write(b"* BYE too many invalid commands\r\n")
-                break
-    except Closed:
-        pass
-    except asyncio.CancelledError:  # the listener is stopping: say goodbye and end quietly
-        conn.write(b"* BYE server shutting down\r\n")
-        try:
-            await asyncio.wait_for(conn.flush(), 1)
-        except (Closed, TimeoutError, asyncio.CancelledError):
-            pass
-    except Exception:
-        log.exception("IMAP session from %s failed", s.peer_ip)
-        conn.write(b"* BYE internal server error\r\n")
+        await guard_session(s.conn, _command_loop(s), protocol="IMAP", peer=s.peer_ip,
+                            shutdown=b"* BYE server shutting down\r\n",
+                            failure=b"* BYE internal server error\r\n")
     finally:
         s.state = State.LOGOUT
         if s.sub is not None:
             s.sub.close()
-        await conn.close()
+        await s.conn.close()
+
+
+async def _command_loop(s: Session) -> None:
+    conn = s.conn
+    conn.write(greeting(s))
+    bad = 0
+    while s.state is not State.LOGOUT:
+        await conn.flush()
+        timeout = (s.limits.autologout if s.state is not State.NOT_AUTHENTICATED
+                   else s.limits.unauth_timeout)
+        try:
+            data = await asyncio.wait_for(read_command(s), timeout)
+        except TimeoutError:
+            conn.write(b"* BYE Autologout; idle for too long\r\n")
+            return
+        except _Refused as exc:
+            conn.write(exc.line)
+            if exc.fatal:
+                conn.write(b"* BYE the literal was too big to read\r\n")
+                return
+            continue
+        except LineTooLong as exc:
+            head = parse_tag(exc.head)
+            tag = head[0] if head else "*"
+            conn.write(f"{tag} BAD line is longer than {s.limits.max_line} bytes\r\n"
+                       .encode())
+            if s.state is State.NOT_AUTHENTICATED or not await conn.discard_line(
+                    s.limits.max_command):
+                conn.write(b"* BYE too much garbage\r\n")
+                return
+            continue
+        try:
+            ok = await execute(s, data)
+        except ImapBye as exc:
+            conn.write(b"* BYE " + r.code_text(exc.code, exc.text) + b"\r\n")
+            return
+        bad = 0 if ok else bad + 1
+        if bad >= MAX_BAD_IN_A_ROW:
+            conn.write(b"* BYE too many invalid commands\r\n")
+            return
 
 
 def new_session(core: Services, conn: Connection, limits: Limits, *, starttls: bool,

@@ -12,80 +12,23 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-READ_CHUNK = 64 * 1024
+from rmail.lineio import Closed, LineConnection, LineTooLong
+
+__all__ = ["Closed", "Connection", "LineTooLong"]
+
 DRAIN_AT = 256 * 1024  # bytes written before we wait for the client to take them
 WAIT_ABOVE = 64 * 1024  # bytes left in the transport's buffer that are worth waiting for
 
 
-class Closed(Exception):
-    """The client went away (EOF, reset, a failed handshake, or it stopped reading)."""
+class Connection(LineConnection):
+    """A POP3 connection: lines in (`rmail.lineio`), batched replies out."""
 
-
-class LineTooLong(Exception):
-    """A line exceeded the limit; the rest of it is still unread."""
-
-
-class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  send_timeout: float) -> None:
-        self.reader = reader
-        self.writer = writer
+        super().__init__(reader, writer)
         self.send_timeout = send_timeout
-        self.buf = bytearray()
         self._out: list[bytes] = []
         self._pending_out = 0
-
-    @property
-    def tls(self) -> bool:
-        return self.writer.get_extra_info("ssl_object") is not None
-
-    def peer_ip(self) -> str | None:
-        peer = self.writer.get_extra_info("peername")
-        if isinstance(peer, tuple) and peer:
-            return str(peer[0])
-        return None
-
-    # -- reading ------------------------------------------------------------------------------
-    async def _fill(self) -> None:
-        try:
-            data = await self.reader.read(READ_CHUNK)
-        except (ConnectionError, ssl.SSLError, OSError) as exc:
-            raise Closed(str(exc)) from exc
-        if not data:
-            raise Closed("end of input")
-        self.buf += data
-
-    async def read_line(self, limit: int) -> bytes:
-        """One line without its CRLF (a bare LF ends a line too); LineTooLong when its LF is
-        not within the first `limit` + 1 octets."""
-        start = 0
-        while True:
-            i = self.buf.find(b"\n", start)
-            if i >= 0:
-                if i > limit:
-                    raise LineTooLong()
-                end = i - 1 if i > 0 and self.buf[i - 1] == 13 else i
-                line = bytes(self.buf[:end])
-                del self.buf[:i + 1]
-                return line
-            if len(self.buf) > limit:
-                raise LineTooLong()
-            start = len(self.buf)
-            await self._fill()
-
-    async def discard_line(self, budget: int) -> bool:
-        """Skip to the end of the current line; False when it is longer than `budget`."""
-        skipped = 0
-        while True:
-            i = self.buf.find(b"\n")
-            if i >= 0:
-                del self.buf[:i + 1]
-                return True
-            skipped += len(self.buf)
-            self.buf.clear()
-            if skipped > budget:
-                return False
-            await self._fill()
 
     def has_buffered_input(self) -> bool:
         """Whether the client pipelined another command (RFC 2449 PIPELINING): answers are then

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from rmail.lineio import Closed, LineTooLong, guard_session
 from rmail.pop3.commands import COMMANDS
-from rmail.pop3.connection import Closed, LineTooLong
 from rmail.pop3.errors import Pop3Error
 from rmail.pop3.parser import MAX_LINE, ParseError, parse_command
 from rmail.pop3.session import Session, State
@@ -68,43 +68,38 @@ async def execute(s: Session, line: bytes) -> bool:
 
 async def serve(s: Session) -> None:
     """The life of one connection after it was accepted (and, for pop3s, TLS-wrapped)."""
-    conn, limits = s.conn, s.limits
-    conn.write(GREETING)
-    bad = long_lines = 0
     try:
-        while s.state is not State.CLOSED:
-            if not conn.has_buffered_input():
-                await conn.flush()
-            try:
-                async with asyncio.timeout(limits.timeout):  # a timer, not a task per command
-                    line = await conn.read_line(MAX_LINE - 1)
-            except TimeoutError:
-                conn.write(b"-ERR autologout: idle for too long\r\n")
-                break
-            except LineTooLong:
-                long_lines += 1
-                conn.write(f"-ERR command line longer than {MAX_LINE} octets\r\n".encode())
-                if long_lines >= limits.max_long_lines or not await conn.discard_line(
-                        DISCARD_BUDGET):
-                    conn.write(b"-ERR too many over-long lines; closing\r\n")
-                    break
-                continue
-            bad = 0 if await execute(s, line) else bad + 1
-            if bad >= limits.max_bad_commands:
-                conn.write(b"-ERR too many invalid commands; closing\r\n")
-                break
-    except Closed as exc:
-        log.debug("POP3 session from %s closed: %s", s.peer_ip, exc)
-    except asyncio.CancelledError:  # the listener is stopping: say so and end quietly
-        conn.write(b"-ERR [SYS/TEMP] server shutting down\r\n")
-        try:
-            await asyncio.wait_for(conn.flush(), 1)
-        except (Closed, TimeoutError, asyncio.CancelledError):
-            pass
-    except Exception:
-        log.exception("POP3 session from %s failed", s.peer_ip)
-        conn.write(b"-ERR [SYS/TEMP] internal server error\r\n")
+        await guard_session(s.conn, _command_loop(s), protocol="POP3", peer=s.peer_ip,
+                            shutdown=b"-ERR [SYS/TEMP] server shutting down\r\n",
+                            failure=b"-ERR [SYS/TEMP] internal server error\r\n")
     finally:
         s.release()  # without QUIT nothing is applied (RFC 1939 §6)
         s.state = State.CLOSED
-        await conn.close()
+        await s.conn.close()
+
+
+async def _command_loop(s: Session) -> None:
+    conn, limits = s.conn, s.limits
+    conn.write(GREETING)
+    bad = long_lines = 0
+    while s.state is not State.CLOSED:
+        if not conn.has_buffered_input():
+            await conn.flush()
+        try:
+            async with asyncio.timeout(limits.timeout):  # a timer, not a task per command
+                line = await conn.read_line(MAX_LINE - 1)
+        except TimeoutError:
+            conn.write(b"-ERR autologout: idle for too long\r\n")
+            return
+        except LineTooLong:
+            long_lines += 1
+            conn.write(f"-ERR command line longer than {MAX_LINE} octets\r\n".encode())
+            if long_lines >= limits.max_long_lines or not await conn.discard_line(
+                    DISCARD_BUDGET):
+                conn.write(b"-ERR too many over-long lines; closing\r\n")
+                return
+            continue
+        bad = 0 if await execute(s, line) else bad + 1
+        if bad >= limits.max_bad_commands:
+            conn.write(b"-ERR too many invalid commands; closing\r\n")
+            return

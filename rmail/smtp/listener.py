@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from rmail.conntable import Slot
 from rmail.listeners import BACKLOG, SHUTDOWN_GRACE, STARTTLS, ListenerContext
 from rmail.services import Services
 from rmail.smtp.handlers import BaseHandler, LmtpHandler, MxHandler, SubmissionHandler
@@ -39,10 +40,9 @@ class SmtpListener:
         self.services = services
         self.handler = handler_cls(services, self)
         self.protocol_cls = protocol_cls
-        self.max_per_ip = ctx.config.smtp.max_connections_per_ip
+        self.cap = ctx.per_ip_cap(ctx.config.smtp.max_connections_per_ip)
         self._server: asyncio.Server | None = None
-        self._sessions: set[RmailSMTP] = set()
-        self._per_ip: dict[str, int] = {}
+        self._sessions: dict[RmailSMTP, Slot] = {}
         self._deliveries: set[asyncio.Future[Any]] = set()
 
     # -- sessions ------------------------------------------------------------------------------
@@ -69,25 +69,18 @@ class SmtpListener:
         peer = transport.get_extra_info("peername")
         ip = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         session.peer_ip = ip  # type: ignore[attr-defined]
-        if self._per_ip.get(ip, 0) >= self.max_per_ip and \
-                not self.services.lockout.is_trusted(ip):
+        held = self.cap.admit(ip)
+        if held is None:
             log.warning("%s: refused a connection from %s (limit %d)", self.ctx.name, ip,
-                        self.max_per_ip)
+                        self.cap.limit)
             return False
-        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-        self._sessions.add(session)
+        self._sessions[session] = held
         return True
 
     def release(self, session: RmailSMTP) -> None:
-        if session not in self._sessions:
-            return
-        self._sessions.discard(session)
-        ip = getattr(session, "peer_ip", "")
-        left = self._per_ip.get(ip, 1) - 1
-        if left > 0:
-            self._per_ip[ip] = left
-        else:
-            self._per_ip.pop(ip, None)
+        held = self._sessions.pop(session, None)
+        if held is not None:
+            self.cap.release(held)
 
     async def shielded(self, coro: Awaitable[T]) -> T:
         """Await a delivery that finishes even if the session is cancelled."""

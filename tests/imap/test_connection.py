@@ -11,7 +11,6 @@ import zlib
 
 import pytest
 
-from rmail.config import Config
 from rmail.imap.server import Limits
 from tests.imap.conftest import PASSWORD, TIMEOUT, USER, ImapServer, StartImap, message
 
@@ -185,10 +184,7 @@ def test_autologout(start_imap: StartImap) -> None:
     assert c.buf == b"* BYE Autologout; idle for too long\r\n"
 
 
-def test_per_ip_connection_cap(start_imap: StartImap, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The cap is counted per process (issue 14 leaves it so): with two workers an address may
-    # hold twice the cap, and which worker takes the third connection is up to the kernel.
-    monkeypatch.setattr(Config, "worker_count", property(lambda self: 1))
+def test_per_ip_connection_cap(start_imap: StartImap) -> None:
     imap = start_imap(limits=Limits(max_connections_per_ip=2), trusted=False)
     a, b = imap.raw(), imap.raw()
     with socket.create_connection((imap.host, imap.port), timeout=TIMEOUT) as sock:

@@ -95,9 +95,8 @@ async def test_thousand_recipients(env: MailEnv) -> None:
 
 
 async def test_connection_limit_per_ip(make_env: MakeEnv) -> None:
-    # One worker: the cap is counted per process today (issue 14 makes it span the workers).
     env = await make_env(smtp={"max_connections_per_ip": 2},
-                         security={"trusted_networks": []}, workers=1)
+                         security={"trusted_networks": []})
     host, port = env.addr("smtp")
 
     def go() -> list[bytes]:
