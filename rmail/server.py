@@ -61,6 +61,7 @@ from rmail.listeners import (
 )
 from rmail.services import Services, build_services
 from rmail.store.accounts import Accounts
+from rmail.store.quotaclaims import QuotaClaims
 from rmail.tls import ensure_certificate, server_context
 from rmail.web.accesslog import ACCESS_LOG, AccessLogger
 from rmail.web.app import create_app
@@ -192,6 +193,7 @@ class Server:
         # process or a supervisor makes the table (and closes it at stop).
         self.connections = connections
         self._own_connections = connections is None
+        self._quota: QuotaClaims | None = None  # the supervisor's shared quota table
 
     @property
     def workers(self) -> int:
@@ -284,9 +286,12 @@ class Server:
         self._hub = BusHub(core)
         extra = {k: v for k, v in self.services.items() if k != "core"}
         assert self.connections is not None
+        # one quota table for every process: row 0 is ours (the queue runner delivers bounces)
+        self._quota = QuotaClaims.create(self.workers + 1)
+        core.mail.share_claims(self._quota)
         self.supervisor = Supervisor(self.config, self._sockets, self._hub, self.workers,
                                      services=extra, factories=self.factories,
-                                     connections=self.connections)
+                                     connections=self.connections, quota=self._quota)
         await self.supervisor.start()
         await core.start(singletons=True)
         self._background = core
@@ -326,6 +331,10 @@ class Server:
         sockets, self._sockets = self._sockets, {}
         for sock in sockets.values():
             sock.close()
+        quota, self._quota = self._quota, None
+        if quota is not None:
+            self.core.mail.share_claims(QuotaClaims.local())
+            quota.close()
         table, self.connections = self.connections, None
         if table is not None and self._own_connections:
             table.close()

@@ -41,6 +41,7 @@ from rmail.bus import BusHub
 from rmail.config import Config, ListenerConfig
 from rmail.conntable import ConnectionTable
 from rmail.listeners import SHUTDOWN_GRACE, StartupError, bind_listener
+from rmail.store.quotaclaims import QuotaClaims
 
 __all__ = ["Supervisor", "WorkerSpec"]
 
@@ -62,6 +63,7 @@ class WorkerSpec:
     sockets: dict[str, int]  # listener name -> inherited descriptor
     bus: int  # inherited descriptor of the worker's end of the bus
     connections: int  # inherited descriptor of the per-IP connection table (its row: index - 1)
+    quota: int  # inherited descriptor of the quota table (its row: index)
     services: dict[str, Any]  # picklable extra services (e.g. IMAP limits in tests)
     factories: dict[str, Any]  # listener name -> factory (an import path or a module function)
 
@@ -92,10 +94,11 @@ class Supervisor:
     def __init__(self, config: Config, sockets: Mapping[str, socket.socket], hub: BusHub,
                  count: int, *, services: Mapping[str, object] | None = None,
                  factories: Mapping[str, object] | None = None,
-                 connections: ConnectionTable) -> None:
+                 connections: ConnectionTable, quota: QuotaClaims) -> None:
         """``sockets`` are the server's bound sockets (with ``SO_REUSEPORT``): worker 1 starts
         on them; the others get sockets of their own, bound to the same ports. ``connections``
-        has a row per worker; a dead worker's row is cleared before its replacement starts."""
+        has a row per worker; a dead worker's row is cleared before its replacement starts, and so
+        is its row of ``quota`` (row 0 is the supervisor's own)."""
         self.config = config
         self.first: dict[str, socket.socket] | None = dict(sockets)
         self.ports = {name: sock.getsockname()[1] for name, sock in sockets.items()}
@@ -103,6 +106,7 @@ class Supervisor:
         self.hub = hub
         self.count = count
         self.connections = connections
+        self.quota = quota
         self.services = picklable(services or {})
         self.factories = picklable(factories or {})
         self.workers: dict[int, _Worker] = {}
@@ -149,11 +153,15 @@ class Supervisor:
 
     async def _start_worker(self, index: int) -> None:
         sockets = self.slots[index] = self._bind(index)
+        quota_fd = self.quota.fd
+        assert quota_fd is not None  # a shared table, not a private one
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        fds = [s.fileno() for s in sockets.values()] + [theirs.fileno(), self.connections.fd]
+        fds = [s.fileno() for s in sockets.values()]
+        fds += [theirs.fileno(), self.connections.fd, quota_fd]
         spec = WorkerSpec(self.config, index, self.count,
                           {name: s.fileno() for name, s in sockets.items()},
-                          theirs.fileno(), self.connections.fd, self.services, self.factories)
+                          theirs.fileno(), self.connections.fd, quota_fd, self.services,
+                          self.factories)
         env = dict(os.environ)
         root = str(Path(rmail.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -196,6 +204,7 @@ class Supervisor:
         self._release(worker.index)
         # its clients' connections died with it: give their per-IP slots back now
         self.connections.clear_row(worker.index - 1)
+        self.quota.clear_row(worker.index)  # and its quota claims in flight
         ran = time.monotonic() - worker.started
         failures = self._failures[worker.index] = \
             self._failures.get(worker.index, 0) + 1 if ran < STABLE_SECONDS else 1

@@ -24,6 +24,7 @@ import sys
 
 from rmail.bus import BusLink, rss_bytes
 from rmail.conntable import ConnectionTable
+from rmail.store.quotaclaims import QuotaClaims
 from rmail.supervisor import WorkerSpec
 
 __all__ = ["main", "serve_worker", "set_title"]
@@ -66,6 +67,7 @@ async def serve_worker(spec: WorkerSpec) -> None:
     bus_sock = socket.socket(fileno=spec.bus)
     connections = ConnectionTable.attach(spec.connections, spec.index - 1)
     core = build_services(spec.config)
+    core.mail.share_claims(QuotaClaims.attach(spec.quota, spec.index))
     link = BusLink(core, bus_sock, spec.index)
     await link.start()
     server = Server(core.config, services={**spec.services, "core": core},
@@ -89,6 +91,7 @@ async def serve_worker(spec: WorkerSpec) -> None:
         await link.close()
         core.close()
         connections.close()
+        core.mail.claims.close()
 
 
 def main() -> int:

@@ -371,6 +371,61 @@ async def test_per_ip_cap_spans_workers_and_a_killed_workers_slots_are_released(
             sock.close()
 
 
+# --- quota ---------------------------------------------------------------------------------
+
+
+async def test_quota_holds_when_deliveries_race_through_both_workers(
+        start_workers: StartWorkers) -> None:
+    server = await start_workers()
+    supervisor = server.supervisor
+    assert supervisor is not None
+    server.core.accounts.create(DOMAIN, "bob", password_hash(), quota_mb=1)
+    quota = 1024 * 1024
+    size = 20_000
+    # Fill bob's mailbox to leave room for about ten of the messages below.
+    inbox = server.core.mail.mailbox(DOMAIN, "bob").folder("INBOX")
+    filler = b"Subject: filler\r\n\r\n" + b"x" * (quota - 10 * size - 100)
+    await asyncio.to_thread(inbox.append, filler, quota_bytes=quota)
+
+    body = b"Subject: race\r\n\r\n" + (b"y" * 76 + b"\r\n") * (size // 78)
+    sessions = 16
+    barrier = threading.Barrier(sessions + 1, timeout=60)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        with smtplib.SMTP(*server.addresses["smtp"], timeout=60) as smtp:
+            smtp.ehlo()
+            barrier.wait()  # every session open (and spread) before any delivers
+            barrier.wait()
+            for _ in range(3):
+                try:
+                    smtp.sendmail("sender@example.org", [f"bob@{DOMAIN}"], body)
+                    ok = True
+                except smtplib.SMTPResponseException as exc:
+                    assert exc.smtp_code in (452, 552), exc
+                    ok = False
+                except smtplib.SMTPRecipientsRefused as exc:
+                    assert all(code in (452, 552) for code, _ in exc.recipients.values()), exc
+                    ok = False
+                with lock:
+                    results.append(ok)
+
+    threads = [threading.Thread(target=client) for _ in range(sessions)]
+    for t in threads:
+        t.start()
+    await asyncio.to_thread(barrier.wait)
+    spread = served_by(server.addresses["smtp"][1], supervisor.pids)
+    assert len(spread) == WORKERS, spread  # the race runs through both workers
+    await asyncio.to_thread(barrier.wait)
+    for t in threads:
+        await asyncio.to_thread(t.join)
+    assert len(results) == 3 * sessions
+    assert 0 < results.count(True) < len(results)  # some fitted, the rest were refused
+    used = MailStore(server.config.mail_root).mailbox(DOMAIN, "bob").usage_bytes()
+    assert used <= quota, f"{used - quota} bytes over the quota"
+
+
 # --- crashes and stopping -----------------------------------------------------------------
 
 

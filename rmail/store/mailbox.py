@@ -75,6 +75,7 @@ from rmail.store.journal import (
 )
 from rmail.store.layout import FolderLayout, Layout, MailLayout
 from rmail.store.metadata import Metadata
+from rmail.store.quotaclaims import Mark, QuotaClaims, Stale, user_key
 
 T = TypeVar("T")
 
@@ -199,6 +200,9 @@ class MailStore:
         # owns them (and shuts them down); a store built alone (CLI, tests) makes its own
         # on first commit.
         self._sync_pool = sync_pool
+        # Quota usage and in-flight claims; a server with workers replaces it with the table
+        # every process shares (`rmail.store.quotaclaims`).
+        self.claims = QuotaClaims.local()
 
     @property
     def sync_pool(self) -> ThreadPoolExecutor:
@@ -210,6 +214,15 @@ class MailStore:
                                                          thread_name_prefix="rmail-fsync")
                 pool = self._sync_pool
         return pool
+
+    def share_claims(self, claims: QuotaClaims) -> None:
+        """Account quotas in ``claims`` (the table every process of the server shares) from
+        now on; usages cached against the old table are summed afresh."""
+        with self._lock:
+            self.claims = claims
+            users = list(self._users.values())
+        for mb in users:
+            mb._forget_usage()
 
     def mailbox(self, domain: str, username: str) -> UserMailbox:
         """The mailbox of an existing user (names already validated by the accounts layer)."""
@@ -247,9 +260,9 @@ class UserMailbox:
         self._list: FolderList | None = None
         self._list_key: tuple[int, int] | None = None
         self._lock = threading.RLock()
-        self._usage: tuple[float, int] | None = None  # (computed at, bytes)
-        self._reserved = 0  # bytes of appends in flight in this process (see quota_room)
-        self._added = 0  # bytes this process's commits ever added (see usage_bytes)
+        self.key = user_key(domain, username)  # in the quota table
+        self._usage: tuple[float, int, Mark] | None = None  # (summed at, bytes, drift mark)
+        self._reserved = 0  # bytes of appends in flight without a quota-table slot
 
     # -- the folder list ---------------------------------------------------------------------
     def _read_list(self) -> FolderList:
@@ -475,26 +488,44 @@ class UserMailbox:
         return None if fd is None else MaildropLock(fd)
 
     # -- usage ----------------------------------------------------------------------------------
-    def usage_bytes(self) -> int:
-        """Bytes of all messages in all folders. Every delivery checks the quota, so the sum
-        over folders is cached: this process's own changes adjust it at once, changes made
-        by another process (the CLI) show within `USAGE_TTL` seconds."""
+    def _summed(self) -> tuple[int, Mark | None]:
+        """The sum of the folders' bytes and the quota-table mark it is relative to: cached
+        for `USAGE_TTL` seconds (every delivery checks the quota); the drift since the mark
+        adds what every process of the server committed meanwhile, and the expiry brings in
+        writers outside the server (the CLI)."""
         now = time.monotonic()
         with self._lock:
-            if self._usage is not None and now - self._usage[0] < USAGE_TTL:
-                return self._usage[1]
-            added_before = self._added
+            cached = self._usage
+        if cached is not None and now - cached[0] < USAGE_TTL:
+            return cached[1], cached[2]
+        # The mark is taken before summing: a commit made meanwhile may count twice (refusing
+        # early, never late) until the next recomputation.
+        mark = self.store.claims.mark(self.key)
         total = 0
         for entry in self.entries():
             if entry.folder_id is not None:
                 total += self._folder_object(entry.folder_id, entry.name).status().bytes
+        if mark is not None:
+            with self._lock:
+                self._usage = (now, total, mark)
+        return total, mark
+
+    def _forget_usage(self) -> None:
         with self._lock:
-            # Bytes our own commits added while we were summing may or may not be in `total`:
-            # count them (again) rather than risk missing them, which would let racing
-            # deliveries overshoot the quota. The next recomputation drops the excess.
-            total += self._added - added_before
-            self._usage = (now, total)
-        return total
+            self._usage = None
+
+    def usage_bytes(self) -> int:
+        """Bytes of all messages in all folders, as every process of the server committed
+        them (see `_summed`)."""
+        for _ in range(3):
+            total, mark = self._summed()
+            if mark is None:
+                return total
+            try:
+                return total + self.store.claims.drift_since(mark)
+            except Stale:  # the table gave our slot to another user: sum afresh
+                self._forget_usage()
+        return self._summed()[0]
 
     def recompute_usage(self) -> int:
         """Forget every cached figure and sum the folders' indexes as read from disk again
@@ -514,17 +545,35 @@ class UserMailbox:
         """Claim `nbytes` of the quota for an append or copy in flight, or QuotaExceeded.
 
         Without the claim, concurrent deliveries would each see the usage from before the
-        others and together overshoot the quota. Claims are counted until the caller is done;
-        a commit adds its bytes to the usage before its claim is released, so for a moment
-        they count twice (refusing early, never late). Another process's writes still show
-        only through `usage_bytes`."""
+        others and together overshoot the quota. Claims live in the quota table every process
+        of the server shares (`rmail.store.quotaclaims`) until the caller is done; a commit
+        adds its bytes to the usage before its claim is released, so for a moment they count
+        twice (refusing early, never late)."""
         if quota_bytes is None:
             yield
             return
-        self.usage_bytes()  # refresh the cached sum if it is old (reads folder indexes)
+        claims = self.store.claims
+        slot: int | None = None
+        for _ in range(3):
+            total, mark = self._summed()
+            if mark is None:
+                break
+            try:
+                slot = claims.claim(mark, total, nbytes, quota_bytes)
+                break
+            except Stale:
+                self._forget_usage()
+        if slot is not None:
+            try:
+                yield
+            finally:
+                claims.release(slot, nbytes)
+            return
+        # No slot in the table (every one near this user's holds claims): count what this
+        # process sees.
+        total = self.usage_bytes()
         with self._lock:
-            used = self._usage[1] if self._usage is not None else 0
-            if used + self._reserved + nbytes > quota_bytes:
+            if total + self._reserved + nbytes > quota_bytes:
                 raise QuotaExceeded(f"quota of {quota_bytes} bytes exceeded")
             self._reserved += nbytes
         try:
@@ -534,11 +583,7 @@ class UserMailbox:
                 self._reserved -= nbytes
 
     def _usage_changed(self, delta: int) -> None:
-        with self._lock:
-            if delta > 0:
-                self._added += delta
-            if self._usage is not None:
-                self._usage = (self._usage[0], self._usage[1] + delta)
+        self.store.claims.committed(self.key, delta)
 
 
 class MaildropLock:
