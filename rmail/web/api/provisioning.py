@@ -220,19 +220,27 @@ def _domain_query(request: web.Request) -> str | None:
 
 
 # -- accounts ------------------------------------------------------------------------------------
-@route("GET", "/mail/account/")
-async def list_accounts(request: web.Request) -> web.Response:
+async def _listing(request: web.Request,
+                   per_domain: Callable[[Any, str], list[dict[str, Any]]]) -> web.Response:
+    """`GET /mail/{kind}/[?domain=]`: every hosted domain's entries, or one domain's (an unknown
+    domain lists nothing, as 004's controller expects)."""
     await require_controller(request)
     domain = _domain_query(request)
     accounts = core(request).accounts
 
     def collect() -> list[dict[str, Any]]:
-        names = [domain] if domain else accounts.domains()
         if domain and not accounts.has_domain(domain):
             return []
-        return [account_model(a) for d in names for a in accounts.users(d)]
+        return [item for d in ([domain] if domain else accounts.domains())
+                for item in per_domain(accounts, d)]
 
     return json_response(await run(collect))
+
+
+@route("GET", "/mail/account/")
+async def list_accounts(request: web.Request) -> web.Response:
+    return await _listing(request, lambda accounts, d: [account_model(a)
+                                                        for a in accounts.users(d)])
 
 
 @route("POST", "/mail/account/")
@@ -331,18 +339,9 @@ async def set_spoofing_whitelist(request: web.Request) -> web.Response:
 # -- aliases -------------------------------------------------------------------------------------
 @route("GET", "/mail/alias/")
 async def list_aliases(request: web.Request) -> web.Response:
-    await require_controller(request)
-    domain = _domain_query(request)
-    accounts = core(request).accounts
-
-    def collect() -> list[dict[str, Any]]:
-        names = [domain] if domain else accounts.domains()
-        if domain and not accounts.has_domain(domain):
-            return []
-        return [alias_model(d, local, targets) for d in names
-                for local, targets in sorted(accounts.plain_aliases(d).items())]
-
-    return json_response(await run(collect))
+    return await _listing(request, lambda accounts, d: [
+        alias_model(d, local, targets)
+        for local, targets in sorted(accounts.plain_aliases(d).items())])
 
 
 def _targets(body: dict[str, Any]) -> tuple[str, ...]:
