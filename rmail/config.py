@@ -549,6 +549,16 @@ class QueueConfig(_Section):
             raise ConfigError("<code>", "retry_max", "must not be smaller than retry_min")
 
 
+@dataclass(frozen=True)
+class RetentionConfig(_Section):
+    """The retention sweeper (one per server): expunges mail whose retention ran out."""
+
+    sweep_seconds: int = _opt(3600, _int(1), "Seconds between two runs of the sweeper.")
+    batch: int = _opt(
+        10000, _int(1), "Messages one run expunges at most; the rest waits for the next run."
+    )
+
+
 RESERVED_USERNAMES = (
     "abuse", "admin", "administrator", "hostmaster", "info", "mailer-daemon", "noc",
     "no-reply", "noreply", "postmaster", "root", "security", "support", "webmaster", "www",
@@ -656,6 +666,7 @@ class Config(_Section):
     provisioning: ProvisioningConfig = _section(
         ProvisioningConfig, "Mail controller: REST API keys, the fetched JSON document."
     )
+    retention: RetentionConfig = _section(RetentionConfig, "Retention sweeper.")
     quota_mb_default: int = _opt(1024, _int(1, 1048576), "Quota of new users, in MB.")
     max_message_bytes: int = _opt(50 * 1024 * 1024, _int(1), "Largest message accepted, in bytes.")
     workers: int | str = _opt(

@@ -12,9 +12,9 @@ and the webmail session and preference stores (on disk, so every worker sees eve
 It also owns the thread pools: `store_pool` for store calls made from the loop (`run`), and
 the mail store's fsync pool for commit waves. `stop` shuts them down.
 
-Singletons (`start(singletons=True)`): the outbound queue runner, the VALARM reminder task and the
-provisioning task (periodic fetch, deleted-account sweeper) run once per server, in the single
-process or in the supervisor, never in a worker.
+Singletons (`start(singletons=True)`): the outbound queue runner, the VALARM reminder task, the
+provisioning task (periodic fetch, deleted-account sweeper) and the retention sweeper run once
+per server, in the single process or in the supervisor, never in a worker.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from rmail.config import Config
 from rmail.delivery import Delivery
 from rmail.provisioning.task import ProvisioningTask
 from rmail.queue import OutboundQueue
+from rmail.scheduling.retention import RetentionTask
 from rmail.store.accounts import Accounts
 from rmail.store.calendars import CalendarStore
 from rmail.store.contacts import ContactStore
@@ -43,6 +44,7 @@ from rmail.store.drive import DriveStore, ShareStore
 from rmail.store.events import EventBus
 from rmail.store.mailbox import SYNC_THREADS, MailStore
 from rmail.store.preferences import Preferences
+from rmail.store.retention import RetentionStore
 from rmail.store.sessions import SessionStore
 
 __all__ = ["STORE_THREADS", "Services", "build_services"]
@@ -72,6 +74,9 @@ class Services:
     calendars: CalendarStore = field(default=None)  # type: ignore[assignment]
     contacts: ContactStore = field(default=None)  # type: ignore[assignment]
     store_pool: ThreadPoolExecutor = field(default=None)  # type: ignore[assignment]
+    # Retention settings and the sweeper (a singleton task, `rmail.scheduling.retention`).
+    retention: RetentionStore = field(default=None)  # type: ignore[assignment]
+    retention_task: RetentionTask = field(default=None)  # type: ignore[assignment]
     # The link to the other processes (`rmail.bus.BusLink` in a worker, `BusHub` in the
     # supervisor), set by the bus itself; None in a single-process server.
     bus: Any = field(default=None, compare=False)
@@ -102,6 +107,12 @@ class Services:
                                Delivery(self.config, self.accounts, self.mail, self.queue,
                                         calendars=self.calendars))
         self.queue.attach(self.delivery)
+        if self.retention is None:
+            object.__setattr__(self, "retention", RetentionStore(self.mail))
+        if self.retention_task is None:
+            object.__setattr__(self, "retention_task", RetentionTask(
+                self.retention, self.accounts, interval=self.config.retention.sweep_seconds,
+                batch=self.config.retention.batch, run=self.run))
         if self.provisioning is None:
             object.__setattr__(self, "provisioning",
                                ProvisioningTask(self.config, self.accounts, self.mail.forget))
@@ -114,9 +125,9 @@ class Services:
 
     async def start(self, *, singletons: bool = True) -> None:
         """Start background work once every listener serves. ``singletons``: the outbound
-        queue runner, the VALARM reminders and the provisioning task (false in a worker of a
-        multi-process server, where the supervisor runs them). Each start needs a matching
-        `stop`."""
+        queue runner, the VALARM reminders, the provisioning task and the retention sweeper
+        (false in a worker of a multi-process server, where the supervisor runs them). Each
+        start needs a matching `stop`."""
         if not singletons:
             return
         from rmail.scheduling import reminders
@@ -124,6 +135,8 @@ class Services:
         await self.queue.start()
         self._tasks.append(asyncio.create_task(reminders.run_forever(self), name="rmail-reminders"))
         await self.provisioning.start()
+        self._tasks.append(asyncio.create_task(self.retention_task.run_forever(),
+                                               name="rmail-retention"))
 
     async def stop(self) -> None:
         """Stop background work (after the listeners stopped, so none can still enqueue)."""

@@ -203,3 +203,20 @@ async def test_quota_reset(api: Api) -> None:
                            user="alice")).status == 403
     assert (await api.call("POST", f"/users/{ALICE}/quota/reset",
                            user="admin")).json()["storageUsed"] == used
+
+
+async def test_retention_fields(api: Api) -> None:
+    ok = await api.call("PUT", "/users/me", user="alice", json={"retention": 86_400_000})
+    assert ok.status == 200, ok.body
+    doc = api.services.retention.get(DOMAIN, "alice")
+    assert [u["ms"] for u in doc["user"]] == [86_400_000]
+    archive = mailbox_id(api, "alice", "Archive")
+    reply = await api.call("PUT", f"/users/me/mailboxes/{archive}", user="alice",
+                           json={"retention": 60_000})
+    assert reply.status == 200, reply.body
+    folder = api.services.mail.mailbox(DOMAIN, "alice").folder("Archive")
+    assert api.services.retention.mailbox_retention(DOMAIN, "alice", folder) == 60_000
+    for bad in (-1, "1d", 1.5, True, 10**20):
+        for path in ("/users/me", f"/users/me/mailboxes/{archive}"):
+            reply = await api.call("PUT", path, user="alice", json={"retention": bad})
+            assert reply.status == 400 and "retention" in reply.error, (path, bad)

@@ -4,10 +4,12 @@
 - ``forward``: addresses every delivered message is forwarded to (SRS on the way out),
   ``[]`` to stop; each is checked like a filter's target (no own address, no two-step loop);
 - ``forwardKeep``: keep a copy in the mailbox too (default true);
-- ``forwards``: admin only, forwarded recipients per 24 hours (``null``: the default).
+- ``forwards``: admin only, forwarded recipients per 24 hours (``null``: the default);
+- ``retention``: milliseconds after which messages arriving from now on expire (0: never),
+  see `rmail.store.retention`.
 
-Each is written after the account write succeeded, into the user's `mailrules.json`, durably
-and under its lock.
+Each is written after the account write succeeded, into the user's `mailrules.json` (or
+`retention.json`), durably and under its lock.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from rmail.store.mailrules import MAX_FORWARD
+from rmail.store.retention import check_retention
 from rmail.web.api.base import core, run
 from rmail.web.api.filters import check_target
 from rmail.web.api.users import UserField, UserUpdate
@@ -60,8 +63,18 @@ async def _apply_forwards(update: UserUpdate, value: Any) -> None:
     update.after.append(write)
 
 
+async def _apply_retention(update: UserUpdate, value: Any) -> None:
+    ms = check_retention(value)
+    services, target = core(update.request), update.target
+
+    async def write() -> None:
+        await run(services.retention.set_user_retention, target.domain, target.username, ms)
+    update.after.append(write)
+
+
 FIELDS: dict[str, UserField] = {
     "forward": UserField(_apply_forward),
     "forwardKeep": UserField(_apply_forward_keep),
     "forwards": UserField(_apply_forwards, admin_only=True),
+    "retention": UserField(_apply_retention),
 }

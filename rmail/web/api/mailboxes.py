@@ -18,6 +18,7 @@ from aiohttp import web
 from rmail.store.errors import NotFound
 from rmail.store.folders import INBOX, SEPARATOR, FolderEntry
 from rmail.store.mailbox import Folder, UserMailbox
+from rmail.store.retention import check_retention
 from rmail.web.api.base import core, folder_name, get_bool, get_str, read_json, run
 from rmail.web.api.users import UserTarget, resolve_user, success
 from rmail.web.errors import ApiError
@@ -146,9 +147,11 @@ async def get_mailbox(request: web.Request) -> web.Response:
 
 @routes.put(BASE + "/" + MAILBOX)
 async def update_mailbox(request: web.Request) -> web.Response:
-    """Rename (`path`) and/or (un)subscribe (`subscribed`)."""
+    """Rename (`path`), (un)subscribe (`subscribed`), set `retention` (ms, for messages
+    arriving from now on; 0: the user's default; `rmail.store.retention`)."""
     target = await resolve_user(request)
-    body = await read_json(request, allowed=("path", "subscribed"))
+    body = await read_json(request, allowed=("path", "subscribed", "retention"))
+    retention = check_retention(body["retention"]) if "retention" in body else None
     raw_path = get_str(body, "path", max_length=1000)
     new = folder_name(raw_path) if raw_path is not None else None
     subscribed = get_bool(body, "subscribed")
@@ -164,6 +167,9 @@ async def update_mailbox(request: web.Request) -> web.Response:
             name = new
         if subscribed is not None:
             mailbox.set_subscribed(name, subscribed)
+        if retention is not None:
+            core(request).retention.set_mailbox_retention(target.domain, target.username,
+                                                          folder, retention)
 
     await run(update)
     return success()

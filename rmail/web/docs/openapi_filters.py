@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rmail.mail.filters import MAX_TARGETS, MAX_TEXT
+from rmail.store.retention import MAX_RETENTION_MS
 from rmail.web.api.filters import APPLY_MAX, DRY_RUN_DEFAULT, DRY_RUN_MAX
 from rmail.web.api.forwarding import MAX_FORWARDS
 from rmail.web.docs.openapi import BOOL, INT, STR, Schema, _op, _path_param, _query, obj, ref
@@ -55,6 +56,9 @@ USER_UPDATE_PROPERTIES: dict[str, Schema] = {
     "forwardKeep": {**BOOL, "description": "Keep a copy when forwarding (default true)"},
     "forwards": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_FORWARDS,
                  "description": "Admin only: forwarded recipients per 24 hours (null: default)"},
+    "retention": {"type": "integer", "minimum": 0, "maximum": MAX_RETENTION_MS,
+                  "description": "Milliseconds messages arriving from now on are kept "
+                                 "(0: forever; Trash and Junk at most 30 days)"},
 }
 
 

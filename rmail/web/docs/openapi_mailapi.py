@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rmail.store.retention import MAX_RETENTION_MS
+
 Schema = dict[str, Any]
 
 STR: Schema = {"type": "string"}
@@ -63,7 +65,12 @@ SCHEMAS: dict[str, Schema] = {
                            "subscribed": BOOL}, ["path"]),
     "MailboxCreated": _obj({"success": TRUE, "id": STR}),
     "MailboxUpdate": _obj({"path": {"type": "string", "minLength": 1, "maxLength": 1000},
-                           "subscribed": BOOL}, []),
+                           "subscribed": BOOL,
+                           "retention": {"type": "integer", "minimum": 0,
+                                         "maximum": MAX_RETENTION_MS,
+                                         "description": "Milliseconds messages arriving from "
+                                                        "now on are kept (0: the user's)"}},
+                          []),
     "MailMessageItem": _obj({**_ITEM, "attachments": {
         "type": "boolean", "description": "Has attachments (inline images not counted)"}}),
     "MailMessagePage": _obj({
