@@ -533,8 +533,7 @@ class UserMailbox:
         left in this process's view."""
         with self._lock:
             folders = list(self._folders.values())
-            self._usage = None
-            self._added = 0
+        self._forget_usage()
         for folder in folders:
             with folder._mem:
                 folder._index = None
