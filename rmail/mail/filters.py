@@ -22,15 +22,15 @@ when no filter chose a folder, targets add up, ``stop`` ends the evaluation.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
+import email
+import html
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 
+from rmail.mail.headers import decode_header_bytes, decode_text, decode_words
 from rmail.store.errors import InvalidValue
 
 __all__ = [
@@ -54,6 +54,11 @@ ACTION_KEYS = ("seen", "flag", "delete", "spam", "mailbox", "targets", "stop")
 FILTER_KEYS = ("id", "name", "query", "action", "disabled", "created")
 _ID = re.compile(r"[a-f0-9]{24}")
 _TAGS = re.compile(r"<[^>]*>")
+MAX_HEADER = 256 * 1024  # bytes of the header block the header criteria read
+_HEADER_NAMES = ("from", "to", "cc", "subject", "list-id")
+_WANTED = re.compile(rb"^(from|to|cc|subject|list-id)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)",
+                     re.IGNORECASE | re.MULTILINE)
+_LINE_BREAK = re.compile(rb"\r?\n")
 
 
 @dataclass(frozen=True)
@@ -206,22 +211,22 @@ class MessageFacts:
         return self._headers.get(name, "")
 
     def _read_headers(self) -> dict[str, str]:
-        end = self.raw.find(b"\r\n\r\n")
+        """Every From, To, Cc, Subject and List-Id field of the header block, unfolded and
+        decoded (RFC 2047 words, UTF-8 or Latin-1 bytes), casefolded. One regular-expression
+        pass over the header block: the standard library's header objects cost ten times
+        more per delivery."""
+        raw = self.raw
+        end = raw.find(b"\r\n\r\n")
         if end < 0:
-            end = self.raw.find(b"\n\n")
-        head = self.raw if end < 0 else self.raw[:end + 2]
-        parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(head)
-        out: dict[str, str] = {}
-        for name in ("from", "to", "cc", "subject", "list-id"):
-            values = []
-            for value in parsed.get_all(name, ()):
-                try:
-                    values.append(str(value))
-                except Exception:  # a field the policy cannot decode: skipped
-                    continue
-            out[name] = " ".join(values).casefold()
-        out["to"] = f"{out['to']} {out['cc']}"
-        return out
+            end = raw.find(b"\n\n")
+        head = raw[:MAX_HEADER] if end < 0 else raw[:min(end + 2, MAX_HEADER)]
+        out: dict[str, list[str]] = {name: [] for name in _HEADER_NAMES}
+        for m in _WANTED.finditer(head):
+            value = decode_header_bytes(_LINE_BREAK.sub(b"", m.group(2)))
+            out[m.group(1).decode("ascii").lower()].append(decode_words(value.strip()))
+        joined = {name: " ".join(values).casefold() for name, values in out.items()}
+        joined["to"] = f"{joined['to']} {joined['cc']}"
+        return joined
 
     def body(self) -> tuple[str, bool]:
         """(decoded text of the body parts, casefolded; has an attachment)."""
@@ -231,29 +236,28 @@ class MessageFacts:
 
 
 def _body_of(raw: bytes) -> tuple[str, bool]:
-    message = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
+    """(The decoded text of the body parts, casefolded; whether any part is an attachment).
+    The compat32 parser: it does not build header objects, so it costs a fraction of the
+    default policy's."""
+    message = email.message_from_bytes(raw)
     texts: list[str] = []
     size = 0
     attachment = False
     for part in message.walk():
         if part.is_multipart():
             continue
-        assert isinstance(part, EmailMessage)
-        disposition = part.get_content_disposition()
+        disposition = (part.get("Content-Disposition") or "").split(";", 1)[0].strip().lower()
         if disposition == "attachment" or (part.get_filename() and disposition != "inline"):
             attachment = True
             continue
         if part.get_content_maintype() != "text" or size >= MAX_BODY_TEXT:
             continue
-        try:
-            content = part.get_content()
-        except Exception:  # an unknown charset or broken transfer encoding
-            content = part.get_payload(decode=True) or b""
-            content = content.decode("utf-8", "replace") if isinstance(content, bytes) else ""
-        if not isinstance(content, str):
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
             continue
+        content = decode_text(payload[:MAX_BODY_TEXT * 4], part.get_content_charset())
         if part.get_content_subtype() == "html":
-            content = _TAGS.sub(" ", content)
+            content = html.unescape(_TAGS.sub(" ", content))
         texts.append(content)
         size += len(content)
     return " ".join(texts)[:MAX_BODY_TEXT].casefold(), attachment
