@@ -40,13 +40,18 @@ def random_secret() -> str:
 
 
 def stored_secret(mail_root: str | os.PathLike[str]) -> str:
-    """The generated signing secret under `secrets/`, created on first use (0600). Racing
+    """The generated JWT signing secret under `secrets/` (see `secret_file`)."""
+    from rmail.store.layout import Layout
+
+    return secret_file(Layout(mail_root).jwt_secret)
+
+
+def secret_file(path: Path) -> str:
+    """A generated secret in `path` (under `secrets/`), created on first use (0600). Racing
     creators (several workers, the CLI) agree: each writes a private temp file and links it
     into place, so exactly one wins and everyone reads the winner's secret."""
     from rmail.store.fsutil import ensure_dir, fsync_dir, tmp_name, write_new_file
-    from rmail.store.layout import Layout
 
-    path = Layout(mail_root).jwt_secret
     try:
         return _read_secret(path)
     except FileNotFoundError:
@@ -71,7 +76,7 @@ def stored_secret(mail_root: str | os.PathLike[str]) -> str:
 def _read_secret(path: os.PathLike[str]) -> str:
     text = Path(path).read_text(encoding="ascii").strip()
     if len(text) < 32:
-        raise ValueError(f"{path}: the stored JWT secret is shorter than 32 characters")
+        raise ValueError(f"{path}: the stored secret is shorter than 32 characters")
     return text
 
 

@@ -239,6 +239,7 @@ class Session:
         self.starttls_offered = starttls
         self.ssl_context = ssl_context
         self.peer_ip = conn.peer_ip()
+        self.client_name = ""  # from the client's ID (RFC 2971), for the auth log
         self.state = State.NOT_AUTHENTICATED
         self.principal: Principal | None = None
         self.mailbox: UserMailbox | None = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from rmail import __version__
-from rmail.auth import AuthError, Principal
+from rmail.auth import AuthError, LoginInfo, Principal
 from rmail.auth.sasl import SaslError, decode_plain, decode_text
 from rmail.pop3.connection import LineTooLong
 from rmail.pop3.errors import Pop3Error
@@ -42,10 +42,13 @@ def _require_privacy(s: Session) -> None:
 
 async def _check(s: Session, user: str, password: str) -> Principal:
     try:
-        principal = await s.core.auth.authenticate(user, password, ip=s.peer_ip)
+        principal = await s.core.auth.authenticate(user, password, ip=s.peer_ip, scope="pop3",
+                                                   info=LoginInfo("pop3"))
     except AuthError as exc:
         if exc.reason == "locked":
             raise Pop3Error("too many failed logins; try again later", "SYS/TEMP") from None
+        if exc.reason in ("2fa", "scope"):
+            raise Pop3Error(str(exc), "AUTH") from None
         raise Pop3Error("invalid credentials", "AUTH") from None
     if not principal.account.pop3_enabled:
         raise Pop3Error("POP3 access is disabled for this account", "AUTH")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
-from rmail.auth import AuthError, Principal
+from rmail.auth import AuthError, LoginInfo, Principal
 from rmail.delivery import SubmissionRefused
 from rmail.smtp.protocol import reflected_names
 from rmail.smtp.replies import (
@@ -254,7 +254,8 @@ class SubmissionHandler(BaseHandler):
         assert server.session is not None
         ip = peer_ip(server.session)
         try:
-            principal = await self.services.auth.authenticate(user, secret, ip=ip)
+            principal = await self.services.auth.authenticate(
+                user, secret, ip=ip, scope="smtp", info=LoginInfo("smtp"))
         except AuthError as exc:
             log.info("AUTH for %r from %s refused: %s", user, ip, exc.reason)
             reply = AUTH_LOCKED if exc.reason == "locked" else AUTH_INVALID

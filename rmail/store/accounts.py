@@ -19,7 +19,7 @@ import re._constants as _re_constants  # the parsed form of a pattern, to vet al
 import re._parser as _re_parser
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -232,6 +232,28 @@ def _checked_sequence(key: str, value: object) -> tuple[Any, ...]:
     if not all(isinstance(v, item) for v in value):
         raise InvalidValue(f"every entry of {key} must be a {item.__name__}")
     return tuple(value)
+
+
+def _check_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Known account fields with values of the right type (normalised in place)."""
+    for key, value in changes.items():
+        kind = _UPDATABLE.get(key)
+        if kind is None:
+            raise InvalidValue(f"field {key!r} cannot be changed")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidValue(f"{key} must be an integer")
+        if kind in (bool, str) and not isinstance(value, kind):
+            raise InvalidValue(f"{key} must be a {kind.__name__}")
+        if kind is int and value < 0:
+            raise InvalidValue(f"{key} must not be negative")
+        if kind is tuple:
+            changes[key] = _checked_sequence(key, value)
+    if "quota_mb" in changes:
+        check_quota(changes["quota_mb"])
+    if "admin_domains" in changes:
+        changes["admin_domains"] = tuple(dict.fromkeys(
+            normalize_domain(d) for d in changes["admin_domains"]))
+    return changes
 
 
 @dataclass(frozen=True)
@@ -710,32 +732,27 @@ class Accounts:
 
     def update(self, domain: str, username: str, **changes: Any) -> Account:
         """Change account fields; unknown fields and wrong types are refused."""
+        _check_changes(changes)
+        return self.modify(domain, username, lambda acc: changes,
+                           addresses="addresses" in changes)
+
+    def modify(self, domain: str, username: str, change: Callable[[Account], dict[str, Any]],
+               *, addresses: bool = False) -> Account:
+        """Read-modify-write under the account's lock: `change(current)` returns the fields
+        to change (checked as `update` checks them), so concurrent changes of one list
+        (application passwords, addresses) never lose each other. `addresses`: the change
+        may touch `addresses` (the accounts lock is taken first, as address claims need)."""
         name, user = normalize_domain(domain), check_username(username)
-        for key, value in changes.items():
-            kind = _UPDATABLE.get(key)
-            if kind is None:
-                raise InvalidValue(f"field {key!r} cannot be changed")
-            if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-                raise InvalidValue(f"{key} must be an integer")
-            if kind in (bool, str) and not isinstance(value, kind):
-                raise InvalidValue(f"{key} must be a {kind.__name__}")
-            if kind is int and value < 0:
-                raise InvalidValue(f"{key} must not be negative")
-            if kind is tuple:
-                changes[key] = _checked_sequence(key, value)
-        if "quota_mb" in changes:
-            check_quota(changes["quota_mb"])
-        if "admin_domains" in changes:
-            changes["admin_domains"] = tuple(dict.fromkeys(
-                normalize_domain(d) for d in changes["admin_domains"]))
         if not self.layout.account_file(name, user).exists():
             raise NotFound(f"no user {user}@{name}")  # before the lock: its sidecar needs the dir
-        claims = fsutil.locked(self._accounts_lock) if "addresses" in changes \
-            else contextlib.nullcontext()
+        claims = fsutil.locked(self._accounts_lock) if addresses else contextlib.nullcontext()
         with claims, fsutil.locked(self.layout.account_lock(name, user)):
-            if "addresses" in changes:
-                changes["addresses"] = self._checked_addresses(name, user, changes["addresses"])
             acc = self.get(name, user)
+            changes = _check_changes(dict(change(acc)))
+            if "addresses" in changes:
+                if not addresses:
+                    raise InvalidValue("addresses change without the accounts lock")
+                changes["addresses"] = self._checked_addresses(name, user, changes["addresses"])
             if "password_hash" in changes and "auth_epoch" not in changes:
                 changes["auth_epoch"] = acc.auth_epoch + 1  # old tokens stop working
             acc = replace(acc, **changes)

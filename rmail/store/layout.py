@@ -13,6 +13,10 @@
       mailrules.json                 filters, forwarding, retention (rmail.store.mailrules)
                                      (+ mailrules.lock)
       forward.log                    forwarded recipients, for the 24-hour limit
+      authlog.jsonl                  logins, password/2FA/app-password changes, one JSON line
+                                     each, 30 days (rmail.store.authlog) (+ authlog.lock)
+      security.json                  TOTP codes already used, app passwords' last use
+                                     (rmail.store.security) (+ security.lock)
       mail/
         retention.json               sweeper checkpoints per folder (rmail.store.retention)
         folders.json                 folder name -> id, special-use, subscribed (+ folders.lock)
@@ -148,6 +152,10 @@ class Layout:
         return self.secrets_dir / "jwt.secret"
 
     @property
+    def totp_key(self) -> Path:
+        return self.secrets_dir / "totp.key"
+
+    @property
     def run_dir(self) -> Path:
         return self.root / "run"
 
@@ -215,6 +223,18 @@ class Layout:
 
     def retention_lock(self, domain: str, username: str) -> Path:
         return self.mail_dir(domain, username) / "retention.lock"
+
+    def authlog_file(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "authlog.jsonl"
+
+    def authlog_lock(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "authlog.lock"
+
+    def security_file(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "security.json"
+
+    def security_lock(self, domain: str, username: str) -> Path:
+        return self.user_dir(domain, username) / "security.lock"
 
     # -- mail -----------------------------------------------------------------------------------
     def mail_dir(self, domain: str, username: str) -> Path:

@@ -29,7 +29,7 @@ import time
 
 from aiohttp import web
 
-from rmail.auth import AuthError, Principal
+from rmail.auth import MASTER, AuthError, LoginInfo, Principal
 from rmail.auth.tokens import TokenClaims, TokenError, decode_token
 from rmail.services import Services
 from rmail.store.errors import InvalidValue, NotFound
@@ -41,6 +41,7 @@ __all__ = [
     "BASIC_CHALLENGE",
     "BEARER_CHALLENGE",
     "SESSION_COOKIE",
+    "SecondFactorRequired",
     "authenticate",
     "locked_error",
     "password_login",
@@ -63,9 +64,19 @@ def locked_error(services: Services, ip: str | None) -> HttpError:
     return HttpError(429, LOCKED_MESSAGE, {"Retry-After": str(max(1, wait))})
 
 
+class SecondFactorRequired(HttpError):
+    """The password was right; the account has two-factor on and no `token` came with it."""
+
+    def __init__(self, principal: Principal) -> None:
+        super().__init__(401, "A second factor is required: send the TOTP or recovery code "
+                              "as token")
+        self.principal = principal
+
+
 async def authenticate(request: web.Request, *, challenge: str = BEARER_CHALLENGE,
-                       cookie: bool = False) -> Principal:
-    """The caller of `request`, or HttpError 401/429."""
+                       cookie: bool = False, scope: str = "api") -> Principal:
+    """The caller of `request`, or HttpError 401/429. `scope` is the application-password
+    scope of the area (`api`, `caldav`, `dav`) that Basic credentials must carry."""
     services = request.app[CORE_KEY]
     header = request.headers.get("Authorization", "").strip()
     if not header:
@@ -82,7 +93,8 @@ async def authenticate(request: web.Request, *, challenge: str = BEARER_CHALLENG
         return _from_token(services, credentials, challenge)
     if scheme == "basic" and credentials:
         login, password = _basic(credentials, challenge)
-        return await password_login(request, login, password, challenge=challenge)
+        return await password_login(request, login, password, challenge=challenge,
+                                    scope=scope)
     raise _unauthorized("Unsupported authorization scheme (use Basic or Bearer)", challenge)
 
 
@@ -99,18 +111,29 @@ def _basic(credentials: str, challenge: str) -> tuple[str, str]:
 
 async def password_login(request: web.Request, login: str, password: str, *,
                          domain: str | None = None,
-                         challenge: str = BEARER_CHALLENGE) -> Principal:
+                         challenge: str = BEARER_CHALLENGE, scope: str = MASTER,
+                         token: str | None = None, protocol: str | None = None) -> Principal:
     """A password login from this request's IP: counts toward the shared lockout; a locked IP
-    gets 429 with `Retry-After`, wrong credentials 401."""
+    gets 429 with `Retry-After`, wrong credentials 401. `scope` `master` (the default: a login
+    to the account itself, `POST /auth/login` and webmail) takes only the account's password
+    and, with two-factor on, `token` (else `SecondFactorRequired`); a protocol scope also
+    takes application passwords of that scope."""
     services = request.app[CORE_KEY]
     if not login.strip():
         raise _unauthorized("Malformed credentials: empty login", challenge)
+    info = LoginInfo(protocol or scope, request.headers.get("User-Agent", "")[:200])
     try:
         return await services.auth.authenticate(login, password, ip=request.remote,
-                                                domain=domain)
+                                                domain=domain, scope=scope, token=token,
+                                                info=info)
     except AuthError as exc:
         if exc.reason == "locked":
             raise locked_error(services, request.remote) from None
+        if exc.reason == "second_factor":
+            assert exc.account is not None
+            raise SecondFactorRequired(Principal(exc.account)) from None
+        if exc.reason in ("2fa", "scope", "token"):
+            raise _unauthorized(str(exc).capitalize(), challenge) from None
         raise _unauthorized("Invalid credentials", challenge) from None
 
 

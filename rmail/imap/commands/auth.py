@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 from rmail import __version__
-from rmail.auth import AuthError, Principal
+from rmail.auth import AuthError, LoginInfo, Principal
 from rmail.auth.sasl import SaslError, decode_plain, decode_text
 from rmail.imap import responses as r
 from rmail.imap.commands.base import Done
@@ -53,10 +53,13 @@ def _require_privacy(s: Session) -> None:
 
 async def _check(s: Session, user: str, password: str) -> Principal:
     try:
-        return await s.core.auth.authenticate(user, password, ip=s.peer_ip)
+        return await s.core.auth.authenticate(user, password, ip=s.peer_ip, scope="imap",
+                                              info=LoginInfo("imap", s.client_name))
     except AuthError as exc:
         if exc.reason == "locked":
             raise ImapNo("too many failed logins; try again later", "UNAVAILABLE") from None
+        if exc.reason in ("2fa", "scope"):
+            raise ImapNo(str(exc), "AUTHENTICATIONFAILED") from None
         raise ImapNo("invalid credentials", "AUTHENTICATIONFAILED") from None
 
 
@@ -109,6 +112,9 @@ async def authenticate(s: Session, args: Authenticate) -> Done:
 
 
 async def id_(s: Session, args: Id) -> Done:
+    for key, value in args.params or ():
+        if key.lower() == "name" and value:
+            s.client_name = " ".join(value.split())[:100]
     s.untagged(b'ID ("name" "rmail" "version" ' + r.string(__version__) + b")")
     return Done()
 

@@ -7,7 +7,10 @@ from aiohttp import web
 from rmail.web.api import (
     admin_users,
     aliases,
+    asps,
     auth,
+    authenticate,
+    authlog,
     filters,
     folders,
     forwarding,
@@ -15,13 +18,15 @@ from rmail.web.api import (
     messages,
     search,
     send,
+    twofactor,
     users,
 )
 from rmail.web.api.provisioning import setup_provisioning
 
 ROUTE_TABLES = (auth.routes, folders.routes, send.routes, aliases.routes, admin_users.routes,
                 users.routes, mailboxes.routes, messages.routes, filters.routes,
-                search.routes)
+                search.routes, asps.routes, twofactor.routes, authlog.routes,
+                authenticate.routes)
 # PUT /users/{user} also takes the forwarding fields (its field table is open to areas).
 users.USER_FIELDS.update(forwarding.FIELDS)
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from rmail.auth import Principal, hash_password
+from rmail.auth import LoginInfo, Principal, hash_password
 from rmail.store.accounts import Account, check_password, normalize_address
 from rmail.store.errors import InvalidValue, NotFound, StaleCache
 from rmail.web.api.base import (
@@ -48,6 +48,7 @@ __all__ = [
     "UserField",
     "UserTarget",
     "UserUpdate",
+    "log_change",
     "require_master",
     "resolve_user",
     "routes",
@@ -85,6 +86,15 @@ class UserTarget:
 def success(data: dict[str, Any] | None = None, status: int = 200) -> web.Response:
     """A JSON answer `{"success": true, ...data}`."""
     return json_response({"success": True, **(data or {})}, status=status)
+
+
+def log_change(request: web.Request, target: UserTarget, action: str, asp: str = "") -> None:
+    """Note a security change of `target` (`password change`, `create asp`, `enable 2fa`...)
+    in its auth log, with who made it when an admin did (blocking: call through `run`)."""
+    info = LoginInfo("api", request.headers.get("User-Agent", "")[:200])
+    by = "" if target.is_self else f"by admin {target.principal.address}"
+    core(request).auth.log_event(target.account, action, "success", ip=request.remote,
+                                 info=info, asp=asp, reason=by)
 
 
 def require_master(target: UserTarget) -> None:
@@ -244,4 +254,6 @@ async def put_user(request: web.Request) -> web.Response:
             raise ApiError(404, "The account was deleted meanwhile") from None
     for step in update.after:
         await step()
+    if "password_hash" in update.changes:
+        await run(log_change, request, target, "password change")
     return success()

@@ -230,4 +230,4 @@ def parse_path(path: str, principal: Principal) -> Target:
 async def authenticate(request: web.Request) -> Principal:
     """Basic (`user@domain:password`, app passwords) or Bearer JWT through the one front door
     (`rmail.web.auth`); a 401 carries the Basic challenge (RFC 4791 clients prompt on it)."""
-    return await front_door(request, challenge=BASIC_CHALLENGE)
+    return await front_door(request, challenge=BASIC_CHALLENGE, scope="caldav")

@@ -9,8 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from rmail.auth import MASTER
+from rmail.auth.apppasswords import ALL, DESCRIPTION_MAX, SCOPES
 from rmail.store.accounts import PASSWORD_MAX_BYTES
-from rmail.web.docs.openapi import BOOL, INT, STR, STR_LIST, Schema, _op, _path_param, obj, ref
+from rmail.web.api.authlog import ACTIONS
+from rmail.web.docs.openapi import (
+    BOOL,
+    INT,
+    NULLABLE_STR,
+    STR,
+    STR_LIST,
+    Schema,
+    _op,
+    _path_param,
+    _query,
+    obj,
+    ref,
+)
 
 SUCCESS: Schema = {"const": True}
 
@@ -44,15 +59,68 @@ USER_UPDATE_PROPERTIES: dict[str, Schema] = {
 }
 
 
+TOKEN: Schema = {"type": "string", "minLength": 1, "maxLength": 64,
+                 "description": "A current 6-digit TOTP code or an unused recovery code"}
+ASP_SCOPE: Schema = {"enum": [*SCOPES, ALL]}
+ASP_ID = _path_param("id", {"type": "string", "pattern": "^[0-9a-f]{24}$"},
+                     "The application password's id")
+
+
 def users_schemas() -> dict[str, Schema]:
+    asp = {"id": STR, "description": STR, "scopes": {"type": "array", "items": ASP_SCOPE},
+           "created": {"type": "string", "format": "date-time"}}
     return {
         "Success": obj({"success": SUCCESS}),
         "UserDetail": obj(USER_DETAIL_PROPERTIES),
         "UserUpdate": {**obj(USER_UPDATE_PROPERTIES, []), "minProperties": 1},
+        "Asp": obj({**asp, "last_used": NULLABLE_STR, "last_ip": NULLABLE_STR}),
+        "AspList": obj({"success": SUCCESS,
+                        "results": {"type": "array", "items": ref("Asp")}}),
+        "AspCreate": obj({
+            "description": {"type": "string", "minLength": 1, "maxLength": DESCRIPTION_MAX},
+            "scopes": {"type": "array", "items": ASP_SCOPE, "minItems": 1, "maxItems": 20}}),
+        "AspCreated": obj({"success": SUCCESS, **asp, "password": {
+            "type": "string", "pattern": "^[a-z]{16}$",
+            "description": "Shown this once; spaces and case are ignored when typed"}}),
+        "TotpEnrolment": obj({"success": SUCCESS,
+                              "uri": {"type": "string", "description": "otpauth:// URI"},
+                              "qrcode": {"type": "string",
+                                         "description": "data:image/png;base64,... QR code"},
+                              "seed": {"type": "string", "description": "Base32 secret"}}),
+        "TotpToken": obj({"token": TOKEN}),
+        "TotpDisable": obj({"password": STR, "token": TOKEN}, []),
+        "RecoveryCodes": obj({"success": SUCCESS, "recoveryCodes": STR_LIST}),
+        "TotpChecked": obj({"success": SUCCESS, "kind": {"enum": ["totp", "recovery"]}}),
+        "AuthLogEntry": obj({name: STR for name in (
+            "id", "action", "result", "protocol", "scope", "asp", "ip", "userAgent", "reason",
+            "created")}),
+        "AuthLog": obj({"success": SUCCESS, "action": {"type": ["string", "null"]},
+                        "total": INT, "page": INT, "previousCursor": NULLABLE_STR,
+                        "nextCursor": NULLABLE_STR,
+                        "results": {"type": "array", "items": ref("AuthLogEntry")}}),
+        "AuthenticateRequest": obj({
+            "username": {"type": "string", "minLength": 1,
+                         "description": "A bare name or any of the user's addresses"},
+            "password": STR,
+            "scope": {"enum": [MASTER, *SCOPES]},
+            "protocol": STR, "ip": {"type": "string", "description": "The end user's IP"},
+            "sess": STR, "userAgent": STR}, ["username", "password"]),
+        "Authenticated": obj({
+            "success": SUCCESS, "id": STR, "username": STR, "address": STR, "scope": STR,
+            "require2fa": {"oneOf": [{"const": False},
+                                     {"type": "array", "items": {"enum": ["totp"]}}]},
+            "asp": NULLABLE_STR}),
     }
 
 
 def users_paths() -> dict[str, dict[str, Any]]:
+    paths = _paths()
+    paths["/users/{user}/2fa"]["delete"]["requestBody"] = {
+        "required": False, "content": {"application/json": {"schema": ref("TotpDisable")}}}
+    return paths
+
+
+def _paths() -> dict[str, dict[str, Any]]:
     return {
         "/users/{user}": {
             "get": _op("Get an account (yours, or one you administer)", "Users",
@@ -62,4 +130,47 @@ def users_paths() -> dict[str, dict[str, Any]]:
                        "Users", {200: ("Changed", ref("Success"))}, errors=(403, 404),
                        params=[USER], body=ref("UserUpdate")),
         },
+        "/users/{user}/asps": {
+            "get": _op("List application passwords", "Users",
+                       {200: ("Application passwords", ref("AspList"))},
+                       errors=(400, 403, 404), params=[USER]),
+            "post": _op("Create an application password (shown once)", "Users",
+                        {200: ("Created", ref("AspCreated"))}, errors=(403, 404),
+                        params=[USER], body=ref("AspCreate")),
+        },
+        "/users/{user}/asps/{id}": {"delete": _op(
+            "Revoke an application password", "Users", {200: ("Revoked", ref("Success"))},
+            errors=(400, 403, 404), params=[USER, ASP_ID])},
+        "/users/{user}/2fa": {
+            "post": _op("Start TOTP enrolment (not active until PUT)", "Users",
+                        {200: ("Secret, otpauth URI and QR code", ref("TotpEnrolment"))},
+                        errors=(400, 403, 404, 409), params=[USER]),
+            "put": _op("Activate TOTP with a current code; answers the recovery codes",
+                       "Users", {200: ("Active", ref("RecoveryCodes"))},
+                       errors=(403, 404, 409), params=[USER], body=ref("TotpToken")),
+            "delete": _op("Turn TOTP off (users: password and token; admins: nothing)",
+                          "Users", {200: ("Off", ref("Success"))},
+                          errors=(400, 403, 404, 409, 413), params=[USER]),
+            "get": _op("Check a TOTP or recovery code (it is used up)", "Users",
+                       {200: ("Valid", ref("TotpChecked"))}, errors=(400, 403, 404, 409),
+                       params=[USER, _query("token", TOKEN, "The code")]),
+        },
+        "/users/{user}/2fa/recovery": {"post": _op(
+            "Replace the recovery codes (a current code as proof)", "Users",
+            {200: ("New codes", ref("RecoveryCodes"))}, errors=(403, 404, 409),
+            params=[USER], body=ref("TotpToken"))},
+        "/users/{user}/authlog": {"get": _op(
+            "The account's auth log, newest first (30 days)", "Users",
+            {200: ("A page of entries", ref("AuthLog"))}, errors=(400, 403, 404),
+            params=[USER,
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 250},
+                           "Entries per page (default 20)"),
+                    _query("page", {"type": "integer", "minimum": 1}, "Echoed"),
+                    _query("next", STR, "Cursor for older entries"),
+                    _query("previous", STR, "Cursor for newer entries"),
+                    _query("action", {"enum": list(ACTIONS)}, "Only this action")])},
+        "/authenticate": {"post": _op(
+            "Check a user's credentials (global admins and API keys)", "Users",
+            {200: ("Valid", ref("Authenticated"))}, auth="admin", errors=(404,),
+            body=ref("AuthenticateRequest"))},
     }

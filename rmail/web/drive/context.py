@@ -146,7 +146,7 @@ async def authenticate(request: web.Request, core: Services) -> Principal:
     """Basic `user@domain:password` (or an app password) or a Bearer JWT, through the one front
     door (`rmail.web.auth`); a 401 carries the drive's Basic challenge so WebDAV clients
     prompt for a password."""
-    return await front_door(request, challenge=BASIC_CHALLENGE)
+    return await front_door(request, challenge=BASIC_CHALLENGE, scope="dav")
 
 
 async def resolve(request: web.Request, *, allow_share: bool = True) -> Ctx:

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from rmail.web.auth import SESSION_COOKIE, password_login
+from rmail.auth import AuthError, LoginInfo, Principal
+from rmail.web.auth import SESSION_COOKIE, SecondFactorRequired, locked_error, password_login
 from rmail.web.errors import HttpError
 from rmail.web.webmail.context import Page, session_cookie, view
 from rmail.web.webmail.urls import folder_path
@@ -70,15 +71,23 @@ async def login_form(page: Page) -> web.StreamResponse:
 @routes.post("/webmail/login")
 @view(session=False)
 async def login(page: Page) -> web.StreamResponse:
+    """Step one: address and password. With two-factor on, step two (the same URL, with the
+    signed `pending` proof of step one instead of the password) takes the code."""
     form = page.form
     username = str(form.get("username", "")).strip()[:MAX_LOGIN]
     password = str(form.get("password", ""))[:MAX_PASSWORD]
     target = safe_next(form.get("next"))
+    if form.get("pending"):
+        return await _second_step(page, target)
     if not username or not password:
         return await page.render("login.html", status=400, title="Log in", next=target or "",
                                  username=username, error="Enter your address and password.")
     try:
-        principal = await password_login(page.request, username, password)
+        principal = await password_login(page.request, username, password, protocol="webmail")
+    except SecondFactorRequired as exc:
+        pending = page.services.auth.pending_login(exc.principal)
+        return await page.render("login.html", title="Two-factor code", next=target or "",
+                                 username=username, error=None, pending=pending)
     except HttpError as exc:
         if exc.status == 429:
             error = "Too many failed logins from your address; try again later."
@@ -89,6 +98,37 @@ async def login(page: Page) -> web.StreamResponse:
         if "Retry-After" in exc.headers:
             response.headers["Retry-After"] = exc.headers["Retry-After"]
         return response
+    return await _start_session(page, principal, target)
+
+
+async def _second_step(page: Page, target: str | None) -> web.StreamResponse:
+    pending = str(page.form.get("pending", ""))[:1000]
+    token = str(page.form.get("token", "")).strip()[:64]
+    username = str(page.form.get("username", "")).strip()[:MAX_LOGIN]
+    info = LoginInfo("webmail", page.request.headers.get("User-Agent", "")[:200])
+    try:
+        principal = await page.run(page.services.auth.complete_login_sync, pending, token,
+                                   ip=page.request.remote, info=info)
+    except AuthError as exc:
+        if exc.reason == "locked":
+            error = locked_error(page.services, page.request.remote)
+            response = await page.render("login.html", status=429, title="Log in",
+                                         next=target or "", username=username,
+                                         error="Too many failed logins from your address; "
+                                               "try again later.")
+            response.headers["Retry-After"] = error.headers["Retry-After"]
+            return response
+        if exc.reason == "token":  # the same proof of the password, another try at the code
+            return await page.render("login.html", status=401, title="Two-factor code",
+                                     next=target or "", username=username, pending=pending,
+                                     error="Wrong or already used code.")
+        return await page.render("login.html", status=401, title="Log in", next=target or "",
+                                 username=username, error="The login expired; start again.")
+    return await _start_session(page, principal, target)
+
+
+async def _start_session(page: Page, principal: Principal,
+                         target: str | None) -> web.StreamResponse:
     sessions = page.services.sessions
     old = page.request.cookies.get(SESSION_COOKIE)
     account = principal.account

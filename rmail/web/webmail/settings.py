@@ -16,10 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
-from rmail.auth import hash_password
+from rmail.auth import LoginInfo, hash_password
 from rmail.auth.policy import check_new_password
 from rmail.store.errors import AlreadyExists, Conflict, InvalidValue, NotFound
-from rmail.web.auth import SESSION_COOKIE, password_login
+from rmail.web.auth import SESSION_COOKIE
 from rmail.web.errors import HttpError
 from rmail.web.webmail import format as fmt
 from rmail.web.webmail.calendar.data import WEEKDAY_NAMES, week_start
@@ -92,12 +92,14 @@ async def password(page: Page) -> web.StreamResponse:
     new = _field(page, "new_password", 4096)
     confirm = _field(page, "confirm_password", 4096)
     user = page.user
-    try:
-        await password_login(page.request, user.address, current)
-    except HttpError as exc:
-        message = "Your current password is not right." if exc.status == 401 else \
-            "Too many failed logins; try again later."
-        return await _page(page, status=exc.status, error=message, section="password")
+    auth = page.services.auth
+    if auth.lockout.is_locked(page.request.remote):
+        return await _page(page, status=429, error="Too many failed logins; try again later.",
+                           section="password")
+    # The account's own password (two-factor or not: the session already passed it)
+    if not await page.run(auth.verify_master, user.account, current, ip=page.request.remote):
+        return await _page(page, status=401, error="Your current password is not right.",
+                           section="password")
     if new != confirm:
         return await _page(page, status=400, error="The new passwords do not match.",
                            section="password")
@@ -110,6 +112,9 @@ async def password(page: Page) -> web.StreamResponse:
     hashed = await page.run(hash_password, new)
     account = await page.run(page.services.accounts.update, user.domain, user.username,
                              password_hash=hashed)
+    await page.run(auth.log_event, account, "password change", "success",
+                   ip=page.request.remote, info=LoginInfo(
+                       "webmail", page.request.headers.get("User-Agent", "")[:200]))
     sessions = page.services.sessions
     old = page.request.cookies.get(SESSION_COOKIE, "")
     session_id, _ = await page.run(sessions.create, account.domain, account.username,

@@ -1,0 +1,151 @@
+"""TOTP second factor (RFC 6238, pyotp) and recovery codes.
+
+`account.json` `totp` holds `{"enabled", "secret", "created", "recovery"}`:
+
+- `secret` is the base32 TOTP secret encrypted with AES-256-GCM (`v1:` + base64 of nonce and
+  ciphertext), the account's address as associated data, under a key kept in
+  `{mail_root}/secrets/totp.key` (0600, generated once). A copy of `account.json` alone does
+  not reveal the secret, and a `totp` object copied into another account does not decrypt.
+- `recovery` holds keyed BLAKE2b digests (same key) of the ten recovery codes; the codes
+  themselves are shown once, when two-factor is activated or the codes are regenerated.
+
+Replay protection lives in `security.json` (`rmail.store.security`): a TOTP code is accepted
+only for a time step later than the last accepted one, a recovery code only once, both under
+the user's security lock, so the rules hold across worker processes. Clock skew: one step
+(30 s) either side.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import os
+import secrets
+import string
+import time
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import segno
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from rmail.auth.tokens import secret_file
+from rmail.store.accounts import Account
+from rmail.store.layout import Layout
+from rmail.store.security import SecurityState
+
+ISSUER = "rmail"
+STEP = 30
+SKEW = 1
+RECOVERY_CODES = 10
+_RECOVERY_ALPHABET = string.ascii_lowercase + string.digits
+MAX_TOKEN = 64
+
+
+class TotpError(Exception):
+    """The stored TOTP data cannot be used (wrong key, damaged)."""
+
+
+@functools.cache
+def _key(path: str) -> bytes:
+    return hashlib.sha256(secret_file(Path(path)).encode()).digest()
+
+
+class Totp:
+    """TOTP enrolment and checks for the accounts under one mail root."""
+
+    def __init__(self, mail_root: str | os.PathLike[str], security: SecurityState) -> None:
+        self.layout = Layout(mail_root)
+        self.security = security
+
+    @property
+    def key(self) -> bytes:
+        return _key(str(self.layout.totp_key))
+
+    # -- the secret -------------------------------------------------------------------------
+    def encrypt(self, account: Account, secret: str) -> str:
+        nonce = os.urandom(12)
+        sealed = AESGCM(self.key).encrypt(nonce, secret.encode(), _aad(account))
+        return "v1:" + base64.b64encode(nonce + sealed).decode()
+
+    def decrypt(self, account: Account, stored: str) -> str:
+        if not stored.startswith("v1:"):
+            raise TotpError("unknown TOTP secret format")
+        try:
+            raw = base64.b64decode(stored[3:], validate=True)
+            return AESGCM(self.key).decrypt(raw[:12], raw[12:], _aad(account)).decode()
+        except (InvalidTag, ValueError) as exc:
+            raise TotpError("the TOTP secret does not decrypt with secrets/totp.key") from exc
+
+    def new_enrolment(self, account: Account, issuer: str = ISSUER) -> tuple[dict[str, Any],
+                                                                            str, str]:
+        """(the `totp` object to store, not yet enabled; the otpauth URI; its QR code as a
+        PNG data URL)."""
+        secret = pyotp.random_base32()
+        uri = pyotp.TOTP(secret).provisioning_uri(name=account.address, issuer_name=issuer)
+        qr = segno.make(uri, error="m").png_data_uri(scale=5, border=2)
+        doc = {"enabled": False, "secret": self.encrypt(account, secret),
+               "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+               "recovery": []}
+        return doc, uri, qr
+
+    # -- recovery codes ---------------------------------------------------------------------
+    def recovery_digest(self, code: str) -> str:
+        return hashlib.blake2b(code.encode(), key=self.key[:32], digest_size=16).hexdigest()
+
+    def new_recovery_codes(self) -> tuple[list[str], list[str]]:
+        """(the codes to show once, their digests to store)."""
+        codes = ["-".join("".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(4))
+                          for _ in range(3)) for _ in range(RECOVERY_CODES)]
+        return codes, [self.recovery_digest(_compact(c)) for c in codes]
+
+    # -- checking ---------------------------------------------------------------------------
+    def check(self, account: Account, token: str, *, pending: bool = False,
+              now: float | None = None) -> str | None:
+        """"totp" or "recovery" when `token` is a current, unused code of the account's
+        secret (or a recovery code), else None. Records the use (replay protection).
+        `pending`: check against a secret not yet activated (recovery codes do not apply)."""
+        doc = account.totp or {}
+        if not isinstance(token, str) or len(token) > MAX_TOKEN or not doc.get("secret"):
+            return None
+        if bool(doc.get("enabled")) == pending:
+            return None
+        code = _compact(token)
+        if code.isdigit() and len(code) == 6:
+            totp = pyotp.TOTP(self.decrypt(account, str(doc["secret"])))
+            current = int((time.time() if now is None else now) // STEP)
+            for step in range(current - SKEW, current + SKEW + 1):
+                if hmac.compare_digest(totp.generate_otp(step), code):
+                    ok = self.security.claim_totp_step(account.domain, account.username, step)
+                    return "totp" if ok else None
+            return None
+        if pending:
+            return None
+        digest = self.recovery_digest(code)
+        stored = doc.get("recovery") or []
+        if not any(hmac.compare_digest(digest, str(d)) for d in stored):
+            return None
+        ok = self.security.claim_recovery(account.domain, account.username, digest)
+        return "recovery" if ok else None
+
+    def recovery_left(self, account: Account) -> int:
+        stored = set((account.totp or {}).get("recovery") or [])
+        used = set(self.security.read(account.domain, account.username)["recovery_used"])
+        return len(stored - used)
+
+
+def enabled(account: Account) -> bool:
+    return bool((account.totp or {}).get("enabled"))
+
+
+def _aad(account: Account) -> bytes:
+    return f"{account.username}@{account.domain}".encode()
+
+
+def _compact(token: str) -> str:
+    return token.replace(" ", "").replace("-", "").strip().lower()
