@@ -23,13 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rmail.mail.filters import MessageFacts, evaluate
-from rmail.store.accounts import Account
-from rmail.store.errors import NotFound
+from rmail.store.accounts import Account, Accounts, normalize_address
+from rmail.store.errors import InvalidValue, NotFound
 from rmail.store.mailbox import MailStore
 from rmail.store.mailrules import MailRules, UserRules
 from rmail.store.sendlog import SendLog
 
-__all__ = ["Decision", "ForwardLimiter", "Rules", "folder_for_id"]
+__all__ = ["Decision", "ForwardLimiter", "Rules", "check_forward_target", "folder_for_id"]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,32 @@ class ForwardLimiter:
     def used(self, account: Account) -> int:
         with self._lock:
             return self._log(account.domain, account.username).expire(self.clock())
+
+
+def check_forward_target(accounts: Accounts, store: MailRules, account: Account,
+                         address: str) -> str:
+    """A forward address of ``account`` (the `forward` list or a filter's `targets`),
+    normalised: valid, not one of the account's own addresses, and not a local user who
+    forwards straight back (a two-step loop; longer cycles end at the pipeline's
+    `Delivered-To:` loop check). Raises InvalidValue saying which."""
+    try:
+        addr = normalize_address(address)
+    except InvalidValue as exc:
+        raise InvalidValue(f"forward target {address!r} is not an e-mail address") from exc
+    own = {a.lower() for a in (account.address, *account.addresses,
+                               f"{account.username}@{account.domain}")}
+    if addr in own:
+        raise InvalidValue(f"forward target {addr} is this account: a forward loop")
+    owner = accounts.find_address(addr)
+    if owner is not None:
+        rules = store.get(*owner)
+        back = {a.lower() for a in rules.forward} | {
+            t.lower() for f in rules.filters if not f.disabled
+            for t in f.action.get("targets", ())}
+        if own & back:
+            raise InvalidValue(f"forward target {addr} forwards back to {account.address}: "
+                               "a forward loop")
+    return addr
 
 
 def folder_for_id(mail: MailStore, domain: str, username: str, mailbox_id: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from rmail.delivery.rules import folder_for_id
+from rmail.delivery.rules import check_forward_target, folder_for_id
 from rmail.mail.filters import (
     FILTER_KEYS,
     Filter,
@@ -27,7 +27,6 @@ from rmail.mail.filters import (
     parse_filter,
 )
 from rmail.services import Services
-from rmail.store.accounts import normalize_address
 from rmail.store.errors import InvalidValue, NotFound
 from rmail.store.mailbox import UserMailbox
 from rmail.store.usage import user_usage
@@ -51,26 +50,9 @@ def _now() -> str:
 
 
 def check_target(services: Services, target: UserTarget, address: str) -> str:
-    """A forward address: valid, not the user's own, and not a local user who forwards
-    straight back (a two-step loop; longer ones end at the delivery loop check)."""
-    try:
-        addr = normalize_address(address)
-    except InvalidValue as exc:
-        raise InvalidValue(f"forward target {address!r} is not an e-mail address") from exc
-    account = target.account
-    own = {a.lower() for a in (account.address, *account.addresses,
-                               f"{account.username}@{account.domain}")}
-    if addr in own:
-        raise InvalidValue(f"forward target {addr} is this account: a forward loop")
-    owner = services.accounts.find_address(addr)
-    if owner is not None:
-        rules = services.delivery.rules.store.get(*owner)
-        back = {normalize_address(a) for a in rules.forward} | {
-            t for f in rules.filters if not f.disabled for t in f.action.get("targets", ())}
-        if own & {a.lower() for a in back}:
-            raise InvalidValue(f"forward target {addr} forwards back to {account.address}: "
-                               "a forward loop")
-    return addr
+    """A forward address for the target's account (`rules.check_forward_target`)."""
+    return check_forward_target(services.accounts, services.delivery.rules.store,
+                                target.account, address)
 
 
 def _check_mailbox(services: Services, target: UserTarget, f: Filter) -> None:
