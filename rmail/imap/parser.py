@@ -40,6 +40,8 @@ from rmail.imap.syntax import (
     Mailbox,
     NoArgs,
     Not,
+    Notify,
+    NotifyGroup,
     Or,
     QResync,
     Rename,
@@ -450,6 +452,65 @@ def _cancelupdate(r: _Reader) -> CancelUpdate:
     if not tags:
         raise r.fail("expected the tag of a search")
     return CancelUpdate(tuple(tags))
+
+
+_NOTIFY_FILTERS = ("SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED",
+                   "SUBTREE", "MAILBOXES")
+MAX_NOTIFY_GROUPS = 50
+
+
+def _notify_group(r: _Reader) -> NotifyGroup:
+    r.expect(b"(")
+    kind = r.keyword()
+    if kind not in _NOTIFY_FILTERS:
+        raise r.fail(f"unknown NOTIFY mailbox filter {kind}")
+    boxes: list[str] = []
+    if kind in ("SUBTREE", "MAILBOXES"):
+        r.sp()
+        if r.maybe(b"("):
+            boxes.append(r.mailbox())
+            while r.maybe(b" "):
+                boxes.append(r.mailbox())
+            r.expect(b")")
+        else:
+            boxes.append(r.mailbox())
+    r.sp()
+    events: list[str] = []
+    fetch: list[FetchAtt] = []
+    if not r.maybe_ci(b"NONE"):
+        r.expect(b"(")
+        while True:
+            name = r.keyword()
+            events.append(name)
+            if name == "MESSAGENEW" and r.maybe(b" ("):  # RFC 5465 §5.2: what to FETCH
+                fetch.append(_fetch_att(r))
+                while r.maybe(b" "):
+                    fetch.append(_fetch_att(r))
+                r.expect(b")")
+            if r.maybe(b")"):
+                break
+            r.sp()
+    r.expect(b")")
+    return NotifyGroup(kind, tuple(boxes), tuple(events), tuple(fetch))
+
+
+def _notify(r: _Reader) -> Notify:
+    """NOTIFY (RFC 5465 §8): `NONE` or `SET [STATUS] (filter events)...`."""
+    r.sp()
+    if r.maybe_ci(b"NONE"):
+        return Notify(None)
+    if not r.maybe_ci(b"SET"):
+        raise r.fail("expected SET or NONE")
+    r.sp()
+    status = r.maybe_ci(b"STATUS")
+    if status:
+        r.sp()
+    groups = [_notify_group(r)]
+    while r.maybe(b" "):
+        if len(groups) >= MAX_NOTIFY_GROUPS:
+            raise r.fail(f"more than {MAX_NOTIFY_GROUPS} event groups")
+        groups.append(_notify_group(r))
+    return Notify(tuple(groups), status)
 
 
 def _id(r: _Reader) -> Id:
@@ -1100,7 +1161,7 @@ PARSERS: dict[str, Parser] = {
     "CAPABILITY": _no_args, "NOOP": _no_args, "LOGOUT": _no_args, "STARTTLS": _no_args,
     "LOGIN": _login, "AUTHENTICATE": _authenticate, "ENABLE": _enable, "ID": _id,
     "CANCELUPDATE": _cancelupdate, "GETMETADATA": _getmetadata,
-    "SETMETADATA": _setmetadata,
+    "SETMETADATA": _setmetadata, "NOTIFY": _notify,
     "COMPRESS": _compress, "NAMESPACE": _no_args, "IDLE": _no_args,
     "SELECT": _select(False), "EXAMINE": _select(True),
     "CREATE": _create, "DELETE": _mailbox_only, "RENAME": _rename,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from rmail import __version__
 from rmail.imap import responses as r
-from rmail.imap.commands import COMMANDS
+from rmail.imap.commands import COMMANDS, notify
 from rmail.imap.commands.base import Done, Updates
 from rmail.imap.connection import Closed, Connection, LineTooLong
 from rmail.imap.errors import ImapBad, ImapBye, ImapNo
@@ -150,6 +150,8 @@ async def execute(s: Session, data: bytes) -> bool:
         status, code, text = "NO", "SERVERBUG", f"{req.name} failed; see the server log"
     if cmd.updates is not Updates.NONE and s.state is State.SELECTED:
         await s.catch_up(expunge=cmd.updates is Updates.ALL)
+    if cmd.updates is not Updates.NONE and s.notify is not None:
+        await notify.push(s, between_commands=False)
     s.conn.write(_tagged(req.tag, status, code, text))
     if done is not None and done.after is not None:
         await s.conn.flush()
@@ -184,7 +186,7 @@ async def _command_loop(s: Session) -> None:
         timeout = (s.limits.autologout if s.state is not State.NOT_AUTHENTICATED
                    else s.limits.unauth_timeout)
         try:
-            data = await asyncio.wait_for(read_command(s), timeout)
+            data = await asyncio.wait_for(notify.read_between(s, read_command), timeout)
         except TimeoutError:
             conn.write(b"* BYE Autologout; idle for too long\r\n")
             return

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rmail.imap import responses as r
 from rmail.imap.contexts import MAX_CONTEXTS, UpdateContext, evaluate, update_line
 from rmail.imap.errors import ImapBad, ImapBye, ImapNo
+from rmail.imap.notify import KIND_EVENT, NotifyState
 from rmail.imap.sequence import SequenceError, SequenceSet, compress
 from rmail.imap.syntax import SearchNode
 from rmail.store.errors import NotFound
@@ -74,7 +75,7 @@ EXTENSIONS = (
     "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "CONDSTORE",
     "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
-    "OBJECTID", "ESORT", "CONTEXT=SEARCH", "METADATA", "METADATA-SERVER",
+    "OBJECTID", "ESORT", "CONTEXT=SEARCH", "METADATA", "METADATA-SERVER", "NOTIFY",
 )
 
 
@@ -252,6 +253,7 @@ class Session:
         self.changes: list[Change] = []  # event-bus records of the selected folder
         self.changes_lost = False
         self.contexts: dict[str, UpdateContext] = {}  # RFC 5267 live searches, by tag
+        self.notify: NotifyState | None = None  # RFC 5465 NOTIFY SET
 
     # -- facts --------------------------------------------------------------------------------
     @property
@@ -361,15 +363,25 @@ class Session:
         queue = self.sub.queue
         fid = self.selected.folder.id if self.selected is not None else None
         relevant = False
+        notify = self.notify
         while not queue.empty():
             change = queue.get_nowait()
             if fid is not None and change.folder_id == fid:
                 self.changes.append(change)
                 relevant = True
+            elif notify is not None:  # RFC 5465: other mailboxes' events
+                if change.kind == "folders":
+                    notify.folders_changed = relevant = True
+                elif change.folder_id is not None and change.kind in KIND_EVENT:
+                    notify.pending.setdefault(change.folder_id, set()).add(
+                        KIND_EVENT[change.kind])
+                    relevant = True
         if self.sub.overflowed:
             self.sub.overflowed = False
             self.changes_lost = True
             relevant = fid is not None
+            if notify is not None:
+                notify.resync = notify.folders_changed = relevant = True
         return relevant
 
     def take_changes(self) -> list[Change] | None:

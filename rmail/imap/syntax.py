@@ -95,6 +95,27 @@ class CancelUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyGroup:
+    """One event group of NOTIFY SET (RFC 5465 §3): a mailbox filter (SELECTED,
+    SELECTED-DELAYED, INBOXES, PERSONAL, SUBSCRIBED, SUBTREE, MAILBOXES) with its mailboxes,
+    and the events wanted (upper-case; empty for NONE). `fetch` holds MessageNew's fetch
+    attributes (RFC 5465 §5.2)."""
+
+    filter: str
+    mailboxes: tuple[str, ...]
+    events: tuple[str, ...]
+    fetch: tuple[FetchAtt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """NOTIFY NONE (`groups` None) or NOTIFY SET [STATUS] groups."""
+
+    groups: tuple[NotifyGroup, ...] | None
+    status: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Mailbox:
     """Commands whose only argument is a mailbox (DELETE, SUBSCRIBE, GETQUOTAROOT, ...)."""
 

@@ -460,6 +460,7 @@ class UserMailbox:
             else:
                 fl.subscriptions.discard(name)
             self._write_list(fl)
+        self.store.publish(Change(self.domain, self.username, "folders"))  # (IMAP NOTIFY)
 
     def subscriptions(self) -> list[str]:
         return sorted(self._read_list().subscriptions)

@@ -12,6 +12,7 @@ from rmail.imap.commands import (
     idle,
     mailboxes,
     metadata,
+    notify,
     search,
     selected,
     store,
@@ -54,6 +55,7 @@ COMMANDS: dict[str, Command] = {
     "IDLE": Command(idle.idle, AUTH),
     "GETMETADATA": Command(metadata.getmetadata, AUTH),
     "SETMETADATA": Command(metadata.setmetadata, AUTH),
+    "NOTIFY": Command(notify.notify, AUTH),
     # selected
     "CHECK": Command(selected.check, SELECTED),
     "CLOSE": Command(selected.close, SELECTED, _NONE),

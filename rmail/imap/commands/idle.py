@@ -12,6 +12,7 @@ import contextlib
 from typing import Any
 
 from rmail.imap.commands.base import Done
+from rmail.imap.commands.notify import push
 from rmail.imap.connection import LineTooLong
 from rmail.imap.errors import ImapBad, ImapBye
 from rmail.imap.session import Session
@@ -39,6 +40,7 @@ async def idle(s: Session, args: NoArgs) -> Done:
                 sub.queue.put_nowait(waiter.result())  # back in line for drain_events
                 if s.drain_events():
                     await s.catch_up(expunge=True)
+                    await push(s, between_commands=False)
                     await s.conn.flush()
             else:
                 waiter.cancel()

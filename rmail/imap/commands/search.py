@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from rmail.imap import responses as r
 from rmail.imap.commands.base import Done
@@ -23,6 +25,7 @@ from rmail.imap.sortindex import (
 from rmail.imap.sortthread import RESULT_MEMO, Info, info_from_record, ordered_subject
 from rmail.imap.syntax import And, CancelUpdate, Search, SearchKey, SearchNode, Sort, Thread
 from rmail.imap.threadindex import ThreadIndex
+from rmail.store.journal import FolderIndex
 from rmail.store.mailbox import Folder
 
 
@@ -141,17 +144,6 @@ def _is_all(criteria: SearchNode) -> bool:
         isinstance(criteria.keys[0], SearchKey) and criteria.keys[0].name == "ALL"
 
 
-def _memo_key(folder: Folder, what: str, uid: bool, cols: Columns, rows: list[int]) -> bytes:
-    uids = array("q", [cols.uids[i] for i in rows])
-    if uid:
-        seqs = b""
-    elif len(rows) == cols.view_len:  # every message of the view: 1..n
-        seqs = b"ALL"
-    else:
-        seqs = array("q", [cols.seqs[i] for i in rows]).tobytes()
-    return RESULT_MEMO.key(folder, what, uids.tobytes(), seqs)
-
-
 def _remembered(s: Session, what: str, criteria: SearchNode, uid: bool) -> bytes | None:
     """The remembered answer for ALL over the whole view (what clients ask for), found
     without reading a column; None to compute it."""
@@ -170,38 +162,108 @@ def _state_key(folder: Folder, what: str) -> tuple[str, int, str]:
     return (str(folder.layout.dir), folder.index().uidvalidity, what)
 
 
-def _sorted(folder: Folder, cols: Columns, rows: list[int], uid: bool, keys: SortKeys) -> bytes:
+@dataclass
+class Picked:
+    """The messages a SORT or THREAD covers, ascending by UID: their sequence numbers
+    (None: 1..n, every message of the view), whether they are the whole view (then a
+    message the folder's kept order holds and they lack has been expunged), the
+    `ResultMemo` key parts, and how to read their arrival dates and sizes."""
+
+    folder: Folder
+    uids: list[int]
+    seqs: list[int] | None
+    whole: bool
+    memo_uids: bytes
+    memo_seqs: bytes
+    columns: Callable[[list[int]], tuple[list[int], list[int]]]
+
+    def memo_key(self, what: str) -> bytes:
+        return RESULT_MEMO.key(self.folder, what, self.memo_uids, self.memo_seqs)
+
+    def seq_of(self) -> dict[int, int]:
+        if self.seqs is None:
+            return {u: n for n, u in enumerate(self.uids, 1)}
+        return dict(zip(self.uids, self.seqs, strict=True))
+
+
+def _picked_view(s: Session, uid: bool) -> Picked:
+    """Every message of the session's view (SORT/THREAD ... ALL with nothing expunged
+    unannounced): no column is gathered and no search is run."""
+    view = s.view()
+    folder = view.folder
+
+    def columns(uids: list[int]) -> tuple[list[int], list[int]]:
+        def read(idx: FolderIndex) -> tuple[list[int], list[int]]:
+            at = [idx.position(u) for u in uids]
+            return ([0 if i is None else idx.dates[i] for i in at],
+                    [0 if i is None else idx.sizes[i] for i in at])
+        return folder.read_index(read)
+
+    return Picked(folder, view.uids.tolist(), None, True, view.uids.tobytes(),
+                  b"" if uid else b"ALL", columns)
+
+
+def _picked_rows(folder: Folder, cols: Columns, rows: list[int], uid: bool) -> Picked:
+    """The rows a search matched."""
+    uids = [cols.uids[i] for i in rows]
+    if uid:
+        memo_seqs = b""
+    elif len(rows) == cols.view_len:  # every message of the view: 1..n
+        memo_seqs = b"ALL"
+    else:
+        memo_seqs = array("q", [cols.seqs[i] for i in rows]).tobytes()
+
+    def columns(some: list[int]) -> tuple[list[int], list[int]]:
+        row_of = {cols.uids[i]: i for i in rows}
+        at = [row_of[u] for u in some]
+        return [cols.dates[i] for i in at], [cols.sizes[i] for i in at]
+
+    return Picked(folder, uids, [cols.seqs[i] for i in rows], len(rows) == cols.view_len,
+                  array("q", uids).tobytes(), memo_seqs, columns)
+
+
+def _numbers(p: Picked, order: list[int], uid: bool) -> bytes:
+    if not uid:
+        seq_of = p.seq_of()
+        order = [seq_of[u] for u in order]
+    return (" " + " ".join(map(str, order))).encode() if order else b""
+
+
+def _sorted(p: Picked, uid: bool, keys: SortKeys) -> bytes:
     """SORT's answer from the folder's `SortIndex` (only messages it has not seen yet are
     read from the header cache); remembered like THREAD's (see `ResultMemo`)."""
     spec = _sort_spec(keys)
-    key = _memo_key(folder, spec, uid, cols, rows)
+    key = p.memo_key(spec)
     done = RESULT_MEMO.get(key)
     if done is not None:
         return done
-    row_of = {cols.uids[i]: i for i in rows}
 
     def fetch(missing: list[int]) -> dict[int, tuple[object, ...]]:
-        at = [row_of[u] for u in missing]
-        values = sort_values(keys, folder.header_records(missing), [cols.dates[i] for i in at],
-                             [cols.sizes[i] for i in at])
+        dates, sizes = p.columns(missing)
+        values = sort_values(keys, p.folder.header_records(missing), dates, sizes)
         return dict(zip(missing, values, strict=True))
 
-    state = FOLDER_STATES.get(_state_key(folder, spec), lambda: SortIndex(keys))
+    state = FOLDER_STATES.get(_state_key(p.folder, spec), lambda: SortIndex(keys))
     with state.lock:
-        order = state.sorted_among(list(row_of), len(rows) == cols.view_len, fetch)
-    if uid:
-        done = b"".join(b" %d" % u for u in order)
-    else:
-        done = b"".join(b" %d" % cols.seqs[row_of[u]] for u in order)
+        order = state.sorted_among(p.uids, p.whole, fetch)
+    done = _numbers(p, order, uid)
     RESULT_MEMO.put(key, done)
     return done
+
+
+def _all_at_once(s: Session, criteria: SearchNode) -> bool:
+    return _is_all(criteria) and not s.view().gone
 
 
 async def _sort(s: Session, args: Sort, uid: bool) -> Done:
     answer = await s.run(_remembered, s, _sort_spec(args.keys), args.criteria, uid)
     if answer is None:
-        cols, rows = await _matches(s, args.criteria)
-        answer = await s.run(_sorted, s.view().folder, cols, rows, uid, args.keys)
+        if _all_at_once(s, args.criteria):
+            picked = _picked_view(s, uid)
+        else:
+            cols, rows = await _matches(s, args.criteria)
+            picked = _picked_rows(s.view().folder, cols, rows, uid)
+        answer = await s.run(_sorted, picked, uid, args.keys)
     if args.return_opts is None:
         s.untagged(b"SORT" + answer)
         return Done()
@@ -221,39 +283,35 @@ async def sort_uid(s: Session, args: Sort) -> Done:
     return await _sort(s, args, uid=True)
 
 
-def _references(folder: Folder, cols: Columns, rows: list[int], uid: bool) -> str:
+def _references(p: Picked, uid: bool) -> str:
     """THREAD=REFERENCES from the folder's `ThreadIndex`: new mail is linked into it, an
     expunge (or a search for part of the folder) makes a new one."""
-    row_of = {cols.uids[i]: i for i in rows}
 
     def items(uids: list[int]) -> list[ThreadItem]:
-        return thread_items(uids, folder.header_records(uids),
-                            [cols.dates[row_of[u]] for u in uids])
+        return thread_items(uids, p.folder.header_records(uids), p.columns(uids)[0])
 
-    seq_of = None if uid else {cols.uids[i]: cols.seqs[i] for i in rows}
-    whole = len(rows) == cols.view_len
-    key = _state_key(folder, "THREAD REFERENCES")
+    key = _state_key(p.folder, "THREAD REFERENCES")
     state = FOLDER_STATES.get(key, ThreadIndex)
     with state.lock:
-        index, kept = threads_among(state if whole else None, list(row_of), items)
-        out = index.text(seq_of)
-    if whole and not kept:
+        index, kept = threads_among(state if p.whole else None, p.uids, items)
+        out = index.text(None if uid else p.seq_of())
+    if p.whole and not kept:
         FOLDER_STATES.put(key, index)
     return out
 
 
-def _threads(folder: Folder, cols: Columns, rows: list[int], uid: bool, algorithm: str
+def _threads(p: Picked, uid: bool, algorithm: str, infos: Callable[[], list[Info]]
              ) -> bytes:
     """THREAD's answer; the same messages under the same numbers give the same threads (a
     message's header never changes), so the last few answers are remembered."""
-    key = _memo_key(folder, "THREAD " + algorithm, uid, cols, rows)
+    key = p.memo_key("THREAD " + algorithm)
     done = RESULT_MEMO.get(key)
     if done is not None:
         return done
     if algorithm == "ORDEREDSUBJECT":
-        out = ordered_subject(_infos(folder, cols, rows, uid)).encode()
+        out = ordered_subject(infos()).encode()
     else:
-        out = _references(folder, cols, rows, uid).encode()
+        out = _references(p, uid).encode()
     RESULT_MEMO.put(key, out)
     return out
 
@@ -261,8 +319,14 @@ def _threads(folder: Folder, cols: Columns, rows: list[int], uid: bool, algorith
 async def _thread(s: Session, args: Thread, uid: bool) -> Done:
     threads = await s.run(_remembered, s, "THREAD " + args.algorithm, args.criteria, uid)
     if threads is None:
-        cols, rows = await _matches(s, args.criteria)
-        threads = await s.run(_threads, s.view().folder, cols, rows, uid, args.algorithm)
+        if args.algorithm == "REFERENCES" and _all_at_once(s, args.criteria):
+            picked = _picked_view(s, uid)
+            threads = await s.run(_threads, picked, uid, args.algorithm, list)
+        else:
+            cols, rows = await _matches(s, args.criteria)
+            folder = s.view().folder
+            threads = await s.run(_threads, _picked_rows(folder, cols, rows, uid), uid,
+                                  args.algorithm, lambda: _infos(folder, cols, rows, uid))
     s.untagged(b"THREAD " + threads if threads else b"THREAD")
     return Done()
 
