@@ -932,8 +932,8 @@ def _sort(r: _Reader) -> Sort:
     partial = None
     if r.maybe_ci(b"RETURN"):  # ESORT (RFC 5267 §3)
         returns, partial = _search_return(r)
-        if {"SAVE", "UPDATE"} & set(returns):
-            raise r.fail("SORT RETURN takes MIN, MAX, ALL, COUNT, PARTIAL and CONTEXT")
+        if "SAVE" in returns:  # (UPDATE: CONTEXT=SORT, RFC 5267 §4)
+            raise r.fail("SORT RETURN takes MIN, MAX, ALL, COUNT, PARTIAL, CONTEXT and UPDATE")
         r.sp()
     r.expect(b"(")
     keys: list[tuple[str, bool]] = []

@@ -32,10 +32,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rmail.imap import responses as r
-from rmail.imap.contexts import MAX_CONTEXTS, UpdateContext, evaluate, update_line
+from rmail.imap.contexts import (
+    MAX_CONTEXTS,
+    UpdateContext,
+    evaluate,
+    sorted_update_line,
+    update_line,
+)
 from rmail.imap.errors import ImapBad, ImapBye, ImapNo
 from rmail.imap.notify import KIND_EVENT, NotifyState
 from rmail.imap.sequence import SequenceError, SequenceSet, compress
+from rmail.imap.sortindex import SortKeys, sorted_uids
 from rmail.imap.syntax import SearchNode
 from rmail.store.errors import NotFound
 from rmail.store.journal import SYSTEM_FLAGS, FolderIndex
@@ -75,7 +82,7 @@ EXTENSIONS = (
     "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "CONDSTORE",
     "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
-    "OBJECTID", "ESORT", "CONTEXT=SEARCH", "METADATA", "METADATA-SERVER", "NOTIFY",
+    "OBJECTID", "ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "METADATA", "METADATA-SERVER", "NOTIFY",
 )
 
 
@@ -312,12 +319,24 @@ class Session:
         assert self.selected is not None
         return self.selected
 
-    def add_context(self, tag: str, criteria: SearchNode, uid: bool, result: list[int]) -> None:
-        """Keep a SEARCH RETURN (UPDATE) result live (RFC 5267 §4)."""
+    def add_context(self, tag: str, criteria: SearchNode, uid: bool, result: list[int],
+                    keys: SortKeys | None = None) -> None:
+        """Keep a SEARCH or SORT RETURN (UPDATE) result live (RFC 5267 §4); for SORT,
+        `result` is in sort order."""
         if len(self.contexts) >= MAX_CONTEXTS and tag not in self.contexts:
             raise ImapNo(f"at most {MAX_CONTEXTS} live searches",
                          f"NOUPDATE {r.string(tag).decode()}")
-        self.contexts[tag] = UpdateContext(tag, criteria, uid, set(result))
+        self.contexts[tag] = UpdateContext(tag, criteria, uid, set(result), keys=keys,
+                                           order=list(result) if keys else [])
+
+    def _numbered(self, ctx: UpdateContext, pairs: list[tuple[int, int]]
+                  ) -> list[tuple[int, int]]:
+        """(position, UID) pairs with the numbers the context reports (UIDs or sequence
+        numbers)."""
+        if ctx.uid:
+            return pairs
+        view = self.view()
+        return [(p, n) for p, u in pairs if (n := view.seq_of(u)) is not None]
 
     async def _contexts_removed(self, view: SelectedView, new: list[int]) -> None:
         """Recompute the live searches and report what left them (before expunges)."""
@@ -329,6 +348,13 @@ class Session:
             ctx.pending = now
             left = ctx.result - now
             ctx.result -= left
+            if ctx.keys is not None:  # a live SORT: positions in its order
+                ctx.pending_order = await self.run(sorted_uids, view.folder, sorted(now),
+                                                   ctx.keys)
+                pairs = self._numbered(ctx, ctx.take_out(left))
+                if pairs:
+                    self.untagged(sorted_update_line(ctx, b"REMOVEFROM", pairs))
+                continue
             if left:
                 nums = sorted(left) if ctx.uid else sorted(
                     n for u in left if (n := view.seq_of(u)) is not None)
@@ -341,6 +367,13 @@ class Session:
                 continue
             joined = ctx.pending - ctx.result
             ctx.result, ctx.pending = ctx.pending, None
+            if ctx.keys is not None and ctx.pending_order is not None:
+                ctx.order, ctx.pending_order = ctx.pending_order, None
+                pairs = self._numbered(ctx, [(i, u) for i, u in enumerate(ctx.order, 1)
+                                             if u in joined])
+                if pairs:
+                    self.untagged(sorted_update_line(ctx, b"ADDTO", pairs))
+                continue
             if joined:
                 nums = sorted(joined) if ctx.uid else sorted(
                     n for u in joined if (n := view.seq_of(u)) is not None)
@@ -459,7 +492,12 @@ class Session:
         gone = {view.uids[p] for p in positions}
         for ctx in self.contexts.values():  # RFC 5267: leaving a live result is told first
             left = ctx.result & gone
-            if left:
+            if left and ctx.keys is not None:
+                ctx.result -= left
+                pairs = self._numbered(ctx, ctx.take_out(left))
+                if pairs:
+                    self.untagged(sorted_update_line(ctx, b"REMOVEFROM", pairs))
+            elif left:
                 ctx.result -= left
                 nums = sorted(left) if ctx.uid else [p + 1 for p in sorted(positions)
                                                      if view.uids[p] in left]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rmail.imap.threadindex import ThreadIndex
 from rmail.mail.headerkeys import (
@@ -27,6 +27,10 @@ from rmail.mail.headerkeys import (
     SORT_SLOTS,
 )
 from rmail.store.headercache import Record
+
+if TYPE_CHECKING:
+    from rmail.store.journal import FolderIndex
+    from rmail.store.mailbox import Folder
 
 SortKeys = tuple[tuple[str, bool], ...]  # (key name, reverse), most significant first
 REBUILD_SHARE = 8  # more than 1/8 of the folder new at once: sort everything again
@@ -151,6 +155,40 @@ FOLDER_STATES = FolderStates()
 
 
 ThreadItem = tuple[int, str | None, list[str], float, str, bool]
+
+
+def index_columns(folder: Folder, uids: list[int]) -> tuple[list[int], list[int]]:
+    """Arrival dates and sizes of `uids` from the folder index (0 for one that has gone)."""
+    def read(idx: FolderIndex) -> tuple[list[int], list[int]]:
+        at = [idx.position(u) for u in uids]
+        return ([0 if i is None else idx.dates[i] for i in at],
+                [0 if i is None else idx.sizes[i] for i in at])
+    return folder.read_index(read)
+
+
+def state_key(folder: Folder, what: str) -> tuple[str, int, str]:
+    return (str(folder.layout.dir), folder.index().uidvalidity, what)
+
+
+def sort_spec(keys: SortKeys) -> str:
+    return "SORT " + " ".join(f"{'-' if rev else ''}{k}" for k, rev in keys)
+
+
+def sorted_uids(folder: Folder, uids: list[int], keys: SortKeys, whole: bool = False,
+                columns: Callable[[list[int]], tuple[list[int], list[int]]] | None = None
+                ) -> list[int]:
+    """`uids` (ascending) in the order of `keys`, through the folder's SortIndex; `columns`
+    gives arrival dates and sizes (default: read from the index)."""
+    read = columns or (lambda some: index_columns(folder, some))
+
+    def fetch(missing: list[int]) -> dict[int, tuple[Any, ...]]:
+        dates, sizes = read(missing)
+        values = sort_values(keys, folder.header_records(missing), dates, sizes)
+        return dict(zip(missing, values, strict=True))
+
+    state = FOLDER_STATES.get(state_key(folder, sort_spec(keys)), lambda: SortIndex(keys))
+    with state.lock:
+        return state.sorted_among(uids, whole, fetch)
 
 
 def thread_items(uids: Sequence[int], recs: Sequence[Record | None], arrivals: Sequence[int]

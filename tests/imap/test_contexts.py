@@ -32,7 +32,7 @@ def test_esort_return_options(imap: ImapServer) -> None:
         b'* ESEARCH (TAG "e") COUNT 0')
     for bad in (b"SORT RETURN (PARTIAL 1) (SUBJECT) UTF-8 ALL",
                 b"SORT RETURN (PARTIAL 1:*) (SUBJECT) UTF-8 ALL",
-                b"SORT RETURN (UPDATE) (SUBJECT) UTF-8 ALL",
+                b"SORT RETURN (SAVE) (SUBJECT) UTF-8 ALL",
                 b"SORT RETURN (BOGUS) (SUBJECT) UTF-8 ALL"):
         assert c.cmd(b"f", bad)[0].startswith(b"f BAD"), bad
 

@@ -111,3 +111,25 @@ def test_sort_index_insertion_equals_sorting_everything() -> None:
         for i in (1, 0):
             expected.sort(key=lambda u, i=i: values[u][i], reverse=keys[i][1])
         assert index.order == expected
+
+
+def test_live_sort_reports_positions(imap: ImapServer) -> None:
+    """CONTEXT=SORT (RFC 5267 §4.3): messages joining or leaving a live SORT come with their
+    position in the sorted result."""
+    c = selected(imap, mail("m1", "delta", 1), mail("m2", "alpha", 2), mail("m3", "charlie", 3))
+    assert c.cmd(b"t", b"UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNDELETED") == [
+        b'* ESEARCH (TAG "t") UID ALL 2:3,1', b"t OK UID SORT completed"]
+    assert c.cmd(b"s", b"SORT RETURN (UPDATE) (REVERSE SUBJECT) UTF-8 ALL") == [
+        b'* ESEARCH (TAG "s")', b"s OK SORT completed"]
+    imap.deliver(mail("m4", "bravo", 4))
+    assert c.cmd(b"n", b"NOOP") == [
+        b"* 4 EXISTS", b"* 4 RECENT", b'* ESEARCH (TAG "t") UID ADDTO (2 4)',
+        b'* ESEARCH (TAG "s") ADDTO (3 4)', b"n OK NOOP completed"]
+    assert c.cmd(b"d", b"STORE 3 +FLAGS.SILENT (\\Deleted)") == [
+        b'* ESEARCH (TAG "t") UID REMOVEFROM (3 3)', b"d OK STORE completed"]
+    assert c.cmd(b"e", b"EXPUNGE") == [
+        b'* ESEARCH (TAG "s") REMOVEFROM (2 3)', b"* 3 EXPUNGE", b"* 3 RECENT",
+        b"e OK EXPUNGE completed"]
+    assert c.cmd(b"u", b"SORT RETURN (UPDATE PARTIAL 1:2) (SUBJECT) UTF-8 ALL")[-1] == \
+        b'u NO [NOUPDATE "u"] UPDATE cannot be combined with PARTIAL or SAVE here'
+    assert c.cmd(b"x", b"CANCELUPDATE \"t\" \"s\"") == [b"x OK CANCELUPDATE completed"]

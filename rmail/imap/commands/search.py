@@ -15,17 +15,18 @@ from rmail.imap.sequence import compress, compress_ordered
 from rmail.imap.session import Session
 from rmail.imap.sortindex import (
     FOLDER_STATES,
-    SortIndex,
     SortKeys,
     ThreadItem,
-    sort_values,
+    index_columns,
+    sort_spec,
+    sorted_uids,
+    state_key,
     thread_items,
     threads_among,
 )
 from rmail.imap.sortthread import RESULT_MEMO, Info, info_from_record, ordered_subject
 from rmail.imap.syntax import And, CancelUpdate, Search, SearchKey, SearchNode, Sort, Thread
 from rmail.imap.threadindex import ThreadIndex
-from rmail.store.journal import FolderIndex
 from rmail.store.mailbox import Folder
 
 
@@ -154,14 +155,6 @@ def _remembered(s: Session, what: str, criteria: SearchNode, uid: bool) -> bytes
     return RESULT_MEMO.get(key)
 
 
-def _sort_spec(keys: tuple[tuple[str, bool], ...]) -> str:
-    return "SORT " + " ".join(f"{'-' if rev else ''}{k}" for k, rev in keys)
-
-
-def _state_key(folder: Folder, what: str) -> tuple[str, int, str]:
-    return (str(folder.layout.dir), folder.index().uidvalidity, what)
-
-
 @dataclass
 class Picked:
     """The messages a SORT or THREAD covers, ascending by UID: their sequence numbers
@@ -192,15 +185,8 @@ def _picked_view(s: Session, uid: bool) -> Picked:
     view = s.view()
     folder = view.folder
 
-    def columns(uids: list[int]) -> tuple[list[int], list[int]]:
-        def read(idx: FolderIndex) -> tuple[list[int], list[int]]:
-            at = [idx.position(u) for u in uids]
-            return ([0 if i is None else idx.dates[i] for i in at],
-                    [0 if i is None else idx.sizes[i] for i in at])
-        return folder.read_index(read)
-
     return Picked(folder, view.uids.tolist(), None, True, view.uids.tobytes(),
-                  b"" if uid else b"ALL", columns)
+                  b"" if uid else b"ALL", lambda uids: index_columns(folder, uids))
 
 
 def _picked_rows(folder: Folder, cols: Columns, rows: list[int], uid: bool) -> Picked:
@@ -232,22 +218,11 @@ def _numbers(p: Picked, order: list[int], uid: bool) -> bytes:
 def _sorted(p: Picked, uid: bool, keys: SortKeys) -> bytes:
     """SORT's answer from the folder's `SortIndex` (only messages it has not seen yet are
     read from the header cache); remembered like THREAD's (see `ResultMemo`)."""
-    spec = _sort_spec(keys)
-    key = p.memo_key(spec)
+    key = p.memo_key(sort_spec(keys))
     done = RESULT_MEMO.get(key)
-    if done is not None:
-        return done
-
-    def fetch(missing: list[int]) -> dict[int, tuple[object, ...]]:
-        dates, sizes = p.columns(missing)
-        values = sort_values(keys, p.folder.header_records(missing), dates, sizes)
-        return dict(zip(missing, values, strict=True))
-
-    state = FOLDER_STATES.get(_state_key(p.folder, spec), lambda: SortIndex(keys))
-    with state.lock:
-        order = state.sorted_among(p.uids, p.whole, fetch)
-    done = _numbers(p, order, uid)
-    RESULT_MEMO.put(key, done)
+    if done is None:
+        done = _numbers(p, sorted_uids(p.folder, p.uids, keys, p.whole, p.columns), uid)
+        RESULT_MEMO.put(key, done)
     return done
 
 
@@ -255,19 +230,32 @@ def _all_at_once(s: Session, criteria: SearchNode) -> bool:
     return _is_all(criteria) and not s.view().gone
 
 
+async def _picked(s: Session, criteria: SearchNode, uid: bool) -> Picked:
+    if _all_at_once(s, criteria):
+        return _picked_view(s, uid)
+    cols, rows = await _matches(s, criteria)
+    return _picked_rows(s.view().folder, cols, rows, uid)
+
+
 async def _sort(s: Session, args: Sort, uid: bool) -> Done:
-    answer = await s.run(_remembered, s, _sort_spec(args.keys), args.criteria, uid)
-    if answer is None:
-        if _all_at_once(s, args.criteria):
-            picked = _picked_view(s, uid)
-        else:
-            cols, rows = await _matches(s, args.criteria)
-            picked = _picked_rows(s.view().folder, cols, rows, uid)
-        answer = await s.run(_sorted, picked, uid, args.keys)
-    if args.return_opts is None:
+    opts = args.return_opts
+    if opts is not None and "UPDATE" in opts:  # RFC 5267 CONTEXT=SORT: a live result
+        if "PARTIAL" in opts or "SAVE" in opts:
+            raise ImapNo("UPDATE cannot be combined with PARTIAL or SAVE here",
+                         f"NOUPDATE {r.string(s.tag).decode()}")
+        picked = await _picked(s, args.criteria, uid)
+        order = await s.run(sorted_uids, picked.folder, picked.uids, args.keys, picked.whole,
+                            picked.columns)
+        s.add_context(s.tag, args.criteria, uid, order, keys=args.keys)
+        answer = _numbers(picked, order, uid)
+    else:
+        answer = await s.run(_remembered, s, sort_spec(args.keys), args.criteria, uid)
+        if answer is None:
+            picked = await _picked(s, args.criteria, uid)
+            answer = await s.run(_sorted, picked, uid, args.keys)
+    if opts is None:
         s.untagged(b"SORT" + answer)
         return Done()
-    opts = args.return_opts
     if not set(opts) - {"CONTEXT"}:
         opts = ("ALL",)
     nums = [int(n) for n in answer.split()]
@@ -290,7 +278,7 @@ def _references(p: Picked, uid: bool) -> str:
     def items(uids: list[int]) -> list[ThreadItem]:
         return thread_items(uids, p.folder.header_records(uids), p.columns(uids)[0])
 
-    key = _state_key(p.folder, "THREAD REFERENCES")
+    key = state_key(p.folder, "THREAD REFERENCES")
     state = FOLDER_STATES.get(key, ThreadIndex)
     with state.lock:
         index, kept = threads_among(state if p.whole else None, p.uids, items)
