@@ -220,3 +220,25 @@ async def test_retention_fields(api: Api) -> None:
         for path in ("/users/me", f"/users/me/mailboxes/{archive}"):
             reply = await api.call("PUT", path, user="alice", json={"retention": bad})
             assert reply.status == 400 and "retention" in reply.error, (path, bad)
+
+
+async def test_message_expires_reaches_the_sweeper(api: Api) -> None:
+    await deliver(api, "alice", "short lived")
+    await deliver(api, "alice", "kept")
+    inbox = api.services.mail.mailbox(DOMAIN, "alice").folder("INBOX")
+    first, second = inbox.uids()
+    mid = inbox.mailbox_id()
+    path = f"/users/me/mailboxes/{mid}/messages/{first}"
+    for bad in ("tomorrow", 5, True, "2027-13-01"):
+        reply = await api.call("PUT", path, user="alice", json={"expires": bad})
+        assert reply.status == 400 and "expires" in reply.error, bad
+    ok = await api.call("PUT", path, user="alice", json={"expires": "2000-01-01T00:00:00Z"})
+    assert ok.status == 200, ok.body
+    keep = await api.call("PUT", f"/users/me/mailboxes/{mid}/messages/{second}", user="alice",
+                          json={"expires": "2000-01-01"})
+    assert keep.status == 200
+    cleared = await api.call("PUT", f"/users/me/mailboxes/{mid}/messages/{second}",
+                             user="alice", json={"expires": False})
+    assert cleared.status == 200
+    result = await asyncio.to_thread(api.services.retention.sweep, [(DOMAIN, "alice")], 100)
+    assert result.expunged == 1 and inbox.uids() == [second]

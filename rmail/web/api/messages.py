@@ -25,7 +25,7 @@ from rmail.store.errors import CorruptStore, NotFound
 from rmail.store.journal import DELETED, SEEN, MessageRecord, iter_ranges
 from rmail.store.mailbox import Folder
 from rmail.store.paging import page_of
-from rmail.web.api.base import get_bool, query_int, read_json, run
+from rmail.web.api.base import core, get_bool, query_int, read_json, run
 from rmail.web.api.folders import stream_message
 from rmail.web.api.mailboxes import MAILBOX, mailbox_id, open_mailbox
 from rmail.web.api.users import resolve_user, success
@@ -303,13 +303,35 @@ def apply_update(folder: Folder, uids: list[int], changes: list[tuple[str, str]]
     return len(live), pairs
 
 
+def _expires(body: dict[str, Any]) -> float | bool | None:
+    """`expires`: an ISO 8601 date or time (UTC unless it says otherwise) -> Unix seconds,
+    `false` -> None (no expiry of its own); absent -> False (unchanged)."""
+    if "expires" not in body:
+        return False
+    value = body["expires"]
+    if value is False:
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise ApiError(400, "Field expires must be an ISO 8601 date or false")
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "Field expires must be an ISO 8601 date or false") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
 @routes.put(MESSAGE)
 async def update_message(request: web.Request) -> web.Response:
+    """Flags, a move (`moveTo`) and the message's own expiry (`expires`, kept by
+    `rmail.store.retention` and honoured by the retention sweeper)."""
     target = await resolve_user(request)
     uid = _uid(request)
-    body = await read_json(request, allowed=UPDATE_FIELDS)
+    body = await read_json(request, allowed=(*UPDATE_FIELDS, "expires"))
     changes = _flag_changes(body)
     move_to = _move_target(body)
+    expires = _expires(body)
     _, folder = await open_mailbox(request, target)
     dest = (await open_mailbox(request, target, move_to))[1] if move_to else None
     await run(folder.record, uid)  # 404 for a message that is not there
@@ -318,8 +340,13 @@ async def update_message(request: web.Request) -> web.Response:
     if not count:
         raise ApiError(404, f"No message {uid}")
     out: dict[str, Any] = {"id": uid, "mailbox": mailbox_id(folder)}
+    final, final_uid = folder, uid
     if dest is not None and pairs:
         out = {"id": pairs[0][1], "mailbox": mailbox_id(dest)}
+        final, final_uid = dest, pairs[0][1]
+    if expires is not False:
+        await run(core(request).retention.set_expires, target.domain, target.username, final,
+                  final_uid, expires)
     return success(out)
 
 

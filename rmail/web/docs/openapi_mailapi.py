@@ -113,7 +113,13 @@ SCHEMAS: dict[str, Schema] = {
         "attachments": {"type": "array", "items": _ref("MailAttachment")},
     }),
     "MailMessageUpdate": _obj({"moveTo": {"type": "string", "description": "Mailbox id"},
-                               **{name: BOOL for name in _FLAG_FIELDS}}, []),
+                               **{name: BOOL for name in _FLAG_FIELDS},
+                               "expires": {"oneOf": [
+                                   {"type": "string", "format": "date-time"},
+                                   {"type": "string", "format": "date"}, {"const": False}],
+                                   "description": "When the retention sweeper expunges this "
+                                                  "message (UTC unless given); false: never "
+                                                  "by its own date"}}, []),
     "MailMessageUpdated": _obj({"success": TRUE, "id": INT, "mailbox": STR}),
     "MailMessagesUpdate": _obj({
         "message": {"oneOf": [
