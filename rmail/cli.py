@@ -225,6 +225,12 @@ def cmd_user_set(args: argparse.Namespace) -> int:
             changes[key] = value
     if args.quota is not None:
         changes["quota_mb"] = args.quota
+    if args.admin_domains is not None:
+        wanted = [d.strip() for d in args.admin_domains.split(",") if d.strip()]
+        for name in wanted:
+            if not accounts.has_domain(name):
+                raise CliError(f"no domain {name}; add it first (`rmail domain add {name}`)")
+        changes["admin_domains"] = wanted
     if args.sender_whitelist is not None:
         changes["sender_whitelist"] = [s.strip() for s in args.sender_whitelist.split(",")
                                        if s.strip()]
@@ -389,6 +395,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--recipients-per-day", type=_positive_int)
     st.add_argument("--add-address", action="append")
     st.add_argument("--remove-address", action="append")
+    st.add_argument("--admin-domains", help="comma-separated domains this user administers "
+                    "(users and aliases of those domains only); empty to clear")
     st.set_defaults(func=cmd_user_set)
 
     delete = user.add_parser("delete", help="delete a user and all their data")
@@ -400,6 +408,9 @@ def _parser() -> argparse.ArgumentParser:
     from rmail.provisioning.commands import add_user_commands
 
     add_user_commands(user, _config)  # `rmail user restore|deleted`
+    from rmail.auth.commands import add_user_commands as add_auth_commands
+
+    add_auth_commands(user, _config)  # `rmail user app-password add|list|delete`
 
     domain = sub.add_parser("domain", help="manage domains").add_subparsers(metavar="ACTION")
     dadd = domain.add_parser("add", help="add a domain")

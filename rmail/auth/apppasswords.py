@@ -17,6 +17,7 @@ changes account security; the master password with two-factor on opens only the 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -25,7 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from rmail.store.errors import InvalidValue
+from rmail.auth.passwords import hash_password
+from rmail.store.accounts import Account, Accounts
+from rmail.store.errors import InvalidValue, NotFound
+from rmail.store.security import SecurityState
 
 # Scopes, each the set of front ends it opens.
 SCOPES = ("imap", "pop3", "smtp", "caldav", "dav", "api")
@@ -111,3 +115,37 @@ def candidates(app_passwords: Iterable[dict[str, Any]], canonical: str) -> list[
     """The records whose hint matches (usually one or none)."""
     h = hint(canonical)
     return [r for r in records(app_passwords) if r.hint == h]
+
+
+# -- changes (the API, the CLI and the webmail all go through these) ----------------------------
+def create(accounts: Accounts, domain: str, username: str, description: object,
+           scopes: Iterable[object]) -> tuple[str, AppPassword]:
+    """A new application password for the account: (the password, shown once; its record).
+    Blocking (an argon2 hash): call in a thread."""
+    description = check_description(description)
+    checked = check_scopes(scopes)
+    password = generate()
+    record = AppPassword(secrets.token_hex(12), description, checked, hash_password(password),
+                         hint(password), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+    def add(account: Account) -> dict[str, Any]:
+        if len(account.app_passwords) >= MAX_PER_ACCOUNT:
+            raise InvalidValue(f"at most {MAX_PER_ACCOUNT} application passwords")
+        return {"app_passwords": (*account.app_passwords, record.to_doc())}
+
+    accounts.modify(domain, username, add)
+    return password, record
+
+
+def delete(accounts: Accounts, security: SecurityState, domain: str, username: str,
+           asp_id: str) -> None:
+    """Revoke one (NotFound when the account has no such id). Every process sees it at once:
+    the account file changes, which every cache checks before answering."""
+    def remove(account: Account) -> dict[str, Any]:
+        kept = tuple(d for d in account.app_passwords if d.get("id") != asp_id)
+        if len(kept) == len(account.app_passwords):
+            raise NotFound("no such application password")
+        return {"app_passwords": kept}
+
+    accounts.modify(domain, username, remove)
+    security.forget_asp(domain, username, asp_id)

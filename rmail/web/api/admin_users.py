@@ -1,8 +1,13 @@
 """User management for admins (reference manual, "Admin — User Management").
 
-Every route needs an admin; `domain` (query parameter, or body field on create) defaults to
-the admin's own domain. An admin cannot disable, demote or delete themselves (409), so a
-domain never loses its last admin by accident.
+Every route needs an admin of the domain: a global admin (`admin: true`, any domain) or a
+domain admin (`admin_domains`, those domains only; 403 elsewhere); `domain` (query parameter,
+or body field on create) defaults to the admin's own domain (a domain admin's first managed
+one when they do not manage their own). Users are created only in existing domains (404
+otherwise): domains come from `rmail domain add`, `config.json`, `POST /admin/domains` or the
+provisioning interfaces. Only global admins grant `admin` or `admin_domains`. An admin cannot
+disable, demote or delete themselves (409), so a domain never loses its last admin by
+accident.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from aiohttp import web
 
 from rmail.auth import Principal, hash_password
 from rmail.store.accounts import check_password, check_quota, check_username
-from rmail.web.api.aliases import target_domain
 from rmail.web.api.base import (
     core,
     get_bool,
@@ -21,8 +25,9 @@ from rmail.web.api.base import (
     get_str,
     get_str_list,
     json_response,
+    managed_domain,
     read_json,
-    require_admin,
+    require_domain_admin,
     run,
 )
 from rmail.web.errors import ApiError
@@ -31,11 +36,12 @@ routes = web.RouteTableDef()
 
 CREATE_FIELDS = ("username", "password", "domain", "admin", "quota_mb", "display_name")
 PATCH_FIELDS = ("enabled", "admin", "quota_mb", "display_name", "submission_enabled",
-                "pop3_enabled", "addresses", "sender_whitelist")
+                "pop3_enabled", "addresses", "sender_whitelist", "admin_domains")
+GLOBAL_ONLY = ("admin", "admin_domains")  # who is an admin is for global admins to say
 
 
 def _target(request: web.Request, principal: Principal) -> tuple[str, str]:
-    domain = target_domain(principal, request.query.get("domain"))
+    domain = managed_domain(principal, request.query.get("domain"))
     return domain, check_username(request.match_info["username"])
 
 
@@ -45,23 +51,26 @@ def _is_self(principal: Principal, domain: str, username: str) -> bool:
 
 @routes.get("/admin/users")
 async def list_users(request: web.Request) -> web.Response:
-    principal = await require_admin(request)
-    domain = target_domain(principal, request.query.get("domain"))
+    principal = await require_domain_admin(request)
+    domain = managed_domain(principal, request.query.get("domain"))
     users = await run(core(request).accounts.users, domain)
     return json_response({"users": [u.public() for u in users]})
 
 
 @routes.post("/admin/users")
 async def create_user(request: web.Request) -> web.Response:
-    principal = await require_admin(request)
+    principal = await require_domain_admin(request)
     body = await read_json(request, allowed=CREATE_FIELDS)
     username = check_username(get_str(body, "username", required=True, max_length=64))
     password = check_password(get_str(body, "password", required=True, max_length=4096))
-    domain = target_domain(principal, get_str(body, "domain", max_length=253))
+    domain = managed_domain(principal, get_str(body, "domain", max_length=253))
     services = core(request)
     quota = check_quota(get_int(body, "quota_mb", default=services.config.quota_mb_default))
     admin = bool(get_bool(body, "admin", default=False))
+    if admin and not principal.admin:
+        raise ApiError(403, "Only a global admin may create admins")
     display_name = get_str(body, "display_name", default="", max_length=200) or ""
+    await run(services.accounts.domain, domain)  # 404: /admin/users never creates a domain
     password_hash = await run(hash_password, password)
     account = await run(services.accounts.create, domain, username, password_hash,
                         admin=admin, quota_mb=quota, display_name=display_name)
@@ -70,7 +79,7 @@ async def create_user(request: web.Request) -> web.Response:
 
 @routes.get("/admin/users/{username}")
 async def get_user(request: web.Request) -> web.Response:
-    principal = await require_admin(request)
+    principal = await require_domain_admin(request)
     domain, username = _target(request, principal)
     account = await run(core(request).accounts.get, domain, username)
     return json_response(account.public())
@@ -79,7 +88,7 @@ async def get_user(request: web.Request) -> web.Response:
 @routes.patch("/admin/users/{username}")
 async def update_user(request: web.Request) -> web.Response:
     """Only the given fields change."""
-    principal = await require_admin(request)
+    principal = await require_domain_admin(request)
     domain, username = _target(request, principal)
     body = await read_json(request, allowed=PATCH_FIELDS)
     changes: dict[str, Any] = {}
@@ -93,9 +102,14 @@ async def update_user(request: web.Request) -> web.Response:
     display_name = get_str(body, "display_name", max_length=200)
     if display_name is not None:
         changes["display_name"] = display_name
-    for name in ("addresses", "sender_whitelist"):
+    for name in ("addresses", "sender_whitelist", "admin_domains"):
         if name in body:
             changes[name] = tuple(get_str_list(body, name, max_items=100, max_length=320))
+    if not principal.admin and any(name in changes for name in GLOBAL_ONLY):
+        raise ApiError(403, "Only a global admin may grant admin rights")
+    accounts_store = core(request).accounts
+    for name in changes.get("admin_domains", ()):
+        await run(accounts_store.domain, name)  # 404 for a domain rmail does not host
     if _is_self(principal, domain, username) and (
         changes.get("enabled") is False or changes.get("admin") is False
     ):
@@ -111,7 +125,7 @@ async def update_user(request: web.Request) -> web.Response:
 @routes.delete("/admin/users/{username}")
 async def delete_user(request: web.Request) -> web.Response:
     """Deletes the account and everything it owns (mail, calendars, drive)."""
-    principal = await require_admin(request)
+    principal = await require_domain_admin(request)
     domain, username = _target(request, principal)
     if _is_self(principal, domain, username):
         raise ApiError(409, "You cannot delete your own account")
@@ -124,7 +138,7 @@ async def delete_user(request: web.Request) -> web.Response:
 @routes.put("/admin/users/{username}/password")
 async def set_password(request: web.Request) -> web.Response:
     """A new password; the user's existing tokens stop working."""
-    principal = await require_admin(request)
+    principal = await require_domain_admin(request)
     domain, username = _target(request, principal)
     body = await read_json(request, allowed=("password",))
     password = check_password(get_str(body, "password", required=True, max_length=4096))

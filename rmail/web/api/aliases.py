@@ -1,6 +1,7 @@
 """Domain aliases (reference manual, "Alias Management"): regex rules (`pattern` -> `target`)
 and plain aliases (`name` -> several targets). Anyone may list their own domain's aliases;
-changes need an admin, who may name any domain (default: their own).
+changes need an admin of the domain: a global admin (any domain, default their own) or a
+domain admin (`admin_domains`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from rmail.web.api.base import (
     get_str,
     get_str_list,
     json_response,
+    managed_domain,
     read_json,
-    require_admin,
+    require_domain_admin,
     require_user,
     run,
 )
@@ -41,7 +43,7 @@ def target_domain(principal: Principal, requested: str | None) -> str:
 async def list_aliases(request: web.Request) -> web.Response:
     principal = await require_user(request)
     domain = target_domain(principal, request.query.get("domain"))
-    if domain != principal.domain and not principal.admin:
+    if domain != principal.domain and not principal.manages(domain):
         raise ApiError(403, "Admin privileges required for another domain")
     accounts = core(request).accounts
     record = await run(accounts.domain, domain)
@@ -57,9 +59,9 @@ async def list_aliases(request: web.Request) -> web.Response:
 async def add_alias(request: web.Request) -> web.Response:
     """`{"pattern", "target"}` adds a regex rule; `{"name", "targets"}` a plain alias
     (`targets`: a list, or one comma-separated string)."""
-    principal = await require_admin(request)
+    principal = await require_domain_admin(request)
     body = await read_json(request, allowed=("pattern", "target", "name", "targets", "domain"))
-    domain = target_domain(principal, get_str(body, "domain", max_length=253))
+    domain = managed_domain(principal, get_str(body, "domain", max_length=253))
     accounts = core(request).accounts
     is_rule = "pattern" in body or "target" in body
     is_plain = "name" in body or "targets" in body
@@ -91,8 +93,8 @@ async def add_alias(request: web.Request) -> web.Response:
 async def delete_alias(request: web.Request) -> web.Response:
     """Removes the regex rule with exactly this pattern, else the plain alias of this name;
     `kind=rule` or `kind=plain` says which when both exist."""
-    principal = await require_admin(request)
-    domain = target_domain(principal, request.query.get("domain"))
+    principal = await require_domain_admin(request)
+    domain = managed_domain(principal, request.query.get("domain"))
     pattern = request.match_info["pattern"]
     kind = request.query.get("kind", "")
     if kind not in ("", "rule", "plain"):

@@ -19,6 +19,8 @@ from aiohttp import web
 
 from rmail.auth import Principal
 from rmail.services import Services
+from rmail.store.accounts import normalize_domain
+from rmail.store.errors import InvalidValue
 from rmail.store.folders import SEPARATOR, canonical_name
 from rmail.web.auth import authenticate
 from rmail.web.errors import ApiError
@@ -33,10 +35,12 @@ __all__ = [
     "get_str",
     "get_str_list",
     "json_response",
+    "managed_domain",
     "query_int",
     "read_body",
     "read_json",
     "require_admin",
+    "require_domain_admin",
     "require_user",
     "run",
 ]
@@ -76,10 +80,38 @@ async def require_user(request: web.Request) -> Principal:
 
 
 async def require_admin(request: web.Request) -> Principal:
+    """A global admin (`admin: true`)."""
     principal = await require_user(request)
     if not principal.admin:
         raise ApiError(403, "Admin privileges required")
     return principal
+
+
+async def require_domain_admin(request: web.Request) -> Principal:
+    """A global admin or the admin of some domains (`admin_domains`); which domains a
+    request may touch is `managed_domain`'s answer."""
+    principal = await require_user(request)
+    if not principal.is_any_admin:
+        raise ApiError(403, "Admin privileges required")
+    return principal
+
+
+def managed_domain(principal: Principal, requested: str | None) -> str:
+    """The domain an admin request is about: the given one (normalised), or by default the
+    caller's own domain when they administer it, else the first of their `admin_domains`;
+    403 for a domain outside the caller's administration."""
+    if requested:
+        try:
+            domain = normalize_domain(requested)
+        except InvalidValue as exc:
+            raise ApiError(400, str(exc)) from None
+    elif principal.manages(principal.domain) or not principal.account.admin_domains:
+        domain = principal.domain
+    else:
+        domain = principal.account.admin_domains[0]
+    if not principal.manages(domain):
+        raise ApiError(403, f"Domain {domain} is outside your administration")
+    return domain
 
 
 # -- request bodies ----------------------------------------------------------------------------

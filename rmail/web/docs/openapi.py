@@ -181,6 +181,8 @@ SCHEMAS: dict[str, Schema] = {
         "addresses": {**STR_LIST, "description": "Extra addresses (the main one stays)"},
         "sender_whitelist": {**STR_LIST,
                              "description": "Addresses, @domain or * the user may send as"},
+        "admin_domains": {**STR_LIST, "description": "Domains the user administers "
+                                                     "(global admins only)"},
     }, []),
     "PasswordChange": obj({"password": {"type": "string", "minLength": 1}}),
     "PasswordChanged": obj({"username": STR, "domain": STR, "password_changed": {"const": True}}),
@@ -321,7 +323,7 @@ def build_spec() -> dict[str, Any]:
             "get": _op("List users", "Admin", {200: ("Users", ref("UserList"))},
                        auth="admin", errors=(400, 404), params=[DOMAIN_Q]),
             "post": _op("Create a user", "Admin", {201: ("Created", ref("User"))},
-                        auth="admin", errors=(409,), body=ref("UserCreate")),
+                        auth="admin", errors=(404, 409), body=ref("UserCreate")),
         },
         "/admin/users/{username}": {
             "get": _op("Get a user", "Admin", {200: ("The user", ref("User"))},

@@ -98,6 +98,9 @@ def users_schemas() -> dict[str, Schema]:
                         "total": INT, "page": INT, "previousCursor": NULLABLE_STR,
                         "nextCursor": NULLABLE_STR,
                         "results": {"type": "array", "items": ref("AuthLogEntry")}}),
+        "DomainList": obj({"domains": STR_LIST}),
+        "DomainAdd": obj({"domain": {"type": "string", "minLength": 1, "maxLength": 253}}),
+        "DomainAdded": obj({"domain": STR}),
         "AuthenticateRequest": obj({
             "username": {"type": "string", "minLength": 1,
                          "description": "A bare name or any of the user's addresses"},
@@ -169,6 +172,13 @@ def _paths() -> dict[str, dict[str, Any]]:
                     _query("next", STR, "Cursor for older entries"),
                     _query("previous", STR, "Cursor for newer entries"),
                     _query("action", {"enum": list(ACTIONS)}, "Only this action")])},
+        "/admin/domains": {
+            "get": _op("Domains you administer (all, for a global admin)", "Admin",
+                       {200: ("Domains", ref("DomainList"))}, auth="admin"),
+            "post": _op("Host a new domain (global admins)", "Admin",
+                        {201: ("Added", ref("DomainAdded"))}, auth="admin", errors=(409,),
+                        body=ref("DomainAdd")),
+        },
         "/authenticate": {"post": _op(
             "Check a user's credentials (global admins and API keys)", "Users",
             {200: ("Valid", ref("Authenticated"))}, auth="admin", errors=(404,),
