@@ -163,8 +163,11 @@ class Renderer:
             if email_id is None:
                 raise Gone
             return b"EMAILID (%s)" % email_id.encode()
-        if name == "THREADID":  # RFC 8474 §5.2: NIL from a server without thread ids
-            return b"THREADID NIL"
+        if name == "THREADID":  # RFC 8474 §5.2
+            thread_id = self.folder.thread_id(row.uid, self.folder.header_records([row.uid])[0])
+            if thread_id is None:
+                raise Gone
+            return b"THREADID (%s)" % thread_id.encode()
         if name == "ENVELOPE":
             env = meta.get("envelope") if meta else None
             return b"ENVELOPE " + (envelope(env, self.utf8) if env else _EMPTY_ENVELOPE)

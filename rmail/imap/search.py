@@ -246,8 +246,8 @@ class Searcher:
             return lambda i: test(self._sent_day(i))
         if name == "EMAILID":  # RFC 8474 §6
             return lambda i: self.folder.email_ids([self.cols.uids[i]])[0] == value
-        if name == "THREADID":  # no message has one (FETCH THREADID answers NIL)
-            return lambda i: False
+        if name == "THREADID":  # RFC 8474 §6
+            return lambda i: self.folder.thread_id(self.cols.uids[i], self.record(i)) == value
         if name == "BODY":
             needle = str(value).casefold()
             return lambda i: needle in self._body_text(i)

@@ -74,7 +74,8 @@ class SortIndex:
             order.sort(key=values.__getitem__)
         else:
             for i in reversed(range(len(self.keys))):  # stable sorts, least significant first
-                order.sort(key=lambda u, i=i: values[u][i], reverse=self.reverse[i])
+                column = {u: v[i] for u, v in values.items()}
+                order.sort(key=column.__getitem__, reverse=self.reverse[i])
         self.order = order
 
     def _before(self, a: int, b: int) -> bool:
@@ -112,12 +113,12 @@ class SortIndex:
         """`uids` (ascending) in sort order. `fetch` gives the values of UIDs not held yet.
         With `whole_view` the request covers every message the client sees, so messages
         outside it have been expunged and are forgotten."""
-        wanted = set(uids)
         missing = [u for u in uids if u not in self.values]
         if missing:
             self.add(fetch(missing))
-        if len(self.values) == len(wanted):
+        if len(self.values) == len(uids):  # all held, nothing else held: the same set
             return list(self.order)
+        wanted = set(uids)
         if whole_view:
             self.keep_only(wanted)
             return list(self.order)

@@ -69,6 +69,14 @@ def _decoded(value: str | None) -> str | None:
     return None if value is None else decode_words(value)
 
 
+def thread_root(rec: list[Any]) -> str | None:
+    """The Message-ID that names a message's thread (THREADID, RFC 8474 §5.2): the first of
+    its References, which RFC 5322 §3.6.4 makes the thread's first message, else its
+    In-Reply-To, else its own Message-ID; None when it has none of them."""
+    refs = rec[F_REFERENCES]
+    return refs[0] if refs else rec[F_THREAD_ID]
+
+
 def header_record(uid: int, meta: dict[str, Any] | None) -> list[Any]:
     """The record of message `uid` from its parse (None: an unparseable message, all empty)."""
     env = (meta or {}).get("envelope") or {}

@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from rmail.mail.headerkeys import thread_root
 from rmail.store import fsutil
 from rmail.store.errors import (
     AlreadyExists,
@@ -879,6 +880,20 @@ class Folder:
             out.append("M" + hashlib.blake2b(b"%d:%d" % (st.st_ino, st.st_mtime_ns),
                                              digest_size=12).hexdigest())
         return out
+
+    def thread_id(self, uid: int, rec: HeaderRecord | None) -> str | None:
+        """The THREADID (RFC 8474 §5.2) of message `uid` with header-cache record `rec`: named
+        by its thread's first Message-ID (`headerkeys.thread_root`) and the user, so every
+        message that names the same first message has it, in every folder, across restarts
+        and copies, without a table to keep. A message with no Message-ID and no references
+        is a thread of its own (named by its EMAILID). None once the message has gone."""
+        root = thread_root(rec) if rec is not None else None
+        if root is None:
+            email_id = self.email_ids([uid])[0]
+            return None if email_id is None else "T" + email_id[1:]
+        key = f"{self.owner.domain}\0{self.owner.username}\0{root}"
+        return "T" + hashlib.blake2b(key.encode("utf-8", "surrogateescape"),
+                                     digest_size=12).hexdigest()
 
     # -- appending ------------------------------------------------------------------------------
     def append(self, raw: bytes, flags: Iterable[str] = (), internaldate: int | None = None, *,

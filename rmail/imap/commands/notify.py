@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rmail.imap.commands.base import Done
 from rmail.imap.commands.fetch import fetch as fetch_command
@@ -136,8 +137,8 @@ async def _tell_others(s: Session, state: NotifyState, pending: dict[str, set[st
         if not happened:
             continue
         items = status_items(spec.events_for(e.name, state.subscribed) & happened)
-        if items and (line := await _status_line(s, e.name, items)) is not None:
-            s.untagged(line)
+        if items and (told := await _status_line(s, e.name, items)) is not None:
+            s.untagged(told)
 
 
 async def read_between(s: Session, reader: Callable[[Session], Awaitable[bytes]]) -> bytes:
@@ -146,12 +147,13 @@ async def read_between(s: Session, reader: Callable[[Session], Awaitable[bytes]]
     if s.notify is None or s.sub is None:
         return await reader(s)
     task = asyncio.ensure_future(reader(s))
-    waiter: asyncio.Future[object] | None = None
+    pending: list[asyncio.Future[Any]] = [task]
     try:
         while True:
             sub = s.sub
             waiter = asyncio.ensure_future(sub.queue.get())
-            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            pending = [task, waiter]
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             if waiter in done:
                 try:
                     sub.queue.put_nowait(waiter.result())  # back in line for drain_events
@@ -159,15 +161,15 @@ async def read_between(s: Session, reader: Callable[[Session], Awaitable[bytes]]
                     sub.overflowed = True
             else:
                 waiter.cancel()
-            waiter = None
+            pending = [task]
             if task in done:
                 return task.result()
             if s.notify is not None:
                 await push(s, between_commands=True)
                 await s.conn.flush()
     finally:
-        for fut in (task, waiter):
-            if fut is not None and not fut.done():
+        for fut in pending:
+            if not fut.done():
                 fut.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await fut

@@ -239,6 +239,7 @@ async def _picked(s: Session, criteria: SearchNode, uid: bool) -> Picked:
 
 async def _sort(s: Session, args: Sort, uid: bool) -> Done:
     opts = args.return_opts
+    answer: bytes | None
     if opts is not None and "UPDATE" in opts:  # RFC 5267 CONTEXT=SORT: a live result
         if "PARTIAL" in opts or "SAVE" in opts:
             raise ImapNo("UPDATE cannot be combined with PARTIAL or SAVE here",
