@@ -172,6 +172,9 @@ async def test_forwarding_fields_of_put_user(api: Api) -> None:
     assert ok.status == 200, ok.body
     rules = api.services.delivery.rules.store.get(DOMAIN, "alice")
     assert rules.forward == ("someone@remote.example",) and rules.forward_keep is False
+    shown = (await api.call("GET", "/users/me", user="alice")).json()
+    assert (shown["forward"], shown["forwardKeep"], shown["forwards"], shown["retention"]) == (
+        ["someone@remote.example"], False, 2000, 0)
     # alice may not raise her own limit; an admin may.
     assert (await api.call("PUT", "/users/me", user="alice",
                            json={"forwards": 5})).status == 403

@@ -30,6 +30,7 @@ ROUTE_TABLES = (auth.routes, folders.routes, send.routes, aliases.routes, admin_
                 authenticate.routes, admin_domains.routes)
 # PUT /users/{user} also takes the forwarding fields (its field table is open to areas).
 users.USER_FIELDS.update(forwarding.FIELDS)
+users.USER_EXTRAS.append(forwarding.shown)
 
 
 def setup_api(app: web.Application) -> None:

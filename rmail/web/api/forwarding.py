@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rmail.services import Services
+from rmail.store.accounts import Account
 from rmail.store.mailrules import MAX_FORWARD
 from rmail.store.retention import check_retention
 from rmail.web.api.base import core, run
@@ -70,6 +72,15 @@ async def _apply_retention(update: UserUpdate, value: Any) -> None:
     async def write() -> None:
         await run(services.retention.set_user_retention, target.domain, target.username, ms)
     update.after.append(write)
+
+
+def shown(services: Services, account: Account) -> dict[str, Any]:
+    """These fields' current values for `GET /users/{user}` (`users.USER_EXTRAS`)."""
+    rules = services.delivery.rules.store.get(account.domain, account.username)
+    doc = services.retention.get(account.domain, account.username)
+    return {"forward": list(rules.forward), "forwardKeep": rules.forward_keep,
+            "forwards": rules.forward_limit,
+            "retention": doc["user"][-1]["ms"] if doc["user"] else 0}
 
 
 FIELDS: dict[str, UserField] = {

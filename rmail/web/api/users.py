@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from rmail.auth import LoginInfo, Principal, hash_password
+from rmail.services import Services
 from rmail.store.accounts import Account, check_password, normalize_address
 from rmail.store.errors import InvalidValue, NotFound, StaleCache
 from rmail.web.api.base import (
@@ -44,6 +45,7 @@ from rmail.web.errors import ApiError
 
 __all__ = [
     "ME",
+    "USER_EXTRAS",
     "USER_FIELDS",
     "UserField",
     "UserTarget",
@@ -155,10 +157,18 @@ def user_document(account: Account) -> dict[str, Any]:
     return doc
 
 
+# Fields of GET /users/{user} kept outside account.json (forwarding, retention): each entry
+# reads them for an account on a store thread; areas append to it.
+USER_EXTRAS: list[Callable[[Services, Account], dict[str, Any]]] = []
+
+
 @routes.get("/users/{user}")
 async def get_user(request: web.Request) -> web.Response:
     target = await resolve_user(request)
-    return success(user_document(target.account))
+    doc = user_document(target.account)
+    for extra in USER_EXTRAS:
+        doc.update(await run(extra, core(request), target.account))
+    return success(doc)
 
 
 # -- PUT /users/{user} ---------------------------------------------------------------------------

@@ -123,9 +123,13 @@ def filters_paths() -> dict[str, dict[str, Any]]:
 
 
 def with_user_fields(schemas: dict[str, Schema]) -> dict[str, Schema]:
-    """``schemas`` with this area's fields added to `UserUpdate` (a copy: the users area's
-    own table stays as it is)."""
+    """``schemas`` with this area's fields added to `UserUpdate` and `UserDetail` (copies:
+    the users area's own tables stay as they are)."""
     update = schemas["UserUpdate"]
     schemas["UserUpdate"] = {**update, "properties": {**update["properties"],
                                                       **USER_UPDATE_PROPERTIES}}
+    detail = schemas["UserDetail"]
+    shown = {**USER_UPDATE_PROPERTIES, "forwards": {"type": "integer", "minimum": 0}}
+    schemas["UserDetail"] = {**detail, "properties": {**detail["properties"], **shown},
+                             "required": [*detail["required"], *shown]}
     return schemas
