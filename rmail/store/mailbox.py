@@ -862,7 +862,13 @@ class Folder:
     def mailbox_id(self) -> str:
         """This folder's MAILBOXID: kept through RENAME (the folder id does not change), new
         for a folder deleted and made again (a new UIDVALIDITY), unique across users."""
-        key = f"{self.owner.domain}\0{self.owner.username}\0{self.id}\0{self.uidvalidity}"
+        return self.make_mailbox_id(self.owner.domain, self.owner.username, self.id,
+                                    self.uidvalidity)
+
+    @staticmethod
+    def make_mailbox_id(domain: str, username: str, folder_id: str, uidvalidity: int) -> str:
+        """`mailbox_id` of a folder that may be gone (a deleted folder's last id)."""
+        key = f"{domain}\0{username}\0{folder_id}\0{uidvalidity}"
         return "F" + hashlib.blake2b(key.encode("utf-8", "surrogateescape"),
                                      digest_size=12).hexdigest()
 

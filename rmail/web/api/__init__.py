@@ -20,6 +20,7 @@ from rmail.web.api import (
     search,
     send,
     twofactor,
+    updates,
     users,
 )
 from rmail.web.api.provisioning import setup_provisioning
@@ -27,7 +28,8 @@ from rmail.web.api.provisioning import setup_provisioning
 ROUTE_TABLES = (auth.routes, folders.routes, send.routes, aliases.routes, admin_users.routes,
                 users.routes, mailboxes.routes, messages.routes, filters.routes,
                 search.routes, asps.routes, twofactor.routes, authlog.routes,
-                authenticate.routes, admin_domains.routes)
+                authenticate.routes, admin_domains.routes,
+                updates.routes)
 # PUT /users/{user} also takes the forwarding fields (its field table is open to areas).
 users.USER_FIELDS.update(forwarding.FIELDS)
 users.USER_EXTRAS.append(forwarding.shown)

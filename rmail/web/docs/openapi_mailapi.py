@@ -238,6 +238,19 @@ def mailapi_paths() -> dict[str, dict[str, Any]]:
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                                  "default": DEFAULT_LIMIT}, "Messages per page"),
                 _query("next", STR, "A `nextCursor`")])}
+    paths["/users/{user}/updates"] = {"get": _op(
+        "Live changes as Server-Sent Events", "Messages", {200: ("The stream", None)},
+        errors=user_errors, params=[USER, {
+            "name": "Last-Event-ID", "in": "header", "required": False, "schema": STR,
+            "description": "Resume after this event (sent by EventSource on reconnect)"}],
+        description="`text/event-stream`: each event an `id:` (an opaque position) and a "
+                    "`data:` JSON object `{command: EXISTS|EXPUNGE|FLAGS|CREATE|RENAME|"
+                    "DELETE|RESYNC, mailbox, message, uid, modseq, flags, path}`; a comment "
+                    "line every 30 s. Reconnecting with `Last-Event-ID` resumes without gaps; "
+                    "RESYNC when the position is too old. The webmail session cookie is "
+                    "accepted too.")}
+    paths["/users/{user}/updates"]["get"]["responses"]["200"]["content"] = {
+        "text/event-stream": {"schema": STR}}
     eml = paths["/users/{user}/mailboxes/{mailbox}/messages/{message}/message.eml"]
     eml["get"]["responses"]["200"]["content"] = {"message/rfc822": {"schema": binary}}
     att = paths["/users/{user}/mailboxes/{mailbox}/messages/{message}/attachments/{attachment}"]

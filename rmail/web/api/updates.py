@@ -1,0 +1,135 @@
+"""`GET /users/{user}/updates`: the account's changes as Server-Sent Events (text/event-stream).
+
+Each event is `id: <position>` + `data: {"command": "EXISTS"|"EXPUNGE"|"FLAGS"|"CREATE"|
+"RENAME"|"DELETE"|"RESYNC", "mailbox": id, "message": uid, "uid": uid, ...}`. The events are
+derived from the folders' durable indexes (`rmail.store.changes`), and the id is the position
+after the event, so a client that reconnects with `Last-Event-ID` (EventSource does it by
+itself) resumes without gaps, across restarts and whichever worker serves it; a position the
+tombstones no longer reach gets `RESYNC`. A new stream starts with an `id:` line alone (the
+current position), so even a stream that saw no event can resume.
+
+The change bus (`rmail.store.events`, across worker processes by `rmail.bus`) only says when
+to look. Every `HEARTBEAT` seconds a comment line keeps proxies from closing the stream, the
+indexes are looked at anyway (changes made by the CLI publish nothing), and the credentials
+are checked again, as after every change: a logout or password change ends the stream (within
+`HEARTBEAT` seconds at most). Accepts the webmail's session cookie as well as the API's credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import orjson
+from aiohttp import web
+
+from rmail.store.changes import Event, Position, changes_since, current_position
+from rmail.store.events import Change, Subscription
+from rmail.store.mailbox import UserMailbox
+from rmail.web.api.base import core, run
+from rmail.web.api.users import resolve_user
+from rmail.web.auth import authenticate
+from rmail.web.errors import HttpError
+
+__all__ = ["HEARTBEAT", "routes"]
+
+routes = web.RouteTableDef()
+HEARTBEAT = 30.0
+POLL = 5.0  # how soon a stream notices its client has gone
+MAX_EVENTS_PER_READ = 10_000  # a catch-up larger than this is sent in several reads
+QUEUE = 1000
+
+
+def _frame(event: Event) -> bytes:
+    """`id:` + `data:`; a bare `id:` when only the position moves (EventSource keeps the id
+    without dispatching an event)."""
+    head = b"id: " + event.position.encode().encode() + b"\n"
+    if event.data is None:
+        return head + b"\n"
+    return head + b"data: " + orjson.dumps(event.data) + b"\n\n"
+
+
+def _read(mailbox: UserMailbox, position: Position, hint: Change | None
+          ) -> tuple[bytes, Position, bool]:
+    """The frames of the changes after `position` (up to `MAX_EVENTS_PER_READ`), the position
+    after them, and whether more may follow."""
+    frames = []
+    for event in changes_since(mailbox, position, hint):
+        frames.append(_frame(event))
+        position = event.position
+        if len(frames) >= MAX_EVENTS_PER_READ:
+            return b"".join(frames), position, True
+    return b"".join(frames), position, False
+
+
+async def _still_allowed(request: web.Request) -> bool:
+    try:
+        await authenticate(request, cookie=True)
+    except HttpError:
+        return False
+    return True
+
+
+@routes.get("/users/{user}/updates")
+async def updates(request: web.Request) -> web.StreamResponse:
+    principal = await authenticate(request, cookie=True)
+    target = await resolve_user(request, principal=principal)
+    services = core(request)
+    mailbox = services.mail.mailbox(target.domain, target.username)
+    raw = request.headers.get("Last-Event-ID", "").strip()
+    start = Position.decode(raw) if raw else None
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-store",
+                                           "X-Accel-Buffering": "no"})
+    # subscribe before reading the position, so nothing committed in between is missed
+    with services.events.subscribe(target.domain, target.username, maxsize=QUEUE) as sub:
+        more = False
+        if start is None:
+            position = await run(current_position, mailbox)
+            head = b"retry: 3000\n"
+            if raw:  # a position we cannot read: start afresh, and say so
+                head += (b"id: " + position.encode().encode() + b"\ndata: " +
+                         orjson.dumps({"command": "RESYNC"}) + b"\n\n")
+            else:
+                head += b"id: " + position.encode().encode() + b"\n\n"
+        else:
+            frames, position, more = await run(_read, mailbox, start, None)
+            head = b"retry: 3000\n\n" + frames
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):  # the client went away
+            await response.write(head)
+            await _follow(request, response, sub, mailbox, position, catch_up=more)
+            await response.write_eof()
+    return response
+
+
+async def _follow(request: web.Request, response: web.StreamResponse, sub: Subscription,
+                  mailbox: UserMailbox, position: Position, *, catch_up: bool) -> None:
+    """Send changes as the bus announces them (first the rest of a long catch-up)."""
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()
+    while True:
+        change = None if catch_up else await sub.get(timeout=POLL)
+        transport = request.transport
+        if transport is None or transport.is_closing():  # the client went away
+            return
+        if change is None and not catch_up:
+            if loop.time() - quiet_since < HEARTBEAT:
+                continue
+            await response.write(b": heartbeat\n\n")
+        quiet_since = loop.time()
+        catch_up = False
+        # the credentials again: a logout or password change ends the stream
+        if not await _still_allowed(request):
+            return
+        hint = change
+        if sub.overflowed or not sub.queue.empty():
+            sub.overflowed, hint = False, None  # several changes: read them all at once
+            while not sub.queue.empty():
+                sub.queue.get_nowait()
+        more = True
+        while more:
+            frames, position, more = await run(_read, mailbox, position, hint)
+            if frames:
+                await response.write(frames)
+            hint = None
