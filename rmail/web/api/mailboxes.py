@@ -10,7 +10,6 @@ deleted here (IMAP still can, as RFC 6154 allows); a new path's missing parents 
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 from aiohttp import web
@@ -30,23 +29,8 @@ MAILBOX = r"{mailbox:F[0-9a-f]{24}}"
 _MAILBOX_ID = re.compile(r"F[0-9a-f]{24}")
 BASE = "/users/{user}/mailboxes"
 
-# (domain, username, folder id) -> MAILBOXID: fixed for a folder directory's life (its
-# UIDVALIDITY never changes), so it is worked out once per process.
-_IDS: dict[tuple[str, str, str], str] = {}
-_IDS_LOCK = threading.Lock()
-_IDS_MAX = 100_000
-
-
 def mailbox_id(folder: Folder) -> str:
-    key = (folder.owner.domain, folder.owner.username, folder.id)
-    found = _IDS.get(key)
-    if found is None:
-        found = folder.mailbox_id()
-        with _IDS_LOCK:
-            if len(_IDS) >= _IDS_MAX:
-                _IDS.clear()
-            _IDS[key] = found
-    return found
+    return folder.mailbox_id()  # a stat and a hash once the folder's index is loaded
 
 
 def user_mailbox(request: web.Request, target: UserTarget) -> UserMailbox:
