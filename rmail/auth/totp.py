@@ -35,7 +35,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rmail.auth.tokens import secret_file
-from rmail.store.accounts import Account
+from rmail.store.accounts import Account, Accounts
+from rmail.store.errors import Conflict
 from rmail.store.layout import Layout
 from rmail.store.security import SecurityState
 
@@ -149,3 +150,68 @@ def _aad(account: Account) -> bytes:
 
 def _compact(token: str) -> str:
     return token.replace(" ", "").replace("-", "").strip().lower()
+
+
+# -- changes (the API and the webmail both go through these; blocking: call in a thread) ------
+class WrongCode(Exception):
+    """The TOTP or recovery code given as proof is wrong or used."""
+
+
+def start(totp: Totp, accounts: Accounts, account: Account, issuer: str
+          ) -> tuple[str, str, str]:
+    """A new secret, stored but not active: (otpauth URI, QR data URL, base32 seed).
+    Conflict when two-factor is already on."""
+    doc, uri, qr = totp.new_enrolment(account, issuer)
+
+    def store(current: Account) -> dict[str, Any]:
+        if enabled(current):
+            raise Conflict("two-factor authentication is already on; turn it off first")
+        return {"totp": doc}
+
+    stored = accounts.modify(account.domain, account.username, store)
+    totp.security.reset_totp(account.domain, account.username)
+    return uri, qr, totp.decrypt(stored, doc["secret"])
+
+
+def activate(totp: Totp, accounts: Accounts, account: Account, token: str) -> list[str]:
+    """Turn on the pending secret with a current code; the recovery codes (shown once)."""
+    doc = account.totp or {}
+    if enabled(account):
+        raise Conflict("two-factor authentication is already on")
+    if not doc.get("secret"):
+        raise Conflict("start the enrolment first")
+    if totp.check(account, token, pending=True) is None:
+        raise WrongCode("wrong code")
+    codes, digests = totp.new_recovery_codes()
+
+    def enable(current: Account) -> dict[str, Any]:
+        now = current.totp or {}
+        if now.get("secret") != doc["secret"] or now.get("enabled"):
+            raise Conflict("the enrolment changed meanwhile; start again")
+        return {"totp": {**now, "enabled": True, "recovery": digests}}
+
+    accounts.modify(account.domain, account.username, enable)
+    return codes
+
+
+def regenerate(totp: Totp, accounts: Accounts, account: Account, token: str) -> list[str]:
+    """New recovery codes (the old ones stop working), a current code as proof."""
+    if not enabled(account):
+        raise Conflict("two-factor authentication is not on")
+    if totp.check(account, token) is None:
+        raise WrongCode("wrong code")
+    codes, digests = totp.new_recovery_codes()
+
+    def store(current: Account) -> dict[str, Any]:
+        if not enabled(current):
+            raise Conflict("two-factor authentication is not on")
+        return {"totp": {**(current.totp or {}), "recovery": digests}}
+
+    accounts.modify(account.domain, account.username, store)
+    return codes
+
+
+def disable(accounts: Accounts, account: Account) -> None:
+    if not account.totp:
+        raise Conflict("two-factor authentication is not on")
+    accounts.modify(account.domain, account.username, lambda current: {"totp": None})

@@ -763,9 +763,12 @@ class Accounts:
     def _checked_addresses(self, domain: str, user: str, addresses: Iterable[str]
                            ) -> tuple[str, ...]:
         """Validate a user's address list against every other user's, from a fresh scan:
-        callers hold the accounts lock, so no other claim can slip in between."""
+        callers hold the accounts lock, so no other claim can slip in between. The order is
+        kept (the first is the main address, the default sender); the login address
+        `user@domain` is always there, first unless the list places it elsewhere."""
         main = f"{user}@{domain}"
-        out = tuple(dict.fromkeys([main, *(normalize_address(a) for a in addresses)]))
+        given = [normalize_address(a) for a in addresses]
+        out = tuple(dict.fromkeys(given if main in given else [main, *given]))
         by_address, domains = self._scan()
         for addr in out:
             if addr.rpartition("@")[2] not in domains:
@@ -870,6 +873,10 @@ class Accounts:
     # -- resolution -------------------------------------------------------------------------
     def is_local_domain(self, domain: str) -> bool:
         return self.has_domain(domain)
+
+    def address_owners(self) -> dict[str, tuple[str, str]]:
+        """Every user address -> (domain, username): a copy of the address map."""
+        return dict(self._cache()[0])
 
     def find_address(self, address: str, *, memory_only: bool = False
                      ) -> tuple[str, str] | None:

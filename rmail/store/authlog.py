@@ -145,3 +145,12 @@ class AuthLog:
         entries = self._read(self.layout.authlog_file(domain, username))
         entries.sort(key=lambda e: e["id"], reverse=True)
         return entries
+
+
+PUBLIC_FIELDS = ("id", "action", "result", "protocol", "scope", "asp", "ip", "userAgent",
+                 "reason", "created")
+
+
+def public_entry(entry: dict[str, Any]) -> dict[str, str]:
+    """An entry as the API and the webmail show it: every field, as a string."""
+    return {name: str(entry.get(name, "") or "") for name in PUBLIC_FIELDS}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from rmail.web.api import (
+    addresses,
     admin_domains,
     admin_users,
     aliases,
@@ -28,7 +29,7 @@ from rmail.web.api.provisioning import setup_provisioning
 ROUTE_TABLES = (auth.routes, folders.routes, send.routes, aliases.routes, admin_users.routes,
                 users.routes, mailboxes.routes, messages.routes, filters.routes,
                 search.routes, asps.routes, twofactor.routes, authlog.routes,
-                authenticate.routes, admin_domains.routes,
+                authenticate.routes, admin_domains.routes, addresses.routes,
                 updates.routes)
 # PUT /users/{user} also takes the forwarding fields (its field table is open to areas).
 users.USER_FIELDS.update(forwarding.FIELDS)

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from rmail.store.authlog import public_entry
 from rmail.web.api.base import core, query_int, run
 from rmail.web.api.users import resolve_user, success
 from rmail.web.errors import ApiError
@@ -80,15 +81,3 @@ async def authlog(request: web.Request) -> web.Response:
     return success({"action": action, "total": len(entries), "page": page,
                     "previousCursor": prev, "nextCursor": nxt,
                     "results": [public_entry(e) for e in chosen]})
-
-
-FIELDS = ("id", "action", "result", "protocol", "scope", "asp", "ip", "userAgent", "reason",
-          "created")
-
-
-def public_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    out = {name: entry.get(name, "") for name in FIELDS}
-    for name in FIELDS:
-        if not isinstance(out[name], str):
-            out[name] = str(out[name])
-    return out

@@ -19,9 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from rmail.auth import totp
-from rmail.store.accounts import Account
 from rmail.web.api.base import core, get_str, read_json, run
 from rmail.web.api.users import UserTarget, log_change, require_master, resolve_user, success
+from rmail.web.auth import locked_error
 from rmail.web.errors import ApiError
 
 routes = web.RouteTableDef()
@@ -35,16 +35,12 @@ async def check_code(request: web.Request, target: UserTarget, token: str | None
     the caller's IP and noted in the account's auth log)."""
     services = core(request)
     if services.lockout.is_locked(request.remote):
-        from rmail.web.auth import locked_error
-
         raise locked_error(services, request.remote)
     if not token:
         raise ApiError(400, "Missing field: token")
     kind = await run(services.auth.totp.check, target.account, token, pending=pending)
     if kind is None:
-        services.lockout.failure(request.remote)
-        await run(services.auth.log_event, target.account, "authentication", "fail",
-                  ip=request.remote, scope="2fa", reason="wrong two-factor code")
+        await _wrong_code(request, target)
         raise ApiError(403, "Invalid or already used code")
     return kind
 
@@ -53,20 +49,9 @@ async def check_code(request: web.Request, target: UserTarget, token: str | None
 async def enrol(request: web.Request) -> web.Response:
     target = await resolve_user(request)
     require_master(target)
-    if totp.enabled(target.account):
-        raise ApiError(409, "Two-factor authentication is already on; turn it off first")
     services = core(request)
-    doc, uri, qr = await run(services.auth.totp.new_enrolment, target.account,
-                             services.config.hostname or "rmail")
-
-    def store(account: Account) -> dict[str, Any]:
-        if totp.enabled(account):
-            raise ApiError(409, "Two-factor authentication is already on; turn it off first")
-        return {"totp": doc}
-
-    account = await run(services.accounts.modify, target.domain, target.username, store)
-    await run(services.auth.security.reset_totp, target.domain, target.username)
-    seed = await run(services.auth.totp.decrypt, account, doc["secret"])
+    uri, qr, seed = await run(totp.start, services.auth.totp, services.accounts,
+                              target.account, services.config.hostname or "rmail")
     return success({"uri": uri, "qrcode": qr, "seed": seed})
 
 
@@ -75,23 +60,10 @@ async def activate(request: web.Request) -> web.Response:
     target = await resolve_user(request)
     require_master(target)
     body = await read_json(request, allowed=("token",))
-    token = get_str(body, "token", required=True, max_length=TOKEN_MAX)
-    if totp.enabled(target.account):
-        raise ApiError(409, "Two-factor authentication is already on")
-    if not (target.account.totp or {}).get("secret"):
-        raise ApiError(409, "Start with POST /users/{user}/2fa")
-    await check_code(request, target, token, pending=True)
+    token = get_str(body, "token", required=True, max_length=TOKEN_MAX) or ""
     services = core(request)
-    codes, digests = services.auth.totp.new_recovery_codes()
-    secret = (target.account.totp or {})["secret"]
-
-    def enable(account: Account) -> dict[str, Any]:
-        current = account.totp or {}
-        if current.get("secret") != secret or current.get("enabled"):
-            raise ApiError(409, "Two-factor enrolment changed meanwhile; start again")
-        return {"totp": {**current, "enabled": True, "recovery": digests}}
-
-    await run(services.accounts.modify, target.domain, target.username, enable)
+    codes = await _with_code(request, target, totp.activate, services.auth.totp,
+                             services.accounts, target.account, token)
     await run(log_change, request, target, "enable 2fa", "")
     return success({"recoveryCodes": codes})
 
@@ -112,10 +84,7 @@ async def disable(request: web.Request) -> web.Response:
             await check_code(request, target, token)
     elif request.can_read_body:
         await read_json(request, allowed=("password", "token"))
-    if not target.account.totp:
-        raise ApiError(409, "Two-factor authentication is not on")
-    await run(services.accounts.modify, target.domain, target.username,
-              lambda account: {"totp": None})
+    await run(totp.disable, services.accounts, target.account)
     await run(log_change, request, target, "disable 2fa", "")
     return success()
 
@@ -138,18 +107,28 @@ async def regenerate(request: web.Request) -> web.Response:
     target = await resolve_user(request)
     require_master(target)
     body = await read_json(request, allowed=("token",))
-    token = get_str(body, "token", required=True, max_length=TOKEN_MAX)
-    if not totp.enabled(target.account):
-        raise ApiError(409, "Two-factor authentication is not on")
-    await check_code(request, target, token)
+    token = get_str(body, "token", required=True, max_length=TOKEN_MAX) or ""
     services = core(request)
-    codes, digests = services.auth.totp.new_recovery_codes()
-
-    def store(account: Account) -> dict[str, Any]:
-        if not totp.enabled(account):
-            raise ApiError(409, "Two-factor authentication is not on")
-        return {"totp": {**(account.totp or {}), "recovery": digests}}
-
-    await run(services.accounts.modify, target.domain, target.username, store)
+    codes = await _with_code(request, target, totp.regenerate, services.auth.totp,
+                             services.accounts, target.account, token)
     await run(log_change, request, target, "enable 2fa", "")
     return success({"recoveryCodes": codes})
+
+
+async def _with_code(request: web.Request, target: UserTarget, fn: Any, *args: Any) -> Any:
+    """`fn(*args)` in a thread; a wrong code counts toward the lockout (403)."""
+    services = core(request)
+    if services.lockout.is_locked(request.remote):
+        raise locked_error(services, request.remote)
+    try:
+        return await run(fn, *args)
+    except totp.WrongCode:
+        await _wrong_code(request, target)
+        raise ApiError(403, "Invalid or already used code") from None
+
+
+async def _wrong_code(request: web.Request, target: UserTarget) -> None:
+    services = core(request)
+    services.lockout.failure(request.remote)
+    await run(services.auth.log_event, target.account, "authentication", "fail",
+              ip=request.remote, scope="2fa", reason="wrong two-factor code")

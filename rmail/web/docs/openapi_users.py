@@ -62,6 +62,8 @@ USER_UPDATE_PROPERTIES: dict[str, Schema] = {
 TOKEN: Schema = {"type": "string", "minLength": 1, "maxLength": 64,
                  "description": "A current 6-digit TOTP code or an unused recovery code"}
 ASP_SCOPE: Schema = {"enum": [*SCOPES, ALL]}
+ADDRESS = _path_param("address", {"type": "string", "minLength": 1, "maxLength": 320},
+                      "One of the account's addresses, percent-encoded")
 ASP_ID = _path_param("id", {"type": "string", "pattern": "^[0-9a-f]{24}$"},
                      "The application password's id")
 
@@ -99,6 +101,13 @@ def users_schemas() -> dict[str, Schema]:
                         "nextCursor": NULLABLE_STR,
                         "results": {"type": "array", "items": ref("AuthLogEntry")}}),
         "DomainList": obj({"domains": STR_LIST}),
+        "AddressList": obj({"success": SUCCESS, "results": {"type": "array", "items": obj(
+            {"address": STR, "main": BOOL})}}),
+        "AddressAdd": obj({"address": {"type": "string", "minLength": 3, "maxLength": 320},
+                           "main": BOOL}, ["address"]),
+        "AddressMain": obj({"main": {"const": True}}),
+        "AddressSearch": obj({"success": SUCCESS, "total": INT, "results": {
+            "type": "array", "items": obj({"address": STR, "user": STR, "domain": STR})}}),
         "DomainAdd": obj({"domain": {"type": "string", "minLength": 1, "maxLength": 253}}),
         "DomainAdded": obj({"domain": STR}),
         "AuthenticateRequest": obj({
@@ -172,6 +181,28 @@ def _paths() -> dict[str, dict[str, Any]]:
                     _query("next", STR, "Cursor for older entries"),
                     _query("previous", STR, "Cursor for newer entries"),
                     _query("action", {"enum": list(ACTIONS)}, "Only this action")])},
+        "/users/{user}/addresses": {
+            "get": _op("The account's addresses (the first is the main one)", "Users",
+                       {200: ("Addresses", ref("AddressList"))}, errors=(400, 403, 404),
+                       params=[USER]),
+            "post": _op("Add an address (users: in their own domain)", "Users",
+                        {200: ("Addresses", ref("AddressList"))}, errors=(403, 404, 409),
+                        params=[USER], body=ref("AddressAdd")),
+        },
+        "/users/{user}/addresses/{address}": {
+            "put": _op("Make this address the main one", "Users",
+                       {200: ("Addresses", ref("AddressList"))}, errors=(403, 404),
+                       params=[USER, ADDRESS], body=ref("AddressMain")),
+            "delete": _op("Remove an address (not the main or login one)", "Users",
+                          {200: ("Addresses", ref("AddressList"))},
+                          errors=(400, 403, 404, 409), params=[USER, ADDRESS]),
+        },
+        "/addresses": {"get": _op(
+            "Search the addresses of the domains you administer", "Admin",
+            {200: ("Matches", ref("AddressSearch"))}, auth="admin", errors=(400,),
+            params=[_query("query", {"type": "string", "maxLength": 320}, "Substring"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
+                           "At most this many (default 100)")])},
         "/admin/domains": {
             "get": _op("Domains you administer (all, for a global admin)", "Admin",
                        {200: ("Domains", ref("DomainList"))}, auth="admin"),

@@ -54,6 +54,7 @@ from rmail.web.webmail import (
     message,
     register,
     search,
+    security,
     settings,
     static,
 )
@@ -66,8 +67,8 @@ __all__ = ["RESERVED", "Page", "setup_webmail", "view"]
 def setup_webmail(app: web.Application) -> None:
     """Mount the webmail's routes (the folder catch-all refuses reserved first segments, so
     areas registered before or after this call keep their routes)."""
-    for area in (static, login, register, compose, search, settings, filters, events,
-                 message, mailbox):
+    for area in (static, login, register, compose, search, settings, security, filters,
+                 events, message, mailbox):
         app.add_routes(area.routes)
     mailbox.add_catch_all(app)
     own = "|".join(sorted(RESERVED - {"calendar", "drive"}))
