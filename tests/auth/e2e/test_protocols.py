@@ -167,3 +167,34 @@ def test_revoked_app_password_stops_at_once(live: Live, scope: str) -> None:
     assert live.api("DELETE", f"/users/me/asps/{made['id']}", token=token).status_code == 200
     for _ in range(3):
         assert not imap_ok(live, user, made["password"])
+
+
+def test_mbsync_with_an_app_password(live: Live, tmp_path: Path) -> None:
+    mbsync = tool("mbsync")
+    token = live.token("alice")
+    seed = live.api("POST", "/users/me/2fa", token=token).json()["seed"]
+    assert live.api("PUT", "/users/me/2fa", token=token,
+                    json={"token": pyotp.TOTP(seed).now()}).status_code == 200
+    asps = {scope: live.api("POST", "/users/me/asps", token=token, json={
+        "description": scope, "scopes": [scope]}).json()["password"]
+        for scope in ("imap", "caldav")}
+    host, port = live.addr("imap")
+
+    def sync(password: str) -> int:
+        base = tmp_path / password
+        (base / "mail").mkdir(parents=True)
+        conf = base / "mbsyncrc"
+        conf.write_text(f"IMAPAccount rmail\nHost {host}\nPort {port}\n"
+                        f"User alice@{DOMAIN}\nPass \"{password}\"\nSSLType None\n"
+                        f"AuthMechs LOGIN\n\nIMAPStore remote\nAccount rmail\n\n"
+                        f"MaildirStore local\nPath {base}/mail/\nInbox {base}/mail/INBOX\n"
+                        f"SubFolders Verbatim\n\nChannel sync\nFar :remote:\nNear :local:\n"
+                        f"Patterns *\nCreate Both\nSyncState *\n")
+        return subprocess.run([mbsync, "-c", str(conf), "-a"], capture_output=True,
+                              text=True, timeout=300,
+                              env={"HOME": str(base), "PATH": "/usr/bin:/bin"}).returncode
+
+    assert sync(asps["imap"]) == 0
+    assert (tmp_path / asps["imap"] / "mail" / "INBOX").is_dir()
+    assert sync(asps["caldav"]) != 0
+    assert sync(PASSWORDS["alice"]) != 0  # the master password, with two-factor on
