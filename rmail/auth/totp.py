@@ -30,11 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pyotp
-import segno
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from rmail.auth.tokens import secret_file
 from rmail.store.accounts import Account, Accounts
 from rmail.store.errors import Conflict
 from rmail.store.layout import Layout
@@ -54,6 +52,8 @@ class TotpError(Exception):
 
 @functools.cache
 def _key(path: str) -> bytes:
+    from rmail.auth.tokens import secret_file  # here: PyJWT imports http.client, logins don't
+
     return hashlib.sha256(secret_file(Path(path)).encode()).digest()
 
 
@@ -87,6 +87,8 @@ class Totp:
                                                                             str, str]:
         """(the `totp` object to store, not yet enabled; the otpauth URI; its QR code as a
         PNG data URL)."""
+        import segno  # only here: it pulls in xml and urllib.request, which logins never need
+
         secret = pyotp.random_base32()
         uri = pyotp.TOTP(secret).provisioning_uri(name=account.address, issuer_name=issuer)
         qr = segno.make(uri, error="m").png_data_uri(scale=5, border=2)
