@@ -118,35 +118,30 @@ async def _fresh(page: Page) -> Account:
 @routes.post(BASE + "/2fa/activate")
 @view()
 async def activate(page: Page) -> web.StreamResponse:
-    token = _field(page, "token", 64)
-    services = page.services
-    account = await _fresh(page)
-    try:
-        codes = await _with_code(page, totp.activate, services.auth.totp, services.accounts,
-                                 account, token)
-    except Conflict as exc:
-        return await _render(page, status=409, error=str(exc), section="2fa")
-    if codes is None:
-        return await _render(page, status=403, error="Wrong code: scan the QR code again "
-                             "and enter the current code.", section="2fa")
-    await page.run(_log, page, account, "enable 2fa")
-    return await _render(page, recovery_codes=codes)
+    return await _new_codes(page, totp.activate, "Wrong code: scan the QR code again and "
+                            "enter the current code.", log="enable 2fa")
 
 
 @routes.post(BASE + "/2fa/recovery")
 @view()
 async def recovery(page: Page) -> web.StreamResponse:
+    return await _new_codes(page, totp.regenerate, "Wrong or already used code.")
+
+
+async def _new_codes(page: Page, fn: Any, wrong: str, log: str = "") -> web.Response:
+    """Activation or new recovery codes: a code as proof, the codes shown once."""
     token = _field(page, "token", 64)
     services = page.services
     account = await _fresh(page)
     try:
-        codes = await _with_code(page, totp.regenerate, services.auth.totp, services.accounts,
-                                 account, token)
+        codes = await _with_code(page, fn, services.auth.totp, services.accounts, account,
+                                 token)
     except Conflict as exc:
         return await _render(page, status=409, error=str(exc), section="2fa")
     if codes is None:
-        return await _render(page, status=403, error="Wrong or already used code.",
-                             section="2fa")
+        return await _render(page, status=403, error=wrong, section="2fa")
+    if log:
+        await page.run(_log, page, account, log)
     return await _render(page, recovery_codes=codes)
 
 
