@@ -66,10 +66,12 @@ class SortIndex:
         self.lock = threading.Lock()
         self.order: list[int] = []  # UIDs, sorted
         self.values: dict[int, tuple[Any, ...]] = {}
+        self.held: list[int] = []  # the UIDs of `values`, ascending
 
     def _resort(self) -> None:
         values = self.values
-        order = sorted(values)  # by UID: sequence order, the last tie-break
+        self.held = sorted(values)
+        order = list(self.held)  # by UID: sequence order, the last tie-break
         if not any(self.reverse):  # one stable sort by the whole tuple
             order.sort(key=values.__getitem__)
         else:
@@ -92,8 +94,13 @@ class SortIndex:
         if len(new) * REBUILD_SHARE > len(self.values):
             self._resort()
             return
+        fresh = sorted(new)
+        if self.held and fresh and fresh[0] < self.held[-1]:
+            self.held = sorted(self.values)
+        else:  # new mail: higher UIDs
+            self.held.extend(fresh)
         order = self.order
-        for uid in sorted(new):
+        for uid in fresh:
             lo, hi = 0, len(order)
             while lo < hi:
                 mid = (lo + hi) // 2
@@ -107,13 +114,18 @@ class SortIndex:
         """Forget every message not in `uids` (expunged ones)."""
         self.order = [u for u in self.order if u in uids]
         self.values = {u: self.values[u] for u in self.order}
+        self.held = [u for u in self.held if u in uids]
 
     def sorted_among(self, uids: Sequence[int], whole_view: bool,
                      fetch: Callable[[list[int]], dict[int, tuple[Any, ...]]]) -> list[int]:
         """`uids` (ascending) in sort order. `fetch` gives the values of UIDs not held yet.
         With `whole_view` the request covers every message the client sees, so messages
         outside it have been expunged and are forgotten."""
-        missing = [u for u in uids if u not in self.values]
+        n = len(self.held)
+        if list(uids[:n]) == self.held:  # the usual case: the same messages, maybe new mail
+            missing = list(uids[n:])
+        else:
+            missing = [u for u in uids if u not in self.values]
         if missing:
             self.add(fetch(missing))
         if len(self.values) == len(uids):  # all held, nothing else held: the same set

@@ -107,6 +107,7 @@ def test_sort_index_insertion_equals_sorting_everything() -> None:
         whole = SortIndex(keys)
         whole.add(values)
         assert index.order == whole.order
+        assert index.held == whole.held == sorted(values)
         expected = sorted(values)
         for i in (1, 0):
             expected.sort(key=lambda u, i=i: values[u][i], reverse=keys[i][1])
