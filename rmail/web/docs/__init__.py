@@ -21,8 +21,8 @@ from rmail.web.errors import ApiError
 routes = web.RouteTableDef()
 
 # name -> (title, rendered HTML), in navigation order
-_ORDER = ("index", "api", "mail", "aliases", "admin", "provisioning", "autoconfig", "errors",
-          "webmail", "drive", "caldav")
+_ORDER = ("index", "api", "mail", "aliases", "admin", "security", "provisioning", "autoconfig",
+          "errors", "webmail", "drive", "caldav")
 
 
 def _load() -> dict[str, tuple[str, str]]:
