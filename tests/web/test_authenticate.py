@@ -67,6 +67,8 @@ async def test_lockout_applies_to_app_passwords(make_api: MakeApi) -> None:
         assert reply.status == 401
     reply = await api.call("GET", "/folders", headers=basic(ALICE, asp))
     assert reply.status == 429 and int(reply.headers["Retry-After"]) >= 1
+    log = (await api.call("GET", "/users/me/authlog", user="alice")).json()["results"]
+    assert [e["action"] for e in log if e["result"] == "fail"].count("lockout") == 1
 
 
 async def test_unknown_user_looks_like_a_wrong_password(api: Api) -> None:

@@ -198,3 +198,16 @@ def test_mbsync_with_an_app_password(live: Live, tmp_path: Path) -> None:
     assert (tmp_path / asps["imap"] / "mail" / "INBOX").is_dir()
     assert sync(asps["caldav"]) != 0
     assert sync(PASSWORDS["alice"]) != 0  # the master password, with two-factor on
+
+
+def test_imap_id_names_the_client_in_the_auth_log(live: Live) -> None:
+    client = imaplib.IMAP4(*live.addr("imap"), timeout=30)
+    try:
+        client.xatom("ID", '("name" "TestMUA" "version" "1.0")')
+        client.login(f"alice@{DOMAIN}", PASSWORDS["alice"])
+    finally:
+        client.shutdown()
+    token = live.token("alice")
+    log = live.api("GET", "/users/me/authlog?action=authentication", token=token).json()
+    assert any(e["protocol"] == "imap" and e["userAgent"] == "TestMUA"
+               for e in log["results"]), log
