@@ -97,6 +97,8 @@ class Services:
                 object.__setattr__(self, name, cls(root))
         if self.shares is None:
             object.__setattr__(self, "shares", self.drives.shares)
+        for store in (self.drives, self.calendars, self.contacts):
+            store.events = self.events  # their writes reach the change bus too
         if self.store_pool is None:
             object.__setattr__(self, "store_pool",
                                ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="rmail-store"))

@@ -9,6 +9,7 @@ accepted socket's inode belongs to exactly one worker).
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import imaplib
 import os
@@ -305,6 +306,47 @@ async def test_token_from_one_worker_is_accepted_by_all(start_workers: StartWork
     results = await asyncio.gather(*(one() for _ in range(20)))
     assert {w for w, _ in results} == {1, 2}
     assert {status for _, status in results} == {200}
+
+
+EVENT = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//rmail tests//EN\r
+BEGIN:VEVENT\r
+UID:bus-1@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART:20260102T100000Z\r
+DTEND:20260102T110000Z\r
+SUMMARY:bus\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:bus-c1\r\nFN:Carol\r\nN:;Carol;;;\r\nEND:VCARD\r\n"
+
+
+async def test_calendar_contact_and_drive_writes_reach_every_process(
+        start_workers: StartWorkers) -> None:
+    server = await start_workers()
+    base = "http://{}:{}".format(*server.addresses["http"])
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
+    # The test process is the supervisor: a change made in a worker reaches it over the bus
+    # exactly as it reaches the other worker.
+    with server.core.events.subscribe(DOMAIN, "alice") as sub:
+        async with aiohttp.ClientSession(headers=auth) as session:
+            for path, body, kind in [
+                    ("/caldav/alice/calendars/default/bus.ics", EVENT, "text/calendar"),
+                    ("/caldav/alice/contacts/default/c1.vcf", CARD, "text/vcard"),
+                    ("/drive/bus.txt", "drive bytes", "text/plain")]:
+                async with session.put(base + path, data=body.encode(),
+                                       headers={"Content-Type": kind}) as r:
+                    assert r.status in (201, 204), (path, r.status, await r.text())
+        seen: dict[str, str | None] = {}
+        while not {"calendar", "contacts", "drive"} <= seen.keys():
+            change = await sub.get(timeout=10)
+            assert change is not None, f"only {sorted(seen)} arrived"
+            seen[change.kind] = change.folder_id
+    assert seen["calendar"] == "calendar/default"
+    assert seen["contacts"] == "contacts/default"
+    assert seen["drive"] == "drive"
 
 
 # --- per-IP connection cap ------------------------------------------------------------------

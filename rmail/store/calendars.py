@@ -31,8 +31,9 @@ from rmail.ical.meta import object_meta
 from rmail.ical.parse import CalendarObject, InvalidCalendar, parse_object
 from rmail.ical.recur import FLOATING_SLACK
 from rmail.store import fsutil
-from rmail.store.davstore import HOME_LOCK, Collection, Home, Kind, check_name
+from rmail.store.davstore import HOME_LOCK, Collection, Home, Kind, check_name, notifier
 from rmail.store.errors import InvalidValue
+from rmail.store.events import EventBus
 from rmail.store.layout import Layout
 
 DEFAULT_CALENDAR = "default"
@@ -222,6 +223,8 @@ class CalendarStore:
 
     def __init__(self, mail_root: str | os.PathLike[str]) -> None:
         self.layout = Layout(mail_root)
+        self.events: EventBus | None = None  # set by `Services`: writes are published
 
     def home(self, domain: str, username: str) -> CalendarHome:
-        return CalendarHome(self.layout.calendars_dir(domain, username), CALENDAR_KIND)
+        return CalendarHome(self.layout.calendars_dir(domain, username), CALENDAR_KIND,
+                            notifier(self.events, domain, username, "calendar"))

@@ -16,7 +16,8 @@ import os
 from typing import Any
 
 from rmail.ical.vcard import InvalidVCard, VCard, parse_vcard
-from rmail.store.davstore import HOME_LOCK, Collection, Home, Kind
+from rmail.store.davstore import HOME_LOCK, Collection, Home, Kind, notifier
+from rmail.store.events import EventBus
 from rmail.store.layout import Layout
 
 DEFAULT_ADDRESSBOOK = "default"
@@ -69,6 +70,8 @@ class ContactHome(Home):
 class ContactStore:
     def __init__(self, mail_root: str | os.PathLike[str]) -> None:
         self.layout = Layout(mail_root)
+        self.events: EventBus | None = None  # set by `Services`: writes are published
 
     def home(self, domain: str, username: str) -> ContactHome:
-        return ContactHome(self.layout.contacts_dir(domain, username), ADDRESSBOOK_KIND)
+        return ContactHome(self.layout.contacts_dir(domain, username), ADDRESSBOOK_KIND,
+                            notifier(self.events, domain, username, "contacts"))

@@ -72,6 +72,7 @@ from rmail.store.errors import (
     StoreError,
     UnsafeName,
 )
+from rmail.store.events import Change, EventBus
 from rmail.store.layout import CollectionLayout
 
 INDEX_VERSION = 2
@@ -444,6 +445,7 @@ class Collection:
                 os.fdatasync(f.fileno())
             _CACHE.put(str(self.layout.index_file),
                        _Cached(_stamp(self.layout.index_file), 0, 0, index))
+            self.home.changed(self.name, index.ctag)
             return
         size = journal.stat().st_size if journal.exists() else -1
         if size > cached.offset:  # a torn line from a crash: cut it before appending
@@ -454,6 +456,7 @@ class Collection:
             fsutil.fsync_dir(self.layout.dir)
         _CACHE.put(str(self.layout.index_file),
                    _Cached(cached.stamp, end, cached.lines + count, index))
+        self.home.changed(self.name, index.ctag)
 
     def _locked_index(self) -> Index:
         """The current index, re-read under the lock (copy: the cached one stays intact)."""
@@ -645,12 +648,34 @@ class Collection:
         return meta
 
 
+Notify = Callable[[str, int], None]
+
+
+def notifier(events: EventBus | None, domain: str, username: str, kind: str) -> Notify | None:
+    """What a home calls after each durable change of a collection: publishes a `Change`
+    (``kind`` "calendar" or "contacts", folder ``kind/name``, modseq the ctag) on the change
+    bus, which carries it to every process (webmail live updates, later the SSE stream)."""
+    if events is None:
+        return None
+
+    def notify(name: str, ctag: int) -> None:
+        events.publish(Change(domain, username, kind, f"{kind}/{name}", ctag))
+
+    return notify
+
+
 class Home:
     """All collections of one kind of one user (`calendars/` or `contacts/`)."""
 
-    def __init__(self, home_dir: Path, kind: Kind) -> None:
+    def __init__(self, home_dir: Path, kind: Kind, notify: Notify | None = None) -> None:
         self.dir = home_dir
         self.kind = kind
+        self.notify = notify
+
+    def changed(self, name: str, ctag: int) -> None:
+        """A collection's change is durable (journal appended or snapshot written)."""
+        if self.notify is not None:
+            self.notify(name, ctag)
 
     @property
     def lock(self) -> Path:
@@ -696,6 +721,7 @@ class Home:
             fsutil.fsync_dir(staging)
             os.rename(staging, coll.layout.dir)
             fsutil.fsync_dir(self.dir)
+        self.changed(name, 0)
         return coll
 
     def _remove_leftovers(self) -> None:
@@ -715,3 +741,4 @@ class Home:
             os.rename(coll.layout.dir, trash)
             fsutil.fsync_dir(self.dir)
         fsutil.remove_tree(trash)
+        self.changed(name, 0)

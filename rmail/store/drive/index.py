@@ -208,6 +208,9 @@ class DriveIndex:
         self.layout = layout
         self.files_dir = str(layout.files)  # hot paths join strings, not Paths
         self.commits = 0  # this process's commits to this drive (see `invalidate`)
+        # Called with the drive's new ctag after each commit, once the lock is released
+        # (`DriveStore` publishes it on the change bus).
+        self.on_commit: Callable[[int], None] | None = None
         self._cache: OrderedDict[DrivePath, tuple[tuple[int, int, int], dict[str, Any]]] = \
             OrderedDict()
         self._cache_lock = threading.Lock()
@@ -437,10 +440,13 @@ class DriveIndex:
                 if txn.marked:
                     self.recover_locked()
                 raise
-            if txn.dirty or txn.marked:
+            committed = bool(txn.dirty or txn.marked)
+            if committed:
                 self.finish_meta(meta)
         for fn in txn.after:
             fn()
+        if committed and self.on_commit is not None:
+            self.on_commit(int(meta.get("ctag", 0)))
 
     # -- recovery -----------------------------------------------------------------------------
     def recover_locked(self) -> None:

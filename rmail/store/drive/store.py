@@ -3,12 +3,14 @@ share records, which every drive consults when a write comes through a share lin
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 
 from rmail.store.drive.shares import ShareStore
 from rmail.store.drive.userdrive import UserDrive
 from rmail.store.errors import NotFound
+from rmail.store.events import Change, EventBus
 from rmail.store.layout import Layout
 
 __all__ = ["DriveStore"]
@@ -22,6 +24,7 @@ class DriveStore:
         self.shares = ShareStore(mail_root)
         self._drives: dict[tuple[str, str], UserDrive] = {}
         self._lock = threading.Lock()
+        self.events: EventBus | None = None  # set by `Services`: commits are published
 
     def drive(self, domain: str, username: str) -> UserDrive:
         """The drive of an existing user (names already validated by the accounts layer)."""
@@ -33,6 +36,9 @@ class DriveStore:
                     raise NotFound(f"no user {username}@{domain}")
                 d = UserDrive(self.layout.drive_dir(domain, username), domain, username,
                               self.shares)
+                if self.events is not None:
+                    d.index.on_commit = functools.partial(_publish, self.events, domain,
+                                                          username)
                 self._drives[key] = d
         d.open()
         return d
@@ -45,3 +51,8 @@ class DriveStore:
     def forget(self, domain: str, username: str) -> None:
         with self._lock:
             self._drives.pop((domain, username), None)
+
+
+def _publish(events: EventBus, domain: str, username: str, ctag: int) -> None:
+    """A drive commit on the change bus: kind and folder "drive", modseq the drive's ctag."""
+    events.publish(Change(domain, username, "drive", "drive", ctag))

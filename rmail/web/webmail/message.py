@@ -21,7 +21,6 @@ from aiohttp import web
 
 from rmail.mail import render
 from rmail.mail.parse import parse_message
-from rmail.store.calendars import CalendarStore
 from rmail.store.errors import NotFound
 from rmail.store.journal import SEEN
 from rmail.store.mailbox import Folder, UserMailbox
@@ -143,7 +142,7 @@ def load(page: Page, mailbox: UserMailbox, name: str, uid: int, remote: bool,
     drafts = mailbox.folder_by_special_use("\\Drafts")
     loaded.is_draft = drafts is not None and drafts.id == folder.id
     if invitation is not None and invitation.uid:
-        home = CalendarStore(page.config.mail_root).home(page.user.domain, page.user.username)
+        home = page.services.calendars.home(page.user.domain, page.user.username)
         found = home.find_uid(invitation.uid)
         if found is not None:
             loaded.rsvp_calendar = found[0]

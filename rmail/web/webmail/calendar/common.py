@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from rmail.ical.occurrences import Occurrence
 from rmail.scheduling.events import Actor
-from rmail.store.calendars import CalendarHome, CalendarStore
+from rmail.store.calendars import CalendarHome
 from rmail.web.errors import HttpError
 from rmail.web.webmail.calendar import data
 from rmail.web.webmail.context import Page
@@ -22,7 +22,7 @@ MAX_UID = 1000
 
 def home(page: Page) -> CalendarHome:
     user = page.user
-    return CalendarStore(page.config.mail_root).home(user.domain, user.username)
+    return page.services.calendars.home(user.domain, user.username)
 
 
 def actor(page: Page) -> Actor:
