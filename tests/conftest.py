@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import settings
 
 from rmail.config import LISTENER_NAMES, Config
 from rmail.server import Server
+from rmail.services import Services
 
 # Property tests are judged on what they find, never on how fast an example runs: a shared or
 # loaded CI machine must not turn Hypothesis' per-example deadline into a failure.
@@ -31,6 +32,25 @@ def _test_worker_count(self: Config) -> int:
 @pytest.fixture(autouse=True)
 def _workers_for_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Config, "worker_count", property(_test_worker_count))
+
+
+@pytest.fixture(autouse=True)
+def _close_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every `Services` a test builds (fixtures hand one to `Server` or `create_app`, which do
+    not own it) has its thread pools shut down once the test's own fixtures are torn down, so
+    a long pytest process does not collect idle store and fsync threads. Autouse fixtures are
+    set up first and torn down last: the servers have stopped by then."""
+    built: list[Services] = []
+    post_init = Services.__post_init__
+
+    def tracked(self: Services) -> None:
+        post_init(self)
+        built.append(self)
+
+    monkeypatch.setattr(Services, "__post_init__", tracked)
+    yield
+    for services in built:
+        services.close()
 
 
 def config_dict(mail_root: Path) -> dict[str, object]:

@@ -114,7 +114,7 @@ def scan_once(services: Any, now: dt.datetime | None = None) -> int:
 async def run_forever(services: Any, interval: float = INTERVAL) -> None:
     while True:
         try:
-            await asyncio.to_thread(scan_once, services)
+            await services.run(scan_once, services)
         except Exception:
             log.exception("reminder scan failed")
         await asyncio.sleep(interval)

@@ -15,8 +15,9 @@ owner's folder can).
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
@@ -36,6 +37,7 @@ __all__ = ["DRIVE_KEY", "PREFIX", "Ctx", "DriveServices", "parse_if_match", "res
            "split_raw_path"]
 
 PREFIX = "/drive/"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class Ctx:
     href_root: str            # URL path of `root` ("/drive/" or "/drive/{uid}/{name}")
     share: Share | None = None
     principal: Principal | None = None
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Store work off the loop, on the process's store pool (`Services.run`)."""
+        return await self.svc.core.run(fn, *args, **kwargs)
 
     def href(self, path: DrivePath, is_dir: bool) -> str:
         """The percent-encoded URL path of `path` (collections end with `/`)."""
@@ -158,7 +164,7 @@ async def resolve(request: web.Request, *, allow_share: bool = True) -> Ctx:
         raise DriveError(404, "Not found")
     if segments and UID_RE.fullmatch(segments[0]):
         try:
-            share: Share | None = await asyncio.to_thread(svc.shares.get, segments[0])
+            share: Share | None = await svc.core.run(svc.shares.get, segments[0])
         except NotFound:
             share = None
         if share is not None:
@@ -171,7 +177,7 @@ async def resolve(request: web.Request, *, allow_share: bool = True) -> Ctx:
     account = principal.account
     drive = svc.drives.cached(account.domain, account.username)
     if drive is None:
-        drive = await asyncio.to_thread(svc.drives.drive, account.domain, account.username)
+        drive = await svc.core.run(svc.drives.drive, account.domain, account.username)
     return Ctx(request, svc, drive, account, DrivePath.from_parts(segments), DrivePath(),
                PREFIX, principal=principal)
 
@@ -187,8 +193,8 @@ async def _share_ctx(request: web.Request, svc: DriveServices, share: Share,
             raise DriveError(400, "invalid share name in the link") from None
     sub = DrivePath.from_parts(segments[2:])
     try:
-        account = await asyncio.to_thread(svc.core.accounts.get, share.domain, share.username)
-        drive = await asyncio.to_thread(svc.drives.drive, share.domain, share.username)
+        account = await svc.core.run(svc.core.accounts.get, share.domain, share.username)
+        drive = await svc.core.run(svc.drives.drive, share.domain, share.username)
     except (NotFound, InvalidValue):
         raise DriveError(404, "no such share") from None
     target = share.target

@@ -3,8 +3,6 @@ collection with `Depth: 0`; dead properties are copied, locks are not. Owner onl
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from rmail.web.drive.context import Ctx
@@ -31,7 +29,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         return ctx.drive.copy(ctx.path, dst, rules=ctx.rules(tokens, quota=ctx.quota()),
                               overwrite=overwrite, recursive=depth == "infinity")
 
-    created = await asyncio.to_thread(copy)
+    created = await ctx.run(copy)
     if created:
         return web.Response(status=201, headers={"Location": ctx.href(dst, False)})
     return web.Response(status=204)

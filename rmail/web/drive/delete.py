@@ -4,8 +4,6 @@ drops the WebDAV locks of what it deleted."""
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from rmail.web.drive.context import Ctx
@@ -23,5 +21,5 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     if ctx.path.is_root:
         raise DriveError(403, "the drive root cannot be deleted")
     tokens = await check_if(ctx)
-    await asyncio.to_thread(ctx.drive.delete, ctx.path, rules=ctx.rules(tokens))
+    await ctx.run(ctx.drive.delete, ctx.path, rules=ctx.rules(tokens))
     return web.Response(status=204)

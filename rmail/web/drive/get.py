@@ -4,7 +4,6 @@ webmail file manager instead."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import IO
 from urllib.parse import quote
 
@@ -50,11 +49,11 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         status, headers, offset, count = plan
         return web.Response(body=data[offset:offset + count], status=status, headers=headers)
     opened = ctx.drive.peek_open(ctx.path)
-    entry, fobj = opened if opened is not None else await asyncio.to_thread(_lookup, ctx)
+    entry, fobj = opened if opened is not None else await ctx.run(_lookup, ctx)
     if fobj is None:
         if ctx.share is not None and "text/html" in req.headers.get("Accept", ""):
             raise web.HTTPFound(_webmail_url(ctx))
-        info = await asyncio.to_thread(ctx.drive.listdir, ctx.path)
+        info = await ctx.run(ctx.drive.listdir, ctx.path)
         body = info.public()
         if ctx.share is not None:
             body = _share_relative(ctx, body)

@@ -4,8 +4,6 @@ Owner only: share links cannot lock."""
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from rmail.store.drive import DavLock
@@ -60,7 +58,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         raise DriveError(400, "LOCK takes Depth 0 or infinity")
     tokens = await check_if(ctx)
     # granted under the drive lock; an unmapped URL becomes an empty file (RFC 4918 §7.3)
-    lock, created = await asyncio.to_thread(
+    lock, created = await ctx.run(
         ctx.drive.lock, ctx.path, scope=info.scope, depth=depth, owner=info.owner,
         timeout=timeout, principal=ctx.account.address, rules=ctx.rules(tokens))
     return _response(ctx, lock, 201 if created else 200)
@@ -74,10 +72,10 @@ async def _refresh(ctx: Ctx, timeout: int) -> web.StreamResponse:
         tokens = submitted_tokens(parse_if(header))
     except IfHeaderError as exc:
         raise DriveError(400, f"bad If header: {exc}") from None
-    locks = await asyncio.to_thread(ctx.drive.locks.active)
+    locks = await ctx.run(ctx.drive.locks.active)
     for lk in locks:
         if lk.token in tokens and (lk.covers(ctx.path) or lk.root.is_within(ctx.path)):
-            refreshed = await asyncio.to_thread(ctx.drive.locks.refresh, lk.token, timeout)
+            refreshed = await ctx.run(ctx.drive.locks.refresh, lk.token, timeout)
             return _response(ctx, refreshed, 200)
     raise DriveError(412, "no lock of the If header applies to this resource",
                      condition="lock-token-matches-request-uri")

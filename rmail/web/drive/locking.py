@@ -8,8 +8,6 @@ lock (`rmail.store.drive.rules.check_tokens`), so a LOCK granted meanwhile is ne
 
 from __future__ import annotations
 
-import asyncio
-
 from rmail.store.drive import DavLock, DrivePath, Entry
 from rmail.store.errors import NotFound, UnsafeName
 from rmail.web.drive.context import Ctx
@@ -33,7 +31,7 @@ async def check_if(ctx: Ctx) -> set[str]:
         lists = parse_if(header)
     except IfHeaderError as exc:
         raise DriveError(400, f"bad If header: {exc}") from None
-    return await asyncio.to_thread(_evaluate, ctx, lists)
+    return await ctx.run(_evaluate, ctx, lists)
 
 
 def _evaluate(ctx: Ctx, lists: list[StateList]) -> set[str]:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from rmail.store.errors import AlreadyExists
@@ -23,7 +21,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     ctx.require("C", "creating directories")
     tokens = await check_if(ctx)
     try:
-        entry, _ = await asyncio.to_thread(ctx.drive.mkdir, ctx.path, rules=ctx.rules(tokens))
+        entry, _ = await ctx.run(ctx.drive.mkdir, ctx.path, rules=ctx.rules(tokens))
     except AlreadyExists:
         raise DriveError(405, f"{ctx.path or '/'} already exists",
                          headers={"Allow": "GET, HEAD, PUT, DELETE, MOVE, COPY, PROPFIND, "

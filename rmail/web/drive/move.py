@@ -4,8 +4,6 @@ Not allowed through share links. Locks on the source do not travel with it."""
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from rmail.store.drive import DrivePath
@@ -41,7 +39,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     dst = destination(ctx)
     overwrite = overwrite_flag(ctx)
     tokens = await check_if(ctx)
-    created = await asyncio.to_thread(ctx.drive.move, ctx.path, dst, rules=ctx.rules(tokens),
+    created = await ctx.run(ctx.drive.move, ctx.path, dst, rules=ctx.rules(tokens),
                                       overwrite=overwrite)
     if created:
         return web.Response(status=201, headers={"Location": ctx.href(dst, False)})

@@ -6,8 +6,6 @@ link, uploads need U and mkdir needs C (checked by the store, under the drive lo
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from rmail.store.drive import Rules
@@ -24,7 +22,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     action = req.query.get("action")
     tokens = await check_if(ctx)
     if action == "mkdir":
-        entry, created = await asyncio.to_thread(ctx.drive.mkdir, ctx.path,
+        entry, created = await ctx.run(ctx.drive.mkdir, ctx.path,
                                                  rules=ctx.rules(tokens), parents=True,
                                                  exist_ok=True)
         body = entry.public()
@@ -42,7 +40,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
             ctx.drive.check_room(req.content_length, rules.quota, ctx.path)
         return rules
 
-    rules = await asyncio.to_thread(prepare)
+    rules = await ctx.run(prepare)
     stored = await store_form_files(await req.multipart(), ctx.drive, ctx.path, rules)
     uploaded = []
     for entry, created in stored:

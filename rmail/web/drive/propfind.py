@@ -4,7 +4,6 @@ properties, lock discovery and RFC 4331 quota, at Depth 0, 1 or infinity."""
 
 from __future__ import annotations
 
-import asyncio
 import xml.etree.ElementTree as ET
 
 from aiohttp import web
@@ -45,8 +44,8 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     depth = {"0": 0, "1": 1, "infinity": None}.get(depth_header, -1)
     if depth == -1:
         raise DriveError(400, "Depth must be 0, 1 or infinity")
-    entries = await asyncio.to_thread(_collect, ctx, depth)
-    locks = await asyncio.to_thread(ctx.drive.locks.active)
+    entries = await ctx.run(_collect, ctx, depth)
+    locks = await ctx.run(ctx.drive.locks.active)
     quota_cache: list[tuple[int, int]] = []
 
     def quota() -> tuple[int, int]:
@@ -81,7 +80,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
             responses.append(X.propstat_response(href, by_status))
         return X.multistatus(responses)
 
-    xml = await asyncio.to_thread(build)
+    xml = await ctx.run(build)
     return web.Response(status=207, body=xml, content_type="application/xml", charset="utf-8")
 
 
@@ -95,9 +94,9 @@ def _collect(ctx: Ctx, depth: int | None) -> list[Entry]:
 
 
 async def _json(ctx: Ctx) -> web.StreamResponse:
-    entry = await asyncio.to_thread(ctx.drive.stat, ctx.path)
+    entry = await ctx.run(ctx.drive.stat, ctx.path)
     if entry.is_dir:
-        info = await asyncio.to_thread(ctx.drive.listdir, ctx.path)
+        info = await ctx.run(ctx.drive.listdir, ctx.path)
         body = info.public()
     else:
         body = entry.public()

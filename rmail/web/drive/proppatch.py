@@ -3,7 +3,6 @@ are protected (403, and 424 for the rest of the request). Owner only."""
 
 from __future__ import annotations
 
-import asyncio
 import xml.etree.ElementTree as ET
 
 from aiohttp import web
@@ -54,7 +53,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
     except X.XmlError as exc:
         raise DriveError(400, str(exc)) from None
     tokens = await check_if(ctx)
-    entry = await asyncio.to_thread(ctx.drive.stat, ctx.path)
+    entry = await ctx.run(ctx.drive.stat, ctx.path)
     to_set, to_remove, failed = plan(ops)
     if len(entry.props) + len(to_set) > MAX_PROPS:
         failed.update({n: 507 for n in to_set})
@@ -64,7 +63,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         for name in names:
             by_status.setdefault(failed.get(name, 424), []).append(ET.Element(name))
     else:
-        await asyncio.to_thread(ctx.drive.set_props, ctx.path, to_set, to_remove,
+        await ctx.run(ctx.drive.set_props, ctx.path, to_set, to_remove,
                                 rules=ctx.rules(tokens))
         by_status[200] = [ET.Element(n) for n in names]
     xml = X.multistatus([X.propstat_response(ctx.href(entry.path, entry.is_dir), by_status)])

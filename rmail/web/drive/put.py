@@ -8,8 +8,6 @@ and commits."""
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from rmail.store.drive import Entry, IsDirectory, Rules, Upload
@@ -31,13 +29,13 @@ async def write_body(ctx: Ctx, tokens: set[str], *, make_parents: bool) -> tuple
         return rules, ctx.drive.begin_write(ctx.path, rules=rules, length=req.content_length)
 
     try:
-        rules, upload = await asyncio.to_thread(prepare)
+        rules, upload = await ctx.run(prepare)
         try:
             await receive(upload, req.content.readany)
         except BaseException:
-            await asyncio.to_thread(upload.abort)
+            await ctx.run(upload.abort)
             raise
-        return await asyncio.to_thread(
+        return await ctx.run(
             ctx.drive.write, ctx.path, upload, rules=rules,
             content_type=req.headers.get("Content-Type"), make_parents=make_parents)
     except IsDirectory:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 from urllib.parse import quote
@@ -54,7 +53,7 @@ async def collection(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request, svc.core)
     dom, user = principal.domain, principal.username
     if request.method == "GET":
-        shares = await asyncio.to_thread(svc.shares.list, dom, user)
+        shares = await svc.core.run(svc.shares.list, dom, user)
         return web.json_response({"shares": [share_json(request, s) for s in shares]})
     doc = await _body(request)
     target_text = doc.get("target_path")
@@ -68,9 +67,9 @@ async def collection(request: web.Request) -> web.StreamResponse:
         raise InvalidValue("name must be a string")
     permissions = doc.get("permissions", "R")
     expires = parse_expires(doc.get("expires"))
-    drive = await asyncio.to_thread(svc.drives.drive, dom, user)
-    await asyncio.to_thread(drive.stat, target)  # 404 when there is nothing to share
-    share = await asyncio.to_thread(svc.shares.create, dom, user, target, name=name,
+    drive = await svc.core.run(svc.drives.drive, dom, user)
+    await svc.core.run(drive.stat, target)  # 404 when there is nothing to share
+    share = await svc.core.run(svc.shares.create, dom, user, target, name=name,
                                     permissions=permissions, expires=expires)
     return web.json_response(share_json(request, share), status=201)
 
@@ -81,9 +80,9 @@ async def item(request: web.Request) -> web.StreamResponse:
     dom, user = principal.domain, principal.username
     uid = request.match_info["uid"]
     if request.method == "GET":
-        share = await asyncio.to_thread(svc.shares.owned, dom, user, uid)
+        share = await svc.core.run(svc.shares.owned, dom, user, uid)
     elif request.method == "DELETE":
-        await asyncio.to_thread(svc.shares.delete, dom, user, uid)
+        await svc.core.run(svc.shares.delete, dom, user, uid)
         return web.Response(status=204)
     else:
         doc = await _body(request)
@@ -96,5 +95,5 @@ async def item(request: web.Request) -> web.StreamResponse:
             changes["permissions"] = doc["permissions"]
         if "expires" in doc:
             changes["expires"] = parse_expires(doc["expires"])
-        share = await asyncio.to_thread(svc.shares.update, dom, user, uid, **changes)
+        share = await svc.core.run(svc.shares.update, dom, user, uid, **changes)
     return web.json_response(share_json(request, share))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from rmail.store.errors import NotFound
@@ -21,12 +19,12 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         raise DriveError(400, "UNLOCK needs a Lock-Token header")
     token = token[1:-1]
     try:
-        lock = await asyncio.to_thread(ctx.drive.locks.get, token)
+        lock = await ctx.run(ctx.drive.locks.get, token)
     except NotFound:
         raise DriveError(409, "no such lock",
                          condition="lock-token-matches-request-uri") from None
     if not lock.covers(ctx.path):
         raise DriveError(409, "the lock does not cover this resource",
                          condition="lock-token-matches-request-uri")
-    await asyncio.to_thread(ctx.drive.locks.remove, token)
+    await ctx.run(ctx.drive.locks.remove, token)
     return web.Response(status=204)

@@ -15,7 +15,6 @@ the one decorator (`view`) that wires them up and answers failures with an HTML 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import hmac
@@ -126,10 +125,9 @@ class Page:
         return fmt.zone(self.preferences().get("timezone"))
 
     # -- work --------------------------------------------------------------------------------------
-    @staticmethod
-    async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Store work off the event loop."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Store work off the event loop, on the process's store pool (`Services.run`)."""
+        return await self.services.run(fn, *args, **kwargs)
 
     def query_int(self, name: str, default: int, lo: int, hi: int) -> int:
         raw = self.request.query.get(name, "")
