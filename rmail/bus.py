@@ -18,6 +18,9 @@ What travels:
   last tenth of a second (the rate limit's buckets drain in every process).
 - ``lockstate``: the supervisor's lockout table, sent to a worker when it (re)starts.
 - ``queue``: a worker spooled outbound mail; the supervisor's queue runner looks now.
+- ``verified``: a worker verified a password (stored hash, keyed digest, seconds left); every
+  other process takes it into its verification cache (`rmail.auth.passwords`), so a client is
+  verified with argon2 once per server, not once per worker.
 - ``ready`` / ``rss``: a worker finished starting; its resident memory (reported every 30 s),
   collected by the supervisor and broadcast as ``rsstable`` for `/healthz`.
 """
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from rmail.auth import passwords
 from rmail.store.events import Change
 
 if TYPE_CHECKING:
@@ -95,6 +99,9 @@ class _Peer:
             core.lockout.import_state(message["s"])
         elif kind == "rsstable":
             self.rss = {str(k): int(v) for k, v in message["r"].items()}
+        elif kind == "verified":
+            passwords.remember(str(message["h"]), bytes.fromhex(message["d"]),
+                               float(message["s"]))
 
 
 async def _read_messages(reader: asyncio.StreamReader,
@@ -139,6 +146,7 @@ class BusLink(_Peer):
         core.events.forward = self._forward_change
         core.lockout.forward = self._forward_lockout
         core.queue.on_spooled = lambda: self.send({"t": "queue"})
+        passwords.forward = self._forward_verified
         self._tasks = [asyncio.create_task(self._receive(reader), name="rmail-bus-receive"),
                        asyncio.create_task(self._flush_rates(), name="rmail-bus-rates")]
 
@@ -165,6 +173,9 @@ class BusLink(_Peer):
 
     def _forward_lockout(self, kind: str, ip: str) -> None:
         self.send({"t": kind, "ip": ip})
+
+    def _forward_verified(self, stored_hash: str, digest: bytes, seconds: float) -> None:
+        self.send({"t": "verified", "h": stored_hash, "d": digest.hex(), "s": seconds})
 
     def send(self, message: dict[str, Any]) -> None:
         """Thread-safe and never raises (the store calls it after a commit)."""
@@ -193,6 +204,8 @@ class BusLink(_Peer):
         core.events.forward = None
         core.lockout.forward = None
         core.queue.on_spooled = None
+        if passwords.forward == self._forward_verified:
+            passwords.forward = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

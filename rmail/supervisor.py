@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import rmail
+from rmail.auth import passwords
 from rmail.bus import BusHub
 from rmail.config import Config, ListenerConfig
 from rmail.conntable import ConnectionTable
@@ -64,6 +65,7 @@ class WorkerSpec:
     bus: int  # inherited descriptor of the worker's end of the bus
     connections: int  # inherited descriptor of the per-IP connection table (its row: index - 1)
     quota: int  # inherited descriptor of the quota table (its row: index)
+    password_key: bytes  # the key of password-cache digests, shared (see rmail.auth.passwords)
     services: dict[str, Any]  # picklable extra services (e.g. IMAP limits in tests)
     factories: dict[str, Any]  # listener name -> factory (an import path or a module function)
 
@@ -160,8 +162,8 @@ class Supervisor:
         fds += [theirs.fileno(), self.connections.fd, quota_fd]
         spec = WorkerSpec(self.config, index, self.count,
                           {name: s.fileno() for name, s in sockets.items()},
-                          theirs.fileno(), self.connections.fd, quota_fd, self.services,
-                          self.factories)
+                          theirs.fileno(), self.connections.fd, quota_fd,
+                          passwords.cache_key(), self.services, self.factories)
         env = dict(os.environ)
         root = str(Path(rmail.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)

@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 
+from rmail.auth import passwords
 from rmail.bus import BusLink, rss_bytes
 from rmail.conntable import ConnectionTable
 from rmail.store.quotaclaims import QuotaClaims
@@ -65,6 +66,7 @@ async def serve_worker(spec: WorkerSpec) -> None:
 
     sockets = {name: socket.socket(fileno=fd) for name, fd in spec.sockets.items()}
     bus_sock = socket.socket(fileno=spec.bus)
+    passwords.set_cache_key(spec.password_key)  # digests learnt over the bus must match
     connections = ConnectionTable.attach(spec.connections, spec.index - 1)
     core = build_services(spec.config)
     core.mail.share_claims(QuotaClaims.attach(spec.quota, spec.index))

@@ -108,3 +108,32 @@ async def test_verify_async() -> None:
     hashed = hash_password("pw")
     assert await verify_password_async("pw", hashed) == (True, None)
     assert await verify_password_async("px", hashed) == (False, None)
+
+
+def test_a_fresh_verification_is_forwarded_and_learnt_elsewhere(
+        monkeypatch: pytest.MonkeyPatch, empty_cache: dict[tuple[str, bytes], float]) -> None:
+    """What the bus does between workers: the verifying process forwards (hash, digest,
+    lifetime); a process with the same digest key takes it and then answers from its cache."""
+    sent: list[tuple[str, bytes, float]] = []
+    monkeypatch.setattr(passwords, "forward", lambda h, d, s: sent.append((h, d, s)))
+    monkeypatch.setattr(passwords, "_cache_key", passwords.cache_key())
+    hashed = hash_password("pw")
+    assert verify_password("pw", hashed)[0]
+    assert verify_password("pw", hashed)[0]  # from the cache: not forwarded again
+    [(h, digest, seconds)] = sent
+    assert (h, seconds) == (hashed, passwords.CACHE_SECONDS)
+    assert b"pw" not in digest
+
+    key = passwords.cache_key()
+    passwords.set_cache_key(key)  # "another worker", given the supervisor's key
+    assert empty_cache == {}
+    assert not passwords.verified_recently("pw", hashed)
+    passwords.remember(h, digest, seconds)
+    assert passwords.verified_recently("pw", hashed)
+    assert not passwords.verified_recently("other", hashed)
+
+    passwords.set_cache_key(bytes(32))  # a different key: the learnt digest no longer matches
+    passwords.remember(h, digest, seconds)
+    assert not passwords.verified_recently("pw", hashed)
+    with pytest.raises(ValueError):
+        passwords.set_cache_key(b"short")
