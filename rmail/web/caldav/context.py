@@ -20,7 +20,6 @@ name passes `rmail.store.davstore.check_name` (the one gate) when the store is a
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -78,11 +77,6 @@ def quote_segment(name: str) -> str:
     return quote(name, safe=_SAFE)
 
 
-async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Store calls block on fsync: run them in a worker thread."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
-
-
 class DavContext:
     """One authenticated DAV request."""
 
@@ -95,6 +89,11 @@ class DavContext:
         self.calendars: CalendarHome = stores.calendars.home(principal.domain,
                                                              principal.username)
         self.contacts: ContactHome = stores.contacts.home(principal.domain, principal.username)
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Store calls block on fsync: run them on the process's store pool
+        (`Services.run`)."""
+        return await self.core.run(fn, *args, **kwargs)
 
     # -- hrefs ---------------------------------------------------------------------------------
     @property
@@ -149,8 +148,8 @@ class DavContext:
         return home.get(t.collection)
 
     async def ensure_defaults(self) -> None:
-        await run(self.calendars.ensure_defaults)
-        await run(self.contacts.ensure_defaults)
+        await self.run(self.calendars.ensure_defaults)
+        await self.run(self.contacts.ensure_defaults)
 
     def resolve_href(self, href: str) -> Target:
         """A href from a request body or a Destination header, as a target of this user."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from rmail.web.caldav import scheduling
-from rmail.web.caldav.context import BOOK, CALENDAR, CARD, EVENT, DavContext, run
+from rmail.web.caldav.context import BOOK, CALENDAR, CARD, EVENT, DavContext
 from rmail.web.caldav.errors import DavError
 
 
@@ -23,13 +23,13 @@ async def handle(ctx: DavContext) -> web.StreamResponse:
             coll.delete(name, if_match=if_match)
             return old
 
-        old = await run(delete)
+        old = await ctx.run(delete)
         if old is not None:
             scheduling.after_delete(ctx, old)
         return web.Response(status=204)
     if kind in (CALENDAR, BOOK):
         home = ctx.calendars if kind == CALENDAR else ctx.contacts
         assert ctx.target.collection is not None
-        await run(home.delete, ctx.target.collection, if_match=if_match)
+        await ctx.run(home.delete, ctx.target.collection, if_match=if_match)
         return web.Response(status=204)
     raise DavError(403, "this collection cannot be deleted")

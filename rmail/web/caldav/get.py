@@ -8,7 +8,7 @@ from email.utils import formatdate
 from aiohttp import web
 
 from rmail.ical.export import merge_calendars
-from rmail.web.caldav.context import CALENDAR, CARD, EVENT, DavContext, run
+from rmail.web.caldav.context import CALENDAR, CARD, EVENT, DavContext
 from rmail.web.caldav.errors import DavError
 
 CALENDAR_TYPE = "text/calendar"
@@ -26,7 +26,7 @@ async def handle(ctx: DavContext) -> web.StreamResponse:
             entry = coll.entry(name)
             return entry, coll.read(name)
 
-        entry, data = await run(read)
+        entry, data = await ctx.run(read)
         etag = str(entry["etag"])
         if ctx.request.headers.get("If-None-Match", "").strip() in (etag, "*"):
             return web.Response(status=304, headers={"ETag": etag})
@@ -42,7 +42,7 @@ async def handle(ctx: DavContext) -> web.StreamResponse:
             names = list(coll.index().objects)
             return merge_calendars(data for _, _, data in coll.read_many(names))
 
-        data = await run(export)
+        data = await ctx.run(export)
         return web.Response(body=data, content_type=CALENDAR_TYPE,
                             charset="utf-8")
     raise DavError(405, "GET is not supported on this collection", headers={"Allow": ALLOW})

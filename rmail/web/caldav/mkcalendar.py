@@ -9,7 +9,7 @@ from aiohttp import web
 
 from rmail.store.calendars import COMPONENTS
 from rmail.web.caldav import xml
-from rmail.web.caldav.context import CALENDAR, DavContext, run
+from rmail.web.caldav.context import CALENDAR, DavContext
 from rmail.web.caldav.errors import DavError
 from rmail.web.caldav.proppatch import PropChange
 from rmail.web.caldav.xml import c, d
@@ -66,7 +66,7 @@ async def create_calendar(ctx: DavContext, fields: dict[str, object],
     props = {ch.name: ET.tostring(ch.value, encoding="unicode") for ch in dead
              if ch.value is not None}
     comps = fields.get("components")
-    coll = await run(ctx.calendars.create_calendar, name,
+    coll = await ctx.run(ctx.calendars.create_calendar, name,
                      displayname=str(fields["displayname"]) if "displayname" in fields else None,
                      color=str(fields.get("color") or ""),
                      description=str(fields.get("description") or ""),
@@ -74,4 +74,4 @@ async def create_calendar(ctx: DavContext, fields: dict[str, object],
                      props=props)
     extra = {k: fields[k] for k in ("order", "timezone") if k in fields}
     if extra:
-        await run(coll.update_meta, lambda meta: meta.update(extra))
+        await ctx.run(coll.update_meta, lambda meta: meta.update(extra))

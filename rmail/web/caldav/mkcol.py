@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from aiohttp import web
 
 from rmail.web.caldav import xml
-from rmail.web.caldav.context import BOOK, CALENDAR, DavContext, run
+from rmail.web.caldav.context import BOOK, CALENDAR, DavContext
 from rmail.web.caldav.errors import DavError
 from rmail.web.caldav.mkcalendar import create_calendar, parse_create_props
 from rmail.web.caldav.xml import d
@@ -44,7 +44,7 @@ async def handle(ctx: DavContext) -> web.StreamResponse:
         assert ctx.target.collection is not None
         props = {ch.name: ET.tostring(ch.value, encoding="unicode") for ch in dead
                  if ch.value is not None}
-        await run(ctx.contacts.create_addressbook, ctx.target.collection,
+        await ctx.run(ctx.contacts.create_addressbook, ctx.target.collection,
                   displayname=str(fields["displayname"]) if "displayname" in fields else None,
                   description=str(fields.get("description") or ""), props=props)
     return web.Response(status=201, headers={"Location": ctx.href_for(ctx.target),

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from rmail.store.davstore import UidConflict
 from rmail.web.caldav import xml
-from rmail.web.caldav.context import CARD, EVENT, DavContext, run
+from rmail.web.caldav.context import CARD, EVENT, DavContext
 from rmail.web.caldav.errors import DavError
 
 
@@ -37,7 +37,7 @@ async def transfer(ctx: DavContext, *, keep: bool) -> web.StreamResponse:
         return src.move(name, dst, new_name, overwrite=overwrite, if_match=if_match)
 
     try:
-        etag, created = await run(go)
+        etag, created = await ctx.run(go)
     except UidConflict as exc:
         dst_coll = target.collection or ""
         href = ctx.event_href(dst_coll, exc.existing) if kind == EVENT else \

@@ -21,7 +21,6 @@ from rmail.web.caldav.context import (
     ROOT,
     DavContext,
     Target,
-    run,
 )
 from rmail.web.caldav.errors import DavError
 from rmail.web.caldav.props import Resource, prop_names, propstats_for
@@ -135,5 +134,5 @@ async def handle(ctx: DavContext) -> web.StreamResponse:
             raise DavError(404, str(exc) or "not found") from None
         return xml.serialize(build_multistatus(ctx, resources, req))
 
-    body = await run(work)
+    body = await ctx.run(work)
     return web.Response(status=207, body=body, content_type="application/xml", charset="utf-8")

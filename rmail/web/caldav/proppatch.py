@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from rmail.web.caldav import xml
-from rmail.web.caldav.context import BOOK, CALENDAR, DavContext, run
+from rmail.web.caldav.context import BOOK, CALENDAR, DavContext
 from rmail.web.caldav.errors import DavError
 from rmail.web.caldav.props import PROPS, WRITABLE
 from rmail.web.caldav.xml import d
@@ -96,6 +96,6 @@ async def handle(ctx: DavContext) -> web.StreamResponse:
         status = plan(kind, changes)
         if all(code == 200 for code in status.values()) and changes:
             coll = ctx.collection()
-            await run(coll.update_meta, lambda meta: apply(meta, changes))
+            await ctx.run(coll.update_meta, lambda meta: apply(meta, changes))
     body = xml.serialize(build_response(ctx.href_for(ctx.target), status))
     return web.Response(status=207, body=body, content_type="application/xml", charset="utf-8")

@@ -16,7 +16,7 @@ from rmail.store.calendars import MAX_OBJECT_BYTES
 from rmail.store.contacts import MAX_CARD_BYTES
 from rmail.store.errors import NotFound
 from rmail.web.caldav import scheduling, xml
-from rmail.web.caldav.context import CARD, EVENT, DavContext, run
+from rmail.web.caldav.context import CARD, EVENT, DavContext
 from rmail.web.caldav.errors import DavError
 
 CALENDAR_TYPES = {"text/calendar", "application/ics", "text/x-vcalendar",
@@ -53,7 +53,7 @@ async def handle(ctx: DavContext) -> web.StreamResponse:
     assert coll_name is not None and name is not None
 
     if calendar:
-        obj = await run(parse_object, data)
+        obj = await ctx.run(parse_object, data)
 
         def put_event() -> tuple[str, bool, bytes | None]:
             try:
@@ -72,7 +72,7 @@ async def handle(ctx: DavContext) -> web.StreamResponse:
             return etag, created, old
 
         try:
-            etag, created, old = await run(put_event)
+            etag, created, old = await ctx.run(put_event)
         except InvalidCalendar:
             raise
         scheduling.after_put(ctx, old, obj)
@@ -86,5 +86,5 @@ async def handle(ctx: DavContext) -> web.StreamResponse:
                                                      if_none_match=if_none_match)
             return etag, created
 
-        etag, created = await run(put_card)
+        etag, created = await ctx.run(put_card)
     return web.Response(status=201 if created else 204, headers={"ETag": etag})

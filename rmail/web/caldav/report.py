@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from rmail.web.caldav import xml
-from rmail.web.caldav.context import DavContext, run
+from rmail.web.caldav.context import DavContext
 from rmail.web.caldav.errors import DavError
 from rmail.web.caldav.reports import addressbook, common, freebusy, multiget, query, sync
 from rmail.web.caldav.xml import c, cr, d
@@ -22,34 +22,35 @@ def _multistatus(body: bytes) -> web.Response:
 
 async def calendar_multiget(ctx: DavContext, root: xml.ET.Element) -> web.StreamResponse:
     req, hrefs = common.parse_requested(root), multiget.parse_hrefs(root)
-    return _multistatus(await run(lambda: xml.serialize(multiget.build(ctx, hrefs, req))))
+    return _multistatus(await ctx.run(lambda: xml.serialize(multiget.build(ctx, hrefs, req))))
 
 
 async def calendar_query(ctx: DavContext, root: xml.ET.Element) -> web.StreamResponse:
     target = common.collection_target(ctx)
     req, flt = common.parse_requested(root), query.parse_filter(root)
-    return _multistatus(await run(lambda: xml.serialize(query.build(ctx, target, flt, req))))
+    return _multistatus(await ctx.run(lambda: xml.serialize(query.build(ctx, target, flt, req))))
 
 
 async def sync_collection(ctx: DavContext, root: xml.ET.Element) -> web.StreamResponse:
     target = common.collection_target(ctx)
     req, token, limit = common.parse_requested(root), sync.parse_token(root), \
         sync.parse_limit(root)
-    return _multistatus(await run(lambda: xml.serialize(sync.build(ctx, target, token, req,
+    return _multistatus(await ctx.run(lambda: xml.serialize(sync.build(ctx, target, token, req,
                                                                    limit))))
 
 
 async def free_busy_query(ctx: DavContext, root: xml.ET.Element) -> web.StreamResponse:
     target = common.collection_target(ctx)
     tr = freebusy.parse_range(root)
-    body = await run(freebusy.build, ctx, target, tr)
+    body = await ctx.run(freebusy.build, ctx, target, tr)
     return web.Response(status=200, body=body, content_type="text/calendar", charset="utf-8")
 
 
 async def addressbook_query(ctx: DavContext, root: xml.ET.Element) -> web.StreamResponse:
     target = common.collection_target(ctx)
     req, q = common.parse_requested(root), addressbook.parse_query(root)
-    return _multistatus(await run(lambda: xml.serialize(addressbook.build(ctx, target, q, req))))
+    return _multistatus(await ctx.run(
+        lambda: xml.serialize(addressbook.build(ctx, target, q, req))))
 
 
 REPORTS: dict[str, ReportHandler] = {
