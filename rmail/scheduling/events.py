@@ -3,11 +3,11 @@ clients use, followed by the iMIP messages the change calls for (RFC 6047): REQU
 attendees of a created or changed event the user organizes, CANCEL to removed attendees and to
 everyone when it is deleted, REPLY to the organizer when the user answers.
 
-Store work runs in a worker thread (`asyncio.to_thread`), never holding a lock while mail is
-sent; messages go through `rmail.scheduling.send` and so through the one delivery pipeline
-(local attendees get the invitation in their inbox and their Schedule-Inbox, remote ones are
-queued). Unlike CalDAV's fire-and-forget, the caller awaits the sending and gets, per message,
-whether it went out, so the page can say so.
+Store work runs on the store pool (`Services.run`; imports, which get no services, in a worker
+thread), never holding a lock while mail is sent; messages go through `rmail.scheduling.send`
+and so through the one delivery pipeline (local attendees get the invitation in their inbox and
+their Schedule-Inbox, remote ones are queued). Unlike CalDAV's fire-and-forget, the caller
+awaits the sending and gets, per message, whether it went out, so the page can say so.
 
 Lost-update protection is the store's: every write carries the ETag the form was made from
 (`if_match`), and a change made meanwhile (a CalDAV client, another tab) is refused with
@@ -120,7 +120,7 @@ async def save(services: Any, home: CalendarHome, actor: Actor, calendar: str,
                                      if_none_match=None if old is not None else "*")
         return etag
 
-    etag = await asyncio.to_thread(write)
+    etag = await services.run(write)
     outcome = Outcome(calendar, target, obj.uid, etag)
     messages = itip.messages_for_change(old, obj, set(actor.addresses),
                                         sender_name=actor.display_name)
@@ -135,7 +135,7 @@ async def delete(services: Any, home: CalendarHome, actor: Actor, calendar: str,
         home.get(calendar).delete(name, if_match=if_match or etag)
         return name, obj
 
-    name, old = await asyncio.to_thread(remove)
+    name, old = await services.run(remove)
     messages = itip.messages_for_change(old, None, set(actor.addresses),
                                         sender_name=actor.display_name)
     return await _send(services, messages, Outcome(calendar, name, uid))

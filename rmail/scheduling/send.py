@@ -8,7 +8,6 @@ users can schedule with each other either way.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -31,7 +30,7 @@ async def send_one(services: Any, out: Outgoing) -> None:
     delivery = getattr(services, "delivery", None)
     owner = local_owner(services, out.sender)
     if delivery is not None and owner is not None:
-        account = await asyncio.to_thread(services.accounts.get, *owner)
+        account = await services.run(services.accounts.get, *owner)
         await delivery.submit(out.message, principal=Principal(account), mail_from=out.sender,
                               recipients=list(out.recipients))
         if getattr(delivery, "imports_itip", False):
@@ -42,6 +41,6 @@ async def send_one(services: Any, out: Outgoing) -> None:
         for rcpt in local:
             domain, username = local_owner(services, rcpt) or ("", "")
             mailbox = services.mail.mailbox(domain, username)
-            await asyncio.to_thread(mailbox.folder("INBOX").append, out.message)
+            await services.run(mailbox.folder("INBOX").append, out.message)
     for rcpt in local:
-        await asyncio.to_thread(import_itip, services, rcpt, out.message)
+        await services.run(import_itip, services, rcpt, out.message)
