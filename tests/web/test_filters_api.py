@@ -245,3 +245,17 @@ async def test_message_expires_reaches_the_sweeper(api: Api) -> None:
     assert cleared.status == 200
     result = await asyncio.to_thread(api.services.retention.sweep, [(DOMAIN, "alice")], 100)
     assert result.expunged == 1 and inbox.uids() == [second]
+
+
+async def test_filters_apply_to_the_json_api_send(api: Api) -> None:
+    made = await api.call("POST", "/users/me/filters", user="bob",
+                          json={"query": {"from": "alice@"}, "action": {"flag": True,
+                                                                         "spam": True}})
+    assert made.status == 201
+    reply = await api.call("POST", "/messages/send", user="alice",
+                           json={"to": [f"bob@{DOMAIN}"], "subject": "from the API",
+                                 "body": "hello bob"})
+    assert reply.status == 200, reply.body
+    assert subjects(api, "bob", "Junk") == ["from the API"]
+    junk = api.services.mail.mailbox(DOMAIN, "bob").folder("Junk")
+    assert [r.flags for r in junk.records(0, 10)] == [("\\Flagged",)]
