@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rmail.mail.message_json import thread_id
 from rmail.mail.searchtext import index_text
 from rmail.store import fsutil
 from rmail.store.errors import CorruptStore, NotFound
@@ -39,14 +40,16 @@ from rmail.store.mailbox import Folder, UserMailbox
 
 __all__ = ["Hit", "SearchIndex", "reindex_all", "search_index"]
 
-VERSION = 1
+VERSION = 2  # 2: docs.thread
 BATCH = 200  # messages indexed per transaction
 _SCHEMA = f"""
 PRAGMA user_version = {VERSION};
 CREATE TABLE IF NOT EXISTS docs (
     id INTEGER PRIMARY KEY, folder TEXT NOT NULL, uid INTEGER NOT NULL,
-    size INTEGER NOT NULL, idate INTEGER NOT NULL, att INTEGER NOT NULL);
+    size INTEGER NOT NULL, idate INTEGER NOT NULL, att INTEGER NOT NULL,
+    thread TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS docs_folder_uid ON docs(folder, uid);
+CREATE INDEX IF NOT EXISTS docs_thread ON docs(thread);
 CREATE TABLE IF NOT EXISTS state (
     folder TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, modseq INTEGER NOT NULL,
     last_uid INTEGER NOT NULL);
@@ -68,6 +71,7 @@ class _Doc:
     size: int
     idate: int
     att: bool
+    thread: str
     fields: tuple[str, str, str, str]
 
 
@@ -94,6 +98,8 @@ class SearchIndex:
                 if version > VERSION:
                     raise CorruptStore(f"{self.path}: index version {version} is newer than "
                                        f"this rmail ({VERSION})")
+                if version not in (0, VERSION):  # an older layout: a cache, so start over
+                    raise sqlite3.DatabaseError(f"index version {version}")
                 if version != VERSION:
                     conn.executescript(_SCHEMA)
                 conn.execute("SELECT count(*) FROM state").fetchone()
@@ -200,9 +206,9 @@ class SearchIndex:
             try:
                 for doc in docs:
                     cur = conn.execute(
-                        "INSERT OR REPLACE INTO docs (folder, uid, size, idate, att) "
-                        "VALUES (?, ?, ?, ?, ?)", (fid, doc.uid, doc.size, doc.idate,
-                                                   int(doc.att)))
+                        "INSERT OR REPLACE INTO docs (folder, uid, size, idate, att, thread) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", (fid, doc.uid, doc.size, doc.idate,
+                                                      int(doc.att), doc.thread))
                     conn.execute("INSERT INTO fts (rowid, sender, recipients, subject, body) "
                                  "VALUES (?, ?, ?, ?, ?)", (cur.lastrowid, *doc.fields))
                 conn.execute("UPDATE state SET last_uid = ?, modseq = ? WHERE folder = ?",
@@ -286,6 +292,18 @@ class SearchIndex:
         return hits, False
 
 
+    def thread(self, thread: str, *, folders: list[str], limit: int) -> list[Hit]:
+        """The indexed messages of a thread (oldest indexed first), in `folders`."""
+        if not folders:
+            return []
+        marks = ",".join("?" * len(folders))
+        with self._lock:
+            rows = self._connect().execute(
+                f"SELECT id, folder, uid FROM docs WHERE thread = ? AND folder IN ({marks}) "
+                "ORDER BY id LIMIT ?", (thread, *folders, limit)).fetchall()
+        return [Hit(*row) for row in rows]
+
+
 def _indexed(conn: sqlite3.Connection, fid: str) -> list[int]:
     return [r[0] for r in conn.execute("SELECT uid FROM docs WHERE folder = ?", (fid,))]
 
@@ -299,7 +317,10 @@ def _document(folder: Folder, uid: int) -> _Doc | None:
         return None  # expunged meanwhile, or unreadable: `rmail check` reports it
     text = index_text(raw, meta)
     summary = meta.get("summary") or {}
-    return _Doc(uid, rec.size, rec.internaldate, bool(summary.get("has_attachments")),
+    owner = folder.owner
+    thread = thread_id(f"{owner.domain}\0{owner.username}", summary,
+                       f"{folder.mailbox_id()}/{uid}")
+    return _Doc(uid, rec.size, rec.internaldate, bool(summary.get("has_attachments")), thread,
                 (text.sender, text.recipients, text.subject, text.body))
 
 

@@ -32,6 +32,7 @@ __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 EXCLUDED = ("\\Trash", "\\Junk")
+MAX_THREAD = 1000
 
 
 def _cursor(row: int, page: int) -> str:
@@ -115,6 +116,36 @@ async def search(request: web.Request) -> web.Response:
         return out
 
     return success(await run(answer))
+
+
+@routes.get(r"/users/{user}/threads/{thread:T[0-9a-f]{20}}")
+async def thread(request: web.Request) -> web.Response:
+    """Every message of a thread in any mailbox (Trash and Junk included), oldest first, in
+    the message-list shape; 404 when none is left."""
+    target = await resolve_user(request)
+    thread_id = request.match_info["thread"]
+    mailbox = user_mailbox(request, target)
+
+    def answer() -> list[dict[str, Any]]:
+        folders = {f.id: f for _, f in selectable(mailbox)}
+        index = search_index(mailbox)
+        index.sync()
+        results = []
+        for hit in index.thread(thread_id, folders=list(folders), limit=MAX_THREAD):
+            folder = folders[hit.folder_id]
+            try:
+                rec = folder.record(hit.uid)
+            except NotFound:  # expunged since the sync
+                continue
+            summary = summary_of(folder, hit.uid)
+            if summary is not None:
+                results.append(list_item(folder, mailbox_id(folder), rec, summary))
+        return results
+
+    results = await run(answer)
+    if not results:
+        raise ApiError(404, "No such thread")
+    return success({"results": results})
 
 
 def _acceptor(query: SearchQuery, folders: dict[str, Folder],

@@ -73,6 +73,8 @@ SCHEMAS: dict[str, Schema] = {
                           []),
     "MailMessageItem": _obj({**_ITEM, "attachments": {
         "type": "boolean", "description": "Has attachments (inline images not counted)"}}),
+    "MailMessageItemList": _obj({"success": TRUE, "results": {
+        "type": "array", "items": _ref("MailMessageItem")}}),
     "MailMessagePage": _obj({
         "success": TRUE, "total": INT, "page": INT,
         "previousCursor": CURSOR_OR_FALSE, "nextCursor": CURSOR_OR_FALSE,
@@ -238,6 +240,12 @@ def mailapi_paths() -> dict[str, dict[str, Any]]:
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                                  "default": DEFAULT_LIMIT}, "Messages per page"),
                 _query("next", STR, "A `nextCursor`")])}
+    paths["/users/{user}/threads/{thread}"] = {"get": _op(
+        "Every message of a thread, oldest first", "Messages",
+        {200: ("The thread's messages", _ref("MailMessageItemList"))}, errors=user_errors,
+        params=[USER, {"name": "thread", "in": "path", "required": True,
+                       "schema": {"type": "string", "pattern": "^T[0-9a-f]{20}$"},
+                       "description": "A message's `thread`"}])}
     paths["/users/{user}/updates"] = {"get": _op(
         "Live changes as Server-Sent Events", "Messages", {200: ("The stream", None)},
         errors=user_errors, params=[USER, {

@@ -53,6 +53,19 @@ async def test_threads_follow_references(api: Api) -> None:
                             user="alice")).json()["results"]
     threads = [m["thread"] for m in items]
     assert threads[0] == threads[1] == threads[2] != threads[3]
+    # the thread across mailboxes: move the last reply to Archive
+    archive = (await mailboxes(api))["Archive"]["id"]
+    await api.call("PUT", f"/users/me/mailboxes/{inbox}/messages/3", user="alice",
+                   json={"moveTo": archive})
+    reply = await api.call("GET", f"/users/me/threads/{threads[0]}", user="alice")
+    assert reply.status == 200, reply.body
+    got = [(m["subject"], m["mailbox"]) for m in reply.json()["results"]]
+    assert got == [("Plan", inbox), ("Re: Plan", inbox), ("Re: Re: Plan", archive)]
+    other = await api.call("GET", f"/users/me/threads/{threads[3]}", user="alice")
+    assert [m["subject"] for m in other.json()["results"]] == ["Other"]
+    missing = await api.call("GET", "/users/me/threads/T" + "0" * 20, user="alice")
+    assert missing.status == 404 and missing.error
+    assert (await api.call("GET", f"/users/me/threads/{threads[0]}", user="bob")).status == 404
 
 
 async def _walk(api: Api, inbox: str, order: str, limit: int,

@@ -1,0 +1,262 @@
+"""The WildDuck-style mail API (issue 18, "Performance"): search, indexing cost, message JSON
+and live update streams, each beside a peer measured in the same run, in one process.
+
+1. Indexing vs delivery: CPU per message of delivering ``--deliveries`` 4 KB messages through
+   the real pipeline (durable appends), then of indexing them (`SearchIndex.sync`). Target:
+   indexing <= 30% of delivery.
+2. Search: ``--messages`` messages (default 100,000) in one folder, indexed; then the median
+   of ``--rounds`` warm `GET /users/me/search?q=WORD&limit=20` over HTTP for a rare word (1 in
+   100 messages) and a word in every message. Peers: a bare aiohttp handler answering the same
+   JSON bytes on the same kind of server (the HTTP floor), and a scan of every message file for
+   the word (what a search without an index does, as Dovecot's SEARCH TEXT without an FTS
+   plugin). Target: <= 50 ms.
+3. Message JSON of a 1 MB HTML mail: median `GET .../messages/{uid}`; peer: the bare handler
+   with the same body. Target: <= 30 ms.
+4. ``--streams`` open `GET /users/me/updates` streams (default 1,000): RSS growth of this
+   process (server and clients together, so an upper bound of the server's share), and the
+   time from a delivery until every stream has its EXISTS event. Targets: <= 100 MB, <= 200 ms.
+
+Prints the load average: figures from a loaded machine are ratios first.
+
+    .venv/bin/python bench/mailapi.py [--messages 100000] [--deliveries 2000] [--rounds 20]
+                                      [--streams 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# Run as `python bench/mailapi.py`: the checkout first, and not bench/ itself, whose http.py
+# would shadow the standard library's http package.
+sys.path[:] = [str(REPO)] + [p for p in sys.path
+                             if Path(p or ".").resolve() not in (REPO, REPO / "bench")]
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+from aiohttp.test_utils import TestServer  # noqa: E402
+
+from rmail.auth.passwords import hash_password  # noqa: E402
+from rmail.bus import rss_bytes  # noqa: E402
+from rmail.config import Config  # noqa: E402
+from rmail.services import Services, build_services  # noqa: E402
+from rmail.store.searchindex import search_index  # noqa: E402
+from rmail.web.app import create_app  # noqa: E402
+
+DOMAIN = "bench.example"
+CONCURRENCY = 10
+RARE, COMMON = "zanzibar", "meeting"
+_rng = random.Random(18)
+WORDS = ["".join(_rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(_rng.randint(3, 10)))
+         for _ in range(5000)]
+
+
+def message(i: int, size: int = 4000) -> bytes:
+    rng = random.Random(i)
+    words = [COMMON] + [rng.choice(WORDS) for _ in range(size // 7)]
+    if i % 100 == 0:
+        words.insert(rng.randrange(len(words)), RARE)
+    body = "\r\n".join(" ".join(words[k:k + 12]) for k in range(0, len(words), 12))
+    return (f"From: Sender {i % 50} <sender{i % 50}@example.net>\r\nTo: user@{DOMAIN}\r\n"
+            f"Subject: {COMMON} notes {i}\r\nMessage-ID: <{i}.{time.time_ns()}@example.net>\r\n"
+            f"Date: Sun, 06 Dec 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n").encode()
+
+
+def html_message(size: int) -> bytes:
+    rows = []
+    n = 0
+    while sum(len(r) for r in rows) < size:
+        rows.append(f'<tr><td style="color:#333">row {n}</td><td><a href="https://example.com/'
+                    f'{n}">link {n}</a></td><td><b>{" ".join(WORDS[n % 4000:n % 4000 + 8])}'
+                    f"</b></td></tr>\n")
+        n += 1
+    html = "<html><body><table>" + "".join(rows) + "</table></body></html>"
+    return (f"From: news@example.net\r\nTo: user@{DOMAIN}\r\nSubject: big html\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            f"{html}\r\n").encode()
+
+
+def setup(root: Path) -> Services:
+    config = Config.from_dict({"hostname": "bench.example", "mail_root": str(root),
+                               "domains": [DOMAIN]}, source="bench")
+    core = build_services(config)
+    core.accounts.add_domain(DOMAIN, exist_ok=True)
+    digest = hash_password("bench password")
+    for user in ("deliver", "search", "sse"):
+        core.accounts.create(DOMAIN, user, digest, quota_mb=1_000_000)
+    return core
+
+
+async def indexing_vs_delivery(core: Services, count: int) -> tuple[float, float]:
+    queue = list(range(count))
+
+    async def worker() -> None:
+        while queue:
+            i = queue.pop()
+            report = await core.delivery.deliver_local(
+                message(i), mail_from=f"s{i}@example.net", recipients=[f"deliver@{DOMAIN}"])
+            assert report.ok, report
+
+    cpu = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    deliver = (time.process_time() - cpu) / count
+    index = search_index(core.mail.mailbox(DOMAIN, "deliver"))
+    cpu = time.process_time()
+    done = await asyncio.to_thread(index.sync)
+    assert done == count, done
+    return deliver, (time.process_time() - cpu) / count
+
+
+def fill(core: Services, count: int) -> None:
+    folder = core.mail.mailbox(DOMAIN, "search").folder("INBOX")
+    for start in range(0, count, 256):
+        folder.append_many([(message(i), (), None) for i in range(start, min(count,
+                                                                             start + 256))])
+
+
+def scan(core: Services, word: bytes) -> tuple[float, int]:
+    """A search without an index: read every message and look for the word."""
+    folder = core.mail.mailbox(DOMAIN, "search").folder("INBOX")
+    started, hits = time.perf_counter(), 0
+    for uid in folder.uids():
+        if word in folder.read_message(uid).lower():
+            hits += 1
+    return time.perf_counter() - started, hits
+
+
+async def timed_get(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
+                    rounds: int) -> tuple[float, bytes]:
+    times = []
+    body = b""
+    for _ in range(rounds):
+        started = time.perf_counter()
+        async with session.get(url, headers=headers) as response:
+            body = await response.read()
+            assert response.status == 200, body[:200]
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), body
+
+
+async def login(session: aiohttp.ClientSession, base: str, user: str) -> str:
+    async with session.post(f"{base}/auth/login", json={
+            "username": f"{user}@{DOMAIN}", "password": "bench password"}) as response:
+        assert response.status == 200, await response.read()
+        return str((await response.json())["token"])
+
+
+async def bare_server(body: bytes) -> TestServer:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--streams", type=int, default=1000)
+    args = parser.parse_args()
+    out: list[str] = []
+
+    def note(text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="rmail-bench-mailapi-") as tmp:
+        core = setup(Path(tmp) / "mailstore")
+        note("delivering")
+        deliver, index = await indexing_vs_delivery(core, args.deliveries)
+        out.append(f"indexing / delivery CPU per message: {index / deliver:.2f} "
+                   f"({index * 1e6:.0f} vs {deliver * 1e6:.0f} us; target <= 0.30)")
+        started = time.perf_counter()
+        note("filling")
+        await asyncio.to_thread(fill, core, args.messages)
+        filled = time.perf_counter() - started
+        search = search_index(core.mail.mailbox(DOMAIN, "search"))
+        started = time.perf_counter()
+        note("indexing")
+        await asyncio.to_thread(search.sync)
+        out.append(f"{args.messages} messages stored in {filled:.0f} s, indexed in "
+                   f"{time.perf_counter() - started:.0f} s "
+                   f"({os.path.getsize(search.path) / 2**20:.0f} MB index)")
+        app_server = TestServer(create_app(core.config, core=core), host="127.0.0.1")
+        await app_server.start_server()
+        base = str(app_server.make_url("")).rstrip("/")
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {await login(session, base, 'search')}"}
+            for word in (RARE, COMMON):
+                url = f"{base}/users/me/search?q={word}&limit=20"
+                await timed_get(session, url, headers, 2)  # warm
+                took, body = await timed_get(session, url, headers, args.rounds)
+                bare = await bare_server(body)
+                floor, _ = await timed_get(session, str(bare.make_url("/")), {}, args.rounds)
+                await bare.close()
+                matches = args.messages // 100 if word == RARE else args.messages
+                out.append(f"search {word!r} (20 of {matches} matches): "
+                           f"{took * 1e3:.1f} ms median (target <= 50); "
+                           f"bare handler, same body: {floor * 1e3:.1f} ms; ratio "
+                           f"{took / floor:.1f}")
+            scanned, hits = await asyncio.to_thread(scan, core, RARE.encode())
+            out.append(f"scan of every message for {RARE!r} (no index): {scanned * 1e3:.0f} ms, "
+                       f"{hits} hits; indexed search is {scanned / took:.0f}x faster")
+            # message JSON of a 1 MB HTML mail
+            folder = core.mail.mailbox(DOMAIN, "search").folder("INBOX")
+            raw = html_message(1024 * 1024)
+            uid = (await asyncio.to_thread(folder.append, raw)).uid
+            url = f"{base}/users/me/mailboxes/{folder.mailbox_id()}/messages/{uid}"
+            await timed_get(session, url, headers, 1)
+            took, body = await timed_get(session, url, headers, max(5, args.rounds // 2))
+            bare = await bare_server(body)
+            floor, _ = await timed_get(session, str(bare.make_url("/")), {}, args.rounds)
+            await bare.close()
+            out.append(f"message JSON of a {len(raw) / 2**20:.1f} MB HTML mail: "
+                       f"{took * 1e3:.0f} ms median (target <= 30); bare handler, same "
+                       f"{len(body) / 2**20:.1f} MB body: {floor * 1e3:.1f} ms")
+        note("streams")
+        async with aiohttp.ClientSession() as session:
+            sse_token = await login(session, base, "sse")
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            before = rss_bytes()
+            responses = []
+            for _ in range(args.streams):
+                response = await session.get(f"{base}/users/me/updates", headers={
+                    "Authorization": f"Bearer {sse_token}"})
+                await response.content.readuntil(b"\n\n")  # `retry:` and the position
+                responses.append(response)
+            grown = rss_bytes() - before
+            inbox = core.mail.mailbox(DOMAIN, "sse").folder("INBOX")
+            started = time.perf_counter()
+            await asyncio.to_thread(inbox.append, message(1))
+            waits = await asyncio.gather(*(r.content.readuntil(b"\n\n") for r in responses))
+            latency = time.perf_counter() - started
+            assert all(b"EXISTS" in w for w in waits)
+            for r in responses:
+                r.close()
+            out.append(f"{args.streams} open update streams: +{grown / 2**20:.0f} MB RSS "
+                       f"(server and clients; target <= 100); a delivery reached every "
+                       f"stream in {latency * 1e3:.0f} ms (target <= 200)")
+        await app_server.close()
+        core.delivery.close()
+        core.close()
+    load = os.getloadavg()
+    print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    for line in out:
+        print(line)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
