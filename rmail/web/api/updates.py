@@ -129,7 +129,35 @@ async def _follow(request: web.Request, response: web.StreamResponse, sub: Subsc
                 sub.queue.get_nowait()
         more = True
         while more:
-            frames, position, more = await run(_read, mailbox, position, hint)
+            frames, position, more = await _shared_read(mailbox, position, hint)
             if frames:
                 await response.write(frames)
             hint = None
+
+
+# Streams of one account usually stand at the same position when a change arrives: the first
+# to read it leaves its (pending) answer here for the others (a thousand streams, one index
+# read). An answer is only ever as old as the change that asked for it; anything newer comes
+# with its own change, read from the position the answer ends at.
+_SHARED: dict[tuple[object, ...], asyncio.Future[tuple[bytes, Position, bool]]] = {}
+_SHARED_MAX = 1024
+
+
+async def _shared_read(mailbox: UserMailbox, position: Position, hint: Change | None
+                       ) -> tuple[bytes, Position, bool]:
+    if hint is None:
+        return await run(_read, mailbox, position, None)
+    key = (id(asyncio.get_running_loop()), mailbox.domain, mailbox.username, position.encode(),
+           hint.folder_id, hint.modseq, hint.kind)
+    found = _SHARED.get(key)
+    if found is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        found = _SHARED[key] = asyncio.ensure_future(run(_read, mailbox, position, hint))
+        found.add_done_callback(lambda f, k=key: _forget_failed(k, f))
+    return await asyncio.shield(found)
+
+
+def _forget_failed(key: tuple[object, ...], future: asyncio.Future[object]) -> None:
+    if future.cancelled() or future.exception() is not None:
+        _SHARED.pop(key, None)  # the next stream reads for itself
