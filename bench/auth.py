@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-# Run as `python bench/auth.py`: the checkout first, and not bench/ itself, whose http.py would
-# shadow the standard library's http package.
+# Run as `python bench/auth.py`: the checkout first, and not bench/ itself, whose modules must
+# never shadow the standard library's.
 sys.path[:] = [str(REPO)] + [p for p in sys.path
                              if Path(p or ".").resolve() not in (REPO, REPO / "bench")]
 

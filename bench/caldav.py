@@ -23,8 +23,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# `python bench/caldav.py` puts bench/ first on sys.path, where bench/http.py would shadow the
-# standard library's http package: run from the checkout root instead.
+# `python bench/caldav.py` puts bench/ first on sys.path, where a module named like a
+# standard one would shadow it: run from the checkout root instead.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 

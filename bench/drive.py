@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 # Run as `python bench/drive.py`, this file's directory comes first on sys.path, where
-# bench/http.py would shadow the standard library's `http` package: drop it.
+# a module named like a standard one would shadow it: drop it.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 REPO = _HERE.parent

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# Run as `python bench/filters.py`: the checkout first, and not bench/ itself, whose http.py
-# would shadow the standard library's http package.
+# Run as `python bench/filters.py`: the checkout first, and not bench/ itself, whose modules
+# must never shadow the standard library's.
 sys.path[:] = [str(REPO)] + [p for p in sys.path
                              if Path(p or ".").resolve() not in (REPO, REPO / "bench")]
 

@@ -33,8 +33,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# Run as `python bench/imap.py`, Python puts bench/ first on the path, where bench/http.py
-# would hide the standard library's http (imported by urllib, which rmail's imports reach).
+# Run as `python bench/imap.py`, Python puts bench/ first on the path, where a module named
+# like a standard one would hide it: drop bench/ and put the checkout first.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 if str(REPO) not in sys.path:  # run as `python bench/imap.py` from a checkout
     sys.path.insert(0, str(REPO))

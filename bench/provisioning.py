@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# run as `python bench/provisioning.py`: bench/http.py must not shadow the stdlib's http
+# run as `python bench/provisioning.py`: no bench module may shadow the stdlib
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))

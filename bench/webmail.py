@@ -15,7 +15,7 @@ The latencies are measured by a client on the same machine over loopback (plain 
 HTTP benchmark does: TLS would measure OpenSSL), so they include the request's round trip,
 which on loopback is a small fraction of a millisecond. The big folders are built directly
 (index columns written as a snapshot, message files for the newest messages only, as
-`bench/http.py` does): a list page reads the index and the newest messages' metadata only.
+`bench/http_api.py` does): a list page reads the index and the newest messages' metadata only.
 
     .venv/bin/python bench/webmail.py [--seconds 5] [--rounds 3] [--samples 200] [--smoke]
 
@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 # Run as `python bench/webmail.py`, this file's directory comes first on sys.path, where
-# bench/http.py would shadow the standard library's `http` package: drop it first.
+# a module named like a standard one would shadow it: drop it first.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python bench/webmail.py` from a checkout
     sys.path.insert(0, str(REPO))
 
-from bench.http import (
+from bench.http_api import (
     DOMAIN,
     PAGE,
     PASSWORD,

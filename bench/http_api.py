@@ -10,7 +10,7 @@ as `rmail serve` does, and loopback is trusted, so the rate limit does not inter
 folders are built directly (index columns written as a snapshot) with real message files for
 the newest messages only: listing a page reads nothing else.
 
-    .venv/bin/python bench/http.py [--seconds 5] [--rounds 3] [--connections 50] [--keep]
+    .venv/bin/python bench/http_api.py [--seconds 5] [--rounds 3] [--connections 50] [--keep]
 
 Where the time of a `GET /folders` goes (cProfile of the handler, 6 folders): the token check
 is a dict hit plus one `stat` of `account.json` (`Accounts.get_current`); each folder status
@@ -27,8 +27,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as `python bench/http.py`, this file's directory comes first on sys.path, where it would
-# shadow the standard library's `http` package: drop it before anything imports `http`.
+# Run as `python bench/http_api.py`, this file's directory comes first on sys.path, where a
+# module named like a standard one would shadow it: drop it before the imports.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
@@ -46,7 +46,7 @@ from array import array
 from urllib.request import Request, urlopen
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as `python bench/http.py` from a checkout
+if str(REPO) not in sys.path:  # run as `python bench/http_api.py` from a checkout
     sys.path.insert(0, str(REPO))
 
 from bench import workers as bench_workers
