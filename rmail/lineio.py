@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 
 __all__ = ["READ_CHUNK", "Closed", "LineConnection", "LineTooLong", "guard_session"]
@@ -35,7 +36,7 @@ class LineTooLong(Exception):
         self.head = head
 
 
-class LineConnection:
+class LineConnection(ABC):
     """The input side of a line protocol: a buffer of received bytes cut into lines."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -100,11 +101,11 @@ class LineConnection:
             await self._fill()
 
     # The output side is the protocol's; `guard_session` needs these two.
-    def write(self, data: bytes) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def write(self, data: bytes) -> None: ...
 
-    async def flush(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def flush(self) -> None: ...
 
 
 async def guard_session(conn: LineConnection, loop: Awaitable[None], *, protocol: str,
