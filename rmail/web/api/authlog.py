@@ -22,7 +22,7 @@ from rmail.web.errors import ApiError
 routes = web.RouteTableDef()
 
 ACTIONS = ("authentication", "password change", "create asp", "delete asp", "enable 2fa",
-           "disable 2fa", "lockout")
+           "new recovery codes", "disable 2fa", "lockout")
 _ID_RE = re.compile(r"[0-9a-f]{24}")
 
 

@@ -57,15 +57,7 @@ async def enrol(request: web.Request) -> web.Response:
 
 @routes.put("/users/{user}/2fa")
 async def activate(request: web.Request) -> web.Response:
-    target = await resolve_user(request)
-    require_master(target)
-    body = await read_json(request, allowed=("token",))
-    token = get_str(body, "token", required=True, max_length=TOKEN_MAX) or ""
-    services = core(request)
-    codes = await _with_code(request, target, totp.activate, services.auth.totp,
-                             services.accounts, target.account, token)
-    await run(log_change, request, target, "enable 2fa", "")
-    return success({"recoveryCodes": codes})
+    return await _recovery_codes(request, totp.activate, "enable 2fa")
 
 
 @routes.delete("/users/{user}/2fa")
@@ -104,14 +96,20 @@ async def check(request: web.Request) -> web.Response:
 @routes.post("/users/{user}/2fa/recovery")
 async def regenerate(request: web.Request) -> web.Response:
     """New recovery codes (the old ones stop working), with a current code as proof."""
+    return await _recovery_codes(request, totp.regenerate, "new recovery codes")
+
+
+async def _recovery_codes(request: web.Request, fn: Any, action: str) -> web.Response:
+    """`fn` (activate, regenerate) proven by the body's current `token`; answers the fresh
+    recovery codes and logs `action`."""
     target = await resolve_user(request)
     require_master(target)
     body = await read_json(request, allowed=("token",))
     token = get_str(body, "token", required=True, max_length=TOKEN_MAX) or ""
     services = core(request)
-    codes = await _with_code(request, target, totp.regenerate, services.auth.totp,
-                             services.accounts, target.account, token)
-    await run(log_change, request, target, "enable 2fa", "")
+    codes = await _with_code(request, target, fn, services.auth.totp, services.accounts,
+                             target.account, token)
+    await run(log_change, request, target, action, "")
     return success({"recoveryCodes": codes})
 
 

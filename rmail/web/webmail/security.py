@@ -125,7 +125,8 @@ async def activate(page: Page) -> web.StreamResponse:
 @routes.post(BASE + "/2fa/recovery")
 @view()
 async def recovery(page: Page) -> web.StreamResponse:
-    return await _new_codes(page, totp.regenerate, "Wrong or already used code.")
+    return await _new_codes(page, totp.regenerate, "Wrong or already used code.",
+                            log="new recovery codes")
 
 
 async def _new_codes(page: Page, fn: Any, wrong: str, log: str = "") -> web.Response:
