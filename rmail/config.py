@@ -669,6 +669,10 @@ class Config(_Section):
     retention: RetentionConfig = _section(RetentionConfig, "Retention sweeper.")
     quota_mb_default: int = _opt(1024, _int(1, 1048576), "Quota of new users, in MB.")
     max_message_bytes: int = _opt(50 * 1024 * 1024, _int(1), "Largest message accepted, in bytes.")
+    forwards_per_day: int = _opt(
+        2000, _int(0, 1_000_000), "Recipients a user's mail may be forwarded to per 24 hours "
+        "(forward list and filter targets) unless an admin set `forwards` on the user.",
+    )
     workers: int | str = _opt(
         "auto",
         _workers,

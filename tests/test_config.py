@@ -406,6 +406,15 @@ def test_code_built_configs_are_validated(tmp_path: Path) -> None:
         config.hostname = "x"  # type: ignore[misc]
 
 
+def test_forwards_per_day(tmp_path: Path) -> None:
+    assert Config(hostname="localhost", mail_root=tmp_path).forwards_per_day == 2000
+    assert Config.from_dict({"forwards_per_day": 0}).forwards_per_day == 0
+    for bad in (-1, 1_000_001, True, "5"):
+        with pytest.raises(ConfigError, match=r"forwards_per_day: expected an integer "
+                                              r"0-1000000"):
+            Config.from_dict({"forwards_per_day": bad})
+
+
 def test_to_dict_round_trips(tmp_path: Path) -> None:
     config = Config.from_dict(
         {

@@ -241,7 +241,8 @@ class Delivery:
             asyncio.AbstractEventLoop, _Batcher[_Job, _Stored]
         ] = weakref.WeakKeyDictionary()
         # Filters and forwarding, read from disk per user (any worker may have written them).
-        self.rules = Rules(MailRules(config.mail_root), mail, ForwardLimiter(mail))
+        self.rules = Rules(MailRules(config.mail_root), mail, ForwardLimiter(mail),
+                           forwards_per_day=config.forwards_per_day)
         self._srs: Srs | None = None
 
     @property

@@ -145,10 +145,12 @@ def folder_for_id(mail: MailStore, domain: str, username: str, mailbox_id: str) 
 class Rules:
     """Decides, per delivered copy, what the user's rules want (``services.delivery.rules``)."""
 
-    def __init__(self, store: MailRules, mail: MailStore, limiter: ForwardLimiter) -> None:
+    def __init__(self, store: MailRules, mail: MailStore, limiter: ForwardLimiter, *,
+                 forwards_per_day: int) -> None:
         self.store = store
         self.mail = mail
         self.limiter = limiter
+        self.forwards_per_day = forwards_per_day  # config: the limit unless an admin set one
         # (domain, username, mailbox id) -> (folders.json stat key, folder name)
         self._ids: dict[tuple[str, str, str], tuple[tuple[int, int], str]] = {}
 
@@ -204,11 +206,12 @@ class Rules:
         if rules.forward and not rules.forward_keep and not filed:
             decision.store = False  # forwardKeep false: the forward replaces the INBOX copy
         if targets:
-            granted = self.limiter.take(account, len(targets), rules.forward_limit)
+            limit = rules.forward_limit(self.forwards_per_day)
+            granted = self.limiter.take(account, len(targets), limit)
             if granted < len(targets):
                 log.warning("forward limit of %s reached (%d per 24 h): %d of %d targets "
                             "not forwarded, message kept", account.address,
-                            rules.forward_limit, len(targets) - granted, len(targets))
+                            limit, len(targets) - granted, len(targets))
                 decision.store = True
             decision.forward = targets[:granted]
         elif not verdict.discard:

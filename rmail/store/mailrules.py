@@ -31,11 +31,10 @@ from rmail.store import fsutil
 from rmail.store.errors import CorruptStore, InvalidValue, NotFound
 from rmail.store.layout import Layout
 
-__all__ = ["DEFAULT_FORWARDS", "MAILRULES_VERSION", "MailRules", "UserRules"]
+__all__ = ["MAILRULES_VERSION", "MailRules", "UserRules"]
 
 MAILRULES_VERSION = 1
 MAX_BYTES = 512 * 1024
-DEFAULT_FORWARDS = 2000  # forwarded recipients per user per 24 hours, unless an admin says
 MAX_FORWARD = 20  # addresses in a user's `forward` list
 CACHE_SIZE = 10_000
 T = TypeVar("T")
@@ -50,9 +49,10 @@ class UserRules:
     forward_keep: bool = True
     forwards: int | None = None
 
-    @property
-    def forward_limit(self) -> int:
-        return DEFAULT_FORWARDS if self.forwards is None else self.forwards
+    def forward_limit(self, default: int) -> int:
+        """Forwarded recipients per 24 hours: the admin's `forwards`, else `default` (the
+        server's `forwards_per_day`)."""
+        return default if self.forwards is None else self.forwards
 
     @property
     def active(self) -> bool:

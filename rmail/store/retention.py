@@ -154,15 +154,27 @@ class RetentionStore:
                     when: float | None) -> None:
         """A message's own expiry (Unix seconds), or None to remove it."""
         folder.record(uid)  # NotFound for a message that is not there
+        self.set_expires_many(domain, username, folder, [uid], when)
+
+    def set_expires_many(self, domain: str, username: str, folder: Folder,
+                         uids: Iterable[int], when: float | None) -> None:
+        """`set_expires` for several messages (present a moment ago) with one write (the bulk
+        `PUT .../messages`)."""
+        keys = [str(uid) for uid in uids]
+        if not keys:
+            return
 
         def change(doc: dict[str, Any]) -> None:
             per = doc["expires"].setdefault(folder.id, {})
             if when is None:
-                per.pop(str(uid), None)
-            else:
-                if sum(len(v) for v in doc["expires"].values()) >= MAX_EXPIRES:
-                    raise InvalidValue(f"at most {MAX_EXPIRES} messages may carry an expiry")
-                per[str(uid)] = float(when)
+                for key in keys:
+                    per.pop(key, None)
+                return
+            new = sum(1 for key in keys if key not in per)
+            if sum(len(v) for v in doc["expires"].values()) + new > MAX_EXPIRES:
+                raise InvalidValue(f"at most {MAX_EXPIRES} messages may carry an expiry")
+            for key in keys:
+                per[key] = float(when)
         self._update(domain, username, change)
 
     # -- working out expiry -----------------------------------------------------------------------

@@ -94,3 +94,21 @@ async def test_forward_limit_per_24_hours(make_sink: MakeSink, make_env: MakeEnv
         b"number 0", b"number 1"]
     # Over the limit: not forwarded, and kept although forwardKeep is false (nothing lost).
     assert [body_of(m) for m in env.inbox("bob")] == raws[2:]
+
+
+async def test_forward_limit_default_comes_from_the_config(make_sink: MakeSink,
+                                                           make_env: MakeEnv) -> None:
+    """`forwards_per_day` limits a user on whom no admin set `forwards`; an admin's value
+    still wins over it."""
+    sink = await make_sink(tls=False)
+    env = await make_env(sink.port, forwards_per_day=1)
+    env.core.delivery.rules.store.set_forwarding(DOMAIN, "bob", forward=(CAROL,), keep=False)
+    raws = [message(f"number {i}", sender=DAVE, to=BOB) for i in range(3)]
+    for raw in raws:
+        assert await in_thread(mx_send, env, DAVE, [BOB], raw) == {}
+    [received] = await sink.wait(1)
+    assert body_of(received.data).split(b"Subject: ")[1][:8] == b"number 0"
+    assert [body_of(m) for m in env.inbox("bob")] == raws[1:]  # kept: nothing lost
+    env.core.delivery.rules.store.set_forwarding(DOMAIN, "bob", forwards=3)
+    assert await in_thread(mx_send, env, DAVE, [BOB], raws[0]) == {}
+    assert len(await sink.wait(2)) == 2

@@ -8,7 +8,7 @@ import asyncio
 import io
 from typing import Any
 
-from tests.web.conftest import DOMAIN, Api
+from tests.web.conftest import DOMAIN, Api, MakeApi
 
 ALICE = f"alice@{DOMAIN}"
 
@@ -247,6 +247,37 @@ async def test_message_expires_reaches_the_sweeper(api: Api) -> None:
     assert result.expunged == 1 and inbox.uids() == [second]
 
 
+async def test_bulk_expires(api: Api) -> None:
+    """`expires` in the bulk `PUT .../messages`: set on a range, cleared on one, carried to
+    the new UIDs of a move; the sweeper then expunges exactly those."""
+    for i in range(5):
+        await deliver(api, "alice", f"bulk {i}")
+    mailbox = api.services.mail.mailbox(DOMAIN, "alice")
+    inbox, archive = mailbox.folder("INBOX"), mailbox.folder("Archive")
+    url = f"/users/me/mailboxes/{inbox.mailbox_id()}/messages"
+    for bad in ("tomorrow", 5, True, None, "2027-13-01", "x" * 100):
+        reply = await api.call("PUT", url, user="alice", json={"message": "1:2",
+                                                               "expires": bad})
+        assert reply.status == 400 and "expires" in reply.error, bad
+    assert api.services.retention.get(DOMAIN, "alice")["expires"] == {}  # nothing written
+    reply = await api.call("PUT", url, user="alice",
+                           json={"message": "1:3", "expires": "2000-01-01T00:00:00Z"})
+    assert reply.json() == {"success": True, "updated": 3, "mailbox": inbox.mailbox_id()}
+    cleared = await api.call("PUT", url, user="alice", json={"message": [2, 99],
+                                                             "expires": False})
+    assert cleared.json()["updated"] == 1
+    moved = await api.call("PUT", url, user="alice",
+                           json={"message": [4, 5], "moveTo": archive.mailbox_id(),
+                                 "expires": "2001-01-01"})
+    assert moved.status == 200, moved.body
+    assert moved.json()["id"] == [[4, 1], [5, 2]]
+    doc = api.services.retention.get(DOMAIN, "alice")["expires"]
+    assert sorted(doc[inbox.id]) == ["1", "3"] and sorted(doc[archive.id]) == ["1", "2"]
+    result = await asyncio.to_thread(api.services.retention.sweep, [(DOMAIN, "alice")], 100)
+    assert result.expunged == 4
+    assert inbox.uids() == [2] and archive.uids() == []
+
+
 async def test_filters_apply_to_the_json_api_send(api: Api) -> None:
     made = await api.call("POST", "/users/me/filters", user="bob",
                           json={"query": {"from": "alice@"}, "action": {"flag": True,
@@ -259,3 +290,13 @@ async def test_filters_apply_to_the_json_api_send(api: Api) -> None:
     assert subjects(api, "bob", "Junk") == ["from the API"]
     junk = api.services.mail.mailbox(DOMAIN, "bob").folder("Junk")
     assert [r.flags for r in junk.records(0, 10)] == [("\\Flagged",)]
+
+
+async def test_forwards_default_is_the_config_key(make_api: MakeApi) -> None:
+    api = await make_api(forwards_per_day=7)
+    shown = (await api.call("GET", "/users/me", user="alice")).json()
+    assert shown["forwards"] == 7
+    assert (await api.call("PUT", f"/users/{ALICE}", user="admin",
+                           json={"forwards": 3})).status == 200
+    assert (await api.call("GET", "/users/me", user="alice")).json()["forwards"] == 3
+    assert api.services.delivery.rules.forwards_per_day == 7

@@ -79,7 +79,7 @@ def shown(services: Services, account: Account) -> dict[str, Any]:
     rules = services.delivery.rules.store.get(account.domain, account.username)
     doc = services.retention.get(account.domain, account.username)
     return {"forward": list(rules.forward), "forwardKeep": rules.forward_keep,
-            "forwards": rules.forward_limit,
+            "forwards": rules.forward_limit(services.config.forwards_per_day),
             "retention": doc["user"][-1]["ms"] if doc["user"] else 0}
 
 

@@ -377,13 +377,16 @@ def parse_message_set(value: Any, uidnext: int) -> list[int]:
 
 @routes.put(BASE)
 async def update_messages(request: web.Request) -> web.Response:
-    """Bulk update: `message` (UIDs or a range) with the fields of a single update."""
+    """Bulk update: `message` (UIDs or a range) with the fields of a single update, `expires`
+    included (one write of the retention document for all of them)."""
     target = await resolve_user(request)
-    body = await read_json(request, allowed=("message", *UPDATE_FIELDS))
+    body = await read_json(request, allowed=("message", *UPDATE_FIELDS, "expires"))
     if "message" not in body:
         raise ApiError(400, "Missing field: message")
     changes = _flag_changes(body)
     move_to = _move_target(body)
+    expires = _expires(body)
+    retention = core(request).retention
     _, folder = await open_mailbox(request, target)
     dest = (await open_mailbox(request, target, move_to))[1] if move_to else None
 
@@ -392,7 +395,14 @@ async def update_messages(request: web.Request) -> web.Response:
         uids = parse_message_set(body["message"], status.uidnext)
         wanted = set(uids)
         live = folder.read_index(lambda idx: [u for u in wanted if idx.position(u) is not None])
-        return apply_update(folder, sorted(live), changes, dest, target.account.quota_bytes)
+        count, pairs = apply_update(folder, sorted(live), changes, dest,
+                                    target.account.quota_bytes)
+        if expires is not False:
+            final, final_uids = (dest, [new for _, new in pairs]) if dest is not None else \
+                (folder, sorted(live))
+            retention.set_expires_many(target.domain, target.username, final, final_uids,
+                                       expires)
+        return count, pairs
 
     count, pairs = await run(bulk)
     out: dict[str, Any] = {"updated": count, "mailbox": mailbox_id(dest or folder)}

@@ -39,6 +39,10 @@ _MAILBOX_FIELDS: dict[str, Schema] = {
 _COUNTERS: dict[str, Schema] = {"total": INT, "unseen": INT,
                                 "size": {"type": "integer", "description": "Bytes"}}
 _FLAG_FIELDS = ("seen", "deleted", "flagged", "draft", "answered")
+_EXPIRES: Schema = {"oneOf": [{"type": "string", "format": "date-time"},
+                              {"type": "string", "format": "date"}, {"const": False}],
+                    "description": "When the retention sweeper expunges the message (UTC "
+                                   "unless given); false: never by its own date"}
 _ITEM: dict[str, Schema] = {
     "id": {"type": "integer", "description": "The message's IMAP UID in its mailbox"},
     "mailbox": {"type": "string", "description": "Mailbox id"},
@@ -116,12 +120,7 @@ SCHEMAS: dict[str, Schema] = {
     }),
     "MailMessageUpdate": _obj({"moveTo": {"type": "string", "description": "Mailbox id"},
                                **{name: BOOL for name in _FLAG_FIELDS},
-                               "expires": {"oneOf": [
-                                   {"type": "string", "format": "date-time"},
-                                   {"type": "string", "format": "date"}, {"const": False}],
-                                   "description": "When the retention sweeper expunges this "
-                                                  "message (UTC unless given); false: never "
-                                                  "by its own date"}}, []),
+                               "expires": _EXPIRES}, []),
     "MailMessageUpdated": _obj({"success": TRUE, "id": INT, "mailbox": STR}),
     "MailMessagesUpdate": _obj({
         "message": {"oneOf": [
@@ -130,7 +129,7 @@ SCHEMAS: dict[str, Schema] = {
             {"type": "string", "minLength": 1, "maxLength": 1000,
              "description": "UID range(s): `1:100`, `5:*`, `1,4,9:12`"}]},
         "moveTo": {"type": "string", "description": "Mailbox id"},
-        **{name: BOOL for name in _FLAG_FIELDS}}, ["message"]),
+        **{name: BOOL for name in _FLAG_FIELDS}, "expires": _EXPIRES}, ["message"]),
     "MailMessagesUpdated": _obj({
         "success": TRUE, "updated": INT, "mailbox": STR,
         "id": {"type": "array", "items": {"type": "array", "items": INT},
