@@ -13,7 +13,8 @@ It also owns the thread pools: `store_pool` for store calls made from the loop (
 the mail store's fsync pool for commit waves. `stop` shuts them down.
 
 Singletons (`start(singletons=True)`): the outbound queue runner, the VALARM reminder task, the
-provisioning task (periodic fetch, deleted-account sweeper) and the retention sweeper run once
+provisioning task (periodic fetch, deleted-account sweeper), the retention sweeper and the
+search indexer run once
 per server, in the single process or in the supervisor, never in a worker.
 """
 
@@ -36,6 +37,7 @@ from rmail.config import Config
 from rmail.delivery import Delivery
 from rmail.provisioning.task import ProvisioningTask
 from rmail.queue import OutboundQueue
+from rmail.scheduling.indexer import SearchIndexer
 from rmail.scheduling.retention import RetentionTask
 from rmail.store.accounts import Accounts
 from rmail.store.calendars import CalendarStore
@@ -77,6 +79,8 @@ class Services:
     # Retention settings and the sweeper (a singleton task, `rmail.scheduling.retention`).
     retention: RetentionStore = field(default=None)  # type: ignore[assignment]
     retention_task: RetentionTask = field(default=None)  # type: ignore[assignment]
+    # Keeps the users' search indexes in step with the change bus (a singleton task).
+    indexer: SearchIndexer = field(default=None)  # type: ignore[assignment]
     # The link to the other processes (`rmail.bus.BusLink` in a worker, `BusHub` in the
     # supervisor), set by the bus itself; None in a single-process server.
     bus: Any = field(default=None, compare=False)
@@ -115,6 +119,9 @@ class Services:
             object.__setattr__(self, "retention_task", RetentionTask(
                 self.retention, self.accounts, interval=self.config.retention.sweep_seconds,
                 batch=self.config.retention.batch, run=self.run))
+        if self.indexer is None:
+            object.__setattr__(self, "indexer", SearchIndexer(self.mail, self.events,
+                                                              run=self.run))
         if self.provisioning is None:
             object.__setattr__(self, "provisioning",
                                ProvisioningTask(self.config, self.accounts, self.mail.forget))
@@ -139,6 +146,8 @@ class Services:
         await self.provisioning.start()
         self._tasks.append(asyncio.create_task(self.retention_task.run_forever(),
                                                name="rmail-retention"))
+        self._tasks.append(asyncio.create_task(self.indexer.run_forever(),
+                                               name="rmail-indexer"))
 
     async def stop(self) -> None:
         """Stop background work (after the listeners stopped, so none can still enqueue)."""

@@ -75,6 +75,9 @@ class EventBus:
         # Set by `rmail.bus` in a multi-process server: called (from any thread) with every
         # change committed in this process, to reach the other processes' subscribers.
         self.forward: Listener | None = None
+        # Process-wide listeners of every user's changes, called from the publishing thread
+        # (the search indexer, a server singleton, `rmail.scheduling.indexer`). Must not block.
+        self.taps: list[Listener] = []
 
     def subscribe(self, domain: str, username: str, *, maxsize: int = 1000) -> Subscription:
         """Subscribe from a coroutine (the running loop receives the changes)."""
@@ -103,6 +106,9 @@ class EventBus:
 
     def publish_local(self, change: Change) -> None:
         """Deliver to this process's subscribers only (a change that came over the bus)."""
+        for tap in self.taps:
+            with contextlib.suppress(Exception):  # a hint: never fail the publisher
+                tap(change)
         with self._lock:
             subs = list(self._subs.get((change.domain, change.username), ()))
         for sub in subs:

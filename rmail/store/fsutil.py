@@ -244,6 +244,28 @@ def locked(lock_path: str | os.PathLike[str]) -> Iterator[None]:
             _unflock(fd)
 
 
+@contextlib.contextmanager
+def try_locked(lock_path: str | os.PathLike[str]) -> Iterator[bool]:
+    """`locked()` without waiting: yields True holding the lock, False when another thread or
+    process holds it (then nothing is held)."""
+    key = os.fspath(lock_path)
+    pl = _path_lock(key)
+    if not pl.lock.acquire(blocking=False):
+        yield False
+        return
+    try:
+        fd = try_flock(key)
+        if fd is None:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            _unflock(fd)
+    finally:
+        pl.lock.release()
+
+
 @contextlib.asynccontextmanager
 async def alocked(lock_path: str | os.PathLike[str]) -> AsyncIterator[None]:
     """`locked()` for coroutines: queue on an asyncio.Lock, then take the thread lock and the

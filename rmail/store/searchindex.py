@@ -28,7 +28,7 @@ import os
 import sqlite3
 import threading
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +38,11 @@ from rmail.store import fsutil
 from rmail.store.errors import CorruptStore, NotFound
 from rmail.store.mailbox import Folder, UserMailbox
 
-__all__ = ["Hit", "SearchIndex", "reindex_all", "search_index"]
+__all__ = ["BATCH", "CATCHUP", "Hit", "SearchIndex", "reindex_all", "search_index"]
 
 VERSION = 2  # 2: docs.thread
 BATCH = 200  # messages indexed per transaction
+CATCHUP = 100  # messages a search indexes itself at most (the indexer does the rest)
 _SCHEMA = f"""
 PRAGMA user_version = {VERSION};
 CREATE TABLE IF NOT EXISTS docs (
@@ -130,37 +131,63 @@ class SearchIndex:
         return self.sync()
 
     # -- keeping in step ---------------------------------------------------------------------
-    def sync(self, *, progress: Callable[[int], None] | None = None) -> int:
-        """Bring the index up to date with every folder; returns messages (re)indexed."""
+    def sync(self, *, progress: Callable[[int], None] | None = None,
+             folders: set[str] | None = None, budget: int | None = None,
+             wait: bool = True) -> int | None:
+        """Bring the index up to date with the folders; returns messages (re)indexed.
+
+        ``folders``: only these folder ids (a change event names its folder; deleted folders
+        are dropped only by a full sync). ``budget``: index at most this many messages (the
+        rest stays pending, so a search's catch-up stays cheap). ``wait=False``: return None
+        at once when another thread or process is indexing (the indexer is at work)."""
         done = 0
-        with fsutil.locked(self.lock_path), self._lock:
-            conn = self._connect()
-            try:
-                known = {row[0]: row[1:] for row in conn.execute(
-                    "SELECT folder, uidvalidity, modseq, last_uid FROM state")}
-                live: set[str] = set()
-                for entry in self.mailbox.entries():
-                    if entry.folder_id is None:
-                        continue
-                    try:
-                        folder = self.mailbox.folder(entry.name)
-                    except NotFound:
-                        continue
-                    live.add(folder.id)
-                    done += self._sync_folder(conn, folder, known.get(folder.id), progress)
-                for fid in set(known) - live:  # deleted folders
-                    self._drop_folder(conn, fid)
-            except sqlite3.DatabaseError as exc:
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    raise
-                self.close()
-                self._discard_files()  # rebuilt at the next sync
-                raise CorruptStore(f"{self.path}: {exc}") from exc
+        with _index_lock(self.lock_path, wait) as got:
+            if not got:
+                return None
+            with self._lock:
+                conn = self._connect()
+                try:
+                    known = {row[0]: row[1:] for row in conn.execute(
+                        "SELECT folder, uidvalidity, modseq, last_uid FROM state")}
+                    live: set[str] = set()
+                    for entry in self.mailbox.entries():
+                        if entry.folder_id is None or (
+                                folders is not None and entry.folder_id not in folders):
+                            continue
+                        try:
+                            folder = self.mailbox.folder(entry.name)
+                        except NotFound:
+                            continue
+                        live.add(folder.id)
+                        left = None if budget is None else budget - done
+                        if left is not None and left <= 0:
+                            break
+                        done += self._sync_folder(conn, folder, known.get(folder.id),
+                                                  progress, left)
+                    if folders is None and budget is None:
+                        for fid in set(known) - live:  # deleted folders
+                            self._drop_folder(conn, fid)
+                except sqlite3.DatabaseError as exc:
+                    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                        raise
+                    self.close()
+                    self._discard_files()  # rebuilt at the next sync
+                    raise CorruptStore(f"{self.path}: {exc}") from exc
         return done
+
+    def indexed_through(self, folder_id: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, last UID indexed) of a folder, None when it was never indexed. Every
+        UID at or below the last one was indexed unless expunged (indexing follows UID order),
+        so a reader checks newer messages itself."""
+        with self._lock:
+            row = self._connect().execute(
+                "SELECT uidvalidity, last_uid FROM state WHERE folder = ?",
+                (folder_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def _sync_folder(self, conn: sqlite3.Connection, folder: Folder,
                      state: tuple[int, int, int] | None,
-                     progress: Callable[[int], None] | None) -> int:
+                     progress: Callable[[int], None] | None, budget: int | None = None) -> int:
         def look(idx: Any) -> tuple[int, int, list[int], list[int] | None, list[int] | None]:
             uidvalidity, modseq = idx.uidvalidity, idx.highestmodseq
             if state is not None and state[0] == uidvalidity and state[1] == modseq:
@@ -180,6 +207,9 @@ class SearchIndex:
         if everything is not None:
             gone = sorted(set(_indexed(conn, folder.id)) - set(everything))
         fid = folder.id
+        complete = budget is None or len(new) <= budget
+        if not complete:
+            new = new[:budget]
         conn.execute("BEGIN IMMEDIATE")
         try:
             if state is None or state[0] != uidvalidity:
@@ -192,7 +222,7 @@ class SearchIndex:
                     marks = ",".join("?" * len(chunk))
                     self._delete_rows(conn, f"folder = ? AND uid IN ({marks})", (fid, *chunk))
             conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)",
-                         (fid, uidvalidity, modseq if not new else -1, last))
+                         (fid, uidvalidity, modseq if not new and complete else -1, last))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -201,7 +231,7 @@ class SearchIndex:
         for start in range(0, len(new), BATCH):
             chunk = new[start:start + BATCH]
             docs = [d for uid in chunk if (d := _document(folder, uid)) is not None]
-            final = start + BATCH >= len(new)
+            final = complete and start + BATCH >= len(new)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for doc in docs:
@@ -302,6 +332,18 @@ class SearchIndex:
                 f"SELECT id, folder, uid FROM docs WHERE thread = ? AND folder IN ({marks}) "
                 "ORDER BY id LIMIT ?", (thread, *folders, limit)).fetchall()
         return [Hit(*row) for row in rows]
+
+
+@contextlib.contextmanager
+def _index_lock(path: str, wait: bool) -> Iterator[bool]:
+    """The index's writer lock (`search.lock`, flock: workers and the CLI take turns); with
+    ``wait=False`` yields False at once when it is held."""
+    if wait:
+        with fsutil.locked(path):
+            yield True
+        return
+    with fsutil.try_locked(path) as got:
+        yield got
 
 
 def _indexed(conn: sqlite3.Connection, fid: str) -> list[int]:

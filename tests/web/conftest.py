@@ -62,6 +62,7 @@ class Api:
     session: aiohttp.ClientSession
     ssl: ssl.SSLContext | bool
     tokens: dict[str, str] = field(default_factory=dict)
+    server: Server | None = None  # None for `app_only`
 
     @property
     def address(self) -> tuple[str, int]:
@@ -139,7 +140,7 @@ async def make_api(tmp_config: Config, template_store: Path) -> AsyncIterator[Ma
         await server.start()
         assert server.cert_path is not None
         return Api(server.url().rstrip("/"), config, services, session,
-                   client_context_trusting(server.cert_path))
+                   client_context_trusting(server.cert_path), server=server)
 
     yield make
     for server, session in reversed(made):

@@ -3,8 +3,10 @@
 `nextCursor` (the index position the page ended at).
 
 Every folder is searched except Trash and Junk (WildDuck's rule): `mailbox=` narrows to one,
-`includeTrash=true` widens. The index catches up with the folders before each search (one
-stat per unchanged folder), so a message delivered a moment ago is found.
+`includeTrash=true` widens. The server's indexer (`rmail.scheduling.indexer`) keeps the index
+in step with the change bus; a search only catches up on what an event may have missed (one
+index read per unchanged folder, at most `CATCHUP` messages indexed), so the first search after
+a burst of deliveries does not pay for indexing them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from rmail.mail.searchquery import QueryError, SearchQuery, fts_expression, pars
 from rmail.store.errors import NotFound
 from rmail.store.journal import SEEN, MessageRecord
 from rmail.store.mailbox import Folder
-from rmail.store.searchindex import Hit, search_index
+from rmail.store.searchindex import CATCHUP, Hit, search_index
 from rmail.web.api.base import query_int, run
 from rmail.web.api.mailboxes import find_folder, mailbox_id, selectable, user_mailbox
 from rmail.web.api.messages import DEFAULT_LIMIT, FLAGGED, MAX_LIMIT, list_item, summary_of
@@ -86,7 +88,7 @@ async def search(request: web.Request) -> web.Response:
             folders = [f for entry, f in selectable(mailbox)
                        if include_trash or entry.special_use not in EXCLUDED]
         index = search_index(mailbox)
-        index.sync()
+        index.sync(budget=CATCHUP)
         by_id = {f.id: f for f in folders}
         records: dict[tuple[str, int], MessageRecord] = {}
         accept = _acceptor(query, by_id, records)
@@ -129,7 +131,7 @@ async def thread(request: web.Request) -> web.Response:
     def answer() -> list[dict[str, Any]]:
         folders = {f.id: f for _, f in selectable(mailbox)}
         index = search_index(mailbox)
-        index.sync()
+        index.sync(budget=CATCHUP)
         results = []
         for hit in index.thread(thread_id, folders=list(folders), limit=MAX_THREAD):
             folder = folders[hit.folder_id]
