@@ -8,13 +8,19 @@ before it reaches the tokenizer (`rmail.mail.searchquery.fold_text`), so words o
 Chinese are found as phrases.
 
 Keeping in step: each folder's row in `state` records the UIDVALIDITY, highest modseq and
-last UID indexed. `sync` (run before each search, and after deliveries by whoever calls it)
+last UID indexed. `sync` (run by the server's indexer on change events,
+`rmail.scheduling.indexer`, and with a small budget before each search for what events missed)
 costs one index read per unchanged folder; for a changed one it indexes the UIDs above the
 last one and removes those the folder's tombstones name as expunged (a full comparison of
 UID lists when the tombstones no longer reach back). A lost or damaged database is rebuilt
 from the folders: it is a cache, never the truth. Writers hold `search.lock` (flock, so
 workers and the CLI take turns) and commit in batches, so a crash loses at most the batch in
 flight, which the next sync redoes.
+
+Size: the FTS5 table is contentless (`content=''`): it holds the inverted index with
+positions (so phrases work) but no copy of the text. Removing a document from a contentless
+table needs the text that was indexed, so each document's folded text is kept zlib-compressed
+in `texts` (about a fifth of the size of the copy FTS5 would keep), read only to delete.
 
 Results come in index order, newest indexed first (`rowid` descending; indexing follows UID
 order, i.e. arrival), which FTS5 walks without sorting: a limit of 20 stops after 20 matches
@@ -27,10 +33,13 @@ import contextlib
 import os
 import sqlite3
 import threading
+import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from rmail.mail.message_json import thread_id
 from rmail.mail.searchtext import index_text
@@ -40,7 +49,7 @@ from rmail.store.mailbox import Folder, UserMailbox
 
 __all__ = ["BATCH", "CATCHUP", "Hit", "SearchIndex", "reindex_all", "search_index"]
 
-VERSION = 2  # 2: docs.thread
+VERSION = 3  # 2: docs.thread; 3: contentless fts, the folded text compressed in `texts`
 BATCH = 200  # messages indexed per transaction
 CATCHUP = 100  # messages a search indexes itself at most (the indexer does the rest)
 _SCHEMA = f"""
@@ -54,8 +63,10 @@ CREATE INDEX IF NOT EXISTS docs_thread ON docs(thread);
 CREATE TABLE IF NOT EXISTS state (
     folder TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, modseq INTEGER NOT NULL,
     last_uid INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-    sender, recipients, subject, body, tokenize = 'unicode61 remove_diacritics 2');
+    sender, recipients, subject, body, content = '',
+    tokenize = 'unicode61 remove_diacritics 2');
 """
 
 
@@ -234,13 +245,17 @@ class SearchIndex:
             final = complete and start + BATCH >= len(new)
             conn.execute("BEGIN IMMEDIATE")
             try:
+                # a row left by an older UIDVALIDITY's run cannot collide: those were deleted
+                self._delete_rows(conn, "folder = ? AND uid >= ?", (fid, chunk[0]))
                 for doc in docs:
                     cur = conn.execute(
-                        "INSERT OR REPLACE INTO docs (folder, uid, size, idate, att, thread) "
+                        "INSERT INTO docs (folder, uid, size, idate, att, thread) "
                         "VALUES (?, ?, ?, ?, ?, ?)", (fid, doc.uid, doc.size, doc.idate,
                                                       int(doc.att), doc.thread))
                     conn.execute("INSERT INTO fts (rowid, sender, recipients, subject, body) "
                                  "VALUES (?, ?, ?, ?, ?)", (cur.lastrowid, *doc.fields))
+                    conn.execute("INSERT INTO texts VALUES (?, ?)",
+                                 (cur.lastrowid, _pack(doc.fields)))
                 conn.execute("UPDATE state SET last_uid = ?, modseq = ? WHERE folder = ?",
                              (chunk[-1], modseq if final else -1, fid))
                 conn.execute("COMMIT")
@@ -254,11 +269,18 @@ class SearchIndex:
 
     @staticmethod
     def _delete_rows(conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> None:
+        """Remove documents. The FTS5 table is contentless (it keeps no copy of the text), so
+        its entries are removed with FTS5's 'delete' command and the very text indexed,
+        kept compressed in `texts` for this alone."""
         rows = [r[0] for r in conn.execute(f"SELECT id FROM docs WHERE {where}", args)]
         for start in range(0, len(rows), 500):
             chunk = rows[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            conn.execute(f"DELETE FROM fts WHERE rowid IN ({marks})", chunk)
+            for rowid, data in conn.execute(
+                    f"SELECT id, data FROM texts WHERE id IN ({marks})", chunk).fetchall():
+                conn.execute("INSERT INTO fts (fts, rowid, sender, recipients, subject, body) "
+                             "VALUES ('delete', ?, ?, ?, ?, ?)", (rowid, *_unpack(data)))
+            conn.execute(f"DELETE FROM texts WHERE id IN ({marks})", chunk)
             conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", chunk)
 
     def _drop_folder(self, conn: sqlite3.Connection, fid: str) -> None:
@@ -344,6 +366,15 @@ def _index_lock(path: str, wait: bool) -> Iterator[bool]:
         return
     with fsutil.try_locked(path) as got:
         yield got
+
+
+def _pack(fields: tuple[str, str, str, str]) -> bytes:
+    return zlib.compress(orjson.dumps(fields), 1)
+
+
+def _unpack(data: bytes) -> tuple[str, str, str, str]:
+    sender, recipients, subject, body = orjson.loads(zlib.decompress(data))
+    return sender, recipients, subject, body
 
 
 def _indexed(conn: sqlite3.Connection, fid: str) -> list[int]:
