@@ -1,18 +1,15 @@
-"""A stored message as the JSON API shows it (WildDuck's message shape): decoded headers, the
-body as sanitised HTML strings and as plain text, and the attachment list. Pure: bytes and the
-stored parse (`rmail.mail.parse`) in, plain data out; the caller supplies the URL of an
-attachment so `cid:` images point at the API's own attachment route.
+"""Pieces of a stored message as the JSON API shows it (WildDuck's message shape): decoded
+headers, the attachment list, thread ids. Pure: bytes and the stored parse
+(`rmail.mail.parse`) in, plain data out. The body as sanitised HTML and text is made by
+`rmail.mail.rendered` (with `cid:` images pointing at the API's own attachment route).
 
 Attachment ids are `ATT` + the 1-based position in the summary's attachment list (stable: a
-stored message never changes). The HTML goes through the webmail's sanitiser
-(`rmail.mail.render.sanitize_html`), with remote resources kept: an API client decides itself
-whether to load them.
+stored message never changes).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any
@@ -20,7 +17,7 @@ from typing import Any
 from rmail.mail import render
 from rmail.mail.headers import decode_words
 
-__all__ = ["attachment_index", "attachments", "header_list", "message_body", "thread_id"]
+__all__ = ["attachment_id", "attachment_index", "attachments", "header_list", "thread_id"]
 
 HEADER_BYTES = 256 * 1024  # header block read for `headers`; anything beyond is body anyway
 MAX_HEADERS = 1000
@@ -57,26 +54,6 @@ def attachments(raw: bytes, meta: dict[str, Any]) -> list[dict[str, Any]]:
             "contentId": cid,
         })
     return out
-
-
-def message_body(raw: bytes, meta: dict[str, Any], *,
-                 attachment_url: Callable[[str], str]) -> tuple[list[str], str]:
-    """(`html`, `text`): the shown parts as sanitised HTML strings (plain parts escaped and
-    linked), and the readable text (plain parts preferred)."""
-    cids: dict[str, str] = {}
-    for i, a in enumerate((meta.get("summary") or {}).get("attachments") or []):
-        cid = (a.get("content_id") or "").strip().strip("<>")
-        if cid:
-            cids.setdefault(cid, attachment_url(attachment_id(i)))
-    html: list[str] = []
-    for part in render.choose_body(meta["body"], prefer="html"):
-        text = render.part_text(raw, part)
-        if part.get("subtype") == "html":
-            cleaned, _ = render.sanitize_html(text, cid_url=cids.get, allow_remote=True)
-            html.append(cleaned)
-        else:
-            html.append("<pre>" + render.linkify(text) + "</pre>")
-    return html, render.readable_text(raw, meta["body"], prefer="plain")
 
 
 def header_list(raw: bytes) -> list[dict[str, str]]:

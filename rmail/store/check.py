@@ -9,6 +9,7 @@ What it finds and does (each reported as one line):
   whose index entry was lost (a damaged journal line): re-indexed under a new UID;
 - an index entry whose message file is missing or shorter than recorded: expunged;
 - meta files missing (rebuilt) or orphaned (removed); with `deep`, unreadable ones too;
+- saved renderings (`rmail.store.rendercache`) of messages no longer there: removed;
 - staged files in `mail/tmp/`, temp files and half-deleted folders or users: removed;
 - folder directories missing for a folder in `folders.json`: recreated empty;
 - counters (count, unseen, bytes) recomputed from the columns and compared.
@@ -23,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rmail.store import fsutil
+from rmail.store import fsutil, rendercache
 from rmail.store.errors import CorruptStore, StoreError
 from rmail.store.journal import FolderIndex, dump_record, wire_size
 from rmail.store.layout import Layout
@@ -208,6 +209,10 @@ def check_folder(folder: Folder, report: CheckReport, *, repair: bool = True,
                     folder._write_journal([op])
         idx = folder.index()
         _check_meta(folder, idx, report, repair, deep)
+        for path in rendercache.orphans(folder, set(idx.uids)):
+            if repair:
+                path.unlink(missing_ok=True)
+            report.found(path, "rendering of a message not in the index; removed", fixed=repair)
         _check_counters(folder, idx, report)
         report.messages += len(idx)
 

@@ -32,6 +32,9 @@
           recent                     first UID no IMAP session has claimed as \\Recent yet
           msg/{uid // 4096}/{uid}.eml    raw message bytes exactly as received
           meta/{uid // 4096}/{uid}.json  parsed envelope/bodystructure/summary (a cache)
+          render/{uid}.{r|l}.json        the message rendered for reading, remote content kept
+                                         (r) or dropped (l): sanitised HTML, text, headers,
+                                         attachments (a cache, rmail.store.rendercache)
       calendars/                     CalDAV (rmail.store.calendars; `CollectionLayout` below)
         .home.lock                   flock sidecar for creating/deleting calendars
         reminders.json               VALARM firings already reminded (rmail.scheduling.reminders)
@@ -327,6 +330,7 @@ class FolderLayout:
         self.recent = folder_dir / "recent"
         self._msg = f"{folder_dir}/msg/"
         self._meta = f"{folder_dir}/meta/"
+        self.render_dir = folder_dir / "render"
 
     def msg_bucket(self, uid: int) -> Path:
         return self.dir / "msg" / str(uid // MSG_BUCKET)
@@ -345,6 +349,13 @@ class FolderLayout:
 
     def meta_file(self, uid: int) -> str:
         return f"{self._meta}{uid // MSG_BUCKET}/{uid}.json"
+
+    def render_file(self, uid: int, allow_remote: bool) -> Path:
+        return self.render_dir / f"{uid}.{'r' if allow_remote else 'l'}.json"
+
+    def derived_paths(self, uid: int) -> list[Path]:
+        """The caches derived from message `uid` (removed with it)."""
+        return [self.meta_path(uid), self.render_file(uid, True), self.render_file(uid, False)]
 
 
 class CollectionLayout:

@@ -1186,7 +1186,7 @@ class Folder:
             return []
         gone = [u for lo, hi in op["uids"] for u in range(lo, hi + 1)]
         REAPER.discard(p for u in gone
-                       for p in (self.layout.msg_path(u), self.layout.meta_path(u)))
+                       for p in (self.layout.msg_path(u), *self.layout.derived_paths(u)))
         self.owner.store.publish(Change(self.owner.domain, self.owner.username, "expunge",
                                         self.id, op["modseq"], tuple(gone)))
         return gone
@@ -1269,7 +1269,7 @@ class Folder:
                            flag_op["modseq"], tuple(flagged)))
         if expunge_op is not None:
             REAPER.discard(p for u in gone
-                           for p in (self.layout.msg_path(u), self.layout.meta_path(u)))
+                           for p in (self.layout.msg_path(u), *self.layout.derived_paths(u)))
             publish(Change(self.owner.domain, self.owner.username, "expunge", self.id,
                            expunge_op["modseq"], tuple(gone)))
         return flagged, gone

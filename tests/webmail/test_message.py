@@ -112,6 +112,30 @@ async def test_detail_selectors_and_seen(browser: Browser) -> None:
     assert (await browser.get(frame["src"])).status == 404  # gone is gone, cached or not
 
 
+async def test_big_html_body_is_saved_rendered(browser: Browser) -> None:
+    """The frame of a large HTML mail is rendered once per remote choice and saved on disk
+    (`rmail.store.rendercache`, shared by every worker and the JSON API); a later view reads
+    it and fills in this page's part URLs."""
+    raw = rich_message().replace(b"<h1>Hello</h1>", b"<h1>Hello</h1>" + b"<p>filler</p>" * 4000)
+    uid = store(browser, raw)
+    inbox = browser.services.mail.mailbox(DOMAIN, "alice").folder("INBOX")
+    await browser.login()
+    page = await browser.get(f"/webmail/message/INBOX/{uid}")
+    (frame,) = [a for t, a in elements(page.text) if t == "iframe"]
+    first = await browser.get(frame["src"])
+    saved = inbox.layout.render_file(uid, False)
+    assert first.status == 200 and saved.exists()
+    assert not inbox.layout.render_file(uid, True).exists()
+    stamp = saved.read_bytes()
+    again = await browser.get(frame["src"])
+    assert again.text == first.text and saved.read_bytes() == stamp  # read, not redone
+    cid = re.search(r'<img src="([^"]+)"', again.text)
+    assert cid and cid.group(1).startswith(browser.base + f"/webmail/message/INBOX/{uid}/part/")
+    assert "pixel.gif" not in again.text and "<script" not in again.text
+    remote = await browser.get(frame["src"] + "?remote=1")
+    assert "pixel.gif" in remote.text and inbox.layout.render_file(uid, True).exists()
+
+
 async def test_attachments_and_attached_message(browser: Browser) -> None:
     uid = store(browser, rich_message())
     await browser.login()

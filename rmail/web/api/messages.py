@@ -21,6 +21,7 @@ import orjson
 from aiohttp import web
 
 from rmail.mail import message_json, render
+from rmail.store import rendercache
 from rmail.store.errors import CorruptStore, NotFound
 from rmail.store.journal import DELETED, SEEN, MessageRecord, iter_ranges
 from rmail.store.mailbox import Folder
@@ -180,15 +181,16 @@ def _mark_seen(request: web.Request) -> bool:
 
 def message_detail(folder: Folder, mid: str, uid: int, mark_seen: bool,
                    attachment_base: str) -> dict[str, Any]:
+    """The parsed message. Its body, text, headers and attachments come from the saved
+    rendering (`rmail.store.rendercache`, remote content kept: an API client decides itself
+    what to load), so only the first reader of a large message pays for the sanitiser."""
+    body = rendercache.rendered(folder, uid, allow_remote=True)
     rec = folder.record(uid)
     meta = folder.meta(uid)
-    raw = folder.read_message(uid)
     if mark_seen and SEEN not in rec.flags:
         folder.store_flags([uid], "add", [SEEN])
         rec = folder.record(uid)
     summary = meta.get("summary") or {}
-    html, text = message_json.message_body(raw, meta,
-                                           attachment_url=lambda a: attachment_base + a)
     item = list_item(folder, mid, rec, summary)
     del item["attachments"]
     envelope = meta.get("envelope") or {}
@@ -201,10 +203,10 @@ def message_detail(folder: Folder, mid: str, uid: int, mark_seen: bool,
         "messageId": summary.get("message_id"),
         "inReplyTo": summary.get("in_reply_to"),
         "references": summary.get("references") or [],
-        "headers": message_json.header_list(raw[:message_json.HEADER_BYTES]),
-        "html": html,
-        "text": text,
-        "attachments": message_json.attachments(raw, meta),
+        "headers": list(body.headers),
+        "html": body.html(lambda i: attachment_base + message_json.attachment_id(i)),
+        "text": body.text,
+        "attachments": list(body.attachments),
     }
 
 

@@ -11,8 +11,6 @@ client watching the folder sees it at once.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -21,9 +19,10 @@ from aiohttp import web
 
 from rmail.mail import render
 from rmail.mail.parse import parse_message
+from rmail.store import rendercache
 from rmail.store.errors import NotFound
 from rmail.store.journal import SEEN
-from rmail.store.mailbox import Folder, UserMailbox
+from rmail.store.mailbox import UserMailbox
 from rmail.web.errors import HttpError
 from rmail.web.files import content_disposition
 from rmail.web.webmail import format as fmt
@@ -111,15 +110,6 @@ def build_body(raw: bytes, meta: dict[str, Any], page_url: Any, folder: str, uid
                            blocked)
     texts = [render.linkify(render.part_text(raw, p)) for p in parts]
     return render.Body("text", "\n\n".join(texts))
-
-
-def _cid_map(meta: dict[str, Any]) -> dict[str, int]:
-    out = {}
-    for i, a in enumerate(meta.get("summary", {}).get("attachments") or []):
-        cid = (a.get("content_id") or "").strip().strip("<>")
-        if cid and a.get("content_type") in INLINE_TYPES:
-            out[cid] = i
-    return out
 
 
 def load(page: Page, mailbox: UserMailbox, name: str, uid: int, remote: bool,
@@ -237,83 +227,21 @@ def download(page: Page, raw: bytes, part: dict[str, Any], meta: dict[str, Any],
     return response
 
 
-class BodyCache:
-    """Sanitised documents of messages shown lately, so reopening a message (or going back to
-    it) does not run the sanitiser again: a stored message never changes under its folder,
-    UIDVALIDITY and UID, so those (with the user, the origin its links use and the remote
-    choice) are the key. Bounded by bytes, least recently used out first; per process."""
-
-    def __init__(self, max_bytes: int = 32 * 1024 * 1024, max_item: int = 4 * 1024 * 1024
-                 ) -> None:
-        self.max_bytes = max_bytes
-        self.max_item = max_item
-        self._items: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...]) -> bytes | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[Any, ...], value: bytes) -> None:
-        if len(value) > self.max_item:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            self._size -= len(old) if old is not None else 0
-            self._items[key] = value
-            self._size += len(value)
-            while self._size > self.max_bytes:
-                _, dropped = self._items.popitem(last=False)
-                self._size -= len(dropped)
-
-
-BODIES = BodyCache()
-
-
 @routes.get(BASE + "/body")
 @view()
 async def body_frame(page: Page) -> web.StreamResponse:
-    """The sanitised HTML of a message as its own document, for the sandboxed frame."""
+    """The sanitised HTML of a message as its own document, for the sandboxed frame. The
+    rendering is the one the JSON API uses, saved on disk for every worker
+    (`rmail.store.rendercache`); only the `cid:` links to this page's part URLs are filled
+    in per request."""
     name, uid = _target(page)
     remote = page.request.query.get("remote") == "1"
-    user = page.user
 
     def build() -> bytes:
         folder = page.mailbox.folder(name)
-        folder.record(uid)  # NotFound for an expunged message, cached or not
-        key = (user.domain, user.username, folder.id, folder.name, folder.uidvalidity, uid,
-               remote, page.url.origin)
-        cached = BODIES.get(key)
-        if cached is not None:
-            return cached
-        document = _document(folder).encode("utf-8")
-        BODIES.put(key, document)
-        return document
-
-    def _document(folder: Folder) -> str:
-        meta = folder.meta(uid)
-        raw = folder.read_message(uid)
-        cids = _cid_map(meta)
-
-        def cid_url(cid: str) -> str | None:
-            index = cids.get(cid)
-            return None if index is None else page.url.message(folder.name, uid,
-                                                               f"part/{index}", inline=1)
-
-        parts = render.choose_body(meta["body"])
-        chunks = []
-        for p in parts:
-            text = render.part_text(raw, p)
-            if p.get("subtype") == "html":
-                cleaned, _ = render.sanitize_html(text, cid_url=cid_url, allow_remote=remote)
-                chunks.append(cleaned)
-            else:
-                chunks.append(f"<pre>{render.linkify(text)}</pre>")
-        return render.html_document("<hr>".join(chunks))
+        body = rendercache.rendered(folder, uid, allow_remote=remote)
+        parts = body.html(lambda i: page.url.message(folder.name, uid, f"part/{i}", inline=1))
+        return render.html_document("<hr>".join(parts)).encode("utf-8")
 
     document = await page.run(build)
     response = web.Response(body=document, content_type="text/html", charset="utf-8")
