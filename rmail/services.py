@@ -120,8 +120,8 @@ class Services:
                 self.retention, self.accounts, interval=self.config.retention.sweep_seconds,
                 batch=self.config.retention.batch, run=self.run))
         if self.indexer is None:
-            object.__setattr__(self, "indexer", SearchIndexer(self.mail, self.events,
-                                                              run=self.run))
+            object.__setattr__(self, "indexer", SearchIndexer(
+                self.mail, self.events, run=self.run, users=self.retention_task.users))
         if self.provisioning is None:
             object.__setattr__(self, "provisioning",
                                ProvisioningTask(self.config, self.accounts, self.mail.forget))

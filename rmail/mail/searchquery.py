@@ -15,7 +15,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["QueryError", "SearchQuery", "fold_text", "fts_expression", "parse_query"]
+__all__ = ["QueryError", "SearchQuery", "fold_text", "fts_expression", "fts_prefix_phrase",
+           "parse_query"]
 
 MAX_QUERY = 1000
 MAX_TERMS = 32
@@ -151,3 +152,14 @@ def fts_expression(query: SearchQuery) -> str | None:
         phrase = '"' + folded.replace('"', '""') + '"'
         parts.append(f"{column} : {phrase}" if column else phrase)
     return " AND ".join(parts) if parts else None
+
+
+def fts_prefix_phrase(text: str, column: str | None = None) -> str | None:
+    """An FTS5 expression for text a client searches for as a whole (IMAP BODY/TEXT): the
+    phrase of its words, the last one a prefix (`"meet"` finds "meeting", as Dovecot's FTS
+    does). None when the text has no word the tokenizer would index."""
+    folded = " ".join(fold_text(text).split())
+    if not any(ch.isalnum() for ch in folded):
+        return None
+    phrase = '"' + folded.replace('"', '""') + '" *'
+    return f"{column} : {phrase}" if column else phrase

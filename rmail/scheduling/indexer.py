@@ -9,9 +9,11 @@ busy and for `delay` seconds after the first, so a burst of deliveries is indexe
 `SearchIndex.BATCH` per transaction, not one transaction per message. Flag changes are ignored:
 `is:unread`/`is:flagged` are answered from the folders' own indexes, never from this one.
 
-Events are hints: a lost one leaves the index behind until the next change of that user or the
-next search, whose cheap catch-up (`SearchIndex.sync(budget=..., wait=False)`) indexes a few
-messages itself. The folders' indexes stay the truth.
+At start every user is caught up once (what changed while no server ran, or an index of an
+older layout being rebuilt), a batch per lock hold. Events are hints: a lost one leaves the
+index behind until the next change of that folder or the next search, whose cheap catch-up
+(`SearchIndex.sync(budget=CATCHUP)`) indexes a few messages itself; IMAP SEARCH reads what
+the index has not reached. The folders' indexes stay the truth.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ class SearchIndexer:
     threads, one user at a time."""
 
     def __init__(self, mail: MailStore, events: EventBus, *,
-                 run: Callable[..., Awaitable[Any]], delay: float = 0.05) -> None:
+                 run: Callable[..., Awaitable[Any]], delay: float = 0.05,
+                 users: Callable[[], list[tuple[str, str]]] | None = None) -> None:
         self.mail = mail
+        self.users = users  # every (domain, username): caught up once at start
         self.events = events
         self.delay = delay
         self._run = run  # `Services.run`
@@ -102,6 +106,8 @@ class SearchIndexer:
         except CorruptStore as exc:  # the damaged database was dropped: redo from scratch
             log.warning("search index of %s@%s rebuilt: %s", username, domain, exc)
             done += index.sync() or 0
+        finally:
+            index.close()  # a server of many users must not hold a database open for each
         return done
 
     async def run_once(self) -> int:
@@ -122,6 +128,17 @@ class SearchIndexer:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.events.taps.append(self.tap)
+        if self.users is not None:  # what changed while no indexer ran (or a new layout)
+            try:
+                everyone = await self._run(self.users)
+            except Exception:
+                log.exception("listing users to index failed")
+                everyone = []
+            with self._guard:
+                for key in everyone:
+                    self._pending.setdefault(key, ALL)
+            if everyone:
+                self._wake.set()
         try:
             while True:
                 await self._wake.wait()

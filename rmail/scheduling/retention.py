@@ -36,13 +36,14 @@ class RetentionTask:
         self.runs = 0
         self.last: SweepResult | None = None
 
-    def _users(self) -> list[tuple[str, str]]:
+    def users(self) -> list[tuple[str, str]]:
+        """Every (domain, username) of the server (blocking: on a thread)."""
         return [(a.domain, a.username) for d in self.accounts.domains()
                 for a in self.accounts.users(d)]
 
     def sweep_now(self) -> SweepResult:
         """One bounded run over every user (blocking: call it on a thread)."""
-        return self.store.sweep(self._users(), self.batch)
+        return self.store.sweep(self.users(), self.batch)
 
     async def run_once(self) -> SweepResult:
         result: SweepResult = await self._run(self.sweep_now)

@@ -344,6 +344,19 @@ class SearchIndex:
         return hits, False
 
 
+    def folder_matches(self, folder_id: str, match: str) -> set[int]:
+        """UIDs of a folder's indexed messages that match an FTS5 expression (IMAP SEARCH
+        BODY/TEXT). ValueError for an expression SQLite refuses."""
+        with self._lock:
+            try:
+                return {row[0] for row in self._connect().execute(
+                    "SELECT d.uid FROM fts JOIN docs d ON d.id = fts.rowid "
+                    "WHERE fts MATCH ? AND d.folder = ?", (match, folder_id))}
+            except sqlite3.OperationalError as exc:
+                if "fts5" in str(exc) or "syntax" in str(exc):
+                    raise ValueError(f"search expression not understood: {exc}") from None
+                raise
+
     def thread(self, thread: str, *, folders: list[str], limit: int) -> list[Hit]:
         """The indexed messages of a thread (oldest indexed first), in `folders`."""
         if not folders:

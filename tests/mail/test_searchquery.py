@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rmail.mail.searchquery import QueryError, fold_text, fts_expression, parse_query
+from rmail.mail.searchquery import (
+    QueryError,
+    fold_text,
+    fts_expression,
+    fts_prefix_phrase,
+    parse_query,
+)
 
 
 def test_terms_and_operators() -> None:
@@ -38,3 +44,10 @@ def test_cjk_is_split_per_character() -> None:
 def test_refused(bad: str) -> None:
     with pytest.raises(QueryError):
         parse_query(bad)
+
+
+def test_prefix_phrase_for_imap() -> None:
+    assert fts_prefix_phrase("Ocelot sight") == '"Ocelot sight" *'
+    assert fts_prefix_phrase('say "hi"', "body") == 'body : "say ""hi""" *'
+    assert fts_prefix_phrase("正常") == '"正 常" *'
+    assert fts_prefix_phrase("<->") is None and fts_prefix_phrase("") is None

@@ -7,16 +7,12 @@ import base64
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
-
+from tests.mimefixtures import MIME_FIXTURES, needs_mime_fixtures
 from tests.web.conftest import Api
 from tests.web.mailapi.helpers import append, mailboxes, message
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "mime"
-if not FIXTURES.is_dir():
-    FIXTURES = Path("/work/shared/fixtures/mime")
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
-                                    reason=f"shared MIME fixtures not found at {FIXTURES}")
+FIXTURES = MIME_FIXTURES
+needs_fixtures = needs_mime_fixtures
 SAMPLES = ("iso-2022-jp_subject-and-body.eml", "tnef-winmail-dat_koi8-r.eml",
            "rfc2231-quoted-extended-filename_pine.eml", "utf-7_encoded-words_outlook.eml",
            "bad-charset_qp.eml", "nodemailer_rfc2231-continuation_emoji-headers.eml",
