@@ -19,6 +19,7 @@ files, so bodies exist only for the messages the benchmark appends itself.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import platform
@@ -343,13 +344,15 @@ def build_folder(store: MailStore, name: str, n: int, journal_count: int,
     del idx
     with open(layout.snapshot, "rb") as f:  # the public reader gives a consistent index
         live = FolderIndex.read_snapshot(f)
+    floor = live.uidnext  # the journal's appends start here
     fsutil.atomic_write(layout.journal, journal_lines(live, journal_count, rng))
     fsutil.fsync_dir(layout.dir)
-    # The first open in a process checks the files of the newest commit wave (MAX_BATCH
-    # messages) against their recorded sizes: give those messages (sparse) files.
+    # The first open in a process checks the files of the journal's appends (at least the
+    # newest MAX_BATCH messages) against their recorded sizes: give those (sparse) files.
     final = MailStore(store.layout.root, verify_tail=False).mailbox(DOMAIN, USER).folder(name)
     idx_now = final.index()
-    for i in range(max(0, len(idx_now) - MAX_BATCH), len(idx_now)):
+    first = min(max(0, len(idx_now) - MAX_BATCH), bisect.bisect_left(idx_now.uids, floor))
+    for i in range(first, len(idx_now)):
         path = layout.msg_path(idx_now.uids[i])
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:

@@ -81,7 +81,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, durable: bool = T
     tmp = tmp_name(target)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
         if durable:
             os.fdatasync(fd)
     except BaseException:
@@ -95,7 +95,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, durable: bool = T
         fsync_dir(target.parent)
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -107,7 +107,7 @@ def write_new_file(path: str | Path, data: bytes, *, durable: bool = True) -> No
     (one `fsync_dir` for a whole batch is how group commit saves fsyncs)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
         if durable:
             os.fdatasync(fd)
     finally:
@@ -118,7 +118,7 @@ def append_durable(path: str | Path, data: bytes) -> int:
     """Append `data` to `path` and fsync; returns the file size afterwards."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
         os.fdatasync(fd)
         return os.fstat(fd).st_size
     finally:

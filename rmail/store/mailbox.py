@@ -9,19 +9,26 @@ Lock rules (STYLE.md #7):
   changes only under `folder.lock`.
 - `folders.lock` serialises changes of the user's folder list. Order: folders.lock before any
   folder.lock, never the other way round.
-- Change events are published after the journal is fsynced and the lock released.
+- Change events are published after the batch's sync wave (journal included) is done and
+  the lock released.
 
 Durability of an append (group commit): the caller's thread writes the message to `mail/tmp/`
-without fsync and parses its meta there, outside any lock. Then, under the folder lock, one
-writer takes a batch of staged messages (everyone who arrived while the previous batch was
-committing, up to `MAX_BATCH`), renames each into `msg/` and appends one journal write for the
-whole batch; one sync wave then fdatasyncs the placed message files, fsyncs the touched
-directories and the journal together (in parallel, on the store's `sync_pool`). Only when the
-whole wave is done are the appends acknowledged. A crash before that leaves message files with
-no journal line (never acknowledged: the next commit overwrites them, `rmail check` removes
-them), or a journal line whose file is short or missing, which the first open of the folder in
-each process (`_verify_tail`) drops. Meta files are a cache (rebuilt from the message when
-missing or torn), so they are written after the wave, unsynced and outside the lock.
+without fsync and parses its meta there, outside any lock. Then one writer of the process takes
+a batch of staged messages (everyone who arrived meanwhile, up to `MAX_BATCH`) and, under the
+folder lock, renames each into `msg/` and appends one journal write for the whole batch, with
+no sync under the lock. After releasing it, one sync wave fdatasyncs the placed message files,
+fsyncs the touched directories and the journal together (in parallel, on the store's
+`sync_pool`), while the next writer (of this or another process) already places its batch;
+concurrent waves meet in one disk flush. Only when its whole wave is done is a batch
+acknowledged. A crash before that leaves message files with no journal line (never
+acknowledged: the next commit overwrites them, `rmail check` removes them), or journal lines,
+possibly of several batches (a later writer's journal sync makes earlier lines durable too),
+whose files are short or missing: the first open of the folder in each process
+(`_verify_tail`) checks every append since the snapshot and drops those. A compaction syncs
+the journal's message files and directories before folding them into a snapshot, so a
+snapshot never holds an entry whose file is not on disk. Meta files are a cache (rebuilt from
+the message when missing or torn), so they are written after the wave, unsynced and outside
+the lock.
 """
 
 from __future__ import annotations
@@ -36,8 +43,8 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -165,7 +172,7 @@ class _Reaper:
 REAPER = _Reaper()
 SYNC_THREADS = 16  # fsyncs of one group-commit wave run in parallel
 _GENERATION = re.compile(rb'"generation": ?(\d+)')
-MAX_BATCH = 256  # messages per group commit; also how far back `_verify_tail` looks
+MAX_BATCH = 256  # messages per group commit; `_verify_tail` looks at least this far back
 
 
 def _fdatasync_path(path: str | Path) -> None:
@@ -174,7 +181,32 @@ def _fdatasync_path(path: str | Path) -> None:
         os.fdatasync(fd)
     finally:
         os.close(fd)
+
+
+def _fdatasync_paths(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            _fdatasync_path(path)
+
+
 _stage_counter = itertools.count()
+
+
+@dataclass(slots=True)
+class _Wave:
+    """What a placed batch still has to sync: its message files, directories and journal."""
+
+    files: list[str] = field(default_factory=list)
+    dirs: set[str] = field(default_factory=set)
+    journal: int = -1  # descriptor of the journal written to
+    uids: list[int] = field(default_factory=list)
+    modseq: int = 0  # the batch's last
+
+
+def _fail(batch: list[_Pending], exc: BaseException) -> None:
+    for p in batch:
+        if not p.done:
+            p.error, p.done = exc, True
 
 
 def _parse_meta(raw: bytes) -> bytes | None:
@@ -622,6 +654,7 @@ class Folder:
         self._committing = False
         self._pending: list[_Pending] = []
         self._tail_verified = False
+        self._journal_floor = 0  # the loaded snapshot's uidnext (see `_verify_tail`)
         self._recent_s = str(self.layout.recent)
         self.headers = HeaderCache(self.layout.dir, self._meta_if_present)
 
@@ -699,6 +732,7 @@ class Folder:
             before = self._stat_key(self._snapshot_s)
             with open(self._snapshot_s, "rb") as f:
                 index = FolderIndex.read_snapshot(f, str(self.layout.snapshot))
+            floor = index.uidnext  # every UID from here on was appended by a journal line
             with open(self._journal_s, "rb") as f:
                 ino = os.fstat(f.fileno()).st_ino
                 records, valid = parse_journal(f.read())
@@ -706,6 +740,7 @@ class Folder:
                 index.apply(rec)
             if self._stat_key(self._snapshot_s) == before:
                 self._index, self._snap_key, self._journal_key = index, before, (ino, valid)
+                self._journal_floor = floor
                 return index
         raise CorruptStore(f"{self.layout.dir}: index keeps changing while being read")
 
@@ -940,8 +975,10 @@ class Folder:
                         wire=wire if wire != len(raw) else None)
 
     def _commit(self, mine: list[_Pending]) -> list[AppendResult]:
-        """Group commit: one thread at a time commits every message pending at that moment;
-        the others wait on a condition and return as soon as their batch is durable."""
+        """Group commit: one thread at a time places every message pending at that moment
+        (under the folder lock), then syncs its batch outside the lock while the next thread
+        already places the next batch; the others wait on a condition and return as soon as
+        their batch is durable."""
         group = next(_stage_counter)
         for p in mine:
             p.group = group
@@ -949,23 +986,33 @@ class Folder:
             self._pending.extend(mine)
         while True:
             with self._commit_cond:
-                while self._committing and not all(p.done for p in mine):
+                # Lead when nobody is placing a batch and messages wait; otherwise ours are
+                # queued behind the placing thread or in a batch being synced: wait.
+                while not all(p.done for p in mine) and (self._committing
+                                                         or not self._pending):
                     self._commit_cond.wait()
                 if all(p.done for p in mine):
                     break
                 self._committing = True
                 cut = _batch_end(self._pending)
                 batch, self._pending = self._pending[:cut], self._pending[cut:]
+            wave: _Wave | None = None
             try:
-                self._commit_batch(batch)
+                wave = self._place_batch(batch)
             except BaseException as exc:
-                for p in batch:
-                    if not p.done:
-                        p.error, p.done = exc, True
+                _fail(batch, exc)
             finally:
                 with self._commit_cond:
                     self._committing = False
                     self._commit_cond.notify_all()
+            if wave is not None:
+                try:
+                    self._sync_wave(batch, wave)
+                except BaseException as exc:
+                    _fail(batch, exc)
+                finally:
+                    with self._commit_cond:
+                        self._commit_cond.notify_all()
         for p in mine:
             if p.error is not None:
                 with contextlib.suppress(OSError):
@@ -982,48 +1029,64 @@ class Folder:
             pass
         return results
 
-    def _commit_batch(self, batch: list[_Pending]) -> None:
-        """Place a batch under the folder lock and make it durable with one wave of syncs
-        (message data, directories and the journal at once): the acknowledgement waits for
-        all of them, so a crash can only ever cost an unacknowledged message, which
-        `_verify_tail` (or `rmail check`) then removes."""
+    def _place_batch(self, batch: list[_Pending]) -> _Wave:
+        """Under the folder lock: allocate UIDs, rename each staged message into `msg/` and
+        append the batch's journal lines, unsynced. The lock is held for no sync at all, so
+        writers in other processes (each process batches its own deliveries) place their
+        batches while this one's sync wave runs, and their waves meet in one disk flush."""
         records: list[dict[str, Any]] = []
-        dirs: set[str] = set()
+        wave = _Wave()
         with fsutil.locked(self._lock_s):
             with self._mem:
                 idx = self._refresh_locked()
                 uid, modseq = idx.uidnext, idx.highestmodseq
-            placed: list[str] = []
             for p in batch:
                 target = self.layout.msg_file(uid)
                 modseq += 1
-                self._place(p.staged, target, dirs)
+                self._place(p.staged, target, wave.dirs)
                 if not p.durable:
-                    placed.append(target)
+                    wave.files.append(target)
                 records.append({"op": "append", "modseq": modseq, "uid": uid,
                                 "flags": list(p.flags), "size": p.size, "date": p.date})
                 if p.wire is not None:
                     records[-1]["wire"] = p.wire
                 p.result = AppendResult(uid, modseq)
+                wave.uids.append(uid)
                 uid += 1
-            pool = self.owner.store.sync_pool
-            syncs = [pool.submit(_fdatasync_path, f) for f in placed]
-            syncs += [pool.submit(fsutil.fsync_dir, d) for d in dirs]
-            try:
-                self._write_journal(records)
-            finally:
-                for fut in syncs:
-                    fut.result()
+            wave.modseq = modseq
+            wave.journal = self._append_journal(records)
+        return wave
+
+    def _sync_wave(self, batch: list[_Pending], wave: _Wave) -> None:
+        """Outside the lock, one sync wave: fdatasync the placed message files, fsync the
+        touched directories and the journal, all at once. Only then is the batch
+        acknowledged; a crash before leaves journal lines whose files may be short or
+        missing, which `_verify_tail` drops (never acknowledged)."""
+        pool = self.owner.store.sync_pool
+        syncs: list[Future[None]] = []
+        try:
+            syncs += [pool.submit(_fdatasync_path, f) for f in wave.files]
+            syncs += [pool.submit(fsutil.fsync_dir, d) for d in wave.dirs]
+            os.fdatasync(wave.journal)
+        finally:
+            os.close(wave.journal)
+            wait(syncs)
+        for fut in syncs:
+            fut.result()  # the first failure, if any
         self.owner._usage_changed(sum(p.size for p in batch))
         for p in batch:
             p.done = True
         self.owner.store.publish(Change(self.owner.domain, self.owner.username, "append",
-                                        self.id, modseq, tuple(r["uid"] for r in records)))
+                                        self.id, wave.modseq, tuple(wave.uids)))
 
     def _verify_tail(self) -> None:
-        """Once per process and folder: drop index entries of the last commit wave whose
-        message file is short or missing. Only a crash between the journal sync and the
-        message syncs leaves them, and such a message was never acknowledged."""
+        """Once per process and folder: drop index entries appended since the last snapshot
+        (at least the last MAX_BATCH) whose message file is short or missing. Commit waves
+        run outside the folder lock, so after a crash any number of batches may have a
+        durable journal line (synced by a later writer's wave) and a file that was not yet
+        synced; none of them was acknowledged. A compaction syncs every such file before it
+        folds the journal into a snapshot (`_compact`), so the snapshot's entries need no
+        check."""
         if self._tail_verified:
             return
         if not self.layout.snapshot.exists():
@@ -1031,11 +1094,13 @@ class Folder:
         with fsutil.locked(self._lock_s):
             with self._mem:
                 idx = self._refresh_locked()
-                tail = [idx.record_at(i) for i in range(max(0, len(idx) - MAX_BATCH), len(idx))]
+                start = min(max(0, len(idx) - MAX_BATCH),
+                            bisect_left(idx.uids, self._journal_floor))
+                tail = [idx.record_at(i) for i in range(start, len(idx))]
             broken = []
             for rec in tail:
                 try:
-                    ok = os.stat(self.layout.msg_path(rec.uid)).st_size == rec.size
+                    ok = os.stat(self.layout.msg_file(rec.uid)).st_size == rec.size
                 except FileNotFoundError:
                     ok = False
                 if not ok:
@@ -1083,33 +1148,71 @@ class Folder:
         and the index refreshed under it, so we know exactly where our bytes land."""
         if not records:
             return
+        fd = self._append_journal(records)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def _append_journal(self, records: list[dict[str, Any]]) -> int:
+        """Append records without syncing them and apply them in memory; returns a descriptor
+        of the journal written, which the caller fdatasyncs and closes. Called with the folder
+        lock held and the index refreshed under it. Compacts when the journal has grown."""
         ino, consumed = self._journal_key
-        journal = self._journal_s
-        if os.stat(journal).st_size > consumed:  # torn tail of a crashed writer
-            with open(journal, "r+b") as f:
-                f.truncate(consumed)
-                os.fdatasync(f.fileno())
-        data = b"".join(dump_record(r) for r in records)
-        size = fsutil.append_durable(journal, data)
-        with self._mem:
-            assert self._index is not None
-            for rec in records:
-                self._index.apply(rec)  # idempotent if a reader already replayed it
-            self._journal_key = (ino, max(self._journal_key[1], consumed + len(data)))
-        if size > max(COMPACT_MIN_BYTES, self._snap_key[2] // 4 if self._snap_key else 0):
-            self._compact()
+        fd = os.open(self._journal_s, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            if os.fstat(fd).st_size > consumed:  # torn tail of a crashed writer
+                os.ftruncate(fd, consumed)
+                os.fdatasync(fd)
+            data = b"".join(dump_record(r) for r in records)
+            fsutil.write_all(fd, data)
+            with self._mem:
+                assert self._index is not None
+                for rec in records:
+                    self._index.apply(rec)  # idempotent if a reader already replayed it
+                self._journal_key = (ino, max(self._journal_key[1], consumed + len(data)))
+            size = consumed + len(data)
+            if size > max(COMPACT_MIN_BYTES, self._snap_key[2] // 4 if self._snap_key else 0):
+                self._compact()
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _compact(self) -> None:
-        """Fold the journal into a new snapshot; called with the folder lock held."""
+        """Fold the journal into a new snapshot; called with the folder lock held. The
+        journal's appends may have sync waves still running (in this or another process):
+        their files and directories are synced first, so every entry of a snapshot has its
+        file on disk and only the journal's appends need checking after a crash."""
         with self._mem:
             idx = self._refresh()
+            fresh = idx.uids[bisect_left(idx.uids, self._journal_floor):].tolist()
             idx.generation += 1
             clone = _clone_index(idx)
+        self._sync_messages(fresh)
         self._write_snapshot_file(self.layout, clone)
         fsutil.atomic_write(self.layout.journal, b"")
         with self._mem:
             self._snap_key = self._stat_key(self._snapshot_s)
             self._journal_key = (os.stat(self._journal_s).st_ino, 0)
+            self._journal_floor = clone.uidnext
+
+    def _sync_messages(self, uids: list[int]) -> None:
+        """fdatasync the message files of `uids` and fsync their buckets, in parallel (files
+        whose wave already ran are clean: their sync returns at once). A missing file is left
+        to `_verify_tail` and `rmail check`."""
+        if not uids:
+            return
+        files = [self.layout.msg_file(uid) for uid in uids]
+        dirs = {os.path.dirname(f) for f in files}
+        pool = self.owner.store.sync_pool
+        step = -(-len(files) // SYNC_THREADS)
+        syncs = [pool.submit(_fdatasync_paths, files[i:i + step])
+                 for i in range(0, len(files), step)]
+        syncs += [pool.submit(fsutil.fsync_dir, d) for d in dirs if os.path.isdir(d)]
+        wait(syncs)
+        for fut in syncs:
+            fut.result()
 
     @staticmethod
     def _write_snapshot_file(fl: FolderLayout, idx: FolderIndex) -> None:
