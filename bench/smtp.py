@@ -14,15 +14,17 @@
 4. Resident memory of the rmail processes holding 1,000 idle SMTP connections (target <= 150
    MB).
 
-``RMAIL_BENCH_WORKERS=1`` runs rmail as one process, ``auto`` (the default) with one worker per
-CPU; rmail's CPU and memory are summed over the supervisor and its workers.
+``--workers auto,1`` runs one rmail per setting side by side: every point measures each of them
+and the peer in the same round, so the ratios of the two settings share their peer figure
+(default: ``RMAIL_BENCH_WORKERS``, ``auto`` = one worker per CPU). rmail's CPU and memory are
+summed over the supervisor and its workers; the targets are judged on the first setting.
 
 Absolute rates on a shared machine are noise; ratios measured in the same run are the figure.
 Needs Debian's ``postfix`` (for smtp-source) and ``dovecot-lmtpd``; a missing peer is reported
 and its ratio skipped. Not run in CI.
 
     [RMAIL_BENCH_WORKERS=1|auto] .venv/bin/python bench/smtp.py [--messages 2000]
-        [--sessions 1,10,50] [--idle 1000] [--keep]
+        [--sessions 1,10,50] [--idle 1000] [--workers auto,1] [--keep]
 """
 
 from __future__ import annotations
@@ -217,6 +219,7 @@ class Server:
     proc: subprocess.Popen[bytes]
     ports: dict[str, int]
     pidfile: Path | None = None
+    root: Path | None = None  # rmail's mail root
 
     def stop(self) -> None:
         if self.pidfile is not None and self.pidfile.exists():
@@ -231,23 +234,23 @@ class Server:
             self.proc.wait()
 
 
-def start_rmail(base: Path) -> Server:
-    root = base / "rmail"
+def start_rmail(base: Path, workers: int | str) -> Server:
+    root = base / f"rmail-{workers}"
     accounts = Accounts(root)
     accounts.create(DOMAIN, USER, hash_password("bench-password"), quota_mb=1_048_576)
     ports = {"smtp": free_port(), "lmtp": free_port()}
     listeners = {name: {"enabled": name in ports, "port": ports.get(name, 0)}
                  for name in LISTENER_NAMES}
-    config = base / "rmail.json"
+    config = base / f"rmail-{workers}.json"
     config.write_text(json.dumps({"hostname": "mx.example.com", "mail_root": str(root),
                                   "domains": [DOMAIN], "listeners": listeners,
-                                  "workers": bench_workers()}))
-    log = open(base / "rmail.log", "ab")  # noqa: SIM115 - closed with the process
+                                  "workers": workers}))
+    log = open(base / f"rmail-{workers}.log", "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen([sys.executable, str(REPO / "bin" / "rmail"), "--config",
                              str(config), "serve"], stdout=log, stderr=subprocess.STDOUT)
     for port in ports.values():
         wait_port(port, proc)
-    return Server("rmail", proc, ports)
+    return Server(f"rmail ({workers})", proc, ports, root=root)
 
 
 def start_sink(base: Path) -> Server:
@@ -331,8 +334,20 @@ def smtp_source(port: int, sessions: int, messages: int, *, lmtp: bool = False) 
     return time.perf_counter() - start
 
 
-def rmail_count(base: Path) -> int:
-    return len(MailStore(base / "rmail").mailbox(DOMAIN, USER).folder("INBOX").uids())
+def rmail_count(server: Server) -> int:
+    assert server.root is not None
+    return len(MailStore(server.root).mailbox(DOMAIN, USER).folder("INBOX").uids())
+
+
+def stored_all(server: Server, messages: int, port: str, sessions: int, *,
+               lmtp: bool = False) -> tuple[float, float, bool]:
+    """`timed`, and whether every message landed in the INBOX."""
+    before = rmail_count(server)
+    rate, cpu = timed(server, server.ports[port], sessions, messages, lmtp=lmtp)
+    stored = rmail_count(server) - before
+    if stored != messages:
+        say(f"  {server.name} stored {stored} of {messages} messages!")
+    return rate, cpu, stored == messages
 
 
 def maildir_count(base: Path) -> int:
@@ -364,9 +379,13 @@ def main() -> int:
     parser.add_argument("--sessions", default="1,10,50")
     parser.add_argument("--idle", type=int, default=IDLE_CONNECTIONS,
                         help="idle connections for the memory figure")
+    parser.add_argument("--workers", default=str(bench_workers()),
+                        help="rmail settings measured side by side, e.g. auto,1")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     sessions = [int(s) for s in args.sessions.split(",")]
+    settings: list[int | str] = [w if w == "auto" else int(w)
+                                 for w in (x.strip() for x in args.workers.split(","))]
     if shutil.which("smtp-source") is None:
         say("smtp-source not found (apt-get install postfix): nothing to measure")
         return 1
@@ -376,93 +395,107 @@ def main() -> int:
     os.chmod(base, 0o755)  # dovecot's unprivileged processes read below it
     servers: list[Server] = []
     ok = True
+    mx: dict[int | str, float] = {}
+    lmtp: dict[int | str, float] = {}
+    vs_postfix: dict[int | str, float] = {}
+    idle: dict[int | str, float] = {}
     try:
-        rmail = start_rmail(base)
-        servers.append(rmail)
+        rmails = {}
+        for w in settings:
+            rmails[w] = start_rmail(base, w)
+            servers.append(rmails[w])
         sink = start_sink(base)
         servers.append(sink)
         say(f"# rmail SMTP/LMTP benchmark: {args.messages} messages of {MSG_BYTES} bytes "
-            f"per point, {os.cpu_count()} CPUs, workers: {bench_workers()}, {base}")
+            f"per point, {os.cpu_count()} CPUs, workers: {', '.join(map(str, settings))} "
+            f"side by side, {base}")
         say()
         say("## MX: rmail (durable) vs bare aiosmtpd (discards), smtp-source")
         say(f"load average {os.getloadavg()[0]:.2f}")
-        say(f"{'sessions':>8} {'rmail msg/s':>12} {'aiosmtpd msg/s':>15} {'ratio':>6} "
-            f"{'rmail CPU ms/msg':>17} {'aiosmtpd CPU ms/msg':>20}")
-        mx_ratio = None
+        say(f"{'sessions':>8} {'workers':>7} {'rmail msg/s':>12} {'aiosmtpd msg/s':>15} "
+            f"{'ratio':>6} {'rmail CPU ms/msg':>17} {'aiosmtpd CPU ms/msg':>20}")
         for n in sessions:
-            before = rmail_count(base)
-            r, r_cpu = timed(rmail, rmail.ports["smtp"], n, args.messages)
-            stored = rmail_count(base) - before
-            if stored != args.messages:
-                say(f"  rmail stored {stored} of {args.messages} messages!")
-                ok = False
+            measured = {}
+            for w, rmail in rmails.items():
+                r, r_cpu, complete = stored_all(rmail, args.messages, "smtp", n)
+                ok = ok and complete
+                measured[w] = (r, r_cpu)
             a, a_cpu = timed(sink, sink.ports["smtp"], n, args.messages)
-            say(f"{n:>8} {r:>12.0f} {a:>15.0f} {r / a:>6.2f} {r_cpu:>17.2f} {a_cpu:>20.2f}")
-            if n == 10:
-                mx_ratio = r / a
+            for w, (r, r_cpu) in measured.items():
+                say(f"{n:>8} {w!s:>7} {r:>12.0f} {a:>15.0f} {r / a:>6.2f} {r_cpu:>17.2f} "
+                    f"{a_cpu:>20.2f}")
+                if n == 10:
+                    mx[w] = r / a
 
         say()
         say("## LMTP, 10 sessions: rmail vs Dovecot LMTP into Maildir (mail_fsync = always)")
-        lmtp_ratio = None
+        say(f"load average {os.getloadavg()[0]:.2f}")
         dovecot = start_dovecot(base)
-        before = rmail_count(base)
-        r, r_cpu = timed(rmail, rmail.ports["lmtp"], 10, args.messages, lmtp=True)
-        if rmail_count(base) - before != args.messages:
-            say("  rmail did not store every message!")
-            ok = False
-        say(f"rmail CPU {r_cpu:.2f} ms per message")
+        measured = {}
+        for w, rmail in rmails.items():
+            r, r_cpu, complete = stored_all(rmail, args.messages, "lmtp", 10, lmtp=True)
+            ok = ok and complete
+            measured[w] = (r, r_cpu)
         if dovecot is None:
-            say(f"rmail {r:.0f} msg/s; dovecot not installed (apt-get install dovecot-lmtpd)")
+            for w, (r, r_cpu) in measured.items():
+                say(f"workers {w}: rmail {r:.0f} msg/s ({r_cpu:.2f} ms CPU per message); "
+                    "dovecot not installed (apt-get install dovecot-lmtpd)")
         else:
             servers.append(dovecot)
             d = args.messages / smtp_source(dovecot.ports["lmtp"], 10, args.messages,
                                             lmtp=True)
             if maildir_count(base) != args.messages:
                 say(f"  dovecot stored {maildir_count(base)} of {args.messages}!")
-            lmtp_ratio = r / d
-            say(f"rmail {r:.0f} msg/s, dovecot {d:.0f} msg/s, ratio {lmtp_ratio:.2f}")
+            for w, (r, r_cpu) in measured.items():
+                lmtp[w] = r / d
+                say(f"workers {w}: rmail {r:.0f} msg/s ({r_cpu:.2f} ms CPU per message), "
+                    f"dovecot {d:.0f} msg/s, ratio {lmtp[w]:.2f}")
 
         say()
         say("## MX, 10 sessions: rmail vs Postfix -> Dovecot LMTP into Maildir, until stored")
-        postfix_ratio = None
         postfix = start_postfix(base, dovecot.ports["lmtp"]) if dovecot is not None else None
         if postfix is None:
             say("postfix or dovecot not installed: skipped")
         else:
             servers.append(postfix)
             say(f"load average {os.getloadavg()[0]:.2f}")
-            before = rmail_count(base)
-            r, _ = timed(rmail, rmail.ports["smtp"], 10, args.messages)
-            if rmail_count(base) - before != args.messages:
-                say("  rmail did not store every message!")
-                ok = False
+            measured = {}
+            for w, rmail in rmails.items():
+                r, _, complete = stored_all(rmail, args.messages, "smtp", 10)
+                ok = ok and complete
+                measured[w] = (r, 0.0)
             p = postfix_timed(postfix, base, args.messages)
-            postfix_ratio = r / p
-            say(f"rmail {r:.0f} msg/s, postfix+dovecot {p:.0f} msg/s, ratio "
-                f"{postfix_ratio:.2f}")
+            for w, (r, _) in measured.items():
+                vs_postfix[w] = r / p
+                say(f"workers {w}: rmail {r:.0f} msg/s, postfix+dovecot {p:.0f} msg/s, ratio "
+                    f"{vs_postfix[w]:.2f}")
 
         say()
         say(f"## Memory with {args.idle} idle SMTP connections")
-        idle_before, idle = idle_memory(rmail, args.idle)
-        say(f"rmail RSS {idle_before:.0f} MB before, {idle:.0f} MB with "
-            f"{args.idle} connections (after: "
-            f"{', '.join(f'{m:.0f}' for m in rss_each(rmail.proc.pid))} MB by process, "
-            "the supervisor first)")
+        for w, rmail in rmails.items():
+            idle_before, idle[w] = idle_memory(rmail, args.idle)
+            say(f"workers {w}: rmail RSS {idle_before:.0f} MB before, {idle[w]:.0f} MB with "
+                f"{args.idle} connections (after: "
+                f"{', '.join(f'{m:.0f}' for m in rss_each(rmail.proc.pid))} MB by process, "
+                "the supervisor first)")
 
         say()
         say(f"load average {os.getloadavg()[0]:.2f}")
         say("## Summary (target)")
-        if mx_ratio is not None:
-            say(f"MX ratio at 10 sessions   {mx_ratio:.2f}  (>= {TARGET_MX_RATIO})  "
-                f"{'ok' if mx_ratio >= TARGET_MX_RATIO else 'MISSED'}")
-        if lmtp_ratio is not None:
-            say(f"LMTP ratio vs dovecot     {lmtp_ratio:.2f}  (>= {TARGET_LMTP_RATIO})  "
-                f"{'ok' if lmtp_ratio >= TARGET_LMTP_RATIO else 'MISSED'}")
-        if postfix_ratio is not None:
-            say(f"MX ratio vs postfix       {postfix_ratio:.2f}  (>= {TARGET_POSTFIX_RATIO})  "
-                f"{'ok' if postfix_ratio >= TARGET_POSTFIX_RATIO else 'MISSED'}")
-        say(f"RSS, {args.idle} idle sessions   {idle:.0f} MB  (<= {TARGET_IDLE_MB:.0f})  "
-            f"{'ok' if idle <= TARGET_IDLE_MB else 'MISSED'}")
+        for w in settings:
+            say(f"workers: {w}")
+            if w in mx:
+                say(f"MX ratio at 10 sessions   {mx[w]:.2f}  (>= {TARGET_MX_RATIO})  "
+                    f"{'ok' if mx[w] >= TARGET_MX_RATIO else 'MISSED'}")
+            if w in lmtp:
+                say(f"LMTP ratio vs dovecot     {lmtp[w]:.2f}  (>= {TARGET_LMTP_RATIO})  "
+                    f"{'ok' if lmtp[w] >= TARGET_LMTP_RATIO else 'MISSED'}")
+            if w in vs_postfix:
+                say(f"MX ratio vs postfix       {vs_postfix[w]:.2f}  "
+                    f"(>= {TARGET_POSTFIX_RATIO})  "
+                    f"{'ok' if vs_postfix[w] >= TARGET_POSTFIX_RATIO else 'MISSED'}")
+            say(f"RSS, {args.idle} idle sessions   {idle[w]:.0f} MB  (<= {TARGET_IDLE_MB:.0f})  "
+                f"{'ok' if idle[w] <= TARGET_IDLE_MB else 'MISSED'}")
     finally:
         for server in reversed(servers):
             server.stop()

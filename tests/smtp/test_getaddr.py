@@ -1,18 +1,23 @@
 """MAIL FROM/RCPT TO path parsing: rmail's fast path for ``<local@domain>`` must give exactly
 what aiosmtpd's RFC 5322 parser gives, for every input (it only skips the parser when the
-answer is certain). Bytes in, answer out: no sockets."""
+answer is certain). Bytes in, answer out: no sockets. Likewise the per-class reflection tables
+a session binds must equal what aiosmtpd's per-connection reflection finds."""
 
 from __future__ import annotations
 
+import asyncio
 import string
 from collections.abc import Callable
+from typing import Any
 
+import pytest
+from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rmail.smtp.handlers import MxHandler
-from rmail.smtp.protocol import RmailSMTP, reflected_names
+from rmail.smtp.handlers import BaseHandler, LmtpHandler, MxHandler, SubmissionHandler
+from rmail.smtp.protocol import RmailLMTP, RmailSMTP, reflected_names
 
 _session = RmailSMTP.__new__(RmailSMTP)  # _getaddr reads only class attributes
 
@@ -66,3 +71,37 @@ def test_dir_lists_what_aiosmtpd_reflects_over() -> None:
     assert all(n.startswith(("smtp_", "auth_", "handle_")) for n in names)
     handler = MxHandler.__new__(MxHandler)
     assert {"handle_RCPT", "handle_DATA", "handle_EHLO", "handle_MAIL"} <= set(dir(handler))
+
+
+@pytest.mark.parametrize("protocol_cls", [RmailSMTP, RmailLMTP])
+@pytest.mark.parametrize("handler_cls", [MxHandler, SubmissionHandler, LmtpHandler])
+@pytest.mark.parametrize("excluded", [None, ["PLAIN", "LOGIN"]])
+def test_bound_tables_equal_aiosmtpd_reflection(protocol_cls: type[RmailSMTP],
+                                                handler_cls: type[BaseHandler],
+                                                excluded: list[str] | None) -> None:
+    """A session's verbs, hooks, SASL mechanisms and EHLO hook version, bound from the
+    per-class `_Reflection`, are exactly what aiosmtpd's own reflection finds."""
+    handler = handler_cls.__new__(handler_cls)
+
+    async def build() -> tuple[SMTP, SMTP]:
+        loop = asyncio.get_running_loop()
+        kwargs = {"hostname": "mx.example", "auth_require_tls": False,
+                  "auth_exclude_mechanism": excluded, "loop": loop}
+        ours = protocol_cls(handler, listener=None, **kwargs)  # type: ignore[arg-type]
+        plain = (LMTP if protocol_cls is RmailLMTP else SMTP).__new__(protocol_cls)
+        SMTP.__init__(plain, handler, **kwargs)  # aiosmtpd reflecting over the full dir()
+        return ours, plain
+
+    ours, plain = asyncio.run(build())
+
+    def table(mapping: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+        out = {}
+        for key, value in mapping.items():
+            method = getattr(value, "method", value)
+            out[key] = (method.__func__, method.__self__ is ours or method.__self__ is plain,
+                        getattr(value, "is_builtin", None))
+        return out
+
+    for name in ("_smtp_methods", "_handle_hooks", "_auth_methods"):
+        assert table(getattr(ours, name)) == table(getattr(plain, name)), name
+    assert ours._ehlo_hook_ver == plain._ehlo_hook_ver
