@@ -155,7 +155,7 @@ async def test_dry_run_and_apply(api: Api) -> None:
     applied = await api.call("POST", f"/users/me/filters/{fid}/apply", user="alice")
     assert applied.status == 200, applied.body
     assert applied.json() == {"success": True, "checked": 4, "matched": 2, "flagged": 2,
-                              "moved": 2}
+                              "moved": 2, "mailboxes": 4}  # every folder but Trash and Junk
     assert sorted(subjects(api, "alice", "Archive")) == ["invoice 1", "invoice 2"]
     assert subjects(api, "alice", "INBOX") == ["hello", "news"]
     for bad in ("limit=0", "limit=abc", "limit=100000"):
@@ -164,6 +164,72 @@ async def test_dry_run_and_apply(api: Api) -> None:
     missing = await api.call("POST", f"/users/me/filters/{fid}/apply?mailbox=Fnope",
                              user="alice")
     assert missing.status == 404
+
+
+def store_at(api: Api, folder: str, subject: str, when: int) -> int:
+    raw = (f"From: shop@example.net\r\nTo: alice@{DOMAIN}\r\nSubject: {subject}\r\n\r\n"
+           "hello\r\n").encode()
+    mb = api.services.mail.mailbox(DOMAIN, "alice")
+    return mb.folder(folder).append(raw, internaldate=when).uid
+
+
+async def test_dry_run_and_apply_cover_the_account(api: Api) -> None:
+    """The newest N messages across every folder but Trash and Junk (`includeTrash=true`
+    widens, `mailbox=` narrows); apply moves from each folder and counts them all."""
+    mb = api.services.mail.mailbox(DOMAIN, "alice")
+    mb.create_folder("Shop/Orders")
+    day = 86_400
+    placed = [("INBOX", "receipt old", 1 * day), ("Shop/Orders", "receipt a", 5 * day),
+              ("Sent", "receipt sent", 6 * day), ("INBOX", "other", 7 * day),
+              ("Trash", "receipt binned", 8 * day), ("Junk", "receipt spam", 9 * day),
+              ("Shop/Orders", "receipt b", 10 * day), ("Archive", "unrelated", 11 * day)]
+    for folder, subject, when in placed:
+        store_at(api, folder, subject, 1_700_000_000 + when)
+    archive = mailbox_id(api, "alice", "Archive")
+    fid = (await api.call("POST", "/users/me/filters", user="alice",
+                          json={"query": {"subject": "receipt"},
+                                "action": {"mailbox": archive, "flag": True}})).json()["id"]
+    url = f"/users/me/filters/{fid}"
+
+    dry = (await api.call("POST", f"{url}/dry-run?limit=5", user="alice")).json()
+    # newest five outside Trash and Junk: unrelated, receipt b, other, receipt sent, receipt a
+    assert (dry["checked"], dry["matched"], dry["mailboxes"]) == (5, 3, 6)
+    assert [(r["path"], r["subject"]) for r in dry["results"]] == [
+        ("Shop/Orders", "receipt b"), ("Sent", "receipt sent"), ("Shop/Orders", "receipt a")]
+    assert dry["results"][0]["mailbox"] == mailbox_id(api, "alice", "Shop/Orders")
+    wide = (await api.call("POST", f"{url}/dry-run?limit=5&includeTrash=true",
+                           user="alice")).json()
+    # newest five of all: unrelated, receipt b, receipt spam, receipt binned, other
+    assert [r["subject"] for r in wide["results"]] == [
+        "receipt b", "receipt spam", "receipt binned"]
+    assert wide["mailboxes"] == 8
+    one = (await api.call("POST", f"{url}/dry-run?mailbox={mailbox_id(api, 'alice', 'Junk')}",
+                          user="alice")).json()
+    assert [r["subject"] for r in one["results"]] == ["receipt spam"] and one["mailboxes"] == 1
+    assert subjects(api, "alice", "Archive") == ["unrelated"]  # dry runs change nothing
+
+    applied = await api.call("POST", f"{url}/apply?limit=100", user="alice")
+    assert applied.status == 200, applied.body
+    assert applied.json() == {"success": True, "checked": 6, "matched": 4, "flagged": 4,
+                              "moved": 4, "mailboxes": 6}
+    assert sorted(subjects(api, "alice", "Archive")) == [
+        "receipt a", "receipt b", "receipt old", "receipt sent", "unrelated"]
+    assert subjects(api, "alice", "Shop/Orders") == [] and subjects(api, "alice", "INBOX") == [
+        "other"]
+    assert subjects(api, "alice", "Trash") == ["receipt binned"]  # left alone
+    assert subjects(api, "alice", "Junk") == ["receipt spam"]
+    flags = [r.flags for r in mb.folder("Archive").records(0, 10)]
+    assert flags.count(("\\Flagged",)) == 4
+
+    for bad in ("includeTrash=maybe", "limit=0", "limit=-1", "limit=1001", "limit=x"):
+        reply = await api.call("POST", f"{url}/dry-run?{bad}", user="alice")
+        assert reply.status == 400 and reply.error, bad
+    assert (await api.call("POST", f"{url}/apply?limit=10001", user="alice")).status == 400
+    assert (await api.call("POST", f"{url}/apply?mailbox=Fnope", user="alice")).status == 404
+    assert (await api.call("POST", f"/users/bob@{DOMAIN}/filters/{fid}/apply",
+                           user="alice")).status == 403
+    assert (await api.call("POST", f"/users/me/filters/{fid}/apply",
+                           user="bob")).status == 404  # bob has no such filter
 
 
 async def test_forwarding_fields_of_put_user(api: Api) -> None:

@@ -225,6 +225,14 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
     return value
 
 
+def query_bool(request: web.Request, name: str) -> bool:
+    """`?name=true|false` (any case), false when absent; anything else is a 400."""
+    raw = request.query.get(name, "false").lower()
+    if raw not in ("true", "false"):
+        raise ApiError(400, f"Parameter {name} must be true or false")
+    return raw == "true"
+
+
 def folder_name(raw: str) -> str:
     """A folder name from a URL (already percent-decoded by the router): `/` separates levels,
     any Unicode is allowed; `.`/`..` levels are refused outright. Folder names are keys of

@@ -1,6 +1,6 @@
 """`/users/{user}/filters[/{filter}]`: the filters delivery applies (`rmail.mail.filters`),
-plus `dry-run` (which of the newest messages one would match) and `apply` (run it over mail
-already stored), and `POST /users/{user}/quota/reset`.
+plus `dry-run` (which of the account's newest messages one would match) and `apply` (run it
+over mail already stored, in every folder), and `POST /users/{user}/quota/reset`.
 
 Every write goes through `rmail.store.mailrules` (locked, durable): a 2xx means every
 worker's next delivery uses it. Values are checked before anything is written: an unknown
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+import heapq
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -28,9 +29,10 @@ from rmail.mail.filters import (
 )
 from rmail.services import Services
 from rmail.store.errors import InvalidValue, NotFound
-from rmail.store.mailbox import UserMailbox
+from rmail.store.journal import MessageRecord
+from rmail.store.mailbox import Folder, UserMailbox
 from rmail.store.usage import user_usage
-from rmail.web.api.base import core, query_int, read_json, run
+from rmail.web.api.base import core, query_bool, query_int, read_json, run
 from rmail.web.api.users import UserTarget, resolve_user, success
 from rmail.web.errors import ApiError
 
@@ -42,7 +44,6 @@ DRY_RUN_DEFAULT = 50
 DRY_RUN_MAX = 1000
 APPLY_DEFAULT = 1000
 APPLY_MAX = 10_000
-INBOX = "INBOX"
 
 
 def _now() -> str:
@@ -146,99 +147,142 @@ async def delete_filter(request: web.Request) -> web.Response:
 
 
 # -- dry run and apply ---------------------------------------------------------------------------
-def _mailbox_param(request: web.Request, services: Services, target: UserTarget) -> str:
-    """The folder a dry run or an apply looks at: `mailbox` (an id), INBOX by default."""
+# Which folders a dry run or an apply looks at: every folder of the account but Trash and Junk
+# (WildDuck's rule for account-wide work, as `/users/{user}/search`). A filter's query has no
+# folder criterion, so no filter "targets" those two by itself: the caller opts in with
+# `includeTrash=true`, or names one folder with `mailbox=`.
+EXCLUDED_USES = ("\\Trash", "\\Junk")
+
+
+def _folder_names(request: web.Request, services: Services, target: UserTarget,
+                  include_trash: bool) -> list[str]:
+    """The folders to look at: `mailbox` (an id) alone, else every selectable folder (Trash
+    and Junk only with `includeTrash=true`)."""
     mailbox_id = request.query.get("mailbox")
-    if not mailbox_id:
-        return INBOX
-    try:
-        return folder_for_id(services.mail, target.domain, target.username, mailbox_id)
-    except NotFound:
-        raise ApiError(404, f"No mailbox with id {mailbox_id}") from None
+    if mailbox_id:
+        try:
+            return [folder_for_id(services.mail, target.domain, target.username, mailbox_id)]
+        except NotFound:
+            raise ApiError(404, f"No mailbox with id {mailbox_id}") from None
+    mailbox = services.mail.mailbox(target.domain, target.username)
+    return [e.name for e in mailbox.entries() if e.folder_id is not None
+            and (include_trash or e.special_use not in EXCLUDED_USES)]
 
 
 async def _over_messages(request: web.Request, fn: Callable[..., dict[str, Any]],
                          default: int, most: int) -> web.Response:
-    """Run ``fn(services, target, filter, folder name, limit)`` for a dry run or an apply."""
+    """Run ``fn(services, target, filter, folder names, limit)`` for a dry run or an apply."""
     target = await resolve_user(request)
     filter_id = _filter_id(request)
     services = core(request)
     limit = query_int(request, "limit", default, 1, most)
+    include_trash = query_bool(request, "includeTrash")
     f = await run(_find, services, target, filter_id)
-    name = await run(_mailbox_param, request, services, target)
-    return success(await run(fn, services, target, f, name, limit))
+    names = await run(_folder_names, request, services, target, include_trash)
+    return success(await run(fn, services, target, f, names, limit))
 
 
-def _matches(mailbox: UserMailbox, name: str, f: Filter, limit: int
-             ) -> tuple[int, list[tuple[int, MessageFacts, Any]]]:
-    """(messages checked, the newest ``limit`` messages that ``f`` matches)."""
-    folder = mailbox.folder(name)
-    records = folder.records(0, limit, newest_first=True)
+@dataclasses.dataclass(frozen=True)
+class _Hit:
+    folder: Folder
+    uid: int
+    facts: MessageFacts
+
+
+def _newest(mailbox: UserMailbox, names: list[str], limit: int
+            ) -> list[tuple[Folder, MessageRecord]]:
+    """The newest ``limit`` messages across the folders (by internal date, then UID): at most
+    ``limit`` index rows per folder, never a message body."""
+    def rows() -> Iterator[tuple[int, int, int, Folder, MessageRecord]]:
+        for order, name in enumerate(names):
+            try:
+                folder = mailbox.folder(name)
+            except NotFound:  # deleted meanwhile
+                continue
+            for rec in folder.records(0, limit, newest_first=True):
+                yield rec.internaldate, rec.uid, -order, folder, rec
+
+    return [(folder, rec) for *_, folder, rec in
+            heapq.nlargest(limit, rows(), key=lambda row: row[:3])]
+
+
+def _matches(mailbox: UserMailbox, names: list[str], f: Filter, limit: int
+             ) -> tuple[int, list[_Hit]]:
+    """(messages checked, those of the newest ``limit`` across ``names`` that ``f`` matches)."""
+    newest = _newest(mailbox, names, limit)
     hits = []
-    for rec in records:
+    for folder, rec in newest:
         try:
             raw = folder.read_message(rec.uid)
         except NotFound:
             continue  # expunged meanwhile
         facts = MessageFacts(raw)
-        verdict = evaluate([f], facts)
-        if verdict.matched:
-            hits.append((rec.uid, facts, verdict))
-    return len(records), hits
+        if evaluate([f], facts).matched:
+            hits.append(_Hit(folder, rec.uid, facts))
+    return len(newest), hits
 
 
-def _dry_run(services: Services, target: UserTarget, f: Filter, name: str, limit: int
+def _dry_run(services: Services, target: UserTarget, f: Filter, names: list[str], limit: int
              ) -> dict[str, Any]:
     mailbox = services.mail.mailbox(target.domain, target.username)
-    checked, hits = _matches(mailbox, name, f, limit)
-    folder = mailbox.folder(name)
-    results = [{"mailbox": folder.mailbox_id(), "uid": uid,
-                "from": facts.header("from"), "subject": facts.header("subject"),
-                "size": facts.size} for uid, facts, _ in hits]
-    return {"checked": checked, "matched": len(results), "results": results}
+    checked, hits = _matches(mailbox, names, f, limit)
+    results = [{"mailbox": hit.folder.mailbox_id(), "path": hit.folder.name, "uid": hit.uid,
+                "from": hit.facts.header("from"), "subject": hit.facts.header("subject"),
+                "size": hit.facts.size} for hit in hits]
+    return {"checked": checked, "matched": len(results), "mailboxes": len(names),
+            "results": results}
 
 
 @routes.post("/users/{user}/filters/{filter}/dry-run")
 async def dry_run(request: web.Request) -> web.Response:
-    """Which of the newest ``limit`` messages of the folder (INBOX unless ``mailbox``) the
-    filter would match; changes nothing."""
+    """Which of the account's newest ``limit`` messages (every folder but Trash and Junk,
+    unless ``includeTrash=true``; one folder with ``mailbox``) the filter would match;
+    changes nothing."""
     return await _over_messages(request, _dry_run, DRY_RUN_DEFAULT, DRY_RUN_MAX)
 
 
-def _apply(services: Services, target: UserTarget, f: Filter, name: str, limit: int
-           ) -> dict[str, Any]:
-    """Apply ``f`` to the newest ``limit`` messages of the folder: flags, then moves
-    (`mailbox`, `spam`; `delete` moves to Trash, since mail already stored is never
-    destroyed by a filter). Forward targets are not applied to old mail."""
-    mailbox = services.mail.mailbox(target.domain, target.username)
-    checked, hits = _matches(mailbox, name, f, limit)
-    folder = mailbox.folder(name)
-    uids = [uid for uid, _, _ in hits]
-    counts = {"checked": checked, "matched": len(uids), "flagged": 0, "moved": 0}
-    flags = [flag for key, flag in (("seen", "\\Seen"), ("flag", "\\Flagged"))
-             if f.action.get(key)]
-    if uids and flags:
-        counts["flagged"] = len(folder.store_flags(uids, "add", flags).changed)
-    dest = None
+def _destination(services: Services, target: UserTarget, mailbox: UserMailbox, f: Filter
+                 ) -> Folder | None:
     if "mailbox" in f.action:
         try:
-            dest = mailbox.folder(folder_for_id(services.mail, target.domain, target.username,
+            return mailbox.folder(folder_for_id(services.mail, target.domain, target.username,
                                                 f.action["mailbox"]))
         except NotFound:
             raise InvalidValue("the filter's mailbox no longer exists") from None
-    elif f.action.get("spam"):
-        dest = mailbox.folder_by_special_use("\\Junk")
-    elif f.action.get("delete"):
-        dest = mailbox.folder_by_special_use("\\Trash")
-    if uids and dest is not None and dest.id != folder.id:
-        counts["moved"] = len(folder.move(uids, dest))
+    if f.action.get("spam"):
+        return mailbox.folder_by_special_use("\\Junk")
+    if f.action.get("delete"):
+        return mailbox.folder_by_special_use("\\Trash")
+    return None
+
+
+def _apply(services: Services, target: UserTarget, f: Filter, names: list[str], limit: int
+           ) -> dict[str, Any]:
+    """Apply ``f`` to the account's newest ``limit`` messages: flags, then moves (`mailbox`,
+    `spam`; `delete` moves to Trash, since mail already stored is never destroyed by a
+    filter), folder by folder. Forward targets are not applied to old mail."""
+    mailbox = services.mail.mailbox(target.domain, target.username)
+    checked, hits = _matches(mailbox, names, f, limit)
+    counts = {"checked": checked, "matched": len(hits), "flagged": 0, "moved": 0,
+              "mailboxes": len(names)}
+    flags = [flag for key, flag in (("seen", "\\Seen"), ("flag", "\\Flagged"))
+             if f.action.get(key)]
+    dest = _destination(services, target, mailbox, f)
+    by_folder: dict[str, tuple[Folder, list[int]]] = {}
+    for hit in hits:
+        by_folder.setdefault(hit.folder.id, (hit.folder, []))[1].append(hit.uid)
+    for folder, uids in by_folder.values():
+        if flags:
+            counts["flagged"] += len(folder.store_flags(uids, "add", flags).changed)
+        if dest is not None and dest.id != folder.id:
+            counts["moved"] += len(folder.move(uids, dest))
     return counts
 
 
 @routes.post("/users/{user}/filters/{filter}/apply")
 async def apply_filter(request: web.Request) -> web.Response:
-    """Run the filter over the newest ``limit`` messages of the folder (INBOX unless
-    ``mailbox``) and return the counts."""
+    """Run the filter over the account's newest ``limit`` messages (the folders of a dry
+    run) and return the counts."""
     return await _over_messages(request, _apply, APPLY_DEFAULT, APPLY_MAX)
 
 

@@ -26,7 +26,7 @@ from rmail.store.errors import CorruptStore, NotFound
 from rmail.store.journal import DELETED, SEEN, MessageRecord, iter_ranges
 from rmail.store.mailbox import Folder
 from rmail.store.paging import page_of
-from rmail.web.api.base import core, get_bool, query_int, read_json, run
+from rmail.web.api.base import core, get_bool, query_bool, query_int, read_json, run
 from rmail.web.api.folders import stream_message
 from rmail.web.api.mailboxes import MAILBOX, mailbox_id, open_mailbox
 from rmail.web.api.users import resolve_user, success
@@ -172,13 +172,6 @@ def _uid(request: web.Request) -> int:
     return uid
 
 
-def _mark_seen(request: web.Request) -> bool:
-    raw = request.query.get("markAsSeen", "false").lower()
-    if raw not in ("true", "false"):
-        raise ApiError(400, "Parameter markAsSeen must be true or false")
-    return raw == "true"
-
-
 def message_detail(folder: Folder, mid: str, uid: int, mark_seen: bool,
                    attachment_base: str) -> dict[str, Any]:
     """The parsed message. Its body, text, headers and attachments come from the saved
@@ -219,7 +212,7 @@ def _addresses(value: Any) -> list[dict[str, str]]:
 async def get_message(request: web.Request) -> web.Response:
     target = await resolve_user(request)
     uid = _uid(request)
-    mark = _mark_seen(request)
+    mark = query_bool(request, "markAsSeen")
     _, folder = await open_mailbox(request, target)
     mid = mailbox_id(folder)
     base = f"{request.path}/attachments/"

@@ -18,7 +18,10 @@ TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
 FILTER_ID = _path_param("filter", {"type": "string", "pattern": "^[a-f0-9]{24}$"},
                         "Filter id (24 hex digits)")
 MAILBOX_Q = _query("mailbox", {"type": "string", "minLength": 1},
-                   "Mailbox id of the folder to look at (default: INBOX)")
+                   "Mailbox id of the one folder to look at (default: every folder but "
+                   "Trash and Junk)")
+TRASH_Q = _query("includeTrash", {"type": "boolean"},
+                 "Look at Trash and Junk too (default false)")
 
 QUERY: Schema = obj({
     "from": {**TEXT, "description": "Contained in From (case-insensitive, decoded)"},
@@ -72,11 +75,12 @@ def filters_schemas() -> dict[str, Schema]:
         "FilterDetail": obj({"success": SUCCESS, **FILTER["properties"]}),
         "FilterSaved": obj({"success": SUCCESS, "id": STR, "filter": ref("Filter")}),
         "FilterDryRun": obj({"success": SUCCESS, "checked": INT, "matched": INT,
+                             "mailboxes": INT,
                              "results": {"type": "array", "items": obj({
-                                 "mailbox": STR, "uid": INT, "from": STR, "subject": STR,
-                                 "size": INT})}}),
+                                 "mailbox": STR, "path": STR, "uid": INT, "from": STR,
+                                 "subject": STR, "size": INT})}}),
         "FilterApplied": obj({"success": SUCCESS, "checked": INT, "matched": INT,
-                              "flagged": INT, "moved": INT}),
+                              "flagged": INT, "moved": INT, "mailboxes": INT}),
         "QuotaReset": obj({"success": SUCCESS, "storageUsed": {
             "type": "integer", "description": "Bytes of mail and drive"}}),
     }
@@ -86,7 +90,7 @@ def filters_paths() -> dict[str, dict[str, Any]]:
     base = "/users/{user}/filters"
     one = base + "/{filter}"
     limit = _query("limit", {"type": "integer", "minimum": 1, "maximum": DRY_RUN_MAX},
-                   f"Newest messages to look at (default {DRY_RUN_DEFAULT})")
+                   f"Newest messages of the account to look at (default {DRY_RUN_DEFAULT})")
     apply_limit = _query("limit", {"type": "integer", "minimum": 1, "maximum": APPLY_MAX},
                          "Newest messages to apply it to (default 1000)")
     return {
@@ -110,11 +114,12 @@ def filters_paths() -> dict[str, dict[str, Any]]:
         one + "/dry-run": {"post": _op(
             "Which of the newest messages the filter would match (changes nothing)",
             "Filters", {200: ("Matches", ref("FilterDryRun"))}, errors=(400, 403, 404),
-            params=[USER, FILTER_ID, limit, MAILBOX_Q])},
+            params=[USER, FILTER_ID, limit, MAILBOX_Q, TRASH_Q])},
         one + "/apply": {"post": _op(
             "Apply the filter to stored mail: flags and moves (delete moves to Trash; "
             "targets are not forwarded)", "Filters", {200: ("Counts", ref("FilterApplied"))},
-            errors=(400, 403, 404), params=[USER, FILTER_ID, apply_limit, MAILBOX_Q])},
+            errors=(400, 403, 404),
+            params=[USER, FILTER_ID, apply_limit, MAILBOX_Q, TRASH_Q])},
         "/users/{user}/quota/reset": {"post": _op(
             "Recompute the storage used from disk", "Users",
             {200: ("Storage used", ref("QuotaReset"))}, errors=(400, 403, 404),
