@@ -17,13 +17,19 @@
    `UID THREAD REFERENCES UTF-8 ALL`, each run once to warm up (Dovecot builds its cache
    fields, rmail reads its header cache) and then timed as the median of three; ratio
    Dovecot time / rmail time (target >= 1.0).
+6. **Body SEARCH** (`--body`, both servers): a folder of that many 3 KB messages of varied
+   words, one in 100 holding a rare word; `UID SEARCH BODY word` warm (median of three after a
+   warm-up) and `UID SEARCH TEXT word`. rmail answers from its full-text index (built by the
+   server's indexer at start; the bench waits for it), Dovecot with its default configuration
+   (no FTS plugin) reads every message. Target: rmail <= 2x Dovecot's time.
 
 Both servers listen on loopback without TLS (TLS would measure OpenSSL), with plaintext login
 allowed. Dovecot is Debian's `dovecot-imapd` run as `dovecot -F -c CONF` with a Maildir store
 and a passwd-file; it is skipped (ratios omitted) when not installed.
 
     .venv/bin/python bench/imap.py [--seconds 10] [--messages 2000] [--big 100000]
-                                   [--idle 2000] [--headers 100000] [--keep] [--dir DIR]
+                                   [--idle 2000] [--headers 100000] [--body 100000]
+                                   [--keep] [--dir DIR]
 """
 
 # ruff: noqa: E402  (imports follow the sys.path fix below)
@@ -482,6 +488,84 @@ async def _header_timings(port: int, n: int) -> dict[str, tuple[float, float]]:
     return out
 
 
+BODY_FOLDER = "BodySearch"
+BODY_WORD = "zanzibar"
+_WORDS = ["".join(random.Random(k).choice("abcdefghijklmnopqrstuvwxyz")
+                  for _ in range(3 + k % 8)) for k in range(5000)]
+
+
+def body_message(n: int, size: int = 3000) -> bytes:
+    rng = random.Random(n)
+    words = [rng.choice(_WORDS) for _ in range(size // 7)]
+    if n % 100 == 0:
+        words.insert(rng.randrange(len(words)), BODY_WORD)
+    text = "\r\n".join(" ".join(words[k:k + 12]) for k in range(0, len(words), 12))
+    return (f"From: Person {n % 211} <p{n % 211}@example.org>\r\nTo: {LOGIN}\r\n"
+            f"Subject: notes {n}\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+            f"Message-ID: <b{n}@bench.example>\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n").encode()
+
+
+def build_body_rmail(base: Path, n: int) -> None:
+    folder = MailStore(base / "rmail").mailbox(DOMAIN, USER).create_folder(BODY_FOLDER)
+    for start in range(0, n, 1000):
+        folder.append_many([(body_message(i), ("\\Seen",), 1_700_000_000 + i)
+                            for i in range(start, min(n, start + 1000))])
+
+
+def build_body_dovecot(base: Path, n: int) -> None:
+    maildir = base / "mail" / LOGIN / f".{BODY_FOLDER}"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        raw = body_message(i)
+        (maildir / "cur" / f"{1_700_000_000 + i}.M{i}P3.body,S={len(raw)}:2,S"
+         ).write_bytes(raw)
+    nobody = pwd.getpwnam("nobody")
+    subprocess.run(["chown", "-R", f"{nobody.pw_uid}:{nobody.pw_gid}", str(maildir)],
+                   check=True)
+
+
+def wait_body_indexed(base: Path, n: int, timeout: float = 3600) -> float:
+    """Seconds until rmail's indexer (in the server) has indexed the body folder."""
+    from rmail.store.searchindex import SearchIndex
+
+    mailbox = MailStore(base / "rmail").mailbox(DOMAIN, USER)
+    folder = mailbox.folder(BODY_FOLDER)
+    last = max(folder.uids())
+    index = SearchIndex(mailbox)
+    started = time.monotonic()
+    try:
+        while (index.indexed_through(folder.id) or (0, 0))[1] < last:
+            if time.monotonic() - started > timeout:
+                raise RuntimeError("rmail's indexer did not finish")
+            time.sleep(1)
+            index.close()  # see the indexer's latest commit
+    finally:
+        index.close()
+    return time.monotonic() - started
+
+
+async def _body_timings(port: int, n: int) -> dict[str, float]:
+    c = await Client.open(port)
+    await c.cmd(f'LOGIN {LOGIN} "{PASSWORD}"'.encode())
+    await c.cmd(b"SELECT " + BODY_FOLDER.encode())
+    out = {}
+    for key in ("BODY", "TEXT"):
+        command = f"UID SEARCH {key} {BODY_WORD}".encode()
+        reply = await c.cmd(command)  # warm-up (Dovecot opens its index, files get cached)
+        if reply.count(b" ") < n // 100:
+            raise RuntimeError(f"{key}: short reply {reply[:200]!r}")
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            await c.cmd(command)
+            times.append(time.perf_counter() - t0)
+        out[key] = statistics.median(times)
+    await c.close()
+    return out
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -528,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle", type=int, default=2000, help="0 skips the idle connections")
     p.add_argument("--headers", type=int, default=100_000,
                    help="messages for header SEARCH/SORT/THREAD; 0 skips them")
+    p.add_argument("--body", type=int, default=0,
+                   help="messages for SEARCH BODY/TEXT against Dovecot; 0 skips them")
     p.add_argument("--dir", type=Path, default=None)
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
@@ -573,6 +659,32 @@ def main(argv: list[str] | None = None) -> int:
                     d = timings["dovecot"][name][i] if "dovecot" in timings else None
                     say(f"| `{name}`, {when} | {r:.3f} s | " + (
                         f"{d:.3f} s | {d / r:.2f} |" if d else "- | - |"))
+        if args.body:
+            say(f"building the {args.body:,}-message body folder for both servers")
+            for _, peer in servers:
+                peer.stop()
+            build_body_rmail(base, args.body)
+            if dset is not None:
+                build_body_dovecot(base / "dovecot", args.body)
+            servers = [("rmail", start_rmail(base, rconf, rport))]
+            peers = [servers[0][1]]
+            if dset is not None:
+                peers.append(start_dovecot(base / "dovecot", *dset))
+                servers.append(("dovecot", peers[-1]))
+            took = wait_body_indexed(base, args.body)
+            say(f"rmail's indexer indexed them in {took:.0f} s after the server started")
+            bodies = {name: asyncio.run(_body_timings(peer.port, args.body))
+                      for name, peer in servers}
+            say(f"\n## SEARCH BODY/TEXT, {args.body:,} messages (warm, median of 3; load "
+                f"average {os.getloadavg()[0]:.1f})\n")
+            say("| command | rmail (index) | Dovecot (no FTS: reads every message) | "
+                "rmail / Dovecot (target <= 2) |")
+            say("|---|---:|---:|---:|")
+            for key in ("BODY", "TEXT"):
+                r = bodies["rmail"][key]
+                d = bodies["dovecot"][key] if "dovecot" in bodies else None
+                say(f"| `UID SEARCH {key} {BODY_WORD}` | {r * 1000:.1f} ms | " + (
+                    f"{d * 1000:.0f} ms | {r / d:.3f} |" if d else "- | - |"))
         for _, peer in servers:  # warm up: Dovecot indexes the Maildir on first SELECT
             workload(peer.port, 1, 1)
         say("\n## Mixed workload (operations per second)\n")

@@ -350,7 +350,9 @@ class SearchIndex:
         with self._lock:
             try:
                 return {row[0] for row in self._connect().execute(
-                    "SELECT d.uid FROM fts JOIN docs d ON d.id = fts.rowid "
+                    # CROSS JOIN: the doclist first; else the planner walks the folder's
+                    # rows and evaluates the MATCH once per row
+                    "SELECT d.uid FROM fts CROSS JOIN docs d ON d.id = fts.rowid "
                     "WHERE fts MATCH ? AND d.folder = ?", (match, folder_id))}
             except sqlite3.OperationalError as exc:
                 if "fts5" in str(exc) or "syntax" in str(exc):
