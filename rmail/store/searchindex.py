@@ -35,21 +35,24 @@ import sqlite3
 import threading
 import zlib
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from rmail.mail.message_json import thread_id
+from rmail.mail.searchquery import SearchQuery, fts_expression
 from rmail.mail.searchtext import index_text
 from rmail.store import fsutil
 from rmail.store.errors import CorruptStore, NotFound
+from rmail.store.journal import SEEN, MessageRecord
 from rmail.store.mailbox import Folder, UserMailbox
 
 __all__ = ["BATCH", "CATCHUP", "Hit", "SearchIndex", "reindex_all", "search_index"]
 
 VERSION = 3  # 2: docs.thread; 3: contentless fts, the folded text compressed in `texts`
+FLAGGED = "\\Flagged"
 BATCH = 200  # messages indexed per transaction
 CATCHUP = 100  # messages a search indexes itself at most (the indexer does the rest)
 _SCHEMA = f"""
@@ -343,6 +346,37 @@ class SearchIndex:
                 raise
         return hits, False
 
+
+    def find(self, query: SearchQuery, folders: Mapping[str, Folder], *, limit: int,
+             before_row: int | None = None
+             ) -> tuple[list[tuple[Hit, MessageRecord]], bool]:
+        """A parsed search box query (`rmail.mail.searchquery`) over `folders` (id -> Folder):
+        up to `limit` hits with each message's current record, newest indexed first, and
+        whether more may follow. Hits whose message is gone are skipped, and `is:unread` /
+        `is:flagged` are answered from the folder's own index (flags are never indexed here),
+        so they are as fresh as the folder. ValueError for an expression SQLite refuses."""
+        records: dict[tuple[str, int], MessageRecord] = {}
+
+        def accept(hit: Hit) -> bool:
+            folder = folders.get(hit.folder_id)
+            if folder is None:
+                return False
+            try:
+                rec = folder.record(hit.uid)
+            except NotFound:  # expunged since the last sync
+                return False
+            if query.unread is not None and (SEEN not in rec.flags) != query.unread:
+                return False
+            if query.flagged is not None and (FLAGGED not in rec.flags) == query.flagged:
+                return False
+            records[(hit.folder_id, hit.uid)] = rec
+            return True
+
+        hits, more = self.search(
+            fts_expression(query), folders=list(folders), limit=limit, accept=accept,
+            before_row=before_row, has_attachment=query.has_attachment, after=query.after,
+            before=query.before, larger=query.larger, smaller=query.smaller)
+        return [(hit, records[(hit.folder_id, hit.uid)]) for hit in hits], more
 
     def folder_matches(self, folder_id: str, match: str) -> set[int]:
         """UIDs of a folder's indexed messages that match an FTS5 expression (IMAP SEARCH

@@ -19,14 +19,12 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from rmail.mail.searchquery import QueryError, SearchQuery, fts_expression, parse_query
+from rmail.mail.searchquery import QueryError, fts_expression, parse_query
 from rmail.store.errors import NotFound
-from rmail.store.journal import SEEN, MessageRecord
-from rmail.store.mailbox import Folder
-from rmail.store.searchindex import CATCHUP, Hit, search_index
+from rmail.store.searchindex import CATCHUP, search_index
 from rmail.web.api.base import query_int, run
 from rmail.web.api.mailboxes import find_folder, mailbox_id, selectable, user_mailbox
-from rmail.web.api.messages import DEFAULT_LIMIT, FLAGGED, MAX_LIMIT, list_item, summary_of
+from rmail.web.api.messages import DEFAULT_LIMIT, MAX_LIMIT, list_item, summary_of
 from rmail.web.api.users import resolve_user, success
 from rmail.web.errors import ApiError
 
@@ -90,28 +88,21 @@ async def search(request: web.Request) -> web.Response:
         index = search_index(mailbox)
         index.sync(budget=CATCHUP)
         by_id = {f.id: f for f in folders}
-        records: dict[tuple[str, int], MessageRecord] = {}
-        accept = _acceptor(query, by_id, records)
         try:
-            hits, more = index.search(
-                match, folders=list(by_id), limit=limit, accept=accept,
-                before_row=before_row, has_attachment=query.has_attachment,
-                after=query.after, before=query.before, larger=query.larger,
-                smaller=query.smaller)
+            found, more = index.find(query, by_id, limit=limit, before_row=before_row)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         results = []
-        for hit in hits:
+        for hit, rec in found:
             folder = by_id[hit.folder_id]
             summary = summary_of(folder, hit.uid)
             if summary is not None:
-                results.append(list_item(folder, mailbox_id(folder),
-                                         records[(hit.folder_id, hit.uid)], summary))
+                results.append(list_item(folder, mailbox_id(folder), rec, summary))
         # no `total`: counting every match would cost what paging saves
         out: dict[str, Any] = {"page": page, "previousCursor": False, "nextCursor": False,
                                "previous": False, "next": False, "results": results}
-        if more and hits:
-            cursor = _cursor(hits[-1].row, page + 1)
+        if more and found:
+            cursor = _cursor(found[-1][0].row, page + 1)
             params = {k: v for k, v in request.query.items() if k != "next"}
             out["nextCursor"] = cursor
             out["next"] = request.path + "?" + urlencode({**params, "next": cursor})
@@ -148,27 +139,3 @@ async def thread(request: web.Request) -> web.Response:
     if not results:
         raise ApiError(404, "No such thread")
     return success({"results": results})
-
-
-def _acceptor(query: SearchQuery, folders: dict[str, Folder],
-              records: dict[tuple[str, int], MessageRecord]) -> Any:
-    """Keeps hits whose message is still there and whose flags match `is:`; remembers each
-    kept message's record for the answer."""
-
-    def accept(hit: Hit) -> bool:
-        folder = folders.get(hit.folder_id)
-        if folder is None:
-            return False
-        try:
-            rec = folder.record(hit.uid)
-        except NotFound:  # expunged since the last sync
-            return False
-        if query.unread is not None and ((SEEN not in rec.flags) != query.unread):
-            return False
-        if query.flagged is not None and ((FLAGGED in rec.flags) != query.flagged):
-            return False
-        records[(hit.folder_id, hit.uid)] = rec
-        return True
-
-    return accept
-

@@ -1,14 +1,13 @@
-"""`GET /webmail/search?q=...&scope=folder|all&folder=...`: messages whose subject, sender,
-recipients (From, To, Cc, with names) or opening text contain every word of `q`
-(case-insensitive), newest first.
+"""`GET /webmail/search?q=...&scope=folder|all&folder=...`: the user's full-text index
+(`rmail.store.searchindex`, kept by the server's indexer; the same index and search language as
+`GET /users/{user}/search` and IMAP SEARCH BODY): every word or `"phrase"` in the subject,
+people (From, To, Cc, with names), message text or text attachments, case and diacritics
+folded, with `from:` `to:` `subject:` `has:attachment` `is:unread` `is:flagged` `before:`
+`after:` `larger:` `smaller:`. A query the language refuses is shown as a form error.
 
-Subject and people come from each folder's header cache (`Folder.header_records`, the store's
-per-folder `headers.jsonl`, which IMAP SEARCH and SORT read too), so they are matched over the
-whole folder without opening a message. The opening text (the summary's intro) lives in each
-message's meta file: it is read only for messages the headers alone do not match, and only
-among the newest `MAX_BODY_SCAN` of a folder, which bounds a search's reads whatever the folder
-size. At most `MAX_HITS` results are kept (the page says so). Results use the message-list
-markup, each row's `data-folder` naming its folder.
+The index is walked from the newest indexed message; at most `MAX_HITS` hits are kept (the page
+says so), sorted newest first by arrival date, so a search costs its own hits, not the size of
+the folders. Results use the message-list markup, each row's `data-folder` naming its folder.
 """
 
 from __future__ import annotations
@@ -18,9 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
-from rmail.mail.headerkeys import F_CC, F_FROM, F_SUBJECT, F_TO
-from rmail.store.errors import CorruptStore, NotFound
+from rmail.mail.searchquery import QueryError, fts_expression, parse_query
+from rmail.store.errors import NotFound
+from rmail.store.journal import MessageRecord
 from rmail.store.mailbox import Folder, UserMailbox
+from rmail.store.searchindex import CATCHUP, search_index
 from rmail.web.webmail.context import Page, view
 from rmail.web.webmail.folders import folder_from_url, sidebar_sync
 from rmail.web.webmail.mailbox import PAGE_SIZE, MessageRow, make_row
@@ -28,58 +29,37 @@ from rmail.web.webmail.mailbox import PAGE_SIZE, MessageRow, make_row
 __all__ = ["routes", "search_sync"]
 
 routes = web.RouteTableDef()
-MAX_HITS = 2_000       # results kept per search
-MAX_BODY_SCAN = 20_000  # newest messages per folder whose opening text is searched
+MAX_HITS = 2_000  # results kept per search
 MAX_QUERY = 500
-_SLOTS = (F_SUBJECT, F_FROM, F_TO, F_CC)
 
 
-def search_sync(mailbox: UserMailbox, folders: list[str], words: list[str]
-                ) -> tuple[list[tuple[int, str, int]], bool]:
-    """((internal date, folder, uid) of every hit, newest first; whether MAX_HITS cut it)."""
-    hits: list[tuple[int, str, int]] = []
+def search_sync(mailbox: UserMailbox, folders: list[str], q: str
+                ) -> tuple[list[tuple[Folder, MessageRecord]], bool]:
+    """(folder, record) of every hit, newest first; whether MAX_HITS cut the list. QueryError
+    for a query the search language or the index refuses."""
+    query = parse_query(q)
+    if fts_expression(query) is None and not query.has_filters:
+        raise QueryError("type a word to look for")
+    chosen: dict[str, Folder] = {}
     for name in folders:
         try:
             folder = mailbox.folder(name)
-        except NotFound:
+        except NotFound:  # deleted meanwhile
             continue
-        uids = folder.uids()
-        records = folder.header_records(uids)
-        body_from = len(uids) - MAX_BODY_SCAN
-        for i, (uid, rec) in enumerate(zip(uids, records, strict=True)):
-            if rec is None:
-                continue
-            text = " ".join(str(rec[slot]) for slot in _SLOTS if rec[slot]).casefold()
-            if not all(w in text for w in words) and i >= body_from:
-                text += " " + _intro(folder, uid)
-            if all(w in text for w in words):
-                try:
-                    hits.append((folder.record(uid).internaldate, folder.name, uid))
-                except NotFound:  # expunged meanwhile
-                    continue
-    hits.sort(key=lambda h: (h[0], h[2]), reverse=True)
-    return hits[:MAX_HITS], len(hits) > MAX_HITS
-
-
-def _intro(folder: Folder, uid: int) -> str:
+        chosen[folder.id] = folder
+    index = search_index(mailbox)
+    index.sync(budget=CATCHUP)  # what a lost change event left behind; the indexer does the rest
     try:
-        return str((folder.meta(uid).get("summary") or {}).get("intro") or "").casefold()
-    except (NotFound, CorruptStore):
-        return ""
+        found, more = index.find(query, chosen, limit=MAX_HITS)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
+    hits = [(chosen[hit.folder_id], rec) for hit, rec in found]
+    hits.sort(key=lambda h: (h[1].internaldate, h[1].uid), reverse=True)
+    return hits, more
 
 
-def rows_of(mailbox: UserMailbox, hits: list[tuple[int, str, int]], tz: dt.tzinfo
-            ) -> list[MessageRow]:
-    rows = []
-    for _, name, uid in hits:
-        try:
-            folder = mailbox.folder(name)
-            row = make_row(folder, folder.record(uid), tz)
-        except NotFound:
-            continue
-        if row is not None:
-            rows.append(row)
-    return rows
+def rows_of(hits: list[tuple[Folder, MessageRecord]], tz: dt.tzinfo) -> list[MessageRow]:
+    return [row for folder, rec in hits if (row := make_row(folder, rec, tz)) is not None]
 
 
 @routes.get("/webmail/search")
@@ -89,21 +69,23 @@ async def search(page: Page) -> web.StreamResponse:
     scope = "all" if page.request.query.get("scope") == "all" else "folder"
     folder = folder_from_url(page.request.query.get("folder") or "INBOX")
     offset = page.query_int("offset", 0, 0, MAX_HITS)
-    words = [w.casefold() for w in q.split()]
     tz = page.tz
 
-    def run() -> tuple[list[Any], list[MessageRow], int, bool]:
+    def run() -> tuple[list[Any], list[MessageRow], int, bool, str | None]:
         side = sidebar_sync(page.mailbox)
         names = [f.name for f in side if f.selectable] if scope == "all" else [folder]
-        if not words:
-            return side, [], 0, False
-        hits, capped = search_sync(page.mailbox, names, words)
-        return side, rows_of(page.mailbox, hits[offset:offset + PAGE_SIZE], tz), len(hits), \
-            capped
+        if not q:
+            return side, [], 0, False, None
+        try:
+            hits, capped = search_sync(page.mailbox, names, q)
+        except QueryError as exc:
+            return side, [], 0, False, str(exc)
+        return side, rows_of(hits[offset:offset + PAGE_SIZE], tz), len(hits), capped, None
 
-    side, rows, total, capped = await page.run(run)
+    side, rows, total, capped, error = await page.run(run)
     page._sidebar = side
     return await page.render(
         "search.html", title=f"Search: {q}" if q else "Search", query=q, scope=scope,
         folder=folder, search_folder=folder, rows=rows, total=total, offset=offset,
-        limit=PAGE_SIZE, capped=capped, max_hits=MAX_HITS, now=dt.datetime.now(dt.UTC))
+        limit=PAGE_SIZE, capped=capped, max_hits=MAX_HITS, error=error,
+        now=dt.datetime.now(dt.UTC))

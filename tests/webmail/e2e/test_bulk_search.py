@@ -101,3 +101,32 @@ def test_search_folder_and_all(rmail: RmailServer, page: Page, user: str, shots)
         link.click()
     assert page.locator(f'article.msg-detail[data-folder="Archive"][data-uid="{archived}"]'
                         ).count() == 1
+
+
+def test_search_reads_the_full_text_index(rmail: RmailServer, page: Page, user: str,
+                                          shots) -> None:
+    """Words deep in a message's text and in a text attachment, the search language's
+    operators, and a refused query shown as a form error, in Chromium."""
+    filler = "lorem ipsum dolor " * 2000
+    inbox = rmail.append(user, [
+        make_message("weekly notes", to=user, body=filler + "the Kühlschrank is empty\n"),
+        make_message("recipes", to=user, sender="Carol <carol@example.net>",
+                     attachments=[("list.txt", "text/plain", b"buy a new kuhlschrank")]),
+        make_message("unrelated", to=user)])
+    pages.login(page, rmail, user)
+
+    def search(q: str) -> list[int]:
+        form = page.locator("form.search-form")
+        form.locator("[name=q]").fill(q)
+        with page.expect_navigation():
+            form.locator("[name=q]").press("Enter")
+        pages.assert_stays(page, "the search results page")
+        return sorted(int(r.get_attribute("data-uid") or 0)
+                      for r in page.locator("section.message-list tr.message-row").all())
+
+    assert search("KUHLSCHRANK") == sorted(inbox[:2])
+    shots(page, "search-index")
+    assert search("kühlschrank from:carol") == [inbox[1]]
+    assert search('"is empty"') == [inbox[0]]
+    assert search("is:nonsense") == []
+    assert page.locator("section.message-list .form-error").count() == 1
