@@ -5,7 +5,8 @@ else checks credentials, so they all behave alike:
 
 - `Authorization: Basic` (user@domain or a bare name in the default domain, and the password)
   and `Authorization: Bearer <JWT>` (`rmail.auth.tokens`); with `cookie=True` also the webmail
-  session cookie `rmail_session` (`rmail.store.sessions`) when no Authorization header is sent.
+  session cookie `rmail_session` (`rmail.store.sessions`) when no Authorization header is sent
+  (only on read-only routes, and only from the webmail's own origin: `cross_site`).
 - Password logins go through `rmail.auth.Authenticator` and count toward the shared per-IP
   lockout; a locked IP gets 429 with `Retry-After` computed from the lockout (never a fixed
   figure), in every area.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -33,6 +35,7 @@ from rmail.auth import MASTER, AuthError, LoginInfo, Principal
 from rmail.auth.tokens import TokenClaims, TokenError, decode_token
 from rmail.services import Services
 from rmail.store.errors import InvalidValue, NotFound
+from rmail.store.events import Change
 from rmail.store.sessions import Session
 from rmail.web.errors import LOCKED_MESSAGE, HttpError
 from rmail.web.keys import CORE_KEY
@@ -40,17 +43,21 @@ from rmail.web.keys import CORE_KEY
 __all__ = [
     "BASIC_CHALLENGE",
     "BEARER_CHALLENGE",
+    "SESSION_CHANGE",
     "SESSION_COOKIE",
     "SecondFactorRequired",
     "authenticate",
+    "cross_site",
     "locked_error",
     "password_login",
     "session_principal",
+    "sessions_changed",
 ]
 
 BASIC_CHALLENGE = 'Basic realm="rmail", charset="UTF-8"'
 BEARER_CHALLENGE = 'Bearer realm="rmail"'
 SESSION_COOKIE = "rmail_session"
+SESSION_CHANGE = "session"  # the `Change.kind` of a logout or password change
 _MAX_HEADER = 16 * 1024
 
 
@@ -83,6 +90,9 @@ async def authenticate(request: web.Request, *, challenge: str = BEARER_CHALLENG
         if cookie:
             found = session_principal(request)
             if found is not None:
+                if cross_site(request):
+                    raise HttpError(403, "The session cookie is only accepted from the "
+                                         "webmail's own pages")
                 return found[0]
         raise _unauthorized("Authentication required", challenge)
     if len(header) > _MAX_HEADER:
@@ -178,6 +188,28 @@ def _from_token(services: Services, token: str, challenge: str) -> Principal:
 
 
 # -- webmail sessions ------------------------------------------------------------------------
+def cross_site(request: web.Request) -> bool:
+    """Whether a browser sent this request from another origin's page. The cookie is
+    SameSite=Lax and the CORS headers never allow credentials, so another site could not read
+    an answer anyway; refusing it also keeps other origins of the same site (another port of
+    this host) from holding streams open on the user's session. `Sec-Fetch-Site` when the
+    browser sends it (all current ones do), else `Origin` against `Host`."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site.strip().lower() not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return urlsplit(origin.strip()).netloc.lower() != request.host.lower()
+
+
+def sessions_changed(services: Services, domain: str, username: str) -> None:
+    """Tell the account's open update streams (in every worker, over the change bus) to check
+    their credentials now: a logout or password change ends them at once, not at the next
+    heartbeat."""
+    services.events.publish(Change(domain, username, SESSION_CHANGE))
+
+
 def session_principal(request: web.Request) -> tuple[Principal, Session, str] | None:
     """(principal, session, session id) from the `rmail_session` cookie, or None when there is
     no live session. A session whose account is gone, disabled or has a newer auth epoch (a

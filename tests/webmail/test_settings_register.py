@@ -7,7 +7,6 @@ import asyncio
 import json
 
 from rmail.auth.policy import check_new_password
-from rmail.store.mailbox import MailStore
 from tests.webmail.conftest import DOMAIN, Browser, MakeBrowser, message
 from tests.webmail.test_list import with_class
 
@@ -181,32 +180,35 @@ def test_password_policy() -> None:
             check_new_password(bad, min_length=10, username="alice")
 
 
-async def test_event_stream(browser: Browser) -> None:
-    await browser.login()
-    url = browser.base + "/webmail/events"
-    async with browser.session.get(url) as r:
+async def test_webmail_session_follows_the_update_stream(browser: Browser) -> None:
+    """The webmail's pages follow `/users/me/updates` with their session cookie (app.js); a
+    logout (here through the webmail's form) ends that stream at once."""
+    inbox_page = await browser.follow(await browser.login())
+    async with browser.session.get(browser.base + "/users/me/updates") as r:
         assert r.status == 200 and r.headers["Content-Type"] == "text/event-stream"
 
-        async def next_event() -> dict[str, object]:
+        async def next_event() -> dict[str, object] | None:
             data = b""
             while not data.endswith(b"\n\n") or b"data:" not in data:
-                data += await r.content.readuntil(b"\n")
+                line = await r.content.readuntil(b"\n") if not r.content.at_eof() else b""
+                if not line:
+                    return None
+                data += line
             line = next(x for x in data.split(b"\n") if x.startswith(b"data:"))
             return json.loads(line[5:])
 
-        first = await asyncio.wait_for(next_event(), 30)
-        inbox = next(f for f in first["folders"] if f["name"] == "INBOX")  # type: ignore
         mb = browser.services.mail.mailbox(DOMAIN, "alice")
-        await asyncio.to_thread(mb.folder("INBOX").append, message(9))
-        second = await asyncio.wait_for(next_event(), 30)
-        inbox2 = next(f for f in second["folders"] if f["name"] == "INBOX")  # type: ignore
-        assert inbox2["total"] == inbox["total"] + 1 and inbox2["unread"] == inbox["unread"] + 1
-        # another process (no bus between them): found by re-reading the counts
-        other = MailStore(browser.config.mail_root).mailbox(DOMAIN, "alice").folder("INBOX")
-        await asyncio.to_thread(other.append, message(10))
-        third = await asyncio.wait_for(next_event(), 60)
-        inbox3 = next(f for f in third["folders"] if f["name"] == "INBOX")  # type: ignore
-        assert inbox3["total"] == inbox2["total"] + 1
+        uid = (await asyncio.to_thread(mb.folder("INBOX").append, message(9))).uid
+        event = await asyncio.wait_for(next_event(), 30)
+        assert event is not None
+        assert event["command"] == "EXISTS" and event["uid"] == uid and event["flags"] == []
+        assert event["mailbox"] == mb.folder("INBOX").mailbox_id()
+        assert f'data-mailbox="{event["mailbox"]}"' in inbox_page.text  # app.js matches on it
+        await browser.submit(inbox_page, "logout-form")
+        assert await asyncio.wait_for(r.content.read(), 30) == b""  # ended, nothing more
+    async with browser.session.get(browser.base + "/users/me/updates") as r:
+        assert r.status == 401
+    assert (await browser.get("/webmail/events")).status == 404  # one stream, not two
 
 
 async def test_docs_pages(browser: Browser) -> None:

@@ -30,6 +30,7 @@ from rmail.web.api.base import (
     require_domain_admin,
     run,
 )
+from rmail.web.auth import sessions_changed
 from rmail.web.errors import ApiError
 
 routes = web.RouteTableDef()
@@ -146,4 +147,5 @@ async def set_password(request: web.Request) -> web.Response:
     await run(accounts.get, domain, username)  # 404 before spending a hash
     password_hash = await run(hash_password, password)
     await run(accounts.update, domain, username, password_hash=password_hash)
+    sessions_changed(core(request), domain, username)
     return json_response({"username": username, "domain": domain, "password_changed": True})

@@ -19,7 +19,7 @@ from rmail.store.folders import INBOX, SEPARATOR, FolderEntry
 from rmail.store.mailbox import Folder, UserMailbox
 from rmail.store.retention import check_retention
 from rmail.web.api.base import core, folder_name, get_bool, get_str, read_json, run
-from rmail.web.api.users import UserTarget, resolve_user, success
+from rmail.web.api.users import UserTarget, resolve_reader, resolve_user, success
 from rmail.web.errors import ApiError
 
 __all__ = ["MAILBOX", "mailbox_item", "open_mailbox", "routes", "user_mailbox"]
@@ -89,7 +89,8 @@ def _counters(request: web.Request) -> bool:
 
 @routes.get(BASE)
 async def list_mailboxes(request: web.Request) -> web.Response:
-    target = await resolve_user(request)
+    # the webmail's pages read their folder counts here (session cookie, own account only)
+    target = await resolve_reader(request)
     counters = _counters(request)
     mailbox = user_mailbox(request, target)
 

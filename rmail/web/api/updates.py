@@ -11,8 +11,13 @@ current position), so even a stream that saw no event can resume.
 The change bus (`rmail.store.events`, across worker processes by `rmail.bus`) only says when
 to look. Every `HEARTBEAT` seconds a comment line keeps proxies from closing the stream, the
 indexes are looked at anyway (changes made by the CLI publish nothing), and the credentials
-are checked again, as after every change: a logout or password change ends the stream (within
-`HEARTBEAT` seconds at most). Accepts the webmail's session cookie as well as the API's credentials.
+are checked again, as after every change: a logout or password change ends the stream at once
+(they publish a `session` change, `rmail.web.auth.sessions_changed`), and anything else that
+ends a login (expiry, an account disabled by the CLI) within `HEARTBEAT` seconds.
+
+Accepts the webmail's session cookie as well as the API's credentials: the webmail's pages
+follow this stream (`static/app.js`) for their live updates. A cookie opens only the caller's
+own account, and only from the webmail's own origin (`rmail.web.auth.cross_site`).
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from rmail.store.changes import Event, Position, changes_since, current_position
 from rmail.store.events import Change, Subscription
 from rmail.store.mailbox import UserMailbox
 from rmail.web.api.base import core, run
-from rmail.web.api.users import resolve_user
-from rmail.web.auth import authenticate
+from rmail.web.api.users import resolve_reader
+from rmail.web.auth import SESSION_CHANGE, authenticate
 from rmail.web.errors import HttpError
 
 __all__ = ["HEARTBEAT", "routes"]
@@ -72,8 +77,7 @@ async def _still_allowed(request: web.Request) -> bool:
 
 @routes.get("/users/{user}/updates")
 async def updates(request: web.Request) -> web.StreamResponse:
-    principal = await authenticate(request, cookie=True)
-    target = await resolve_user(request, principal=principal)
+    target = await resolve_reader(request)
     services = core(request)
     mailbox = services.mail.mailbox(target.domain, target.username)
     raw = request.headers.get("Last-Event-ID", "").strip()
@@ -122,6 +126,9 @@ async def _follow(request: web.Request, response: web.StreamResponse, sub: Subsc
         # the credentials again: a logout or password change ends the stream
         if not await _still_allowed(request):
             return
+        if change is not None and change.kind == SESSION_CHANGE and sub.queue.empty() \
+                and not sub.overflowed:
+            continue  # someone else's logout: nothing to read
         hint = change
         if sub.overflowed or not sub.queue.empty():
             sub.overflowed, hint = False, None  # several changes: read them all at once

@@ -41,6 +41,7 @@ from rmail.web.api.base import (
     require_user,
     run,
 )
+from rmail.web.auth import authenticate, sessions_changed
 from rmail.web.errors import ApiError
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "UserUpdate",
     "log_change",
     "require_master",
+    "resolve_reader",
     "resolve_user",
     "routes",
     "success",
@@ -141,6 +143,17 @@ async def resolve_user(request: web.Request, *, principal: Principal | None = No
     except NotFound:
         raise ApiError(404, f"No account has the address {address}") from None
     return UserTarget(principal, account)
+
+
+async def resolve_reader(request: web.Request) -> UserTarget:
+    """`resolve_user` for the read-only routes the webmail's pages call with their session
+    cookie (the update stream, the folder counts): a cookie opens the caller's own account
+    only, never the accounts an admin manages."""
+    principal = await authenticate(request, cookie=True)
+    target = await resolve_user(request, principal=principal)
+    if not target.is_self and "Authorization" not in request.headers:
+        raise ApiError(403, "A webmail session reads only its own account")
+    return target
 
 
 # -- GET /users/{user} ---------------------------------------------------------------------------
@@ -266,4 +279,5 @@ async def put_user(request: web.Request) -> web.Response:
         await step()
     if "password_hash" in update.changes:
         await run(log_change, request, target, "password change")
+        sessions_changed(services, target.domain, target.username)
     return success()

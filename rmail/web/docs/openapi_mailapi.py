@@ -171,7 +171,9 @@ def mailapi_paths() -> dict[str, dict[str, Any]]:
                        {200: ("Mailboxes, INBOX first", _ref("MailboxItemList"))},
                        errors=user_errors, params=[USER, _query(
                            "counters", {"enum": ["true", "false"]},
-                           "Add total, unseen and size")]),
+                           "Add total, unseen and size")],
+                       description="The webmail's pages read their folder counts here with "
+                                   "the session cookie (own account, same origin only)."),
             "post": _op("Create a mailbox (and missing parents)", "Mailboxes",
                         {200: ("Created", _ref("MailboxCreated"))},
                         errors=(*user_errors, 409), params=[USER],
@@ -254,8 +256,9 @@ def mailapi_paths() -> dict[str, dict[str, Any]]:
                     "`data:` JSON object `{command: EXISTS|EXPUNGE|FLAGS|CREATE|RENAME|"
                     "DELETE|RESYNC, mailbox, message, uid, modseq, flags, path}`; a comment "
                     "line every 30 s. Reconnecting with `Last-Event-ID` resumes without gaps; "
-                    "RESYNC when the position is too old. The webmail session cookie is "
-                    "accepted too.")}
+                    "RESYNC when the position is too old. A logout or password change "
+                    "ends the stream. The webmail session cookie is accepted too (own "
+                    "account, same origin only: 403 otherwise).")}
     paths["/users/{user}/updates"]["get"]["responses"]["200"]["content"] = {
         "text/event-stream": {"schema": STR}}
     eml = paths["/users/{user}/mailboxes/{mailbox}/messages/{message}/message.eml"]

@@ -47,7 +47,6 @@ from aiohttp import web
 from rmail.web.errors import HttpError
 from rmail.web.webmail import (
     compose,
-    events,
     filters,
     login,
     mailbox,
@@ -68,7 +67,7 @@ def setup_webmail(app: web.Application) -> None:
     """Mount the webmail's routes (the folder catch-all refuses reserved first segments, so
     areas registered before or after this call keep their routes)."""
     for area in (static, login, register, compose, search, settings, security, filters,
-                 events, message, mailbox):
+                 message, mailbox):
         app.add_routes(area.routes)
     mailbox.add_catch_all(app)
     own = "|".join(sorted(RESERVED - {"calendar", "drive"}))

@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from rmail.auth import AuthError, LoginInfo, Principal
-from rmail.web.auth import SESSION_COOKIE, SecondFactorRequired, locked_error, password_login
+from rmail.web.auth import (
+    SESSION_COOKIE,
+    SecondFactorRequired,
+    locked_error,
+    password_login,
+    sessions_changed,
+)
 from rmail.web.errors import HttpError
 from rmail.web.webmail.context import Page, session_cookie, view
 from rmail.web.webmail.urls import folder_path
@@ -147,6 +153,7 @@ async def _start_session(page: Page, principal: Principal,
 async def logout(page: Page) -> web.StreamResponse:
     session_id = page.request.cookies.get(SESSION_COOKIE, "")
     await page.run(page.services.sessions.end, session_id)
+    sessions_changed(page.services, page.user.domain, page.user.username)  # streams end now
     response = page.redirect("/webmail/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

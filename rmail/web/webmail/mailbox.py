@@ -89,6 +89,7 @@ def folder_rows(folder: Folder, offset: int, limit: int, tz: dt.tzinfo) -> list[
 class Listing:
     sidebar: list[FolderView]
     folder: str
+    mailbox_id: str  # the folder's id in the update stream (`GET /users/me/updates`)
     total: int
     unread: int
     rows: list[MessageRow]
@@ -98,7 +99,7 @@ def _listing(mailbox: UserMailbox, name: str, offset: int, tz: dt.tzinfo) -> Lis
     side = sidebar_sync(mailbox)
     folder = mailbox.folder(name)
     status = folder.status()
-    return Listing(side, folder.name, status.count, status.unseen,
+    return Listing(side, folder.name, folder.mailbox_id(), status.count, status.unseen,
                    folder_rows(folder, offset, PAGE_SIZE, tz))
 
 
@@ -111,7 +112,8 @@ async def _list(page: Page, raw: str) -> web.StreamResponse:
         raise page.redirect(page.url.folder(listing.folder))
     return await page.render(
         "list.html", title=f"{listing.folder} ({listing.unread:,})" if listing.unread
-        else listing.folder, folder=listing.folder, total=listing.total,
+        else listing.folder, folder=listing.folder, mailbox_id=listing.mailbox_id,
+        total=listing.total,
         unread=listing.unread, rows=listing.rows, offset=offset, limit=PAGE_SIZE,
         now=dt.datetime.now(dt.UTC), show_folder=False)
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from rmail.auth import LoginInfo, hash_password
 from rmail.auth.policy import check_new_password
 from rmail.store.errors import AlreadyExists, Conflict, InvalidValue, NotFound
-from rmail.web.auth import SESSION_COOKIE
+from rmail.web.auth import SESSION_COOKIE, sessions_changed
 from rmail.web.errors import HttpError
 from rmail.web.webmail import format as fmt
 from rmail.web.webmail.calendar.data import WEEKDAY_NAMES, week_start
@@ -120,6 +120,7 @@ async def password(page: Page) -> web.StreamResponse:
     session_id, _ = await page.run(sessions.create, account.domain, account.username,
                                    account.auth_epoch)
     await page.run(sessions.end, old)
+    sessions_changed(page.services, account.domain, account.username)  # streams end now
     response = page.redirect("/webmail/settings", ok="password")
     session_cookie(response, page.request, session_id, sessions.max_age_seconds)
     raise response

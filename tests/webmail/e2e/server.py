@@ -30,17 +30,19 @@ from tests.conftest import TEST_WORKERS
 from tests.mailenv import DOMAIN, PASSWORD, password_hash
 
 REPO = Path(__file__).resolve().parents[3]
-ANNOUNCED = re.compile(r"^\s*(http|lmtp)\s+(?:https?://)?([\w.\[\]:-]+?):(\d+)/?\s")
+ANNOUNCED = re.compile(r"^\s*(http|lmtp|smtp)\s+(?:https?://)?([\w.\[\]:-]+?):(\d+)/?\s")
 _names = (f"u{i}" for i in range(1, 1_000_000))
 
 
 def server_config(mail_root: Path, webmail: dict[str, Any] | None = None) -> dict[str, Any]:
-    """HTTPS and LMTP on ephemeral loopback ports, everything else off; ``webmail`` settings
+    """HTTPS, LMTP and SMTP (the MX) on ephemeral loopback ports, everything else off;
+    ``webmail`` settings
     are checked against the config schema (skip if this checkout has no such keys yet)."""
     listeners: dict[str, dict[str, object]] = {
         name: {"enabled": False, "port": 0} for name in LISTENER_NAMES}
     listeners["http"] = {"enabled": True, "host": "127.0.0.1", "port": 0, "tls": True}
     listeners["lmtp"] = {"enabled": True, "host": "127.0.0.1", "port": 0}
+    listeners["smtp"] = {"enabled": True, "host": "127.0.0.1", "port": 0}
     data: dict[str, Any] = {"hostname": "localhost", "mail_root": str(mail_root),
                             "domains": [DOMAIN], "listeners": listeners,
                             "workers": TEST_WORKERS}  # 1, or 2 in CI's second pass
@@ -66,6 +68,7 @@ class RmailServer:
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
         self.lmtp_port = 0
+        self.smtp_port = 0
 
     # -- process -------------------------------------------------------------------------------
     def start(self) -> RmailServer:
@@ -79,16 +82,26 @@ class RmailServer:
             self.output.append(line)
             if match := ANNOUNCED.match(line):
                 ports[match.group(1)] = int(match.group(3))
-            if len(ports) == 2:
+            if len(ports) == 3:
                 break
-        if len(ports) < 2:
+        if len(ports) < 3:
             self.stop()
-            raise AssertionError(f"rmail serve did not announce http and lmtp:\n"
+            raise AssertionError(f"rmail serve did not announce http, lmtp and smtp:\n"
                                  f"{''.join(self.output)}\n{self.log_tail()}")
-        self.port, self.lmtp_port = ports["http"], ports["lmtp"]
+        self.port, self.lmtp_port, self.smtp_port = ports["http"], ports["lmtp"], ports["smtp"]
         # Keep reading stdout so that the server can never block on a full pipe.
         threading.Thread(target=self._drain, daemon=True).start()
         return self
+
+    def restart(self) -> RmailServer:
+        """Stop, then start again on the same ports (an open page reconnects to them)."""
+        self.stop()
+        data = json.loads(self.config_file.read_text())
+        for name, port in (("http", self.port), ("lmtp", self.lmtp_port),
+                           ("smtp", self.smtp_port)):
+            data["listeners"][name]["port"] = port
+        self.config_file.write_text(json.dumps(data))
+        return self.start()
 
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -155,6 +168,11 @@ class RmailServer:
     def messages(self, address: str, folder: str = "INBOX") -> list[bytes]:
         box = self.folder(address, folder)
         return [box.read_message(uid) for uid in box.uids()]
+
+    def smtp(self, sender: str, recipients: list[str], raw: bytes) -> None:
+        """Deliver through the MX listener (SMTP), as a sending mail server would."""
+        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30) as client:
+            client.sendmail(sender, recipients, raw)
 
     def lmtp(self, sender: str, recipients: list[str], raw: bytes) -> None:
         """Deliver through the LMTP listener, as a mail transfer agent would."""

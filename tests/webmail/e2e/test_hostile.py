@@ -90,7 +90,7 @@ class Watch:
 
     def in_flight(self) -> list[str]:
         """Requests still open, apart from the long-lived event stream."""
-        return [url for url in self.open if not url.endswith("/webmail/events")]
+        return [url for url in self.open if not url.endswith("/users/me/updates")]
 
     def route(self, route: Route, request: Request) -> None:
         self.requests.append((request.url, request.resource_type))

@@ -43,35 +43,126 @@
     fit(frame);
   });
 
-  // Live updates: the server-sent event stream says that a folder changed.
-  var list = document.querySelector("section.message-list[data-live]");  // folder pages only
-  if (window.EventSource && document.querySelector("aside.sidebar")) {
-    var base = document.querySelector("a.action-compose");
-    if (!base) return;
-    var url = base.href.replace(/\/webmail\/compose.*$/, "/webmail/events");
-    var source = new EventSource(url);
-    var pending = null;
-    source.addEventListener("folders", function (ev) {
-      var data;
-      try { data = JSON.parse(ev.data); } catch (e) { return; }
-      (data.folders || []).forEach(function (f) {
-        document.querySelectorAll("li.folder-item").forEach(function (li) {
-          if (li.getAttribute("data-folder") !== f.name) return;
-          li.setAttribute("data-total", f.total);
-          li.setAttribute("data-unread", f.unread);
+  // Live updates: the account's change stream, GET /users/me/updates (server-sent events of
+  // the JSON API, opened with the session cookie). EventSource reconnects by itself and sends
+  // Last-Event-ID, so the server resumes where the page stood (also after a restart). Each
+  // burst of events refreshes the sidebar's counts from GET /users/me/mailboxes; a change of
+  // the folder shown refreshes its list in place (fetched again, never a navigation), unless
+  // the reader is paging or has rows checked: then rows are only updated where they stand.
+  var compose = document.querySelector("aside.sidebar a.action-compose");
+  if (window.EventSource && window.fetch && window.DOMParser && compose) {
+    live(compose.href.replace(/\/webmail\/compose.*$/, ""));
+  }
+
+  function live(origin) {
+    var source = new EventSource(origin + "/users/me/updates");
+    var timer = null;
+    var refreshList = false;  // the folder shown changed (or the stream said RESYNC)
+    var running = false;
+
+    function list() { return document.querySelector("section.message-list[data-live]"); }
+    function shown() { var l = list(); return l ? l.getAttribute("data-mailbox") : null; }
+    function busy() {
+      var l = list();
+      return !l || l.getAttribute("data-offset") !== "0" ||
+        !!document.querySelector("input.row-check:checked");
+    }
+    function soon() { if (!timer) timer = setTimeout(refresh, 250); }
+
+    function row(uid) {
+      var l = list();
+      return l && l.querySelector('tr.message-row[data-uid="' + Number(uid) + '"]');
+    }
+    function flagRow(uid, flags) {
+      var tr = row(uid);
+      if (!tr) return;
+      var flagged = flags.indexOf("\\Flagged") >= 0;
+      tr.setAttribute("data-flags", flags.join(" "));
+      tr.classList.toggle("unread", flags.indexOf("\\Seen") < 0);
+      tr.classList.toggle("flagged", flagged);
+      var star = tr.querySelector("td.col-star");
+      var button = star && star.querySelector("button.star");
+      if (star) star.classList.toggle("flagged", flagged);
+      if (button) {
+        button.textContent = flagged ? "\u2605" : "\u2606";
+        button.title = flagged ? "Unstar" : "Star";
+        button.setAttribute("aria-label", flagged ? "Starred" : "Not starred");
+      }
+    }
+
+    function counts(data) {
+      (data.results || []).forEach(function (m) {
+        document.querySelectorAll("aside.sidebar li.folder-item").forEach(function (li) {
+          if (li.getAttribute("data-folder") !== m.path) return;
+          li.setAttribute("data-total", m.total);
+          li.setAttribute("data-unread", m.unseen);
           var count = li.querySelector(".count");
-          if (count) count.textContent = f.unread ? String(f.unread) : "";
+          if (count) count.textContent = m.unseen ? String(m.unseen) : "";
         });
-        if (list && list.getAttribute("data-folder") === f.name &&
-            String(f.total) !== list.getAttribute("data-total")) {
-          var offset = document.querySelector(".page-info");
-          var atTop = !offset || offset.getAttribute("data-offset") === "0";
-          var busy = document.querySelector("input.row-check:checked");
-          if (atTop && !busy && !pending) {
-            pending = setTimeout(function () { window.location.reload(); }, 300);
-          }
+        var l = list();
+        if (l && m.id === shown() && String(m.total) !== l.getAttribute("data-total")) {
+          refreshList = true;  // e.g. mail that came before this page's stream opened
         }
       });
+    }
+
+    // The folder page again, as it is now: its list, sidebar and title replace the shown ones.
+    function reloadList() {
+      return fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) {
+          if (!r.ok || r.redirected) return null;  // logged out, or the folder went away
+          return r.text();
+        })
+        .then(function (html) {
+          if (!html || busy()) return;
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.querySelector("section.message-list[data-live]");
+          var side = doc.querySelector("aside.sidebar");
+          var l = list();
+          if (!fresh || !l || fresh.getAttribute("data-mailbox") !== shown()) return;
+          l.replaceWith(document.importNode(fresh, true));
+          var oldSide = document.querySelector("aside.sidebar");
+          if (side && oldSide) oldSide.replaceWith(document.importNode(side, true));
+          document.title = doc.title;
+        });
+    }
+
+    function refresh() {
+      timer = null;
+      if (running) { soon(); return; }
+      running = true;
+      fetch(origin + "/users/me/mailboxes?counters=true",
+            { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (data) counts(data);
+          if (refreshList && !busy()) {
+            refreshList = false;
+            return reloadList();
+          }
+        })
+        .catch(function () { /* the next event or reconnect tries again */ })
+        .then(function () { running = false; });
+    }
+
+    // Opened (again): anything that happened while no stream was open shows in the counts.
+    source.addEventListener("open", soon);
+    source.addEventListener("message", function (ev) {
+      var e;
+      try { e = JSON.parse(ev.data); } catch (err) { return; }
+      var here = e.mailbox && e.mailbox === shown();
+      if (e.command === "RESYNC" || (here && e.command === "EXISTS")) {
+        refreshList = true;
+      } else if (here && e.command === "EXPUNGE") {
+        var tr = row(e.uid);
+        if (tr) tr.remove();
+        refreshList = true;
+      } else if (here && e.command === "FLAGS") {
+        flagRow(e.uid, e.flags || []);
+      }
+      soon();
     });
+    // Logged out (or the password changed): the server ends the stream and refuses the
+    // reconnection, and EventSource gives up by itself (readyState CLOSED).
   }
 })();
