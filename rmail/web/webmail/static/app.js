@@ -67,7 +67,12 @@
       return !l || l.getAttribute("data-offset") !== "0" ||
         !!document.querySelector("input.row-check:checked");
     }
-    function soon() { if (!timer) timer = setTimeout(refresh, 250); }
+    // A burst of events is one refresh, and refreshes are at least a second apart (a flood of
+    // mail costs two requests a second, well inside the server's per-IP rate limit).
+    var last = 0;
+    function soon() {
+      if (!timer) timer = setTimeout(refresh, Math.max(250, last + 1000 - Date.now()));
+    }
 
     function row(uid) {
       var l = list();
@@ -131,6 +136,7 @@
       timer = null;
       if (running) { soon(); return; }
       running = true;
+      last = Date.now();
       fetch(origin + "/users/me/mailboxes?counters=true",
             { credentials: "same-origin", cache: "no-store" })
         .then(function (r) { return r.ok ? r.json() : null; })
