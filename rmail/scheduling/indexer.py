@@ -6,8 +6,10 @@ It taps the change bus (`EventBus.taps`): the supervisor's bus hears every worke
 single process hears its own. An append, expunge or move names its folder; a folder-list change
 (create, rename, delete) asks for a full sync of the user. Changes are collected while a run is
 busy and for `delay` seconds after the first, so a burst of deliveries is indexed in batches of
-`SearchIndex.BATCH` per transaction, not one transaction per message. Flag changes are ignored:
-`is:unread`/`is:flagged` are answered from the folders' own indexes, never from this one.
+`SearchIndex.BATCH` per transaction, not one transaction per message. When a user's removed
+messages outnumber the live ones in the index, the indexer rebuilds it (`SearchIndex.compact`).
+Flag changes are ignored: `is:unread`/`is:flagged` are answered from the folders' own
+indexes, never from this one.
 
 At start every user is caught up once (what changed while no server ran, or an index of an
 older layout being rebuilt), a batch per lock hold. Events are hints: a lost one leaves the
@@ -27,7 +29,7 @@ from typing import Any
 from rmail.store.errors import CorruptStore, NotFound
 from rmail.store.events import Change, EventBus
 from rmail.store.mailbox import MailStore
-from rmail.store.searchindex import BATCH, search_index
+from rmail.store.searchindex import BATCH, SearchIndex, search_index
 
 __all__ = ["SearchIndexer"]
 
@@ -103,6 +105,14 @@ class SearchIndexer:
                 done += got
             if folders is ALL:
                 index.sync()  # drops the entries of deleted folders
+            if index.needs_compaction():  # removed messages' entries outnumber the live ones
+                own = SearchIndex(mailbox)  # its own lock and connection: searches go on
+                try:
+                    kept = own.compact()
+                finally:
+                    own.close()
+                log.info("search index of %s@%s compacted (%d messages)", username, domain,
+                         kept)
         except CorruptStore as exc:  # the damaged database was dropped: redo from scratch
             log.warning("search index of %s@%s rebuilt: %s", username, domain, exc)
             done += index.sync() or 0

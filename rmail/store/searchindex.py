@@ -18,9 +18,12 @@ workers and the CLI take turns) and commit in batches, so a crash loses at most 
 flight, which the next sync redoes.
 
 Size: the FTS5 table is contentless (`content=''`): it holds the inverted index with
-positions (so phrases work) but no copy of the text. Removing a document from a contentless
-table needs the text that was indexed, so each document's folded text is kept zlib-compressed
-in `texts` (about a fifth of the size of the copy FTS5 would keep), read only to delete.
+positions (so phrases work) but no copy of the text. SQLite before 3.43 cannot delete a row of a
+contentless table without the very text indexed, so a removed message only loses its `docs`
+row: its FTS5 entries stay as garbage that every query drops by joining `docs` (whose ids are
+AUTOINCREMENT, never reused, so garbage never names a new message). When garbage outnumbers
+the live documents (`needs_compaction`), `compact` rebuilds the FTS5 table from the folders in
+one transaction (readers keep the old snapshot meanwhile; the server's indexer runs it).
 
 Results come in index order, newest indexed first (`rowid` descending; indexing follows UID
 order, i.e. arrival), which FTS5 walks without sorting: a limit of 20 stops after 20 matches
@@ -33,13 +36,10 @@ import contextlib
 import os
 import sqlite3
 import threading
-import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from rmail.mail.message_json import thread_id
 from rmail.mail.searchquery import SearchQuery, fts_expression
@@ -51,14 +51,17 @@ from rmail.store.mailbox import Folder, UserMailbox
 
 __all__ = ["BATCH", "CATCHUP", "Hit", "SearchIndex", "reindex_all", "search_index"]
 
-VERSION = 3  # 2: docs.thread; 3: contentless fts, the folded text compressed in `texts`
+VERSION = 4  # 2: docs.thread; 4: contentless fts, AUTOINCREMENT ids
 FLAGGED = "\\Flagged"
 BATCH = 200  # messages indexed per transaction
+COMPACT_MIN = 1000  # garbage rows below which an index is never rebuilt
 CATCHUP = 100  # messages a search indexes itself at most (the indexer does the rest)
+_FTS = ("fts5(sender, recipients, subject, body, content = '', "
+        "tokenize = 'unicode61 remove_diacritics 2')")
 _SCHEMA = f"""
 PRAGMA user_version = {VERSION};
 CREATE TABLE IF NOT EXISTS docs (
-    id INTEGER PRIMARY KEY, folder TEXT NOT NULL, uid INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, folder TEXT NOT NULL, uid INTEGER NOT NULL,
     size INTEGER NOT NULL, idate INTEGER NOT NULL, att INTEGER NOT NULL,
     thread TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS docs_folder_uid ON docs(folder, uid);
@@ -66,10 +69,7 @@ CREATE INDEX IF NOT EXISTS docs_thread ON docs(thread);
 CREATE TABLE IF NOT EXISTS state (
     folder TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, modseq INTEGER NOT NULL,
     last_uid INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-    sender, recipients, subject, body, content = '',
-    tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING {_FTS};
 """
 
 
@@ -255,10 +255,7 @@ class SearchIndex:
                         "INSERT INTO docs (folder, uid, size, idate, att, thread) "
                         "VALUES (?, ?, ?, ?, ?, ?)", (fid, doc.uid, doc.size, doc.idate,
                                                       int(doc.att), doc.thread))
-                    conn.execute("INSERT INTO fts (rowid, sender, recipients, subject, body) "
-                                 "VALUES (?, ?, ?, ?, ?)", (cur.lastrowid, *doc.fields))
-                    conn.execute("INSERT INTO texts VALUES (?, ?)",
-                                 (cur.lastrowid, _pack(doc.fields)))
+                    _insert_fts(conn, cur.lastrowid, doc)
                 conn.execute("UPDATE state SET last_uid = ?, modseq = ? WHERE folder = ?",
                              (chunk[-1], modseq if final else -1, fid))
                 conn.execute("COMMIT")
@@ -272,19 +269,54 @@ class SearchIndex:
 
     @staticmethod
     def _delete_rows(conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> None:
-        """Remove documents. The FTS5 table is contentless (it keeps no copy of the text), so
-        its entries are removed with FTS5's 'delete' command and the very text indexed,
-        kept compressed in `texts` for this alone."""
-        rows = [r[0] for r in conn.execute(f"SELECT id FROM docs WHERE {where}", args)]
-        for start in range(0, len(rows), 500):
-            chunk = rows[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for rowid, data in conn.execute(
-                    f"SELECT id, data FROM texts WHERE id IN ({marks})", chunk).fetchall():
-                conn.execute("INSERT INTO fts (fts, rowid, sender, recipients, subject, body) "
-                             "VALUES ('delete', ?, ?, ?, ?, ?)", (rowid, *_unpack(data)))
-            conn.execute(f"DELETE FROM texts WHERE id IN ({marks})", chunk)
-            conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", chunk)
+        """Remove documents: their `docs` rows only (see "Size" above)."""
+        conn.execute(f"DELETE FROM docs WHERE {where}", args)
+
+    # -- garbage -----------------------------------------------------------------------------
+    def garbage(self) -> tuple[int, int]:
+        """(FTS5 rows whose document is gone, live documents)."""
+        with self._lock:
+            conn = self._connect()
+            total = conn.execute("SELECT count(*) FROM fts_docsize").fetchone()[0]
+            live = conn.execute("SELECT count(*) FROM docs").fetchone()[0]
+        return total - live, live
+
+    def needs_compaction(self) -> bool:
+        dead, live = self.garbage()
+        return dead >= COMPACT_MIN and dead > live
+
+    def compact(self) -> int:
+        """Rebuild the FTS5 table from the live documents' messages in one transaction (the
+        garbage of removed messages goes); returns the documents kept. Holds the writer lock
+        throughout: use an instance of its own (`SearchIndex(mailbox)`) so this process's
+        searches, which use the shared one, are not kept waiting."""
+        with fsutil.locked(self.lock_path), self._lock:
+            conn = self._connect()
+            folders = {}
+            for entry in self.mailbox.entries():
+                if entry.folder_id is not None:
+                    with contextlib.suppress(NotFound):
+                        folders[entry.folder_id] = self.mailbox.folder(entry.name)
+            rows = conn.execute("SELECT id, folder, uid FROM docs ORDER BY id").fetchall()
+            kept = 0
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DROP TABLE fts")
+                conn.execute(f"CREATE VIRTUAL TABLE fts USING {_FTS}")
+                for rowid, fid, uid in rows:
+                    folder = folders.get(fid)
+                    doc = None if folder is None else _document(folder, uid)
+                    if doc is None:  # gone since: the next sync would drop it anyway
+                        conn.execute("DELETE FROM docs WHERE id = ?", (rowid,))
+                        continue
+                    _insert_fts(conn, rowid, doc)
+                    kept += 1
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return kept
 
     def _drop_folder(self, conn: sqlite3.Connection, fid: str) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -417,13 +449,9 @@ def _index_lock(path: str, wait: bool) -> Iterator[bool]:
         yield got
 
 
-def _pack(fields: tuple[str, str, str, str]) -> bytes:
-    return zlib.compress(orjson.dumps(fields), 1)
-
-
-def _unpack(data: bytes) -> tuple[str, str, str, str]:
-    sender, recipients, subject, body = orjson.loads(zlib.decompress(data))
-    return sender, recipients, subject, body
+def _insert_fts(conn: sqlite3.Connection, rowid: int, doc: _Doc) -> None:
+    conn.execute("INSERT INTO fts (rowid, sender, recipients, subject, body) "
+                 "VALUES (?, ?, ?, ?, ?)", (rowid, *doc.fields))
 
 
 def _indexed(conn: sqlite3.Connection, fid: str) -> list[int]:

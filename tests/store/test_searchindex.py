@@ -8,7 +8,7 @@ import sqlite3
 
 from rmail.store.fsutil import locked
 from rmail.store.mailbox import Folder, UserMailbox
-from rmail.store.searchindex import VERSION, SearchIndex
+from rmail.store.searchindex import COMPACT_MIN, VERSION, SearchIndex
 from tests.store.conftest import message
 
 
@@ -22,24 +22,50 @@ def fts_count(index: SearchIndex, word: str) -> int:
         conn.close()
 
 
-def test_expunged_text_leaves_the_inverted_index(mailbox: UserMailbox, inbox: Folder) -> None:
-    uids = [inbox.append(message(i, b"ocelot number %d" % i)).uid for i in range(4)]
+def test_expunged_messages_are_garbage_until_compaction(mailbox: UserMailbox,
+                                                        inbox: Folder) -> None:
+    uids = [r.uid for r in inbox.append_many(
+        [(message(i, b"ocelot number %d" % i), (), None) for i in range(40)])]
     index = SearchIndex(mailbox)
     try:
-        assert index.sync() == 4
-        assert fts_count(index, "ocelot") == 4
-        inbox.expunge(uids[:3])
+        assert index.sync() == 40
+        inbox.expunge(uids[:30])
         assert index.sync() == 0
-        assert fts_count(index, "ocelot") == 1
-        hits, more = index.search('"ocelot"', folders=[inbox.id], limit=10)
-        assert [h.uid for h in hits] == [uids[3]] and not more
+        assert fts_count(index, "ocelot") == 40  # contentless: the entries stay ...
+        hits, more = index.search('"ocelot"', folders=[inbox.id], limit=100)
+        assert sorted(h.uid for h in hits) == uids[30:] and not more  # ... but never match
+        assert index.garbage() == (30, 10)
+        # a new message never inherits a removed one's entries (ids are not reused)
+        late = inbox.append(message(99, b"pelican")).uid
+        assert index.sync() == 1
+        assert [h.uid for h in index.search('"ocelot"', folders=[inbox.id], limit=100)[0]
+                ] == uids[:29:-1]
+        assert [h.uid for h in index.search('"pelican"', folders=[inbox.id], limit=9)[0]
+                ] == [late]
+        assert index.compact() == 11
+        assert index.garbage() == (0, 11)
+        assert fts_count(index, "ocelot") == 10
         conn = sqlite3.connect(index.path)
         conn.execute("INSERT INTO fts (fts) VALUES ('integrity-check')")  # raises if damaged
-        assert conn.execute("SELECT count(*) FROM texts").fetchone()[0] == 1
         conn.close()
         # a phrase still keeps its order without a stored copy of the text
-        assert index.search('"number 3"', folders=[inbox.id], limit=10)[0]
-        assert not index.search('"3 number"', folders=[inbox.id], limit=10)[0]
+        assert index.search('"number 33"', folders=[inbox.id], limit=10)[0]
+        assert not index.search('"33 number"', folders=[inbox.id], limit=10)[0]
+    finally:
+        index.close()
+
+
+def test_compaction_threshold(mailbox: UserMailbox, inbox: Folder) -> None:
+    inbox.append_many([(message(i), (), None) for i in range(COMPACT_MIN + 2)])
+    index = SearchIndex(mailbox)
+    try:
+        index.sync()
+        inbox.expunge(inbox.uids()[:COMPACT_MIN // 2])
+        index.sync()
+        assert not index.needs_compaction()  # less garbage than live documents
+        inbox.expunge(inbox.uids()[:COMPACT_MIN // 2 + 1])
+        index.sync()
+        assert index.needs_compaction()
     finally:
         index.close()
 

@@ -90,3 +90,28 @@ async def test_search_catches_up_on_missed_events(api: Api) -> None:
     index = search_index(api.services.mail.mailbox(DOMAIN, "alice"))
     assert index.indexed_through(folder.id) == (folder.uidvalidity, max(folder.uids()))
 
+
+
+async def test_indexer_compacts_after_mass_expunge(api: Api) -> None:
+    """Removed messages leave garbage in the contentless FTS5 table; once it outnumbers the
+    live documents the indexer rebuilds the table (searches answer throughout)."""
+    from rmail.store.searchindex import COMPACT_MIN, SearchIndex
+
+    mailbox = api.services.mail.mailbox(DOMAIN, "alice")
+    inbox = mailbox.folder("INBOX")
+    count = COMPACT_MIN + 100
+    await asyncio.to_thread(inbox.append_many, [
+        (message(f"Bulk {i}", f"bulk tapir {i}\n"), (), None) for i in range(count)])
+    await until(lambda: len(indexed(api).get(inbox.id, set())) == count, "the bulk")
+    gone = inbox.uids()[:COMPACT_MIN + 50]
+    await asyncio.to_thread(inbox.expunge, gone)
+    probe = SearchIndex(mailbox)  # a connection of our own, not the server's
+    try:
+        def compacted() -> bool:
+            probe.close()
+            return probe.garbage() == (0, 50)
+
+        await until(compacted, "compaction")
+    finally:
+        probe.close()
+    assert len(await search(api, "tapir", limit="100")) == 50
