@@ -4,9 +4,9 @@ per worker.
 
 The table is a fixed-size block of shared memory (a `memfd`) that the server creates before
 any worker starts (the supervisor, or the single process itself) and hands to each worker as
-an inherited descriptor. Layout (native byte order, version 1)::
+an inherited descriptor. Layout (native byte order, version 2)::
 
-    header   magic "RMCT", version, rows, slots             4 x uint32
+    header   magic "RMCT", version, rows, slots, 16-byte hash key
     keys     slots x 20 bytes: crc32(scope) + IPv6 address  (IPv4 as ::ffff:a.b.c.d)
     counts   rows x slots x uint32                          row r = worker r+1's connections
 
@@ -18,39 +18,61 @@ clients' sockets died with it).
 Lock: one POSIX record lock (``lockf``) over the whole block, held only for the few
 microseconds of a check-and-increment or a release, never across an ``await``. Record locks
 belong to the process and the kernel drops them when it dies, so a worker killed while holding
-the lock cannot wedge the others (a `multiprocessing.Lock` would stay taken). A key lives in
-a slot found by linear probing within `PROBE` slots of its hash; a slot whose counts are all
-zero is free for another key. When the window is full of live addresses (a flood of distinct
-clients), the connection is admitted uncounted and a warning logged: the cap fails open
-rather than refusing clients the table has no room for.
+the lock cannot wedge the others (a `multiprocessing.Lock` would stay taken).
+
+Placement: a key lives within `PROBE` slots of its hash, a keyed BLAKE2b with a key drawn when
+the table is made (so a client cannot pick addresses that all land in one window); a slot
+whose counts are all zero is free for another key (rows of departed addresses are reused, never
+moved). `default_slots` sizes the table at twice the descriptors every worker could hold, so
+it cannot fill with live connections before the processes run out of descriptors. Should a
+window still be full of live addresses, the connection is refused like one over its cap (the
+listener answers with its temporary error and closes): the cap protects the server, and
+admitting uncounted would let a flood of distinct addresses open unlimited connections each.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import ipaddress
 import logging
 import mmap
 import os
+import resource
 import struct
+import time
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["ConnectionTable", "Slot"]
+__all__ = ["PROBE", "ConnectionTable", "Slot", "default_slots"]
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"RMCT"
-VERSION = 1
-HEADER = struct.Struct("=4sIII")
+VERSION = 2
+HEADER = struct.Struct("=4sIII16s")
 KEY_SIZE = 20
-SLOTS = 4096
-PROBE = 32
+MIN_SLOTS = 4096
+MAX_SLOTS = 1 << 18  # 5 MiB of keys and 1 MiB of counts per row, touched only where used
+PROBE = 64
+WARN_EVERY = 60.0  # seconds between two "table full" warnings of one process
+
+
+def default_slots(rows: int) -> int:
+    """Twice the descriptors ``rows`` processes may hold (their soft ``RLIMIT_NOFILE``), as a
+    power of two within [`MIN_SLOTS`, `MAX_SLOTS`]: every counted connection is an open
+    socket, so the live addresses fill at most half the table."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 2 * rows * (soft if soft != resource.RLIM_INFINITY else MAX_SLOTS)
+    slots = MIN_SLOTS
+    while slots < want and slots < MAX_SLOTS:
+        slots *= 2
+    return slots
 
 
 @dataclass(frozen=True)
 class Slot:
-    """An admitted connection's place in the table (None when it was admitted uncounted)."""
+    """An admitted connection's place in the table (None for a trusted address, never counted)."""
 
     index: int | None
 
@@ -76,11 +98,13 @@ class ConnectionTable:
         self.owner = owner
         size = os.fstat(fd).st_size
         self._map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        magic, version, rows, slots = HEADER.unpack_from(self._map, 0)
+        magic, version, rows, slots, self._hash_key = HEADER.unpack_from(self._map, 0)
         if magic != MAGIC or version != VERSION:
             self._map.close()
             raise ValueError(f"not a connection table (version {version})")
         self.rows, self.slots = rows, slots
+        self.window = min(PROBE, slots)
+        self._warned = 0.0
         if not 0 <= row < rows:
             self._map.close()
             raise ValueError(f"row {row} outside a table of {rows}")
@@ -90,13 +114,17 @@ class ConnectionTable:
 
     # -- life ---------------------------------------------------------------------------------
     @classmethod
-    def create(cls, rows: int, slots: int = SLOTS) -> ConnectionTable:
-        """A new zeroed table with ``rows`` rows (one per worker); this handle counts in row 0.
-        The descriptor is inheritable by `pass_fds` (memfd, no path on disk)."""
+    def create(cls, rows: int, slots: int | None = None) -> ConnectionTable:
+        """A new zeroed table with ``rows`` rows (one per worker) and ``slots`` addresses
+        (`default_slots` when None); this handle counts in row 0. The descriptor is
+        inheritable by `pass_fds` (memfd, no path on disk)."""
+        slots = default_slots(rows) if slots is None else slots
+        if slots < 1:
+            raise ValueError("a connection table needs at least one slot")
         fd = os.memfd_create("rmail-connections", os.MFD_CLOEXEC)
         try:
             os.ftruncate(fd, HEADER.size + slots * KEY_SIZE + rows * slots * 4)
-            os.pwrite(fd, HEADER.pack(MAGIC, VERSION, rows, slots), 0)
+            os.pwrite(fd, HEADER.pack(MAGIC, VERSION, rows, slots, os.urandom(16)), 0)
             return cls(fd, 0, owner=True)
         except BaseException:
             os.close(fd)
@@ -128,9 +156,10 @@ class ConnectionTable:
 
     def _find(self, key: bytes) -> tuple[int | None, int]:
         """(slot holding ``key`` or None, first slot of its probe window)."""
-        start = zlib.crc32(key) % (self.slots - PROBE + 1)
+        digest = hashlib.blake2b(key, digest_size=8, key=self._hash_key).digest()
+        start = int.from_bytes(digest, "little") % (self.slots - self.window + 1)
         base = self._keys_at
-        lo, hi = base + start * KEY_SIZE, base + (start + PROBE) * KEY_SIZE
+        lo, hi = base + start * KEY_SIZE, base + (start + self.window) * KEY_SIZE
         at = self._map.find(key, lo, hi)
         while at >= 0:
             if (at - base) % KEY_SIZE == 0:
@@ -140,28 +169,35 @@ class ConnectionTable:
 
     def admit(self, scope: str, ip: str, limit: int) -> Slot | None:
         """Count a connection from ``ip`` on ``scope`` (a listener name) unless the address
-        already holds ``limit`` across all rows; None when refused."""
+        already holds ``limit`` across all rows, or is new and its window of the table is
+        full of live addresses; None when refused."""
         key = _key(scope, ip)
         self._lock()
         try:
             slot, start = self._find(key)
             if slot is None:
-                for candidate in range(start, start + PROBE):
+                for candidate in range(start, start + self.window):
                     if self._total(candidate) == 0:
                         slot = candidate
                         at = self._keys_at + slot * KEY_SIZE
                         self._map[at:at + KEY_SIZE] = key
                         break
                 else:
-                    log.warning("%s: connection table full near %s; admitted uncounted",
-                                scope, ip)
-                    return Slot(None)
+                    self._warn_full(scope, ip)
+                    return None
             elif self._total(slot) >= limit:
                 return None
             self._counts[self.row * self.slots + slot] += 1
             return Slot(slot)
         finally:
             self._unlock()
+
+    def _warn_full(self, scope: str, ip: str) -> None:
+        now = time.monotonic()
+        if now - self._warned >= WARN_EVERY or not self._warned:
+            self._warned = now
+            log.warning("%s: connection table full (%d addresses) near %s; refusing new "
+                        "addresses until connections end", scope, self.slots, ip)
 
     def release(self, held: Slot) -> None:
         """Give back a connection `admit` counted (in this process's row)."""
