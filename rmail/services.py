@@ -9,8 +9,14 @@ see `rmail.bus`), one `Lockout` (failures on any protocol count against the same
 shared with the other workers over the bus), the drive, share, calendar and contact stores,
 and the webmail session and preference stores (on disk, so every worker sees every session).
 
-It also owns the thread pools: `store_pool` for store calls made from the loop (`run`), and
-the mail store's fsync pool for commit waves. `stop` shuts them down.
+It also owns the thread pools, and is the one way to run blocking work off the loop:
+`store_pool` for store calls (`run`), `password_pool` for argon2 hashes and verifications
+(`run_password`: as many threads as cores, so a flood of logins neither takes the store's
+threads nor holds 64 MiB of argon2 memory per thread beyond what the cores can compute), and
+the mail store's fsync pool for commit waves. `close` shuts them down; no pool is created at
+import. The only `asyncio.to_thread` calls left are the server's own start (building these
+very services, the certificate) and stop (closing the pools), and `auth.create_user`, a
+one-shot helper for scripts that run no server.
 
 Singletons (`start(singletons=True)`): the outbound queue runner, the VALARM reminder task, the
 provisioning task (periodic fetch, deleted-account sweeper), the retention sweeper and the
@@ -25,6 +31,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,11 +56,12 @@ from rmail.store.preferences import Preferences
 from rmail.store.retention import RetentionStore
 from rmail.store.sessions import SessionStore
 
-__all__ = ["STORE_THREADS", "Services", "build_services"]
+__all__ = ["PASSWORD_THREADS", "STORE_THREADS", "Services", "build_services"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 STORE_THREADS = 16  # store calls from the loops of one process (IMAP, API, DAV, drive)
+PASSWORD_THREADS = os.cpu_count() or 2  # argon2 runs at once (CPU- and memory-bound)
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ class Services:
     calendars: CalendarStore = field(default=None)  # type: ignore[assignment]
     contacts: ContactStore = field(default=None)  # type: ignore[assignment]
     store_pool: ThreadPoolExecutor = field(default=None)  # type: ignore[assignment]
+    password_pool: ThreadPoolExecutor = field(default=None)  # type: ignore[assignment]
     # Retention settings and the sweeper (a singleton task, `rmail.scheduling.retention`).
     retention: RetentionStore = field(default=None)  # type: ignore[assignment]
     retention_task: RetentionTask = field(default=None)  # type: ignore[assignment]
@@ -106,6 +115,10 @@ class Services:
         if self.store_pool is None:
             object.__setattr__(self, "store_pool",
                                ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="rmail-store"))
+        if self.password_pool is None:
+            object.__setattr__(self, "password_pool", ThreadPoolExecutor(
+                PASSWORD_THREADS, thread_name_prefix="rmail-argon2"))
+        self.auth.run = self.run_password
         if self.queue is None:
             object.__setattr__(self, "queue", OutboundQueue(self.config, self.accounts))
         if self.delivery is None:
@@ -124,13 +137,17 @@ class Services:
                 self.mail, self.events, run=self.run, users=self.retention_task.users))
         if self.provisioning is None:
             object.__setattr__(self, "provisioning",
-                               ProvisioningTask(self.config, self.accounts, self.mail.forget))
+                               ProvisioningTask(self.config, self.accounts, self.mail.forget,
+                                                run=self.run))
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """The one way to run blocking store work off the loop: on `store_pool`."""
-        loop = asyncio.get_running_loop()
-        call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
-        return await loop.run_in_executor(self.store_pool, call)
+        return await _in_pool(self.store_pool, fn, args, kwargs)
+
+    async def run_password(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Password hashing and verification (argon2, tens of milliseconds of CPU and 64 MiB
+        each) off the loop: on `password_pool`."""
+        return await _in_pool(self.password_pool, fn, args, kwargs)
 
     async def start(self, *, singletons: bool = True) -> None:
         """Start background work once every listener serves. ``singletons``: the outbound
@@ -164,7 +181,15 @@ class Services:
     def close(self) -> None:
         """Shut the thread pools down (the process is ending; nothing may call `run` after)."""
         self.store_pool.shutdown(wait=True, cancel_futures=True)
+        self.password_pool.shutdown(wait=True, cancel_futures=True)
         self.mail.sync_pool.shutdown(wait=True)
+
+
+async def _in_pool(pool: ThreadPoolExecutor, fn: Callable[..., T], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> T:
+    loop = asyncio.get_running_loop()
+    call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
+    return await loop.run_in_executor(pool, call)
 
 
 def build_services(config: Config, **given: Any) -> Services:

@@ -408,3 +408,26 @@ def test_real_process_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+POOLS = ("rmail-store", "rmail-argon2", "rmail-fsync")
+
+
+async def test_stop_closes_every_pool_of_the_services_it_built(tmp_config: Config) -> None:
+    """Store work and password hashing run on the Services' own pools (nothing at import, no
+    `asyncio.to_thread`), and a server that built its Services shuts those pools at stop."""
+    import threading
+
+    server = Server(tmp_config)
+    await server.start()
+    core = server.core
+    try:
+        on_store = await core.run(lambda: threading.current_thread().name)
+        on_password = await core.run_password(lambda: threading.current_thread().name)
+        assert on_store.startswith("rmail-store") and on_password.startswith("rmail-argon2")
+    finally:
+        await server.stop()
+    for run in (core.run, core.run_password):
+        with pytest.raises(RuntimeError, match="shutdown"):
+            await run(int)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith(POOLS)]

@@ -17,6 +17,7 @@ import hmac
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +142,9 @@ class Authenticator:
         self._hot: dict[tuple[str, str | None], Account] = {}
         self._hot_gen: tuple[int, int] | None = None
         self._logged: dict[tuple[str, ...], float] = {}  # dedup of HTTP successes
+        # How `authenticate` runs argon2 off the loop: `Services.run_password` (set by the
+        # Services this authenticator belongs to; the CLI only calls `authenticate_sync`).
+        self.run: Callable[..., Awaitable[Any]] | None = None
 
     def find_account(self, login: str, domain: str | None = None, *,
                      memory_only: bool = False) -> Account | None:
@@ -416,8 +420,12 @@ class Authenticator:
             principal = self._recently_verified(login, password, ip, domain, scope, info)
             if principal is not None:
                 return principal
-        return await asyncio.to_thread(self.authenticate_sync, login, password, ip=ip,
-                                       domain=domain, scope=scope, token=token, info=info)
+        if self.run is None:
+            raise RuntimeError("Authenticator.authenticate needs the Services' password pool")
+        principal: Principal = await self.run(
+            self.authenticate_sync, login, password, ip=ip, domain=domain, scope=scope,
+            token=token, info=info)
+        return principal
 
 
 async def create_user(mail_root: str | os.PathLike[str], username: str, domain: str,

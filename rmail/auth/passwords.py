@@ -18,7 +18,6 @@ that had not yet seen the password.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import threading
@@ -121,11 +120,6 @@ def verified_recently(password: str, stored_hash: str) -> bool:
     worker thread)."""
     expiry = _cache.get((stored_hash, _digest(password)))
     return expiry is not None and expiry > time.monotonic()
-
-
-async def verify_password_async(password: str, stored_hash: str) -> tuple[bool, str | None]:
-    """`verify_password` in a worker thread: argon2 takes tens of milliseconds."""
-    return await asyncio.to_thread(verify_password, password, stored_hash)
 
 
 def forget_cached(stored_hash: str) -> None:

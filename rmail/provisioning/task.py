@@ -18,7 +18,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -43,8 +43,10 @@ class ProvisioningTask:
 
     def __init__(self, config: Config, accounts: Accounts,
                  forget: Callable[[str, str], None] | None = None, *,
-                 timeout: float | None = None) -> None:
+                 run: Callable[..., Awaitable[Any]], timeout: float | None = None) -> None:
+        """``run`` runs store work off the loop (`Services.run`)."""
         self.config = config
+        self.run = run
         self.settings = config.provisioning
         self.provisioner = Provisioner(accounts, grace_days=self.settings.delete_grace_days,
                                        quota_mb=config.quota_mb_default, forget=forget)
@@ -97,8 +99,8 @@ class ProvisioningTask:
 
     async def _purge(self) -> None:
         try:
-            removed = await asyncio.to_thread(self.provisioner.store.purge_expired,
-                                              self.settings.delete_grace_days)
+            removed = await self.run(self.provisioner.store.purge_expired,
+                                     self.settings.delete_grace_days)
         except OSError as exc:
             log.warning("provisioning: purging deleted accounts failed: %s", exc)
             return
@@ -113,7 +115,7 @@ class ProvisioningTask:
         if url is None:
             return None
         store = self.provisioner.store
-        state = await asyncio.to_thread(store.read_state)
+        state = await self.run(store.read_state)
         if state.get("url") != url:
             state = {}
         raw, etag, modified = await self._fetch(url, state)
@@ -124,18 +126,18 @@ class ProvisioningTask:
         digest = digest_of(raw)
         if digest == state.get("sha256"):
             if (etag, modified) != (state.get("etag"), state.get("last_modified")):
-                await asyncio.to_thread(store.write_state, url=url, sha256=digest, etag=etag,
-                                        last_modified=modified)
+                await self.run(store.write_state, url=url, sha256=digest, etag=etag,
+                               last_modified=modified)
             self.last_error = None
             return None
         try:
-            report = await asyncio.to_thread(self.provisioner.apply, raw, url,
-                                             prune=self.settings.prune)
+            report = await self.run(self.provisioner.apply, raw, url,
+                                    prune=self.settings.prune)
         except DocumentError as exc:
             raise FetchError(f"{url}: document refused, {len(exc.problems)} problem(s):\n"
                              f"{exc}") from None
-        await asyncio.to_thread(store.write_state, url=url, sha256=digest, etag=etag,
-                                last_modified=modified)
+        await self.run(store.write_state, url=url, sha256=digest, etag=etag,
+                       last_modified=modified)
         self.last_error = None
         self.last_report = report
         log.info("provisioning: %s applied: %s", url, report.summary)

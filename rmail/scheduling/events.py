@@ -3,11 +3,11 @@ clients use, followed by the iMIP messages the change calls for (RFC 6047): REQU
 attendees of a created or changed event the user organizes, CANCEL to removed attendees and to
 everyone when it is deleted, REPLY to the organizer when the user answers.
 
-Store work runs on the store pool (`Services.run`; imports, which get no services, in a worker
-thread), never holding a lock while mail is sent; messages go through `rmail.scheduling.send`
-and so through the one delivery pipeline (local attendees get the invitation in their inbox and
-their Schedule-Inbox, remote ones are queued). Unlike CalDAV's fire-and-forget, the caller
-awaits the sending and gets, per message, whether it went out, so the page can say so.
+Store work runs on the store pool (`Services.run`), never holding a lock while mail is sent;
+messages go through `rmail.scheduling.send` and so through the one delivery pipeline (local
+attendees get the invitation in their inbox and their Schedule-Inbox, remote ones are queued).
+Unlike CalDAV's fire-and-forget, the caller awaits the sending and gets, per message, whether
+it went out, so the page can say so.
 
 Lost-update protection is the store's: every write carries the ETag the form was made from
 (`if_match`), and a change made meanwhile (a CalDAV client, another tab) is refused with
@@ -16,9 +16,9 @@ Lost-update protection is the store's: every write carries the ETag the form was
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,11 +141,11 @@ async def delete(services: Any, home: CalendarHome, actor: Actor, calendar: str,
     return await _send(services, messages, Outcome(calendar, name, uid))
 
 
-async def import_items(home: CalendarHome, calendar: str, items: list[ImportItem]
-                       ) -> tuple[int, int]:
-    """Store every item in one all-or-nothing write; an item whose UID the calendar holds
-    replaces it. Returns (created, updated). Imports send no mail (they are not changes the
-    user makes as organizer)."""
+async def import_items(home: CalendarHome, calendar: str, items: list[ImportItem], *,
+                       run: Callable[..., Awaitable[Any]]) -> tuple[int, int]:
+    """Store every item in one all-or-nothing write (through ``run``, `Services.run`); an
+    item whose UID the calendar holds replaces it. Returns (created, updated). Imports send
+    no mail (they are not changes the user makes as organizer)."""
     def write() -> list[tuple[str, str, bool]]:
         coll = home.get(calendar)
         allowed = coll.meta().get("components")
@@ -155,6 +155,6 @@ async def import_items(home: CalendarHome, calendar: str, items: list[ImportItem
         batch = [(resource_name(i.uid), i.data, object_meta(i.obj)) for i in items]
         return coll.put_many(batch)
 
-    written = await asyncio.to_thread(write)
+    written: list[tuple[str, str, bool]] = await run(write)
     created = sum(1 for _, _, new in written if new)
     return created, len(written) - created

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import IO
+from collections.abc import Awaitable, Callable
+from typing import IO, Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -65,9 +66,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 class FileSender(web.StreamResponse):
     """A response body read from an already opened (and checked) file object."""
 
-    def __init__(self, fobj: IO[bytes], offset: int, count: int, *, status: int = 200,
+    def __init__(self, fobj: IO[bytes], offset: int, count: int, *,
+                 run: Callable[..., Awaitable[Any]], status: int = 200,
                  headers: dict[str, str] | None = None) -> None:
+        """``run``: the services' store pool (`Services.run`), for the reads TLS needs."""
         super().__init__(status=status, headers=headers)
+        self._run = run
         self._fobj = fobj
         self._offset = offset
         self._count = count
@@ -97,7 +101,7 @@ class FileSender(web.StreamResponse):
             self._fobj.close()
 
     async def _copy(self, writer: AbstractStreamWriter) -> None:
-        """Without sendfile (TLS, compression): read the next chunk in a worker thread while
+        """Without sendfile (TLS, compression): read the next chunk on the store pool while
         the current one is being sent, 1 MiB at a time (asyncio's own fallback reads 256 KiB
         and waits for each read before sending)."""
         fd = self._fobj.fileno()
@@ -106,7 +110,7 @@ class FileSender(web.StreamResponse):
         def read(at: int, n: int) -> bytes:
             return os.pread(fd, n, at)
 
-        pending = asyncio.ensure_future(asyncio.to_thread(read, offset, min(CHUNK, left)))
+        pending = asyncio.ensure_future(self._run(read, offset, min(CHUNK, left)))
         try:
             while left > 0:
                 chunk = await pending
@@ -115,8 +119,7 @@ class FileSender(web.StreamResponse):
                 offset += len(chunk)
                 left -= len(chunk)
                 if left > 0:
-                    pending = asyncio.ensure_future(
-                        asyncio.to_thread(read, offset, min(CHUNK, left)))
+                    pending = asyncio.ensure_future(self._run(read, offset, min(CHUNK, left)))
                 await writer.write(chunk)
         finally:
             if not pending.done():

@@ -2,11 +2,11 @@
 takes uploads (the JSON/WebDAV drive and the webmail's file manager).
 
 `receive` copies a body (or one multipart part) into a staged `Upload` in batches of about
-4 MiB, each written and hashed from worker threads, so memory stays flat for any size and the
-event loop never blocks on the disk. `store_form_files` stages every file part of a
-multipart/form-data body (a browser's "upload files" or "upload folder": the relative path
-travels in each part's filename) and commits them all in ONE store call
-(`UserDrive.write_many`): one lock, one commit, all or nothing.
+4 MiB, each written and hashed on the store pool (the `run` the caller passes: `Services.run`),
+so memory stays flat for any size and the event loop never blocks on the disk.
+`store_form_files` stages every file part of a multipart/form-data body (a browser's "upload
+files" or "upload folder": the relative path travels in each part's filename) and commits them
+all in ONE store call (`UserDrive.write_many`): one lock, one commit, all or nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 from aiohttp import BodyPartReader, MultipartReader
 
@@ -27,6 +28,8 @@ WRITEBACK = 64 * 1024 * 1024   # bytes between two early flushes of a large uplo
 PART_CHUNK = 256 * 1024
 MAX_FORM_FILES = 10_000        # file parts in one multipart upload
 
+Run = Callable[..., Awaitable[Any]]  # `Services.run`: store work off the loop
+
 
 class UploadRefused(InvalidValue):
     """A multipart body that cannot be an upload (malformed, no file, too many files)."""
@@ -39,7 +42,7 @@ def part_path(base: DrivePath, filename: str) -> DrivePath:
 
 
 async def store_form_files(reader: MultipartReader, drive: UserDrive, base: DrivePath,
-                           rules: Rules) -> list[tuple[Entry, bool]]:
+                           rules: Rules, run: Run) -> list[tuple[Entry, bool]]:
     """Stage every `filename=` part below `base` and commit them together; other fields are
     skipped. The quota (in `rules`) bounds what may be staged, so an oversized upload stops
     while it arrives; nothing of a refused upload is left anywhere."""
@@ -60,17 +63,18 @@ async def store_form_files(reader: MultipartReader, drive: UserDrive, base: Driv
                 raise UploadRefused(f"more than {MAX_FORM_FILES} files in one upload")
             dest = part_path(base, part.filename)
             used = sum(u.size for _, u, _ in staged)
-            upload = await asyncio.to_thread(drive.begin_write, dest, rules=rules,
-                                             form_upload=True, staged=used)
+            upload: Upload = await run(drive.begin_write, dest, rules=rules,
+                                       form_upload=True, staged=used)
             staged.append((dest, upload, part.headers.get("Content-Type")))
-            await receive(upload, partial(part.read_chunk, PART_CHUNK))
+            await receive(upload, partial(part.read_chunk, PART_CHUNK), run)
         if not staged:
             raise UploadRefused("no file parts in the upload")
         items, staged = staged, []  # write_many consumes them, whatever happens
-        return await asyncio.to_thread(drive.write_many, items, rules=rules)
+        written: list[tuple[Entry, bool]] = await run(drive.write_many, items, rules=rules)
+        return written
     finally:
         if staged:
-            await asyncio.to_thread(_abort_all, [u for _, u, _ in staged])
+            await run(_abort_all, [u for _, u, _ in staged])
 
 
 def _abort_all(uploads: list[Upload]) -> None:
@@ -78,17 +82,17 @@ def _abort_all(uploads: list[Upload]) -> None:
         upload.abort()
 
 
-async def receive(upload: Upload, read: Callable[[], Awaitable[bytes]]) -> None:
+async def receive(upload: Upload, read: Callable[[], Awaitable[bytes]], run: Run) -> None:
     """Feed `upload` from `read()` until it returns b"" (aiohttp's `readany` or a multipart
     part's `read_chunk`); QuotaExceeded as soon as the limit is passed.
 
-    Three things overlap: the event loop receives the next batch while one worker thread
-    writes the previous batch and another hashes it, and every `WRITEBACK` bytes the disk is
-    asked to start flushing (so the fdatasync before the commit finds little left to do). At
-    most two batches are ever in memory."""
+    Three things overlap: the event loop receives the next batch while one thread of the
+    store pool (``run``) writes the previous batch and another hashes it, and every
+    `WRITEBACK` bytes the disk is asked to start flushing (so the fdatasync before the commit
+    finds little left to do). At most two batches are ever in memory."""
     batch: list[bytes] = []
     batched = 0
-    pending: asyncio.Future[tuple[None, None]] | None = None
+    pending: asyncio.Future[tuple[Any, Any]] | None = None
     flushing: asyncio.Future[None] | None = None
     unflushed = 0
     try:
@@ -103,14 +107,14 @@ async def receive(upload: Upload, read: Callable[[], Awaitable[bytes]]) -> None:
                 await pending
                 pending = None
             if batch:
-                pending = asyncio.gather(asyncio.to_thread(upload.store_chunks, batch),
-                                         asyncio.to_thread(upload.hash_chunks, batch))
+                pending = asyncio.gather(run(upload.store_chunks, batch),
+                                         run(upload.hash_chunks, batch))
                 unflushed += batched
                 batch, batched = [], 0
             if unflushed >= WRITEBACK and (flushing is None or flushing.done()):
                 if flushing is not None:
                     await flushing  # re-raise its error, if any
-                flushing = asyncio.ensure_future(asyncio.to_thread(upload.start_writeback))
+                flushing = asyncio.ensure_future(run(upload.start_writeback))
                 unflushed = 0
             if not chunk:
                 break

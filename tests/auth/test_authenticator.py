@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from passlib.hash import bcrypt, md5_crypt, sha512_crypt
 
 import rmail.auth as auth
 from rmail.auth import Authenticator, AuthError, Lockout, create_user, hash_password, passwords
+from rmail.config import Config
+from rmail.services import build_services
 from rmail.store.accounts import Accounts
 from rmail.store.errors import InvalidValue
 from rmail.store.mailbox import MailStore
@@ -141,11 +144,16 @@ def test_imported_hash_is_upgraded_on_login_keeping_the_epoch(
     refused(authn, "bob@example.com", "other", "invalid")
 
 
-async def test_authenticate_async(authn: Authenticator) -> None:
-    principal = await authn.authenticate("alice@example.com", "alice-pw", ip=IP)
+async def test_authenticate_async_runs_on_the_services_password_pool(
+        authn: Authenticator, accounts: Accounts, tmp_config: Config) -> None:
+    with pytest.raises(RuntimeError, match="password pool"):  # no Services: no private pool
+        await authn.authenticate("alice@example.com", "alice-pw", ip=IP)
+    services = build_services(tmp_config, accounts=accounts)
+    principal = await services.auth.authenticate("alice@example.com", "alice-pw", ip=IP)
     assert principal.username == "alice"
     with pytest.raises(AuthError):
-        await authn.authenticate("alice@example.com", "nope", ip=IP)
+        await services.auth.authenticate("alice@example.com", "nope", ip=IP)
+    assert any(t.name.startswith("rmail-argon2") for t in threading.enumerate())
 
 
 async def test_create_user(tmp_path: Path) -> None:

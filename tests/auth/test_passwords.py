@@ -11,7 +11,6 @@ from rmail.auth.passwords import (
     hash_password,
     is_supported_hash,
     verify_password,
-    verify_password_async,
 )
 
 # Imported hashes at cheap cost settings: the format is what matters here, not the work factor.
@@ -102,12 +101,6 @@ def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch,
     verify_password("pw", hashed)
     assert len(empty_cache) <= 10
     assert (hashed, passwords._digest("pw")) in empty_cache
-
-
-async def test_verify_async() -> None:
-    hashed = hash_password("pw")
-    assert await verify_password_async("pw", hashed) == (True, None)
-    assert await verify_password_async("px", hashed) == (False, None)
 
 
 def test_a_fresh_verification_is_forwarded_and_learnt_elsewhere(

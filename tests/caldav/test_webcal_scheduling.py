@@ -82,9 +82,11 @@ async def test_import_is_all_or_nothing(services) -> None:
     good = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n" + "".join(
         f"BEGIN:VEVENT\r\nUID:imp-{i}\r\nDTSTART:2030010{i}T100000Z\r\nSUMMARY:S{i}\r\n"
         "END:VEVENT\r\n" for i in range(1, 4)) + "END:VCALENDAR\r\n").encode()
-    assert await events.import_items(alice_home, "default", prepare_import(good)) == (3, 0)
+    assert await events.import_items(alice_home, "default", prepare_import(good),
+                                    run=services.run) == (3, 0)
     again = good.replace(b"SUMMARY:S1", b"SUMMARY:changed")
-    assert await events.import_items(alice_home, "default", prepare_import(again)) == (0, 3)
+    assert await events.import_items(alice_home, "default", prepare_import(again),
+                                    run=services.run) == (0, 3)
     assert b"SUMMARY:changed" in (read_object(services, "alice", "imp-1") or b"")
     # a resource name already taken by another UID stops the whole batch
     coll = alice_home.get("default")
@@ -94,7 +96,8 @@ async def test_import_is_all_or_nothing(services) -> None:
     before = coll.changes_since(None).token
     clash = good.replace(b"UID:imp-3", b"UID:imp-9").replace(b"SUMMARY:S2", b"SUMMARY:no")
     with pytest.raises(UidConflict):
-        await events.import_items(alice_home, "default", prepare_import(clash))
+        await events.import_items(alice_home, "default", prepare_import(clash),
+                                    run=services.run)
     assert coll.changes_since(before).changed == []
     assert b"SUMMARY:S2" in (read_object(services, "alice", "imp-2") or b"")
 

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from rmail.config import Config
 from rmail.provisioning.task import FetchError, ProvisioningTask
+from rmail.services import build_services
 from rmail.store.accounts import Accounts
 from rmail.tls import generate_self_signed, server_context
 from tests.conftest import config_dict
@@ -71,7 +72,9 @@ def make_task(tmp_path: Path, server: DocServer, *, ca: bool = True, prune: bool
     raw["provisioning"] = {"url": server.url, "interval": 1, "prune": prune,
                            "ca_file": str(server.ca_file) if ca else None}
     config = Config.from_dict(raw)
-    return ProvisioningTask(config, Accounts(config.mail_root), timeout=timeout)
+    accounts = Accounts(config.mail_root)
+    services = build_services(config, accounts=accounts)  # its pools: closed by conftest
+    return ProvisioningTask(config, accounts, run=services.run, timeout=timeout)
 
 
 async def test_applied_then_unchanged_costs_one_request(tmp_path: Path,

@@ -72,7 +72,7 @@ async def add_address(request: web.Request) -> web.Response:
                        if not principal.is_any_admin else
                        f"Domain {domain} is outside your administration")
     accounts = core(request).accounts
-    record = await run(accounts.domain, domain)  # 404: rmail does not host the domain
+    record = await run(request, accounts.domain, domain)  # 404: rmail does not host the domain
     if local in record.aliases:
         raise ApiError(409, f"{address} is an alias")
 
@@ -84,7 +84,8 @@ async def add_address(request: web.Request) -> web.Response:
             raise ApiError(400, f"At most {MAX_ADDRESSES} addresses")
         return {"addresses": [address, *current] if main else [*current, address]}
 
-    account = await run(accounts.modify, target.domain, target.username, add, addresses=True)
+    account = await run(request, accounts.modify, target.domain, target.username, add,
+                        addresses=True)
     return success({"results": address_list(account)})
 
 
@@ -103,7 +104,7 @@ async def set_main(request: web.Request) -> web.Response:
             raise ApiError(404, f"{address} is not an address of this account")
         return {"addresses": [address, *(a for a in current if a != address)]}
 
-    account = await run(core(request).accounts.modify, target.domain, target.username,
+    account = await run(request, core(request).accounts.modify, target.domain, target.username,
                         promote, addresses=True)
     return success({"results": address_list(account)})
 
@@ -123,7 +124,8 @@ async def remove_address(request: web.Request) -> web.Response:
             raise ApiError(409, "The login address cannot be removed")
         return {"addresses": [a for a in current if a != address]}
 
-    account = await run(core(request).accounts.modify, target.domain, target.username, remove,
+    account = await run(request, core(request).accounts.modify, target.domain, target.username,
+                        remove,
                         addresses=True)
     return success({"results": address_list(account)})
 
@@ -136,7 +138,7 @@ async def search(request: web.Request) -> web.Response:
     if len(query) > 320:
         raise ApiError(400, "Parameter query is longer than 320 characters")
     limit = query_int(request, "limit", 100, 1, 1000)
-    owners = await run(core(request).accounts.address_owners)
+    owners = await run(request, core(request).accounts.address_owners)
     hits = sorted((a, o) for a, o in owners.items()
                   if query in a and principal.manages(a.rpartition("@")[2]))
     return json_response({"success": True, "total": len(hits), "results": [

@@ -26,7 +26,7 @@ routes = web.RouteTableDef()
 @routes.get("/admin/domains")
 async def list_domains(request: web.Request) -> web.Response:
     principal = await require_domain_admin(request)
-    domains = await run(core(request).accounts.domains)
+    domains = await run(request, core(request).accounts.domains)
     return json_response({"domains": [d for d in domains if principal.manages(d)]})
 
 
@@ -36,5 +36,5 @@ async def add_domain(request: web.Request) -> web.Response:
     await require_admin(request)
     body = await read_json(request, allowed=("domain",))
     domain = normalize_domain(get_str(body, "domain", required=True, max_length=253))
-    name = await run(core(request).accounts.add_domain, domain)
+    name = await run(request, core(request).accounts.add_domain, domain)
     return json_response({"domain": name}, status=201)

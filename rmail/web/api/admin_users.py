@@ -54,7 +54,7 @@ def _is_self(principal: Principal, domain: str, username: str) -> bool:
 async def list_users(request: web.Request) -> web.Response:
     principal = await require_domain_admin(request)
     domain = managed_domain(principal, request.query.get("domain"))
-    users = await run(core(request).accounts.users, domain)
+    users = await run(request, core(request).accounts.users, domain)
     return json_response({"users": [u.public() for u in users]})
 
 
@@ -71,9 +71,9 @@ async def create_user(request: web.Request) -> web.Response:
     if admin and not principal.admin:
         raise ApiError(403, "Only a global admin may create admins")
     display_name = get_str(body, "display_name", default="", max_length=200) or ""
-    await run(services.accounts.domain, domain)  # 404: /admin/users never creates a domain
-    password_hash = await run(hash_password, password)
-    account = await run(services.accounts.create, domain, username, password_hash,
+    await run(request, services.accounts.domain, domain)  # 404: /admin/users never creates a domain
+    password_hash = await core(request).run_password(hash_password, password)
+    account = await run(request, services.accounts.create, domain, username, password_hash,
                         admin=admin, quota_mb=quota, display_name=display_name)
     return json_response(account.public(), status=201)
 
@@ -82,7 +82,7 @@ async def create_user(request: web.Request) -> web.Response:
 async def get_user(request: web.Request) -> web.Response:
     principal = await require_domain_admin(request)
     domain, username = _target(request, principal)
-    account = await run(core(request).accounts.get, domain, username)
+    account = await run(request, core(request).accounts.get, domain, username)
     return json_response(account.public())
 
 
@@ -110,16 +110,16 @@ async def update_user(request: web.Request) -> web.Response:
         raise ApiError(403, "Only a global admin may grant admin rights")
     accounts_store = core(request).accounts
     for name in changes.get("admin_domains", ()):
-        await run(accounts_store.domain, name)  # 404 for a domain rmail does not host
+        await run(request, accounts_store.domain, name)  # 404 for a domain rmail does not host
     if _is_self(principal, domain, username) and (
         changes.get("enabled") is False or changes.get("admin") is False
     ):
         raise ApiError(409, "You cannot disable or demote your own account")
     accounts = core(request).accounts
     if changes:
-        account = await run(accounts.update, domain, username, **changes)
+        account = await run(request, accounts.update, domain, username, **changes)
     else:
-        account = await run(accounts.get, domain, username)
+        account = await run(request, accounts.get, domain, username)
     return json_response(account.public())
 
 
@@ -131,7 +131,7 @@ async def delete_user(request: web.Request) -> web.Response:
     if _is_self(principal, domain, username):
         raise ApiError(409, "You cannot delete your own account")
     services = core(request)
-    await run(services.accounts.delete, domain, username)
+    await run(request, services.accounts.delete, domain, username)
     services.mail.forget(domain, username)
     return json_response({"username": username, "domain": domain, "deleted": True})
 
@@ -144,8 +144,8 @@ async def set_password(request: web.Request) -> web.Response:
     body = await read_json(request, allowed=("password",))
     password = check_password(get_str(body, "password", required=True, max_length=4096))
     accounts = core(request).accounts
-    await run(accounts.get, domain, username)  # 404 before spending a hash
-    password_hash = await run(hash_password, password)
-    await run(accounts.update, domain, username, password_hash=password_hash)
+    await run(request, accounts.get, domain, username)  # 404 before spending a hash
+    password_hash = await core(request).run_password(hash_password, password)
+    await run(request, accounts.update, domain, username, password_hash=password_hash)
     sessions_changed(core(request), domain, username)
     return json_response({"username": username, "domain": domain, "password_changed": True})

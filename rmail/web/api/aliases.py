@@ -46,7 +46,7 @@ async def list_aliases(request: web.Request) -> web.Response:
     if domain != principal.domain and not principal.manages(domain):
         raise ApiError(403, "Admin privileges required for another domain")
     accounts = core(request).accounts
-    record = await run(accounts.domain, domain)
+    record = await run(request, accounts.domain, domain)
     return json_response({
         "domain": domain,
         "aliases": [{"pattern": r.pattern, "target": r.target} for r in record.rules],
@@ -67,12 +67,12 @@ async def add_alias(request: web.Request) -> web.Response:
     is_plain = "name" in body or "targets" in body
     if is_rule == is_plain:
         raise ApiError(400, "Give either pattern and target, or name and targets")
-    await run(accounts.domain, domain)  # 404 for an unknown domain
+    await run(request, accounts.domain, domain)  # 404 for an unknown domain
     result: dict[str, Any]
     if is_rule:
         pattern = get_str(body, "pattern", required=True, max_length=256)
         target = get_str(body, "target", required=True, max_length=320)
-        rule = await run(accounts.add_alias_rule, domain, pattern or "", target or "")
+        rule = await run(request, accounts.add_alias_rule, domain, pattern or "", target or "")
         result = {"domain": domain, "pattern": rule.pattern, "target": rule.target}
     else:
         name = get_str(body, "name", required=True, max_length=64) or ""
@@ -82,7 +82,7 @@ async def add_alias(request: web.Request) -> web.Response:
         else:
             targets = get_str_list(body, "targets", required=True, max_items=100,
                                    max_length=320)
-        checked = await run(accounts.set_alias, domain, name, targets)
+        checked = await run(request, accounts.set_alias, domain, name, targets)
         local = split_address(f"{name}@{domain}")[0]
         result = {"domain": domain, "name": local, "address": f"{local}@{domain}",
                   "targets": checked}
@@ -100,15 +100,15 @@ async def delete_alias(request: web.Request) -> web.Response:
     if kind not in ("", "rule", "plain"):
         raise ApiError(400, "Parameter kind must be rule or plain")
     accounts = core(request).accounts
-    record = await run(accounts.domain, domain)
+    record = await run(request, accounts.domain, domain)
     if kind != "plain" and any(r.pattern == pattern for r in record.rules):
-        await run(accounts.delete_alias_rule, domain, pattern)
+        await run(request, accounts.delete_alias_rule, domain, pattern)
         return json_response({"domain": domain, "pattern": pattern, "deleted": True})
     try:
         local = split_address(f"{pattern}@{domain}")[0]
     except InvalidValue:
         local = None
     if kind != "rule" and local is not None and local in record.aliases:
-        await run(accounts.delete_alias, domain, local)
+        await run(request, accounts.delete_alias, domain, local)
         return json_response({"domain": domain, "name": local, "deleted": True})
     raise NotFound(f"No alias {pattern!r} in {domain}")

@@ -33,7 +33,7 @@ async def list_asps(request: web.Request) -> web.Response:
     target = await resolve_user(request)
     require_master(target)
     services = core(request)
-    usage = await run(services.auth.security.asp_usage, target.domain, target.username)
+    usage = await run(request, services.auth.security.asp_usage, target.domain, target.username)
     records = apppasswords.records(target.account.app_passwords)
     return success({"results": [asp_document(r, usage) for r in records]})
 
@@ -48,9 +48,9 @@ async def create_asp(request: web.Request) -> web.Response:
     description = get_str(body, "description", required=True, max_length=1000)
     scopes = get_str_list(body, "scopes", required=True, max_items=20, max_length=20)
     services = core(request)
-    password, record = await run(apppasswords.create, services.accounts, target.domain,
+    password, record = await run(request, apppasswords.create, services.accounts, target.domain,
                                  target.username, description, scopes)
-    await run(log_change, request, target, "create asp", record.id)
+    await run(request, log_change, request, target, "create asp", record.id)
     return success({**record.public(), "password": password})
 
 
@@ -63,7 +63,8 @@ async def delete_asp(request: web.Request) -> web.Response:
     if not _ID_RE.fullmatch(asp_id):
         raise ApiError(404, "No such application password")
     services = core(request)
-    await run(apppasswords.delete, services.accounts, services.auth.security, target.domain,
+    await run(request, apppasswords.delete, services.accounts, services.auth.security,
+              target.domain,
               target.username, asp_id)
-    await run(log_change, request, target, "delete asp", asp_id)
+    await run(request, log_change, request, target, "delete asp", asp_id)
     return success()

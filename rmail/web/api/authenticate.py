@@ -16,7 +16,7 @@ import ipaddress
 from aiohttp import web
 
 from rmail.auth import MASTER, AuthError, LoginInfo, apppasswords, totp
-from rmail.web.api.base import core, get_str, read_json, run
+from rmail.web.api.base import core, get_str, read_json
 from rmail.web.api.provisioning import require_controller
 from rmail.web.api.users import success
 from rmail.web.errors import ApiError
@@ -49,7 +49,7 @@ async def authenticate(request: web.Request) -> web.Response:
         raise ApiError(400, "Field username must not be empty")
     services = core(request)
     try:
-        principal = await run(services.auth.authenticate_sync, username, password,
+        principal = await services.run_password(services.auth.authenticate_sync, username, password,
                               ip=ip or None, scope=scope, second_factor=False,
                               info=LoginInfo(protocol, agent))
     except AuthError as exc:

@@ -74,7 +74,7 @@ async def authlog(request: web.Request) -> web.Response:
         raise ApiError(400, "Give next or previous, not both")
     after = decode_cursor(nxt_raw, "next") if nxt_raw else None
     before = decode_cursor(prev_raw, "previous") if prev_raw else None
-    entries = await run(core(request).auth.authlog.entries, target.domain, target.username)
+    entries = await run(request, core(request).auth.authlog.entries, target.domain, target.username)
     if action is not None:
         entries = [e for e in entries if e.get("action") == action]
     chosen, nxt, prev = page_of(entries, limit, after, before)

@@ -2,13 +2,12 @@
 
 Handlers call `require_user` / `require_admin` first, read input only through the checked
 readers here (`read_json`, `read_body`, the field getters, `query_int`, `folder_name`), call the
-synchronous store through `run`, and raise `ApiError` or let store errors propagate: the status
-is chosen in `rmail.web.errors`.
+synchronous store through `run(request, ...)` (the services' store pool), and raise
+`ApiError` or let store errors propagate: the status is chosen in `rmail.web.errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -56,9 +55,11 @@ def core(request: web.Request) -> Services:
     return request.app[CORE_KEY]
 
 
-async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Call the synchronous store off the event loop."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
+async def run(request: web.Request, fn: Callable[P, T], *args: P.args,
+              **kwargs: P.kwargs) -> T:
+    """Call the synchronous store off the event loop, on the services' store pool
+    (`Services.run`)."""
+    return await core(request).run(fn, *args, **kwargs)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -93,7 +93,8 @@ def _find(services: Services, target: UserTarget, filter_id: str) -> Filter:
 @routes.get("/users/{user}/filters")
 async def list_filters(request: web.Request) -> web.Response:
     target = await resolve_user(request)
-    rules = await run(core(request).delivery.rules.store.get, target.domain, target.username)
+    rules = await run(request, core(request).delivery.rules.store.get, target.domain,
+                      target.username)
     return success({"results": [f.to_doc() for f in rules.filters]})
 
 
@@ -103,8 +104,9 @@ async def create_filter(request: web.Request) -> web.Response:
     body = await read_json(request, allowed=[k for k in FILTER_KEYS if k not in ("id",
                                                                                   "created")])
     services = core(request)
-    built = await run(_build, services, target, body, "0" * 24, _now())  # id given below
-    made = await run(services.delivery.rules.store.add_filter, target.domain, target.username,
+    built = await run(request, _build, services, target, body, "0" * 24, _now())  # id given below
+    made = await run(request, services.delivery.rules.store.add_filter, target.domain,
+                     target.username,
                      lambda fid: dataclasses.replace(built, id=fid))
     return success({"id": made.id, "filter": made.to_doc()}, status=201)
 
@@ -113,7 +115,7 @@ async def create_filter(request: web.Request) -> web.Response:
 async def get_filter(request: web.Request) -> web.Response:
     target = await resolve_user(request)
     filter_id = _filter_id(request)
-    f = await run(_find, core(request), target, filter_id)
+    f = await run(request, _find, core(request), target, filter_id)
     return success(f.to_doc())
 
 
@@ -132,7 +134,7 @@ async def update_filter(request: web.Request) -> web.Response:
         doc.update(body)
         return _build(services, target, doc, old.id, old.created)
 
-    new = await run(services.delivery.rules.store.replace_filter, target.domain,
+    new = await run(request, services.delivery.rules.store.replace_filter, target.domain,
                     target.username, filter_id, edit)
     return success({"id": new.id, "filter": new.to_doc()})
 
@@ -141,7 +143,8 @@ async def update_filter(request: web.Request) -> web.Response:
 async def delete_filter(request: web.Request) -> web.Response:
     target = await resolve_user(request)
     filter_id = _filter_id(request)
-    await run(core(request).delivery.rules.store.delete_filter, target.domain, target.username,
+    await run(request, core(request).delivery.rules.store.delete_filter, target.domain,
+              target.username,
               filter_id)
     return success()
 
@@ -177,9 +180,9 @@ async def _over_messages(request: web.Request, fn: Callable[..., dict[str, Any]]
     services = core(request)
     limit = query_int(request, "limit", default, 1, most)
     include_trash = query_bool(request, "includeTrash")
-    f = await run(_find, services, target, filter_id)
-    names = await run(_folder_names, request, services, target, include_trash)
-    return success(await run(fn, services, target, f, names, limit))
+    f = await run(request, _find, services, target, filter_id)
+    names = await run(request, _folder_names, request, services, target, include_trash)
+    return success(await run(request, fn, services, target, f, names, limit))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,5 +300,5 @@ def _reset_quota(services: Services, target: UserTarget) -> int:
 async def reset_quota(request: web.Request) -> web.Response:
     """Recompute the account's storage use from the folder indexes and the drive on disk."""
     target = await resolve_user(request)  # users may recount their own: it only corrects
-    used = await run(_reset_quota, core(request), target)
+    used = await run(request, _reset_quota, core(request), target)
     return success({"storageUsed": used})

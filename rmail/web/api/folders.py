@@ -86,7 +86,7 @@ async def user_mailbox(request: web.Request, principal: Principal) -> UserMailbo
 async def open_folder(request: web.Request, principal: Principal) -> Folder:
     name = folder_name(request.match_info["folder"])
     mailbox = await user_mailbox(request, principal)
-    return await run(mailbox.folder, name)
+    return await run(request, mailbox.folder, name)
 
 
 def message_item(rec: MessageRecord, summary: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +162,7 @@ async def list_folders(request: web.Request) -> web.Response:
     if all(f in _WARM for f in folders.values()):
         items = listing()
     else:
-        items = await run(listing)
+        items = await run(request, listing)
         _WARM.update(folders.values())
     return json_response({"folders": items})
 
@@ -174,8 +174,8 @@ async def create_folder(request: web.Request) -> web.Response:
     name = folder_name(get_str(body, "name", required=True, max_length=1000) or "")
     use = get_str(body, "special_use", max_length=20)
     mailbox = await user_mailbox(request, principal)
-    folder = await run(mailbox.create_folder, name, use)
-    return json_response(await run(folder_item, mailbox, folder.name), status=201)
+    folder = await run(request, mailbox.create_folder, name, use)
+    return json_response(await run(request, folder_item, mailbox, folder.name), status=201)
 
 
 # -- messages: the routes with a UID first ----------------------------------------------------
@@ -196,13 +196,13 @@ async def stream_message(request: web.Request, folder: Folder, uid: int,
         handle = folder.open_message(uid)
         return handle, os.fstat(handle.fileno()).st_size
 
-    handle, size = await run(opened)
+    handle, size = await run(request, opened)
     try:
         response = web.StreamResponse(headers=headers)
         response.content_length = size
         await response.prepare(request)
         # HEAD: headers only (a streamed body would be sent as is and break keep-alive)
-        while request.method != "HEAD" and (chunk := await run(handle.read, _CHUNK)):
+        while request.method != "HEAD" and (chunk := await run(request, handle.read, _CHUNK)):
             await response.write(chunk)
         await response.write_eof()
         return response
@@ -221,7 +221,7 @@ async def delete_message(request: web.Request) -> web.Response:
         if not folder.expunge([uid]):
             raise NotFound(f"no message with UID {uid} in {folder.name!r}")
 
-    await run(delete)
+    await run(request, delete)
     return json_response({"folder": folder.name, "uid": uid, "deleted": True})
 
 
@@ -240,7 +240,7 @@ async def replace_flags(request: web.Request) -> web.Response:
         folder.store_flags([uid], "set", flags)
         return folder.record(uid)
 
-    rec = await run(replace)
+    rec = await run(request, replace)
     return json_response({"folder": folder.name, "uid": uid, "flags": list(rec.flags),
                           "modseq": rec.modseq})
 
@@ -267,7 +267,7 @@ async def list_messages(request: web.Request) -> web.Response:
         return {"folder": folder.name, "total": status.count, "unread": status.unseen,
                 "offset": offset, "limit": limit, "messages": items}
 
-    return json_response(await run(page))
+    return json_response(await run(request, page))
 
 
 @routes.post("/folders/{folder:.+}/messages")
@@ -283,7 +283,8 @@ async def append_message(request: web.Request) -> web.Response:
     raw = await read_body(request, core(request).config.max_message_bytes)
     if not raw.strip():
         raise ApiError(400, "Message body is empty")
-    result = await run(folder.append, raw, flags, quota_bytes=principal.account.quota_bytes)
+    result = await run(request, folder.append, raw, flags,
+                       quota_bytes=principal.account.quota_bytes)
     return json_response({"folder": folder.name, "uid": result.uid, "size": len(raw)},
                          status=201)
 
@@ -304,8 +305,8 @@ async def rename_folder(request: web.Request) -> web.Response:
     body = await read_json(request, allowed=("name",))
     new = folder_name(get_str(body, "name", required=True, max_length=1000) or "")
     mailbox = await user_mailbox(request, principal)
-    await run(mailbox.rename_folder, old, new)
-    return json_response(await run(folder_item, mailbox, new))
+    await run(request, mailbox.rename_folder, old, new)
+    return json_response(await run(request, folder_item, mailbox, new))
 
 
 @routes.delete("/folders")
@@ -314,5 +315,5 @@ async def delete_folder(request: web.Request) -> web.Response:
     principal = await require_user(request)
     name = _named(request)
     mailbox = await user_mailbox(request, principal)
-    await run(mailbox.delete_folder, name)
+    await run(request, mailbox.delete_folder, name)
     return json_response({"name": name, "deleted": True})

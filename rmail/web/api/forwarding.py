@@ -36,11 +36,12 @@ async def _apply_forward(update: UserUpdate, value: Any) -> None:
     if len(value) > MAX_FORWARD:
         raise ApiError(400, f"Field forward has more than {MAX_FORWARD} addresses")
     services, target = core(update.request), update.target
-    checked = tuple([await run(check_target, services, target, a) for a in value])
+    checked = tuple([await services.run(check_target, services, target, a) for a in value])
     store = services.delivery.rules.store
 
     async def write() -> None:
-        await run(store.set_forwarding, target.domain, target.username, forward=checked)
+        await services.run(store.set_forwarding, target.domain, target.username,
+                           forward=checked)
     update.after.append(write)
 
 
@@ -50,7 +51,8 @@ async def _apply_forward_keep(update: UserUpdate, value: Any) -> None:
     store, target = core(update.request).delivery.rules.store, update.target
 
     async def write() -> None:
-        await run(store.set_forwarding, target.domain, target.username, keep=value)
+        await run(update.request, store.set_forwarding, target.domain, target.username,
+                  keep=value)
     update.after.append(write)
 
 
@@ -61,7 +63,8 @@ async def _apply_forwards(update: UserUpdate, value: Any) -> None:
     store, target = core(update.request).delivery.rules.store, update.target
 
     async def write() -> None:
-        await run(store.set_forwarding, target.domain, target.username, forwards=value)
+        await run(update.request, store.set_forwarding, target.domain, target.username,
+                  forwards=value)
     update.after.append(write)
 
 
@@ -70,7 +73,8 @@ async def _apply_retention(update: UserUpdate, value: Any) -> None:
     services, target = core(update.request), update.target
 
     async def write() -> None:
-        await run(services.retention.set_user_retention, target.domain, target.username, ms)
+        await services.run(services.retention.set_user_retention, target.domain,
+                           target.username, ms)
     update.after.append(write)
 
 

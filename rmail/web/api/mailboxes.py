@@ -62,7 +62,7 @@ def find_folder(mailbox: UserMailbox, mid: str) -> tuple[FolderEntry, Folder]:
 async def open_mailbox(request: web.Request, target: UserTarget,
                        mid: str | None = None) -> tuple[FolderEntry, Folder]:
     mailbox = user_mailbox(request, target)
-    return await run(find_folder, mailbox, mid or request.match_info["mailbox"])
+    return await run(request, find_folder, mailbox, mid or request.match_info["mailbox"])
 
 
 def mailbox_item(entry: FolderEntry, folder: Folder, counters: bool) -> dict[str, Any]:
@@ -103,7 +103,7 @@ async def list_mailboxes(request: web.Request) -> web.Response:
                 continue
         return out
 
-    return success({"results": await run(listing)})
+    return success({"results": await run(request, listing)})
 
 
 @routes.post(BASE)
@@ -120,14 +120,14 @@ async def create_mailbox(request: web.Request) -> web.Response:
             mailbox.set_subscribed(folder.name, True)
         return mailbox_id(folder)
 
-    return success({"id": await run(create)})
+    return success({"id": await run(request, create)})
 
 
 @routes.get(BASE + "/" + MAILBOX)
 async def get_mailbox(request: web.Request) -> web.Response:
     target = await resolve_user(request)
     entry, folder = await open_mailbox(request, target)
-    return success(await run(mailbox_item, entry, folder, True))
+    return success(await run(request, mailbox_item, entry, folder, True))
 
 
 @routes.put(BASE + "/" + MAILBOX)
@@ -156,7 +156,7 @@ async def update_mailbox(request: web.Request) -> web.Response:
             core(request).retention.set_mailbox_retention(target.domain, target.username,
                                                           folder, retention)
 
-    await run(update)
+    await run(request, update)
     return success()
 
 
@@ -168,5 +168,5 @@ async def delete_mailbox(request: web.Request) -> web.Response:
         raise ApiError(409, "INBOX cannot be deleted")
     if entry.special_use is not None:
         raise ApiError(409, f"{entry.special_use} folders cannot be deleted")
-    await run(folder.owner.delete_folder, entry.name)
+    await run(request, folder.owner.delete_folder, entry.name)
     return success()

@@ -161,7 +161,7 @@ async def list_messages(request: web.Request) -> web.Response:
             out["next"] = base + "?" + urlencode({**common, "next": cursor})
         return out
 
-    return success(await run(build))
+    return success(await run(request, build))
 
 
 # -- one message ---------------------------------------------------------------------------
@@ -216,7 +216,7 @@ async def get_message(request: web.Request) -> web.Response:
     _, folder = await open_mailbox(request, target)
     mid = mailbox_id(folder)
     base = f"{request.path}/attachments/"
-    return success(await run(message_detail, folder, mid, uid, mark, base))
+    return success(await run(request, message_detail, folder, mid, uid, mark, base))
 
 
 @routes.get(MESSAGE + "/message.eml")
@@ -250,7 +250,7 @@ async def get_attachment(request: web.Request) -> web.Response:
         return render.part_bytes(raw, render.find_part(meta, found[index]["part"])), \
             found[index]
 
-    data, attachment = await run(load)
+    data, attachment = await run(request, load)
     ctype = (attachment.get("content_type") or "application/octet-stream").lower()
     if not re.fullmatch(r"[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,64}", ctype):
         ctype = "application/octet-stream"
@@ -329,8 +329,8 @@ async def update_message(request: web.Request) -> web.Response:
     expires = _expires(body)
     _, folder = await open_mailbox(request, target)
     dest = (await open_mailbox(request, target, move_to))[1] if move_to else None
-    await run(folder.record, uid)  # 404 for a message that is not there
-    count, pairs = await run(apply_update, folder, [uid], changes, dest,
+    await run(request, folder.record, uid)  # 404 for a message that is not there
+    count, pairs = await run(request, apply_update, folder, [uid], changes, dest,
                              target.account.quota_bytes)
     if not count:
         raise ApiError(404, f"No message {uid}")
@@ -340,7 +340,8 @@ async def update_message(request: web.Request) -> web.Response:
         out = {"id": pairs[0][1], "mailbox": mailbox_id(dest)}
         final, final_uid = dest, pairs[0][1]
     if expires is not False:
-        await run(core(request).retention.set_expires, target.domain, target.username, final,
+        await run(request, core(request).retention.set_expires, target.domain, target.username,
+                  final,
                   final_uid, expires)
     return success(out)
 
@@ -399,7 +400,7 @@ async def update_messages(request: web.Request) -> web.Response:
                                        expires)
         return count, pairs
 
-    count, pairs = await run(bulk)
+    count, pairs = await run(request, bulk)
     out: dict[str, Any] = {"updated": count, "mailbox": mailbox_id(dest or folder)}
     if dest is not None:
         out["id"] = pairs
@@ -418,6 +419,6 @@ async def delete_message(request: web.Request) -> web.Response:
         if not folder.expunge([uid]):
             raise NotFound(f"no message {uid}")
 
-    await run(delete)
+    await run(request, delete)
     return success()
 

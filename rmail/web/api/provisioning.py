@@ -80,7 +80,7 @@ async def require_controller(request: web.Request) -> str:
         if services.lockout.is_locked(ip):
             raise locked_error(services, ip)
         if key_matches_recently(credential, hashes) or \
-                await run(key_matches, credential, hashes):
+                await core(request).run_password(key_matches, credential, hashes):
             services.lockout.success(ip)
             return "api-key"
         services.lockout.failure(ip)
@@ -234,7 +234,7 @@ async def _listing(request: web.Request,
         return [item for d in ([domain] if domain else accounts.domains())
                 for item in per_domain(accounts, d)]
 
-    return json_response(await run(collect))
+    return json_response(await run(request, collect))
 
 
 @route("GET", "/mail/account/")
@@ -256,12 +256,12 @@ async def create_account(request: web.Request) -> web.Response:
                          _str(body, "spoofing_whitelist", required=False))
     services = core(request)
     accounts = services.accounts
-    if await run(_alias_exists, accounts, domain, name):
+    if await run(request, _alias_exists, accounts, domain, name):
         raise AlreadyExists(f"{name}@{domain} is an alias")
-    password_hash = await run(hash_password, password)
-    await run(accounts.create, domain, name, password_hash,
+    password_hash = await core(request).run_password(hash_password, password)
+    await run(request, accounts.create, domain, name, password_hash,
               quota_mb=services.config.quota_mb_default, origin=ORIGIN_REST)
-    account = await run(accounts.update, domain, name, submission_enabled=not disabled,
+    account = await run(request, accounts.update, domain, name, submission_enabled=not disabled,
                         sender_whitelist=whitelist)
     return json_response(account_model(account), status=201)
 
@@ -276,7 +276,7 @@ def _alias_exists(accounts: Any, domain: str, name: str) -> bool:
 @route("GET", "/mail/account/{id}/")
 async def get_account(request: web.Request) -> web.Response:
     await require_controller(request)
-    account = await run(core(request).accounts.get, *_user(request))
+    account = await run(request, core(request).accounts.get, *_user(request))
     return json_response(account_model(account))
 
 
@@ -286,7 +286,7 @@ async def delete_account(request: web.Request) -> web.Response:
     domain, name = _user(request)
     services = core(request)
     store = ProvisioningStore(services.accounts)
-    await run(store.retire, domain, name,
+    await run(request, store.retire, domain, name,
               grace_days=services.config.provisioning.delete_grace_days)
     services.mail.forget(domain, name)
     return web.Response(status=204)
@@ -299,9 +299,9 @@ async def set_password(request: web.Request) -> web.Response:
     body = await read_fields(request, ("password",))
     password = _checked("password", check_password, _str(body, "password"))
     accounts = core(request).accounts
-    await run(accounts.get, domain, name)  # 404 before spending a hash
-    password_hash = await run(hash_password, password)
-    account = await run(accounts.update, domain, name, password_hash=password_hash)
+    await run(request, accounts.get, domain, name)  # 404 before spending a hash
+    password_hash = await core(request).run_password(hash_password, password)
+    account = await run(request, accounts.update, domain, name, password_hash=password_hash)
     return json_response(account_model(account))
 
 
@@ -310,7 +310,7 @@ async def _set_submission(request: web.Request, enabled: bool) -> web.Response:
     domain, name = _user(request)
     await read_fields(request, ())
     accounts = core(request).accounts
-    account = await run(accounts.update, domain, name, submission_enabled=enabled)
+    account = await run(request, accounts.update, domain, name, submission_enabled=enabled)
     return json_response(account_model(account))
 
 
@@ -332,7 +332,7 @@ async def set_spoofing_whitelist(request: web.Request) -> web.Response:
     whitelist = _checked("spoofing_whitelist", parse_whitelist,
                          _str(body, "spoofing_whitelist", max_length=32_000))
     accounts = core(request).accounts
-    account = await run(accounts.update, domain, name, sender_whitelist=whitelist)
+    account = await run(request, accounts.update, domain, name, sender_whitelist=whitelist)
     return json_response(account_model(account))
 
 
@@ -362,7 +362,7 @@ async def _check_local_targets(request: web.Request, targets: tuple[str, ...]) -
                     out.append(target)
         return out
 
-    gone = await run(missing)
+    gone = await run(request, missing)
     if gone:
         raise ApiError(400, f"to: no local account or alias {', '.join(gone)}")
 
@@ -379,8 +379,9 @@ async def create_alias(request: web.Request) -> web.Response:
     targets = _targets(body)
     await _check_local_targets(request, targets)
     accounts = core(request).accounts
-    await run(accounts.add_domain, domain, exist_ok=True)
-    checked = await run(accounts.set_alias, domain, name, list(targets), origin=ORIGIN_REST,
+    await run(request, accounts.add_domain, domain, exist_ok=True)
+    checked = await run(request, accounts.set_alias, domain, name, list(targets),
+                        origin=ORIGIN_REST,
                         create_only=True)
     return json_response(alias_model(domain, name, checked), status=201)
 
@@ -390,7 +391,7 @@ async def get_alias(request: web.Request) -> web.Response:
     await require_controller(request)
     domain, name = _address(request)
     accounts = core(request).accounts
-    aliases = await run(_plain_aliases, accounts, domain)
+    aliases = await run(request, _plain_aliases, accounts, domain)
     if name not in aliases:
         raise NotFound(f"No alias {name}@{domain}")
     return json_response(alias_model(domain, name, aliases[name]))
@@ -413,10 +414,10 @@ async def update_alias(request: web.Request) -> web.Response:
             raise ApiError(400, f"{key}: does not match the alias in the path")
     targets = _targets(body)
     accounts = core(request).accounts
-    if name not in await run(_plain_aliases, accounts, domain):
+    if name not in await run(request, _plain_aliases, accounts, domain):
         raise NotFound(f"No alias {name}@{domain}")
     await _check_local_targets(request, targets)
-    checked = await run(accounts.set_alias, domain, name, list(targets), update_only=True)
+    checked = await run(request, accounts.set_alias, domain, name, list(targets), update_only=True)
     return json_response(alias_model(domain, name, checked))
 
 
@@ -425,9 +426,9 @@ async def delete_alias(request: web.Request) -> web.Response:
     await require_controller(request)
     domain, name = _address(request)
     accounts = core(request).accounts
-    if name not in await run(_plain_aliases, accounts, domain):
+    if name not in await run(request, _plain_aliases, accounts, domain):
         raise NotFound(f"No alias {name}@{domain}")
-    await run(accounts.delete_alias, domain, name)
+    await run(request, accounts.delete_alias, domain, name)
     return web.Response(status=204)
 
 

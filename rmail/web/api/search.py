@@ -108,7 +108,7 @@ async def search(request: web.Request) -> web.Response:
             out["next"] = request.path + "?" + urlencode({**params, "next": cursor})
         return out
 
-    return success(await run(answer))
+    return success(await run(request, answer))
 
 
 @routes.get(r"/users/{user}/threads/{thread:T[0-9a-f]{20}}")
@@ -135,7 +135,7 @@ async def thread(request: web.Request) -> web.Response:
                 results.append(list_item(folder, mailbox_id(folder), rec, summary))
         return results
 
-    results = await run(answer)
+    results = await run(request, answer)
     if not results:
         raise ApiError(404, "No such thread")
     return success({"results": results})

@@ -34,7 +34,6 @@ from rmail.web.api.base import (
     json_response,
     read_json,
     require_user,
-    run,
 )
 from rmail.web.errors import ApiError
 
@@ -115,7 +114,7 @@ async def send_message(request: web.Request) -> web.Response:
     try:
         sent = await send(services, principal, outgoing(body, limit),
                           protocol="HTTPS" if request.secure else "HTTP",
-                          peer_ip=request.remote, run=run)
+                          peer_ip=request.remote, run=core(request).run)
     except ComposeError as exc:
         raise ApiError(exc.status, exc.message) from None
     report = sent.report

@@ -38,7 +38,7 @@ async def check_code(request: web.Request, target: UserTarget, token: str | None
         raise locked_error(services, request.remote)
     if not token:
         raise ApiError(400, "Missing field: token")
-    kind = await run(services.auth.totp.check, target.account, token, pending=pending)
+    kind = await run(request, services.auth.totp.check, target.account, token, pending=pending)
     if kind is None:
         await _wrong_code(request, target)
         raise ApiError(403, "Invalid or already used code")
@@ -50,7 +50,7 @@ async def enrol(request: web.Request) -> web.Response:
     target = await resolve_user(request)
     require_master(target)
     services = core(request)
-    uri, qr, seed = await run(totp.start, services.auth.totp, services.accounts,
+    uri, qr, seed = await run(request, totp.start, services.auth.totp, services.accounts,
                               target.account, services.config.hostname or "rmail")
     return success({"uri": uri, "qrcode": qr, "seed": seed})
 
@@ -69,15 +69,15 @@ async def disable(request: web.Request) -> web.Response:
         body = await read_json(request, allowed=("password", "token"))
         password = get_str(body, "password", required=True, max_length=4096) or ""
         token = get_str(body, "token", required=True, max_length=TOKEN_MAX)
-        if not await run(services.auth.verify_master, target.account, password,
+        if not await services.run_password(services.auth.verify_master, target.account, password,
                          ip=request.remote):
             raise ApiError(403, "password is not the current password")
         if totp.enabled(target.account):
             await check_code(request, target, token)
     elif request.can_read_body:
         await read_json(request, allowed=("password", "token"))
-    await run(totp.disable, services.accounts, target.account)
-    await run(log_change, request, target, "disable 2fa", "")
+    await run(request, totp.disable, services.accounts, target.account)
+    await run(request, log_change, request, target, "disable 2fa", "")
     return success()
 
 
@@ -109,7 +109,7 @@ async def _recovery_codes(request: web.Request, fn: Any, action: str) -> web.Res
     services = core(request)
     codes = await _with_code(request, target, fn, services.auth.totp, services.accounts,
                              target.account, token)
-    await run(log_change, request, target, action, "")
+    await run(request, log_change, request, target, action, "")
     return success({"recoveryCodes": codes})
 
 
@@ -119,7 +119,7 @@ async def _with_code(request: web.Request, target: UserTarget, fn: Any, *args: A
     if services.lockout.is_locked(request.remote):
         raise locked_error(services, request.remote)
     try:
-        return await run(fn, *args)
+        return await run(request, fn, *args)
     except totp.WrongCode:
         await _wrong_code(request, target)
         raise ApiError(403, "Invalid or already used code") from None
@@ -128,5 +128,5 @@ async def _with_code(request: web.Request, target: UserTarget, fn: Any, *args: A
 async def _wrong_code(request: web.Request, target: UserTarget) -> None:
     services = core(request)
     services.lockout.failure(request.remote)
-    await run(services.auth.log_event, target.account, "authentication", "fail",
+    await run(request, services.auth.log_event, target.account, "authentication", "fail",
               ip=request.remote, scope="2fa", reason="wrong two-factor code")

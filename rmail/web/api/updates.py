@@ -89,7 +89,7 @@ async def updates(request: web.Request) -> web.StreamResponse:
     with services.events.subscribe(target.domain, target.username, maxsize=QUEUE) as sub:
         more = False
         if start is None:
-            position = await run(current_position, mailbox)
+            position = await run(request, current_position, mailbox)
             head = b"retry: 3000\n"
             if raw:  # a position we cannot read: start afresh, and say so
                 head += (b"id: " + position.encode().encode() + b"\ndata: " +
@@ -97,7 +97,7 @@ async def updates(request: web.Request) -> web.StreamResponse:
             else:
                 head += b"id: " + position.encode().encode() + b"\n\n"
         else:
-            frames, position, more = await run(_read, mailbox, start, None)
+            frames, position, more = await run(request, _read, mailbox, start, None)
             head = b"retry: 3000\n\n" + frames
         await response.prepare(request)
         with contextlib.suppress(ConnectionError):  # the client went away
@@ -136,7 +136,7 @@ async def _follow(request: web.Request, response: web.StreamResponse, sub: Subsc
                 sub.queue.get_nowait()
         more = True
         while more:
-            frames, position, more = await _shared_read(mailbox, position, hint)
+            frames, position, more = await _shared_read(request, mailbox, position, hint)
             if frames:
                 await response.write(frames)
             hint = None
@@ -150,17 +150,17 @@ _SHARED: dict[tuple[object, ...], asyncio.Future[tuple[bytes, Position, bool]]] 
 _SHARED_MAX = 1024
 
 
-async def _shared_read(mailbox: UserMailbox, position: Position, hint: Change | None
-                       ) -> tuple[bytes, Position, bool]:
+async def _shared_read(request: web.Request, mailbox: UserMailbox, position: Position,
+                       hint: Change | None) -> tuple[bytes, Position, bool]:
     if hint is None:
-        return await run(_read, mailbox, position, None)
+        return await run(request, _read, mailbox, position, None)
     key = (id(asyncio.get_running_loop()), mailbox.domain, mailbox.username, position.encode(),
            hint.folder_id, hint.modseq, hint.kind)
     found = _SHARED.get(key)
     if found is None:
         if len(_SHARED) >= _SHARED_MAX:
             _SHARED.clear()
-        found = _SHARED[key] = asyncio.ensure_future(run(_read, mailbox, position, hint))
+        found = _SHARED[key] = asyncio.ensure_future(run(request, _read, mailbox, position, hint))
         found.add_done_callback(lambda f, k=key: _forget_failed(k, f))
     return await asyncio.shield(found)
 

@@ -128,7 +128,7 @@ async def resolve_user(request: web.Request, *, principal: Principal | None = No
     try:  # the address map in memory when it is current (one stat), else a scan in a thread
         owner = accounts.find_address(address, memory_only=True)
     except StaleCache:
-        owner = await run(accounts.find_address, address)
+        owner = await run(request, accounts.find_address, address)
     if owner is not None and owner == (principal.domain, principal.username):
         return UserTarget(principal, principal.account)
     domain = owner[0] if owner is not None else address.rpartition("@")[2]
@@ -139,7 +139,7 @@ async def resolve_user(request: web.Request, *, principal: Principal | None = No
     if owner is None:
         raise ApiError(404, f"No account has the address {address}")
     try:
-        account = await run(accounts.get_current, *owner)
+        account = await run(request, accounts.get_current, *owner)
     except NotFound:
         raise ApiError(404, f"No account has the address {address}") from None
     return UserTarget(principal, account)
@@ -180,7 +180,7 @@ async def get_user(request: web.Request) -> web.Response:
     target = await resolve_user(request)
     doc = user_document(target.account)
     for extra in USER_EXTRAS:
-        doc.update(await run(extra, core(request), target.account))
+        doc.update(await run(request, extra, core(request), target.account))
     return success(doc)
 
 
@@ -237,11 +237,11 @@ async def _apply_password(update: UserUpdate, value: Any) -> None:
         existing = get_str(update.body, "existingPassword", max_length=4096)
         if existing is None:
             raise ApiError(400, "Missing field: existingPassword")
-        ok = await run(services.auth.verify_master, target.account, existing,
-                       ip=update.request.remote)
+        ok = await services.run_password(services.auth.verify_master, target.account, existing,
+                                         ip=update.request.remote)
         if not ok:
             raise ApiError(403, "existingPassword is not the current password")
-    update.changes["password_hash"] = await run(hash_password, password)
+    update.changes["password_hash"] = await services.run_password(hash_password, password)
 
 
 # name -> how PUT applies it. Order matters only for reading: every field is checked before
@@ -271,13 +271,13 @@ async def put_user(request: web.Request) -> web.Response:
     services = core(request)
     if update.changes:
         try:
-            await run(services.accounts.update, target.domain, target.username,
+            await run(request, services.accounts.update, target.domain, target.username,
                       **update.changes)
         except NotFound:
             raise ApiError(404, "The account was deleted meanwhile") from None
     for step in update.after:
         await step()
     if "password_hash" in update.changes:
-        await run(log_change, request, target, "password change")
+        await run(request, log_change, request, target, "password change")
         sessions_changed(services, target.domain, target.username)
     return success()

@@ -27,20 +27,20 @@ async def _settings_for(request: web.Request, email: str | None) -> ClientSettin
             local, domain = split_address(email)
         except InvalidValue:
             raise ApiError(400, "emailaddress is not a valid address") from None
-        if not await run(services.accounts.has_domain, domain):
+        if not await run(request, services.accounts.has_domain, domain):
             raise ApiError(404, f"{domain} is not hosted here")
         return client_settings(services.config, domain, f"{local}@{domain}")
-    domains = services.config.domains or tuple(await run(services.accounts.domains))
+    domains = services.config.domains or tuple(await run(request, services.accounts.domains))
     return client_settings(services.config, domains[0] if domains else services.config.hostname)
 
 
 async def _display_name(request: web.Request, email: str) -> str:
     accounts = core(request).accounts
-    owner = await run(accounts.find_address, email)
+    owner = await run(request, accounts.find_address, email)
     if owner is None:
         return ""
     try:
-        return (await run(accounts.get, *owner)).display_name
+        return (await run(request, accounts.get, *owner)).display_name
     except NotFound:
         return ""
 

@@ -64,7 +64,7 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
             fobj.close()
             return plan
         status, headers, offset, count = plan
-        return FileSender(fobj, offset, count, status=status, headers=headers)
+        return FileSender(fobj, offset, count, run=ctx.run, status=status, headers=headers)
     except BaseException:
         fobj.close()
         raise

@@ -41,7 +41,8 @@ async def handle(ctx: Ctx) -> web.StreamResponse:
         return rules
 
     rules = await ctx.run(prepare)
-    stored = await store_form_files(await req.multipart(), ctx.drive, ctx.path, rules)
+    stored = await store_form_files(await req.multipart(), ctx.drive, ctx.path, rules,
+                                    ctx.run)
     uploaded = []
     for entry, created in stored:
         body = entry.public()

@@ -31,7 +31,7 @@ async def write_body(ctx: Ctx, tokens: set[str], *, make_parents: bool) -> tuple
     try:
         rules, upload = await ctx.run(prepare)
         try:
-            await receive(upload, req.content.readany)
+            await receive(upload, req.content.readany, ctx.run)
         except BaseException:
             await ctx.run(upload.abort)
             raise

@@ -52,7 +52,7 @@ async def _import(page: Page, calendar: str, body: bytes) -> tuple[int, int]:
         raise HttpError(404, f"No calendar {calendar!r}")
     items = await page.run(prepare_import, body, infos[calendar].components)
     try:
-        return await events.import_items(home(page), calendar, items)
+        return await events.import_items(home(page), calendar, items, run=page.run)
     except UidConflict as exc:
         raise ImportRefused(f"{exc} (resource {exc.existing}): nothing was imported") \
             from None

@@ -55,10 +55,10 @@ async def send_file(page: Page, drive: UserDrive, path: DrivePath, *,
             except RangeNotSatisfiable as exc:
                 raise HttpError(416, str(exc), {"Content-Range": exc.content_range}) from None
         if span is None:
-            return FileSender(fobj, 0, entry.size, headers=headers)
+            return FileSender(fobj, 0, entry.size, run=page.run, headers=headers)
         offset, count = span
         headers["Content-Range"] = f"bytes {offset}-{offset + count - 1}/{entry.size}"
-        return FileSender(fobj, offset, count, status=206, headers=headers)
+        return FileSender(fobj, offset, count, run=page.run, status=206, headers=headers)
     except BaseException:
         fobj.close()
         raise

@@ -99,7 +99,8 @@ async def upload(page: Page, pane: Pane, rel: DrivePath,
     if quota is not None and length is not None:
         await page.run(pane.drive.check_room, length, quota, pane.target(rel))
     try:
-        stored = await store_form_files(reader, pane.drive, pane.target(rel), pane.rules)
+        stored = await store_form_files(reader, pane.drive, pane.target(rel), pane.rules,
+                                        page.run)
     except StoreError as exc:
         status = status_for(exc)[0]
         if status in (403, 404):
