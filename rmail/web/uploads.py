@@ -24,7 +24,7 @@ from rmail.store.errors import InvalidValue
 __all__ = ["BATCH", "MAX_FORM_FILES", "UploadRefused", "receive", "store_form_files"]
 
 BATCH = 4 * 1024 * 1024        # bytes handed to the writer and hasher threads at once
-WRITEBACK = 64 * 1024 * 1024   # bytes between two early flushes of a large upload
+WRITEBACK = 8 * 1024 * 1024    # bytes between two writeback starts of a large upload
 PART_CHUNK = 256 * 1024
 MAX_FORM_FILES = 10_000        # file parts in one multipart upload
 
@@ -88,8 +88,9 @@ async def receive(upload: Upload, read: Callable[[], Awaitable[bytes]], run: Run
 
     Three things overlap: the event loop receives the next batch while one thread of the
     store pool (``run``) writes the previous batch and another hashes it, and every
-    `WRITEBACK` bytes the disk is asked to start flushing (so the fdatasync before the commit
-    finds little left to do). At most two batches are ever in memory."""
+    `WRITEBACK` bytes the disk is asked to start writing them (`Upload.start_writeback`, which
+    does not wait), so the fdatasync before the commit finds little left to do. At most two
+    batches are ever in memory."""
     batch: list[bytes] = []
     batched = 0
     pending: asyncio.Future[tuple[Any, Any]] | None = None

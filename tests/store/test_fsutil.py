@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
 import stat
@@ -331,3 +332,21 @@ def test_flock_probe_sees_fcntl_semantics(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert probe(lock) == 0
+
+
+def test_start_writeback_keeps_the_bytes_and_reports_a_bad_descriptor(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    data = os.urandom(3 * 1024 * 1024)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data[:1024 * 1024])
+        fsutil.start_writeback(fd)  # queued for the disk, no wait; writing goes on
+        os.write(fd, data[1024 * 1024:])
+        fsutil.start_writeback(fd, 1024 * 1024, 0)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == data
+    with pytest.raises(OSError) as caught:
+        fsutil.start_writeback(-1)  # not a descriptor: EBADF is an error, not silence
+    assert caught.value.errno == errno.EBADF

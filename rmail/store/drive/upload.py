@@ -16,6 +16,7 @@ from typing import IO
 
 from rmail.store.drive.entries import etag_of_digest
 from rmail.store.errors import QuotaExceeded
+from rmail.store.fsutil import start_writeback
 
 __all__ = ["CHUNK", "Upload"]
 
@@ -68,11 +69,12 @@ class Upload:
             self._sha.update(chunk)
 
     def start_writeback(self) -> None:
-        """Flush what was written so far while more is still arriving, so the fdatasync
-        before the commit has little left to wait for. Safe next to `store_chunks`; the
-        caller must not `abort()` while it runs."""
+        """Have the disk start writing what was written so far while more is still arriving
+        (`fsutil.start_writeback`: no wait, no journal commit), so the fdatasync before the
+        commit has little left to wait for. Safe next to `store_chunks`; the caller must not
+        `abort()` while it runs."""
         if self._fd is not None:
-            os.fdatasync(self._fd)
+            start_writeback(self._fd)
 
     def write_from(self, source: Iterable[bytes] | IO[bytes]) -> None:
         """Copy an iterator of chunks or a binary file-like object, one chunk at a time."""
