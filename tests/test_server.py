@@ -427,7 +427,7 @@ async def test_stop_closes_every_pool_of_the_services_it_built(tmp_config: Confi
         assert on_store.startswith("rmail-store") and on_password.startswith("rmail-argon2")
     finally:
         await server.stop()
-    for run in (core.run, core.run_password):
+    for pool_run in (core.run, core.run_password):
         with pytest.raises(RuntimeError, match="shutdown"):
-            await run(int)
+            await pool_run(int)
     assert not [t.name for t in threading.enumerate() if t.name.startswith(POOLS)]
