@@ -48,8 +48,9 @@ async def create_asp(request: web.Request) -> web.Response:
     description = get_str(body, "description", required=True, max_length=1000)
     scopes = get_str_list(body, "scopes", required=True, max_items=20, max_length=20)
     services = core(request)
-    password, record = await run(request, apppasswords.create, services.accounts, target.domain,
-                                 target.username, description, scopes)
+    password, record = await services.run_password(apppasswords.create, services.accounts,
+                                                   target.domain, target.username, description,
+                                                   scopes)
     await run(request, log_change, request, target, "create asp", record.id)
     return success({**record.public(), "password": password})
 

@@ -90,7 +90,7 @@ async def register(page: Page) -> web.StreamResponse:
                                 "again in an hour.", 429)
         response.headers["Retry-After"] = "3600"
         return response
-    hashed = await page.run(hash_password, password)
+    hashed = await page.services.run_password(hash_password, password)
     try:
         account = await page.run(accounts.create, domain, username, hashed,
                                  quota_mb=page.config.quota_mb_default)

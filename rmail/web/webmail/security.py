@@ -153,8 +153,8 @@ async def disable(page: Page) -> web.StreamResponse:
     token = _field(page, "token", 64)
     services = page.services
     account = await _fresh(page)
-    if not await page.run(services.auth.verify_master, account, password,
-                          ip=page.request.remote):
+    if not await services.run_password(services.auth.verify_master, account, password,
+                                       ip=page.request.remote):
         return await _render(page, status=403, error="Your password is not right.",
                              section="2fa")
     if totp.enabled(account) and \
@@ -177,8 +177,9 @@ async def create_asp(page: Page) -> web.StreamResponse:
     scopes = [s for s in page.form.getall("scope", []) if isinstance(s, str)][:20]
     user = page.user
     try:
-        password, record = await page.run(apppasswords.create, page.services.accounts,
-                                          user.domain, user.username, description, scopes)
+        password, record = await page.services.run_password(
+            apppasswords.create, page.services.accounts, user.domain, user.username, description,
+            scopes)
     except InvalidValue as exc:
         return await _render(page, status=400, error=str(exc), section="asps")
     await page.run(_log, page, user.account, "create asp", record.id)

@@ -97,7 +97,8 @@ async def password(page: Page) -> web.StreamResponse:
         return await _page(page, status=429, error="Too many failed logins; try again later.",
                            section="password")
     # The account's own password (two-factor or not: the session already passed it)
-    if not await page.run(auth.verify_master, user.account, current, ip=page.request.remote):
+    if not await page.services.run_password(auth.verify_master, user.account, current,
+                                            ip=page.request.remote):
         return await _page(page, status=401, error="Your current password is not right.",
                            section="password")
     if new != confirm:
@@ -109,7 +110,7 @@ async def password(page: Page) -> web.StreamResponse:
                            username=user.username, domain=user.domain)
     except InvalidValue as exc:
         return await _page(page, status=400, error=str(exc), section="password")
-    hashed = await page.run(hash_password, new)
+    hashed = await page.services.run_password(hash_password, new)
     account = await page.run(page.services.accounts.update, user.domain, user.username,
                              password_hash=hashed)
     await page.run(auth.log_event, account, "password change", "success",
