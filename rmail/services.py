@@ -15,8 +15,9 @@ It also owns the thread pools, and is the one way to run blocking work off the l
 threads nor holds 64 MiB of argon2 memory per thread beyond what the cores can compute), and
 the mail store's fsync pool for commit waves. `close` shuts them down; no pool is created at
 import. The only `asyncio.to_thread` calls left are the server's own start (building these
-very services, the certificate) and stop (closing the pools), and `auth.create_user`, a
-one-shot helper for scripts that run no server.
+very services, the certificate) and stop (closing the pools), `auth.create_user`, a
+one-shot helper for scripts that run no server, and `fsutil.alocked`, which no server code
+uses.
 
 Singletons (`start(singletons=True)`): the outbound queue runner, the VALARM reminder task, the
 provisioning task (periodic fetch, deleted-account sweeper), the retention sweeper and the
