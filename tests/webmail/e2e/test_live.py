@@ -78,6 +78,7 @@ def test_mail_over_smtp_shows_without_a_reload(rmail: RmailServer, page: Page,
     assert pages.row(page, uid).locator("button.star").inner_text() == "★"
     page.wait_for_function("""() => document.querySelector(
         'aside.sidebar li.folder-item[data-folder="INBOX"]').dataset.unread === '1'""")
+    shots(page, "live-flags")
     pages.submit_action(other, "action-delete")
     pages.row(page, uid).wait_for(state="detached")
     assert page.locator("tr.message-row").count() == 1
@@ -96,7 +97,7 @@ def test_checked_rows_are_not_replaced(rmail: RmailServer, page: Page, user: str
     assert page.locator("input.row-check").first.is_checked()
 
 
-def test_page_resumes_after_a_restart(start_rmail: StartRmail, page: Page) -> None:
+def test_page_resumes_after_a_restart(start_rmail: StartRmail, page: Page, shots: Any) -> None:
     server = start_rmail()
     user = server.add_user()
     requests = _stream_requests(page)
@@ -113,6 +114,7 @@ def test_page_resumes_after_a_restart(start_rmail: StartRmail, page: Page) -> No
     page.locator("tr.message-row", has_text="Stored while down").wait_for(timeout=WAIT * 1000)
     assert page.locator("tr.message-row").count() == 2
     assert moves == [], f"the page navigated: {moves}"
+    shots(page, "live-after-restart")
     # EventSource reconnected by itself, telling the server where the page stood
     again = [r for r in requests[first:] if r.failure is None]  # (not the refused tries)
     assert again, "no reconnection"
