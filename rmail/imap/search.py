@@ -258,7 +258,7 @@ class Searcher:
             if through is None or through[0] != self.folder.uidvalidity:
                 return None
             found = index.folder_matches(self.folder.id, match)
-        except (ValueError, sqlite3.Error, CorruptStore, OSError) as exc:
+        except (ValueError, sqlite3.Error, CorruptStore, NotFound, OSError) as exc:
             log.warning("search index not used for %s: %s", key.name, exc)
             return None
         last, uids = through[1], self.cols.uids

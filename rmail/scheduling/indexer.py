@@ -100,6 +100,8 @@ class SearchIndexer:
         index = search_index(mailbox)
         done = 0
         try:
+            if not mailbox.layout.dir.is_dir():  # no mail yet: nothing to index, no file made
+                return 0
             # A batch per lock hold: a search's catch-up waits for one batch, not the burst.
             while (got := index.sync(folders=folders, budget=BATCH) or 0) > 0:
                 done += got
@@ -113,6 +115,8 @@ class SearchIndexer:
                     own.close()
                 log.info("search index of %s@%s compacted (%d messages)", username, domain,
                          kept)
+        except NotFound:  # the account was deleted meanwhile
+            return done
         except CorruptStore as exc:  # the damaged database was dropped: redo from scratch
             log.warning("search index of %s@%s rebuilt: %s", username, domain, exc)
             done += index.sync() or 0

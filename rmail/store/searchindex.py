@@ -103,6 +103,8 @@ class SearchIndex:
     # -- the database ------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
+            if not self.mailbox.layout.dir.parent.is_dir():  # never bring a deleted user back
+                raise NotFound(f"no user {self.mailbox.username}@{self.mailbox.domain}")
             fsutil.ensure_dir(self.mailbox.layout.dir)
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
                                    check_same_thread=False)
