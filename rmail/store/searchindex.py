@@ -36,6 +36,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -49,13 +50,14 @@ from rmail.store.errors import CorruptStore, NotFound
 from rmail.store.journal import SEEN, MessageRecord
 from rmail.store.mailbox import Folder, UserMailbox
 
-__all__ = ["BATCH", "CATCHUP", "Hit", "SearchIndex", "reindex_all", "search_index"]
+__all__ = ["BATCH", "CATCHUP", "CATCHUP_WAIT", "Hit", "SearchIndex", "reindex_all", "search_index"]
 
 VERSION = 4  # 2: docs.thread; 4: contentless fts, AUTOINCREMENT ids
 FLAGGED = "\\Flagged"
 BATCH = 200  # messages indexed per transaction
 COMPACT_MIN = 1000  # garbage rows below which an index is never rebuilt
 CATCHUP = 100  # messages a search indexes itself at most (the indexer does the rest)
+CATCHUP_WAIT = 1.0  # seconds a search waits for the indexer's batch before answering without
 _FTS = ("fts5(sender, recipients, subject, body, content = '', "
         "tokenize = 'unicode61 remove_diacritics 2')")
 _SCHEMA = f"""
@@ -149,13 +151,14 @@ class SearchIndex:
     # -- keeping in step ---------------------------------------------------------------------
     def sync(self, *, progress: Callable[[int], None] | None = None,
              folders: set[str] | None = None, budget: int | None = None,
-             wait: bool = True) -> int | None:
+             wait: bool | float = True) -> int | None:
         """Bring the index up to date with the folders; returns messages (re)indexed.
 
         ``folders``: only these folder ids (a change event names its folder; deleted folders
         are dropped only by a full sync). ``budget``: index at most this many messages (the
-        rest stays pending, so a search's catch-up stays cheap). ``wait=False``: return None
-        at once when another thread or process is indexing (the indexer is at work)."""
+        rest stays pending, so a search's catch-up stays cheap). ``wait=False`` or seconds:
+        return None at once, or after that long, when another thread or process is indexing
+        (the indexer at work, a compaction or `rmail check --reindex`)."""
         done = 0
         with _index_lock(self.lock_path, wait) as got:
             if not got:
@@ -440,15 +443,20 @@ class SearchIndex:
 
 
 @contextlib.contextmanager
-def _index_lock(path: str, wait: bool) -> Iterator[bool]:
+def _index_lock(path: str, wait: bool | float) -> Iterator[bool]:
     """The index's writer lock (`search.lock`, flock: workers and the CLI take turns); with
-    ``wait=False`` yields False at once when it is held."""
-    if wait:
+    ``wait=False`` yields False at once when it is held, with seconds as long as that."""
+    if wait is True:
         with fsutil.locked(path):
             yield True
         return
-    with fsutil.try_locked(path) as got:
-        yield got
+    deadline = time.monotonic() + float(wait)
+    while True:
+        with fsutil.try_locked(path) as got:
+            if got or time.monotonic() >= deadline:
+                yield got
+                return
+        time.sleep(0.01)
 
 
 def _insert_fts(conn: sqlite3.Connection, rowid: int, doc: _Doc) -> None:

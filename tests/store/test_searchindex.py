@@ -79,6 +79,7 @@ def test_budget_and_busy_lock(mailbox: UserMailbox, inbox: Folder) -> None:
         assert index.indexed_through(inbox.id) == (inbox.uidvalidity, 2)
         with locked(index.lock_path):  # the indexer at work: a search does not wait
             assert index.sync(budget=2, wait=False) is None
+            assert index.sync(budget=2, wait=0.05) is None
         assert index.sync(budget=2, wait=False) == 2
         assert index.sync() == 1
         assert len(index.search('"heron"', folders=[inbox.id], limit=10)[0]) == 5

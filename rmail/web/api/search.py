@@ -21,7 +21,7 @@ from aiohttp import web
 
 from rmail.mail.searchquery import QueryError, fts_expression, parse_query
 from rmail.store.errors import NotFound
-from rmail.store.searchindex import CATCHUP, search_index
+from rmail.store.searchindex import CATCHUP, CATCHUP_WAIT, search_index
 from rmail.web.api.base import query_int, run
 from rmail.web.api.mailboxes import find_folder, mailbox_id, selectable, user_mailbox
 from rmail.web.api.messages import DEFAULT_LIMIT, MAX_LIMIT, list_item, summary_of
@@ -86,7 +86,7 @@ async def search(request: web.Request) -> web.Response:
             folders = [f for entry, f in selectable(mailbox)
                        if include_trash or entry.special_use not in EXCLUDED]
         index = search_index(mailbox)
-        index.sync(budget=CATCHUP)
+        index.sync(budget=CATCHUP, wait=CATCHUP_WAIT)
         by_id = {f.id: f for f in folders}
         try:
             found, more = index.find(query, by_id, limit=limit, before_row=before_row)
@@ -122,7 +122,7 @@ async def thread(request: web.Request) -> web.Response:
     def answer() -> list[dict[str, Any]]:
         folders = {f.id: f for _, f in selectable(mailbox)}
         index = search_index(mailbox)
-        index.sync(budget=CATCHUP)
+        index.sync(budget=CATCHUP, wait=CATCHUP_WAIT)
         results = []
         for hit in index.thread(thread_id, folders=list(folders), limit=MAX_THREAD):
             folder = folders[hit.folder_id]

@@ -21,7 +21,7 @@ from rmail.mail.searchquery import QueryError, fts_expression, parse_query
 from rmail.store.errors import NotFound
 from rmail.store.journal import MessageRecord
 from rmail.store.mailbox import Folder, UserMailbox
-from rmail.store.searchindex import CATCHUP, search_index
+from rmail.store.searchindex import CATCHUP, CATCHUP_WAIT, search_index
 from rmail.web.webmail.context import Page, view
 from rmail.web.webmail.folders import folder_from_url, sidebar_sync
 from rmail.web.webmail.mailbox import PAGE_SIZE, MessageRow, make_row
@@ -48,7 +48,8 @@ def search_sync(mailbox: UserMailbox, folders: list[str], q: str
             continue
         chosen[folder.id] = folder
     index = search_index(mailbox)
-    index.sync(budget=CATCHUP)  # what a lost change event left behind; the indexer does the rest
+    # what a lost change event left behind; the indexer does the rest
+    index.sync(budget=CATCHUP, wait=CATCHUP_WAIT)
     try:
         found, more = index.find(query, chosen, limit=MAX_HITS)
     except ValueError as exc:
