@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rmail.mail.parse import FORMAT_VERSION, MAX_DEPTH, MAX_PARTS, parse_message
+from rmail.mail.summary import collapsed_prefix
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "mime"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.eml")) if FIXTURES.is_dir() else []
@@ -739,3 +740,19 @@ def test_generated_trees_have_exact_leaf_offsets(tree: tuple[bytes, list[bytes]]
     check(raw, result)
     leaves = [n for n in nodes(result["body"]) if "parts" not in n]
     assert [body(raw, leaf) for leaf in leaves] == contents
+
+
+@given(st.lists(st.sampled_from(["a", "bb", "ccc ", " ", "\t", "\r\n", "  ", "é", "\u00a0",
+                                 "\u2003", "x" * 50]), max_size=600).map("".join),
+       st.integers(0, 400))
+def test_intro_prefix_equals_collapsing_the_whole_text(text: str, n: int) -> None:
+    """The intro collapses whitespace of a prefix only; the answer is the whole text's."""
+    assert collapsed_prefix(text, n) == " ".join(text.split())[:n]
+
+
+def test_intro_of_a_long_plain_body_is_its_first_200_collapsed_characters() -> None:
+    body = b"La  de da\tde da 1.\r\n" * 400
+    raw = b"From: a@example.com\r\nSubject: s\r\n\r\n" + body
+    intro = parse_message(raw)["summary"]["intro"]
+    assert intro == " ".join(body.decode().split())[:200]
+    assert len(intro) == 200
