@@ -116,7 +116,26 @@ def start_rmail(work: Path, tls: tuple[Path, Path] | None
                              "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, proc)
     scheme = "https" if tls is not None else "http"
+    wait_ready(f"{scheme}://127.0.0.1:{port}/healthz")
     return proc, f"{scheme}://127.0.0.1:{port}/drive/"
+
+
+def wait_ready(url: str, timeout: float = 120) -> None:
+    """Until ten connections in a row are answered at once: the port accepts as soon as it is
+    bound, but each worker serves only once it has started, so a client's first request
+    could otherwise measure a worker's start."""
+    end, answered = time.monotonic() + timeout, 0
+    while answered < 10:
+        if time.monotonic() > end:
+            raise SystemExit(f"{url} does not answer")
+        try:
+            out = subprocess.run(["curl", "-sk", "-m", "1", "-o", "/dev/null", "-w",
+                                  "%{http_code}", url], capture_output=True, text=True)
+            answered = answered + 1 if out.stdout == "200" else 0
+        except OSError:
+            answered = 0
+        if not answered:
+            time.sleep(0.2)
 
 
 def start_apache(work: Path, tls: tuple[Path, Path]) -> tuple[Path, dict[str, str]]:
