@@ -100,7 +100,10 @@ def rendered(folder: Folder, uid: int, *, allow_remote: bool, min_bytes: int = M
 
 def _save(folder: Folder, uid: int, path: Path, doc: dict[str, object],
           max_user_bytes: int) -> None:
-    data = orjson.dumps(doc)
+    try:
+        data = orjson.dumps(doc)
+    except TypeError:  # text orjson refuses (lone surrogates): served, just not saved
+        return
     if len(data) > min(MAX_ENTRY_BYTES, max_user_bytes // 4):
         return
     try:
