@@ -37,6 +37,7 @@ log = logging.getLogger("rmail.indexer")
 
 KINDS = frozenset({"append", "expunge", "folders"})
 ALL = None  # a user's pending set meaning "every folder"
+MAX_OPEN = 32  # users whose index connection stays open between runs
 
 
 class SearchIndexer:
@@ -44,7 +45,7 @@ class SearchIndexer:
     threads, one user at a time."""
 
     def __init__(self, mail: MailStore, events: EventBus, *,
-                 run: Callable[..., Awaitable[Any]], delay: float = 0.05,
+                 run: Callable[..., Awaitable[Any]], delay: float = 0.25,
                  users: Callable[[], list[tuple[str, str]]] | None = None) -> None:
         self.mail = mail
         self.users = users  # every (domain, username): caught up once at start
@@ -52,6 +53,7 @@ class SearchIndexer:
         self.delay = delay
         self._run = run  # `Services.run`
         self._pending: dict[tuple[str, str], set[str] | None] = {}
+        self._open: dict[int, SearchIndex] = {}  # by id(), least recently indexed first
         self._guard = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -121,8 +123,20 @@ class SearchIndexer:
             log.warning("search index of %s@%s rebuilt: %s", username, domain, exc)
             done += index.sync() or 0
         finally:
-            index.close()  # a server of many users must not hold a database open for each
+            self._keep_open(index)
         return done
+
+    def _keep_open(self, index: SearchIndex) -> None:
+        """Keep the connections of the `MAX_OPEN` users indexed last: closing a WAL database
+        checkpoints it (tens of milliseconds), too dear after every delivery, but a server of
+        many users must not hold a database open for each."""
+        with self._guard:
+            self._open.pop(id(index), None)
+            self._open[id(index)] = index
+            extra = len(self._open) - MAX_OPEN
+            old = [self._open.pop(next(iter(self._open))) for _ in range(max(0, extra))]
+        for gone in old:
+            gone.close()
 
     async def run_once(self) -> int:
         done = 0
