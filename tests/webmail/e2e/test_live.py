@@ -46,6 +46,8 @@ def test_mail_over_smtp_shows_without_a_reload(rmail: RmailServer, page: Page,
                                                shots: Any) -> None:
     rmail.append(user, [make_message("Already here")])
     requests = _stream_requests(page)
+    console: list[str] = []  # the page's CSP (connect-src 'self') must allow both requests
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
     with page.expect_response(lambda r: r.url.endswith(UPDATES)) as opened:
         pages.login(page, rmail, user)
     assert opened.value.status == 200
@@ -64,6 +66,7 @@ def test_mail_over_smtp_shows_without_a_reload(rmail: RmailServer, page: Page,
     assert page.title().startswith("INBOX (2)")
     assert moves == [], f"the page navigated: {moves}"
     assert requests and all(r.url == rmail.url(UPDATES) for r in requests)
+    assert not [m for m in console if "Content Security Policy" in m], console
     shots(page, "live-smtp-delivery")
 
     # read, starred and deleted in another tab (another client of the account): rows follow
