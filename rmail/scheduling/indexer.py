@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +38,7 @@ log = logging.getLogger("rmail.indexer")
 
 KINDS = frozenset({"append", "expunge", "folders"})
 ALL = None  # a user's pending set meaning "every folder"
+BACKLOG_PAUSE = 1.0  # longest rest between two full batches, seconds
 MAX_OPEN = 32  # users whose index connection stays open between runs
 
 
@@ -105,8 +107,16 @@ class SearchIndexer:
             if not mailbox.layout.dir.is_dir():  # no mail yet: nothing to index, no file made
                 return 0
             # A batch per lock hold: a search's catch-up waits for one batch, not the burst.
-            while (got := index.sync(folders=folders, budget=BATCH) or 0) > 0:
+            while True:
+                started = time.monotonic()
+                got = index.sync(folders=folders, budget=BATCH) or 0
                 done += got
+                if got < BATCH:
+                    break
+                # A backlog (the first pass after start, a mass import): rest as long as the
+                # batch took, so indexing never takes more than half a core, and in a single
+                # process leaves the event loop the interpreter half the time.
+                time.sleep(min(BACKLOG_PAUSE, time.monotonic() - started))
             if folders is ALL:
                 index.sync()  # drops the entries of deleted folders
             if index.needs_compaction():  # removed messages' entries outnumber the live ones
