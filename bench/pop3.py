@@ -206,6 +206,13 @@ def start_dovecot(base: Path, conf: Path, port: int) -> Peer:
 
 
 # -- the client -------------------------------------------------------------------------------
+REPLY_TIMEOUT = 30.0
+
+
+class Stalled(RuntimeError):
+    """The server did not answer a command in time."""
+
+
 class Client:
     """A small asyncio POP3 client: one command at a time, multi-line replies found with
     `bytes.find` over a buffer (the generator must not be the bottleneck)."""
@@ -222,10 +229,19 @@ class Client:
         return self
 
     async def line(self) -> bytes:
-        line = await self.reader.readuntil(b"\r\n")
+        line = await self._until(b"\r\n")
         if not line.startswith(b"+OK"):
             raise RuntimeError(line)
         return line
+
+    async def _until(self, separator: bytes) -> bytes:
+        """A reply, or `Stalled` after `REPLY_TIMEOUT` (a lost reply must end the run with
+        what was received so far, not hang it)."""
+        try:
+            return await asyncio.wait_for(self.reader.readuntil(separator), REPLY_TIMEOUT)
+        except TimeoutError:
+            raise Stalled(f"no reply within {REPLY_TIMEOUT:.0f} s; buffered: "
+                          f"{bytes(self.reader._buffer)[:200]!r}") from None
 
     async def cmd(self, command: bytes) -> bytes:
         self.writer.write(command + b"\r\n")
@@ -233,7 +249,7 @@ class Client:
 
     async def multi(self, command: bytes) -> bytes:
         await self.cmd(command)
-        return await self.reader.readuntil(b"\r\n.\r\n")
+        return await self._until(b"\r\n.\r\n")
 
     async def login(self, user: str) -> None:
         await self.cmd(b"USER " + user.encode())
@@ -309,15 +325,32 @@ def build_big(base: Path, n: int, user: str) -> None:
 
 
 async def _big(port: int, user: str) -> dict[str, float]:
+    """Login, STAT and UIDL on the large maildrop. A stalled reply is reported (it has been
+    seen twice under heavy load, right after the restart, and not reproduced since: see the
+    README's POP3 notes) and the measurement taken again on a fresh connection once the
+    stalled one is closed (closing it releases the maildrop lock)."""
+    try:
+        return await _big_once(port, user)
+    except Stalled as exc:
+        say(f"- STALLED: {exc}; measuring again on a new connection")
+        await asyncio.sleep(1)
+        return await _big_once(port, user)
+
+
+async def _big_once(port: int, user: str) -> dict[str, float]:
     out = {}
     t0 = time.perf_counter()
     c = await Client.open(port, tls=False)
-    await c.login(user)
-    out["connect + login"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    await c.cmd(b"STAT")
-    listing = await c.multi(b"UIDL")
-    out["STAT + UIDL"] = time.perf_counter() - t1
+    try:
+        await c.login(user)
+        out["connect + login"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        await c.cmd(b"STAT")
+        listing = await c.multi(b"UIDL")
+        out["STAT + UIDL"] = time.perf_counter() - t1
+    except Stalled:
+        c.writer.close()  # the server ends the session and lets go of the maildrop
+        raise
     assert listing.count(b"\r\n") > 1
     await c.close()
     return out
