@@ -9,6 +9,7 @@ import asyncio
 import smtplib
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rmail.store.searchindex import search_index
@@ -20,25 +21,29 @@ WAIT = 30.0
 
 
 def indexed(api: Api, user: str = "alice") -> dict[str, set[int]]:
-    """folder id -> UIDs in the user's index, read with a connection of our own."""
+    """folder id -> UIDs in the user's index, read with a connection of our own. A database
+    that is busy or not created yet reads as empty: the caller asks again."""
     path = api.config.mail_root / f"domains/{DOMAIN}/users/{user}/mail/search.sqlite"
     if not Path(path).exists():
         return {}
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
     try:
         out: dict[str, set[int]] = {}
         for folder, uid in conn.execute("SELECT folder, uid FROM docs"):
             out.setdefault(folder, set()).add(uid)
         return out
-    except sqlite3.OperationalError:  # not created yet
+    except sqlite3.OperationalError:  # not created yet, or busy
         return {}
     finally:
         conn.close()
 
 
-async def until(check: object, what: str) -> None:
+async def until(check: Callable[[], bool], what: str) -> None:
+    """Poll `check` on a thread: the server under test shares this event loop, so a check
+    that waits on the index's lock must not stop the server (the indexer's own work) while
+    it waits (a CI run once spent the whole wait inside one blocked check)."""
     deadline = time.monotonic() + WAIT
-    while not check():  # type: ignore[operator]
+    while not await asyncio.to_thread(check):
         assert time.monotonic() < deadline, f"index never showed: {what}"
         await asyncio.sleep(0.05)
 
