@@ -43,6 +43,7 @@ from rmail.mail.headerkeys import (
 )
 from rmail.mail.headers import (
     decode_base64,
+    decode_header_bytes,
     decode_qp,
     decode_text,
     decode_words,
@@ -313,7 +314,7 @@ class Searcher:
         for line in _LINE_BREAK.sub(b" ", raw).splitlines():
             name, colon, value = line.partition(b":")
             if colon and name and not name[:1].isspace():
-                text = value.strip().decode("utf-8", "replace")
+                text = decode_header_bytes(value.strip())
                 fields.append((name.strip().lower(), decode_words(text)))
         self._headers[i] = fields
         return fields

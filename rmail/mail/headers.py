@@ -65,6 +65,29 @@ def decode_header_bytes(data: bytes) -> str:
         return data.decode("latin-1")
 
 
+def header_text(data: bytes) -> str:
+    """One raw header field value (as cut from the message, possibly folded) as display text:
+    line breaks removed (RFC 5322 §2.2.3), raw 8-bit bytes decoded by `decode_header_bytes`
+    (RFC 6532 UTF-8 first), then RFC 2047 encoded words decoded, whitespace runs collapsed.
+
+    The one decoding every reader of header values shares (the JSON API's header list, IMAP
+    SEARCH HEADER, Sieve-style filters), so an 8-bit UTF-8 Subject reads the same everywhere.
+    """
+    return " ".join(decode_words(decode_header_bytes(_LINE_BREAK.sub(b"", data))).split())
+
+
+def split_fields(block: bytes, limit: int) -> list[tuple[str, bytes]]:
+    """The fields of a raw header block in order, at most `limit`: (lower-case name, raw
+    value bytes still folded). Lines that are neither a field nor a continuation (an mbox
+    `From ` line, garbage) are skipped, as are continuations before the first field."""
+    out: list[tuple[str, bytes]] = []
+    for m in _FIELD.finditer(block):
+        if len(out) >= limit:
+            break
+        out.append((m.group(1).decode("ascii").lower(), m.group(2)))
+    return out
+
+
 def read_fields(raw: bytes, start: int, end: int, message: bool) -> Fields:
     """The first occurrence of each field rmail uses, from the header block raw[start:end].
 
@@ -107,6 +130,9 @@ def _field_patterns(names: tuple[str, ...]) -> tuple[re.Pattern[bytes], re.Patte
 _PART_FIELDS = _field_patterns(MIME_FIELDS)
 _MESSAGE_FIELDS = _field_patterns(MIME_FIELDS + ENVELOPE_FIELDS)
 _FOLDED_VALUE = re.compile(rb"[^\n]*(?:\n[ \t][^\n]*)*")
+# RFC 5322 §3.6.8: field name = printable ASCII but ":"; WSP before the colon is tolerated.
+_FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)",
+                    re.MULTILINE)
 _LINE_BREAK = re.compile(rb"\r?\n")
 
 

@@ -10,12 +10,10 @@ stored message never changes).
 from __future__ import annotations
 
 import hashlib
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import Any
 
 from rmail.mail import render
-from rmail.mail.headers import decode_words
+from rmail.mail.headers import header_text, split_fields
 
 __all__ = ["attachment_id", "attachment_index", "attachments", "header_list", "thread_id"]
 
@@ -57,16 +55,13 @@ def attachments(raw: bytes, meta: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def header_list(raw: bytes) -> list[dict[str, str]]:
-    """The top header fields in order, encoded words decoded: `[{"key", "value"}]`."""
+    """The top header fields in order, decoded as display text (`headers.header_text`: raw
+    UTF-8 per RFC 6532, encoded words): `[{"key", "value"}]`."""
     end = raw.find(b"\r\n\r\n", 0, HEADER_BYTES)
     alt = raw.find(b"\n\n", 0, HEADER_BYTES)
     cut = min(x for x in (end, alt, min(len(raw), HEADER_BYTES)) if x >= 0)
-    parsed = BytesHeaderParser(policy=compat32).parsebytes(raw[:cut] + b"\n\n")
-    out = []
-    for key, value in parsed.items()[:MAX_HEADERS]:
-        text = str(value) if not isinstance(value, str) else value
-        out.append({"key": key.lower(), "value": decode_words(" ".join(text.split()))})
-    return out
+    return [{"key": name, "value": header_text(value.strip(b" \t\r\n"))}
+            for name, value in split_fields(raw[:cut], MAX_HEADERS)]
 
 
 def thread_id(scope: str, summary: dict[str, Any], fallback: str) -> str:

@@ -30,7 +30,7 @@ from rmail.mail import message_json, render
 
 __all__ = ["RENDERER", "RENDER_VERSION", "Rendered", "render_message"]
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: header values decode raw UTF-8 (RFC 6532)
 
 
 def _nh3_version() -> str:

@@ -165,3 +165,13 @@ def test_thread_algorithms_on_records() -> None:
     chain = [info(1, "deep", [])] + [info(n, "Re: deep", [f"<{n - 1}@x>"])
                                       for n in range(2, 5001)]
     assert references(chain) == "(" + " ".join(str(n) for n in range(1, 5001)) + ")"
+
+
+def test_header_key_reads_raw_8bit_values(imap: ImapServer) -> None:
+    """RFC 6532 raw UTF-8 in a header matches as UTF-8; bytes that are not UTF-8 read as
+    Latin-1 (the header decoding the JSON API shares), never as U+FFFD."""
+    raw = ("From: a@example.org\r\nSubject: x\r\nX-Note: Grüße\r\nX-Old: caf\xe9\r\n\r\nhi\r\n"
+           ).encode().replace(b"caf\xc3\xa9", b"caf\xe9")
+    c = selected(imap, raw)
+    assert search(c, "CHARSET UTF-8 HEADER X-Note \"grüße\"".encode()) == b"* SEARCH 1"
+    assert search(c, "CHARSET UTF-8 HEADER X-Old \"café\"".encode()) == b"* SEARCH 1"

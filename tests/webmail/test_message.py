@@ -248,3 +248,20 @@ async def test_invitation_offers_rsvp(browser: Browser) -> None:
                         r"standup-42%40example.net/respond", form["action"])
     for value in ("ACCEPTED", "TENTATIVE", "DECLINED"):
         assert f'name="response" value="{value}"' in page.text
+
+
+async def test_raw_utf8_headers_shown_decoded(browser: Browser) -> None:
+    """RFC 6532: a Subject/From of raw UTF-8 bytes reads as UTF-8 on the detail page and in
+    the list, never as U+FFFD (the same decoding as the JSON API)."""
+    raw = ("From: Jörg Müller <jorg@example.net>\r\nTo: alice@example.com\r\n"
+           "Subject: Grüße aus Köln ✓\r\nMessage-ID: <u8@example.net>\r\n\r\n"
+           "Schöne Grüße\r\n").encode()
+    uid = store(browser, raw)
+    await browser.login()
+    page = await browser.get(f"/webmail/message/INBOX/{uid}")
+    assert page.status == 200 and "\ufffd" not in page.text
+    assert re.search(r'<h2 class="msg-subject">Grüße aus Köln ✓</h2>', page.text)
+    assert re.search(r'<span class="message-from"[^>]*>Jörg Müller &lt;jorg@example.net&gt;',
+                     page.text)
+    listing = await browser.get("/webmail/INBOX")
+    assert "Grüße aus Köln ✓" in listing.text and "\ufffd" not in listing.text
