@@ -42,8 +42,9 @@ if str(REPO) not in sys.path:  # run as `python bench/store.py` from a checkout
 
 from bench import workers as bench_workers  # noqa: E402
 from rmail.store import fsutil  # noqa: E402
+from rmail.store.groupcommit import MAX_BATCH  # noqa: E402
 from rmail.store.journal import SEEN, FolderIndex, dump_record  # noqa: E402
-from rmail.store.mailbox import COMPACT_MIN_BYTES, MAX_BATCH, Folder, MailStore  # noqa: E402
+from rmail.store.mailbox import COMPACT_MIN_BYTES, Folder, MailStore  # noqa: E402
 
 DOMAIN = "bench.example"
 USER = "bench"

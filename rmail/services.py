@@ -52,7 +52,8 @@ from rmail.store.calendars import CalendarStore
 from rmail.store.contacts import ContactStore
 from rmail.store.drive import DriveStore, ShareStore
 from rmail.store.events import EventBus
-from rmail.store.mailbox import SYNC_THREADS, MailStore
+from rmail.store.groupcommit import SYNC_THREADS
+from rmail.store.mailbox import MailStore
 from rmail.store.preferences import Preferences
 from rmail.store.retention import RetentionStore
 from rmail.store.sessions import SessionStore

@@ -12,30 +12,18 @@ Lock rules (STYLE.md #7):
 - Change events are published after the batch's sync wave (journal included) is done and
   the lock released.
 
-Durability of an append (group commit): the caller's thread writes the message to `mail/tmp/`
-without fsync and parses its meta there, outside any lock. Then one writer of the process takes
-a batch of staged messages (everyone who arrived meanwhile, up to `MAX_BATCH`) and, under the
-folder lock, renames each into `msg/` and appends one journal write for the whole batch, with
-no sync under the lock. After releasing it, one sync wave fdatasyncs the placed message files,
-fsyncs the touched directories and the journal together (in parallel, on the store's
-`sync_pool`), while the next writer (of this or another process) already places its batch;
-concurrent waves meet in one disk flush. Only when its whole wave is done is a batch
-acknowledged. A crash before that leaves message files with no journal line (never
-acknowledged: the next commit overwrites them, `rmail check` removes them), or journal lines,
-possibly of several batches (a later writer's journal sync makes earlier lines durable too),
-whose files are short or missing: the first open of the folder in each process
-(`_verify_tail`) checks every append since the snapshot and drops those. A compaction syncs
-the journal's message files and directories before folding them into a snapshot, so a
-snapshot never holds an entry whose file is not on disk. Meta files are a cache (rebuilt from
-the message when missing or torn), so they are written after the wave, unsynced and outside
-the lock.
+Durability of an append: group commit (`rmail.store.groupcommit`, which says why and how).
+The folder supplies its half: under the folder lock `_place_batch` allocates UIDs and appends the
+batch's journal lines unsynced; after it `_sync_wave` waits for the batch's sync wave, then
+counts the usage and publishes the change. The first open of the folder in each process
+(`_verify_tail`) drops journaled appends whose files a crash left short or missing; a
+compaction syncs the journal's message files before folding them into a snapshot.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import os
 import queue
 import re
@@ -43,13 +31,13 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from rmail.mail.headerkeys import thread_root
-from rmail.store import fsutil
+from rmail.store import fsutil, groupcommit
 from rmail.store.errors import (
     AlreadyExists,
     Conflict,
@@ -69,6 +57,7 @@ from rmail.store.folders import (
     is_inside,
     parents_of,
 )
+from rmail.store.groupcommit import AppendResult
 from rmail.store.headercache import HeaderCache
 from rmail.store.headercache import Record as HeaderRecord
 from rmail.store.journal import (
@@ -79,7 +68,6 @@ from rmail.store.journal import (
     dump_record,
     normalize_flags,
     parse_journal,
-    wire_size,
 )
 from rmail.store.layout import FolderLayout, Layout, MailLayout
 from rmail.store.metadata import Metadata
@@ -91,12 +79,6 @@ COMPACT_MIN_BYTES = 256 * 1024
 USAGE_TTL = 1.0
 FOLDER_VERSION = 1
 FLAG_MODES = ("set", "add", "remove")
-
-
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    uid: int
-    modseq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,23 +98,6 @@ class FolderStatus:
     uidvalidity: int
     highestmodseq: int
     bytes: int
-
-
-@dataclass(slots=True)
-class _Pending:
-    """A staged message waiting for its batch to be committed."""
-
-    staged: str | Path
-    meta: bytes | None
-    flags: tuple[str, ...]
-    size: int
-    date: int
-    durable: bool = False  # already on disk (a hard link of a committed message)
-    wire: int | None = None  # size with CRLF line ends, when it differs (see FolderIndex.wire)
-    group: int = 0  # messages of one `_commit` call share it: committed together
-    result: AppendResult | None = None
-    error: BaseException | None = None
-    done: bool = False
 
 
 class _Reaper:
@@ -170,52 +135,7 @@ class _Reaper:
 
 
 REAPER = _Reaper()
-SYNC_THREADS = 16  # fsyncs of one group-commit wave run in parallel
 _GENERATION = re.compile(rb'"generation": ?(\d+)')
-MAX_BATCH = 256  # messages per group commit; `_verify_tail` looks at least this far back
-
-
-def _fdatasync_path(path: str | Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fdatasync_paths(paths: list[str]) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            _fdatasync_path(path)
-
-
-_stage_counter = itertools.count()
-
-
-@dataclass(slots=True)
-class _Wave:
-    """What a placed batch still has to sync: its message files, directories and journal."""
-
-    files: list[str] = field(default_factory=list)
-    dirs: set[str] = field(default_factory=set)
-    journal: int = -1  # descriptor of the journal written to
-    uids: list[int] = field(default_factory=list)
-    modseq: int = 0  # the batch's last
-
-
-def _fail(batch: list[_Pending], exc: BaseException) -> None:
-    for p in batch:
-        if not p.done:
-            p.error, p.done = exc, True
-
-
-def _parse_meta(raw: bytes) -> bytes | None:
-    from rmail.mail.parse import parse_message  # pure logic; imported lazily
-
-    try:
-        return fsutil.dump_json(parse_message(raw))
-    except Exception:  # a parser bug must never lose a message: meta is rebuilt on read
-        return None
 
 
 class MailStore:
@@ -243,7 +163,7 @@ class MailStore:
         if pool is None:
             with self._lock:
                 if self._sync_pool is None:
-                    self._sync_pool = ThreadPoolExecutor(SYNC_THREADS,
+                    self._sync_pool = ThreadPoolExecutor(groupcommit.SYNC_THREADS,
                                                          thread_name_prefix="rmail-fsync")
                 pool = self._sync_pool
         return pool
@@ -650,9 +570,7 @@ class Folder:
         self._snap_key: tuple[int, int, int] | None = None
         self._journal_key: tuple[int, int] = (-1, -1)  # inode, bytes consumed
         self._journal_seen: tuple[int, int, int] | None = None  # inode, size, mtime at refresh
-        self._commit_cond = threading.Condition()
-        self._committing = False
-        self._pending: list[_Pending] = []
+        self._committer = groupcommit.Committer(self._place_batch, self._sync_wave)
         self._tail_verified = False
         self._journal_floor = 0  # the loaded snapshot's uidnext (see `_verify_tail`)
         self._recent_s = str(self.layout.recent)
@@ -869,7 +787,7 @@ class Folder:
         except (FileNotFoundError, CorruptStore):
             pass
         raw = self.read_message(uid)
-        meta = _parse_meta(raw)
+        meta = groupcommit.parse_meta(raw)
         if meta is None:
             raise CorruptStore(f"message UID {uid} in {self.name!r} cannot be parsed")
         fsutil.ensure_dir(path.parent)
@@ -948,77 +866,20 @@ class Folder:
         journal write, so they are stored all or none (IMAP MULTIAPPEND relies on it)."""
         size = sum(len(raw) for raw, _, _ in messages)
         with self.owner.quota_room(size, quota_bytes):
-            pending: list[_Pending] = []
+            pending: list[groupcommit.Pending] = []
             try:
                 for raw, flags, internaldate in messages:
-                    pending.append(self._stage(raw, flags, internaldate))
+                    pending.append(groupcommit.stage(self.owner.staging_s, raw, flags,
+                                                     internaldate))
             except BaseException:
-                for p in pending:
-                    with contextlib.suppress(OSError):
-                        os.unlink(p.staged)
+                groupcommit.discard(pending)
                 raise
             return self._commit(pending)
 
-    def _stage(self, raw: bytes, flags: Iterable[str], internaldate: int | None) -> _Pending:
-        if not isinstance(raw, bytes | bytearray | memoryview):
-            raise InvalidValue("message must be bytes")
-        staging = self.owner.staging_s
-        path = f"{staging}/{time.time_ns()}.{os.getpid()}.{next(_stage_counter)}.eml"
-        try:
-            fsutil.write_new_file(path, bytes(raw), durable=False)  # synced in the commit wave
-        except FileNotFoundError:
-            fsutil.ensure_dir(Path(staging))
-            fsutil.write_new_file(path, bytes(raw), durable=False)
-        date = int(time.time()) if internaldate is None else int(internaldate)
-        wire = wire_size(raw)
-        return _Pending(path, _parse_meta(bytes(raw)), normalize_flags(flags), len(raw), date,
-                        wire=wire if wire != len(raw) else None)
-
-    def _commit(self, mine: list[_Pending]) -> list[AppendResult]:
-        """Group commit: one thread at a time places every message pending at that moment
-        (under the folder lock), then syncs its batch outside the lock while the next thread
-        already places the next batch; the others wait on a condition and return as soon as
-        their batch is durable."""
-        group = next(_stage_counter)
-        for p in mine:
-            p.group = group
-        with self._commit_cond:
-            self._pending.extend(mine)
-        while True:
-            with self._commit_cond:
-                # Lead when nobody is placing a batch and messages wait; otherwise ours are
-                # queued behind the placing thread or in a batch being synced: wait.
-                while not all(p.done for p in mine) and (self._committing
-                                                         or not self._pending):
-                    self._commit_cond.wait()
-                if all(p.done for p in mine):
-                    break
-                self._committing = True
-                cut = _batch_end(self._pending)
-                batch, self._pending = self._pending[:cut], self._pending[cut:]
-            wave: _Wave | None = None
-            try:
-                wave = self._place_batch(batch)
-            except BaseException as exc:
-                _fail(batch, exc)
-            finally:
-                with self._commit_cond:
-                    self._committing = False
-                    self._commit_cond.notify_all()
-            if wave is not None:
-                try:
-                    self._sync_wave(batch, wave)
-                except BaseException as exc:
-                    _fail(batch, exc)
-                finally:
-                    with self._commit_cond:
-                        self._commit_cond.notify_all()
-        for p in mine:
-            if p.error is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(p.staged)
-                raise p.error
-        results = [p.result for p in mine if p.result is not None]
+    def _commit(self, mine: list[groupcommit.Pending]) -> list[AppendResult]:
+        """Commit staged messages with everyone else's pending meanwhile (group commit), then
+        write their meta files and header-cache records (caches: unsynced)."""
+        results = self._committer.commit(mine)
         for p, res in zip(mine, results, strict=True):
             self._write_meta(res.uid, p.meta)
         try:  # a cache like the meta files: a failure here only means computing it later
@@ -1029,50 +890,25 @@ class Folder:
             pass
         return results
 
-    def _place_batch(self, batch: list[_Pending]) -> _Wave:
+    def _place_batch(self, batch: list[groupcommit.Pending]) -> groupcommit.Wave:
         """Under the folder lock: allocate UIDs, rename each staged message into `msg/` and
         append the batch's journal lines, unsynced. The lock is held for no sync at all, so
         writers in other processes (each process batches its own deliveries) place their
         batches while this one's sync wave runs, and their waves meet in one disk flush."""
-        records: list[dict[str, Any]] = []
-        wave = _Wave()
         with fsutil.locked(self._lock_s):
             with self._mem:
                 idx = self._refresh_locked()
                 uid, modseq = idx.uidnext, idx.highestmodseq
-            for p in batch:
-                target = self.layout.msg_file(uid)
-                modseq += 1
-                self._place(p.staged, target, wave.dirs)
-                if not p.durable:
-                    wave.files.append(target)
-                records.append({"op": "append", "modseq": modseq, "uid": uid,
-                                "flags": list(p.flags), "size": p.size, "date": p.date})
-                if p.wire is not None:
-                    records[-1]["wire"] = p.wire
-                p.result = AppendResult(uid, modseq)
-                wave.uids.append(uid)
-                uid += 1
-            wave.modseq = modseq
+            records, wave = groupcommit.place_all(batch, uid, modseq, self.layout.msg_file)
             wave.journal = self._append_journal(records)
         return wave
 
-    def _sync_wave(self, batch: list[_Pending], wave: _Wave) -> None:
+    def _sync_wave(self, batch: list[groupcommit.Pending], wave: groupcommit.Wave) -> None:
         """Outside the lock, one sync wave: fdatasync the placed message files, fsync the
         touched directories and the journal, all at once. Only then is the batch
         acknowledged; a crash before leaves journal lines whose files may be short or
         missing, which `_verify_tail` drops (never acknowledged)."""
-        pool = self.owner.store.sync_pool
-        syncs: list[Future[None]] = []
-        try:
-            syncs += [pool.submit(_fdatasync_path, f) for f in wave.files]
-            syncs += [pool.submit(fsutil.fsync_dir, d) for d in wave.dirs]
-            os.fdatasync(wave.journal)
-        finally:
-            os.close(wave.journal)
-            wait(syncs)
-        for fut in syncs:
-            fut.result()  # the first failure, if any
+        groupcommit.sync_files(self.owner.store.sync_pool, wave)
         self.owner._usage_changed(sum(p.size for p in batch))
         for p in batch:
             p.done = True
@@ -1094,7 +930,7 @@ class Folder:
         with fsutil.locked(self._lock_s):
             with self._mem:
                 idx = self._refresh_locked()
-                start = min(max(0, len(idx) - MAX_BATCH),
+                start = min(max(0, len(idx) - groupcommit.MAX_BATCH),
                             bisect_left(idx.uids, self._journal_floor))
                 tail = [idx.record_at(i) for i in range(start, len(idx))]
             broken = []
@@ -1111,22 +947,6 @@ class Folder:
                     op = idx.op_expunge(broken, idx.highestmodseq + 1)
                 self._write_journal([op] if op else [])
         self._tail_verified = True
-
-    @staticmethod
-    def _place(staged: str | Path, target: str, dirs: set[str]) -> None:
-        """Rename a staged message into place. A file already there was left by a commit
-        that crashed before its journal sync (never acknowledged): the rename replaces it."""
-        bucket = os.path.dirname(target)
-        try:
-            os.rename(staged, target)
-        except FileNotFoundError:
-            if not os.path.exists(staged):
-                raise
-            if fsutil.ensure_dir(Path(bucket)):  # first message of a bucket
-                dirs.add(os.path.dirname(bucket))
-                dirs.add(os.path.dirname(os.path.dirname(bucket)))
-            os.rename(staged, target)
-        dirs.add(bucket)
 
     def _write_meta(self, uid: int, meta: bytes | None) -> None:
         """Meta files are a cache of the parse: written without fsync, outside the lock."""
@@ -1206,8 +1026,8 @@ class Folder:
         files = [self.layout.msg_file(uid) for uid in uids]
         dirs = {os.path.dirname(f) for f in files}
         pool = self.owner.store.sync_pool
-        step = -(-len(files) // SYNC_THREADS)
-        syncs = [pool.submit(_fdatasync_paths, files[i:i + step])
+        step = -(-len(files) // groupcommit.SYNC_THREADS)
+        syncs = [pool.submit(groupcommit.fdatasync_paths, files[i:i + step])
                  for i in range(0, len(files), step)]
         syncs += [pool.submit(fsutil.fsync_dir, d) for d in dirs if os.path.isdir(d)]
         wait(syncs)
@@ -1316,17 +1136,16 @@ class Folder:
         pending = []
         try:
             for r in recs:
-                staged = staging / f"{time.time_ns()}.{os.getpid()}.{next(_stage_counter)}.eml"
+                staged = groupcommit.staged_name(staging)
                 os.link(self.layout.msg_path(r.uid), staged)
                 meta = None
                 with contextlib.suppress(OSError):
                     meta = self.layout.meta_path(r.uid).read_bytes() or None
-                pending.append(_Pending(staged, meta, r.flags, r.size, r.internaldate,
-                                        durable=True, wire=wires.get(r.uid)))
+                pending.append(groupcommit.Pending(staged, meta, r.flags, r.size,
+                                                   r.internaldate, durable=True,
+                                                   wire=wires.get(r.uid)))
         except FileNotFoundError as exc:
-            for p in pending:
-                with contextlib.suppress(OSError):
-                    os.unlink(p.staged)
+            groupcommit.discard(pending)
             raise NotFound("a message disappeared while being copied") from exc
         results = dest._commit(pending)
         return [(r.uid, res.uid) for r, res in zip(recs, results, strict=True)]
@@ -1386,19 +1205,6 @@ class Folder:
         pairs = self.copy(uids, dest, quota_bytes=None if same else quota_bytes)
         self.expunge([src for src, _ in pairs])
         return pairs
-
-
-def _batch_end(pending: list[_Pending]) -> int:
-    """How many of the pending messages the next commit takes: up to MAX_BATCH, never
-    splitting one caller's messages (`append_many`) over two journal writes."""
-    cut = min(len(pending), MAX_BATCH)
-    if cut < len(pending) and pending[cut].group == pending[cut - 1].group:
-        start = cut - 1
-        while start > 0 and pending[start - 1].group == pending[cut].group:
-            start -= 1
-        if start > 0:
-            cut = start
-    return cut
 
 
 def _clone_index(idx: FolderIndex) -> FolderIndex:

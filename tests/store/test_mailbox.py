@@ -13,8 +13,9 @@ import pytest
 from rmail.store import layout as layout_module
 from rmail.store import mailbox as mailbox_module
 from rmail.store.errors import CorruptStore, InvalidValue, NotFound, QuotaExceeded
+from rmail.store.groupcommit import MAX_BATCH, AppendResult
 from rmail.store.journal import parse_journal
-from rmail.store.mailbox import REAPER, AppendResult, Folder, MailStore, UserMailbox
+from rmail.store.mailbox import REAPER, Folder, MailStore, UserMailbox
 
 from .conftest import message, reopen, state
 
@@ -355,7 +356,7 @@ def test_unsynced_files_of_any_wave_since_the_snapshot_are_dropped(inbox: Folder
     """Commit waves sync outside the folder lock, so after a crash a journal line made durable
     by a later writer's wave may name a file that was never synced, many batches back: the
     first open checks every append since the snapshot, not only the newest batch."""
-    many = mailbox_module.MAX_BATCH + 40
+    many = MAX_BATCH + 40
     inbox.append_many([(message(i), (), None) for i in range(1, many + 1)])
     inbox.append(message(0))  # a second batch: uid 1 is far from the journal's end
     inbox.layout.msg_path(1).write_bytes(b"")  # synced by no wave before the crash

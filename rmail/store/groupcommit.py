@@ -1,0 +1,276 @@
+"""Group commit of mail appends: why and how several appends to one folder share one sync.
+
+Why it exists: an append is acknowledged only once its message file, its directory and its
+journal line are on disk. Syncing each append on its own costs a disk flush per message and,
+done under the folder lock, serialises every writer behind the flush. Instead the appends that
+arrive while one batch is being written wait, and become the next batch: one rename each, one
+journal write for the batch, one sync wave for all of it, so a burst of deliveries pays about
+one flush per batch rather than per message, and the folder lock is held for no sync at all.
+
+How (the folder supplies the index and journal half, `rmail.store.mailbox.Folder`):
+- `stage` writes a message to `mail/tmp/` without fsync and parses its meta there, on the
+  caller's thread and outside any lock.
+- `Committer.commit` queues a caller's staged messages. One thread at a time leads: it takes
+  every message pending at that moment (up to `MAX_BATCH`, never splitting one caller's
+  messages, `batch_end`) and calls the folder's `place_batch`, which under the folder lock
+  allocates UIDs, renames each file into `msg/` (`place_all`) and appends the batch's journal
+  lines unsynced. After the lock is released the leader runs the folder's `sync_wave`
+  (`sync_files`: fdatasync the placed files, fsync the touched directories and the journal, in
+  parallel on the store's `sync_pool`), while the next leader (of this or another process)
+  already places its batch; concurrent waves meet in one disk flush. Only when its whole wave
+  is done is a batch acknowledged.
+
+A crash before that leaves message files with no journal line (never acknowledged: the next
+commit overwrites them, `rmail check` removes them), or journal lines, possibly of several
+batches (a later writer's journal sync makes earlier lines durable too), whose files are short
+or missing: the first open of the folder in each process (`Folder._verify_tail`) checks every
+append since the snapshot and drops those. A compaction syncs the journal's message files and
+directories before folding them into a snapshot, so a snapshot never holds an entry whose file
+is not on disk. Meta files are a cache (rebuilt from the message when missing or torn), so they
+are written after the wave, unsynced and outside the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rmail.store import fsutil
+from rmail.store.errors import InvalidValue
+from rmail.store.journal import normalize_flags, wire_size
+
+SYNC_THREADS = 16  # fsyncs of one group-commit wave run in parallel
+MAX_BATCH = 256  # messages per group commit; `Folder._verify_tail` looks at least this far back
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    uid: int
+    modseq: int
+
+
+@dataclass(slots=True)
+class Pending:
+    """A staged message waiting for its batch to be committed."""
+
+    staged: str | Path
+    meta: bytes | None
+    flags: tuple[str, ...]
+    size: int
+    date: int
+    durable: bool = False  # already on disk (a hard link of a committed message)
+    wire: int | None = None  # size with CRLF line ends, when it differs (see FolderIndex.wire)
+    group: int = 0  # messages of one `Committer.commit` call share it: committed together
+    result: AppendResult | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+@dataclass(slots=True)
+class Wave:
+    """What a placed batch still has to sync: its message files, directories and journal."""
+
+    files: list[str] = field(default_factory=list)
+    dirs: set[str] = field(default_factory=set)
+    journal: int = -1  # descriptor of the journal written to
+    uids: list[int] = field(default_factory=list)
+    modseq: int = 0  # the batch's last
+
+
+_stage_counter = itertools.count()
+
+
+def staged_name(staging: str | Path) -> str:
+    """A fresh name in the staging directory, unique across threads and processes."""
+    return f"{staging}/{time.time_ns()}.{os.getpid()}.{next(_stage_counter)}.eml"
+
+
+def parse_meta(raw: bytes) -> bytes | None:
+    """The message's meta file (envelope, body structure, summary), or None when it cannot be
+    parsed: a parser bug must never lose a message, and meta is rebuilt on read."""
+    from rmail.mail.parse import parse_message  # pure logic; imported lazily
+
+    try:
+        return fsutil.dump_json(parse_message(raw))
+    except Exception:
+        return None
+
+
+def stage(staging: str, raw: bytes, flags: Iterable[str], internaldate: int | None) -> Pending:
+    """Write `raw` to the staging directory, unsynced (the commit wave syncs it), and parse it."""
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise InvalidValue("message must be bytes")
+    path = staged_name(staging)
+    try:
+        fsutil.write_new_file(path, bytes(raw), durable=False)  # synced in the commit wave
+    except FileNotFoundError:
+        fsutil.ensure_dir(Path(staging))
+        fsutil.write_new_file(path, bytes(raw), durable=False)
+    date = int(time.time()) if internaldate is None else int(internaldate)
+    wire = wire_size(raw)
+    return Pending(path, parse_meta(bytes(raw)), normalize_flags(flags), len(raw), date,
+                   wire=wire if wire != len(raw) else None)
+
+
+def discard(pending: Iterable[Pending]) -> None:
+    """Remove the staged files of messages that will not be committed."""
+    for p in pending:
+        with contextlib.suppress(OSError):
+            os.unlink(p.staged)
+
+
+def fail(batch: list[Pending], exc: BaseException) -> None:
+    for p in batch:
+        if not p.done:
+            p.error, p.done = exc, True
+
+
+def batch_end(pending: list[Pending]) -> int:
+    """How many of the pending messages the next commit takes: up to MAX_BATCH, never
+    splitting one caller's messages (`append_many`) over two journal writes."""
+    cut = min(len(pending), MAX_BATCH)
+    if cut < len(pending) and pending[cut].group == pending[cut - 1].group:
+        start = cut - 1
+        while start > 0 and pending[start - 1].group == pending[cut].group:
+            start -= 1
+        if start > 0:
+            cut = start
+    return cut
+
+
+class Committer:
+    """One folder's queue of staged messages and the leader/follower protocol over it.
+
+    `place_batch` runs under the folder lock and returns the batch's `Wave`; `sync_wave` runs
+    outside it and marks the batch done. Both are the folder's (index and journal)."""
+
+    def __init__(self, place_batch: Callable[[list[Pending]], Wave],
+                 sync_wave: Callable[[list[Pending], Wave], None]) -> None:
+        self._place_batch = place_batch
+        self._sync_wave = sync_wave
+        self._cond = threading.Condition()
+        self._committing = False
+        self._pending: list[Pending] = []
+
+    def commit(self, mine: list[Pending]) -> list[AppendResult]:
+        """Group commit: one thread at a time places every message pending at that moment
+        (under the folder lock), then syncs its batch outside the lock while the next thread
+        already places the next batch; the others wait on a condition and return as soon as
+        their batch is durable. Raises the batch's error (and drops its staged files)."""
+        group = next(_stage_counter)
+        for p in mine:
+            p.group = group
+        with self._cond:
+            self._pending.extend(mine)
+        while True:
+            with self._cond:
+                # Lead when nobody is placing a batch and messages wait; otherwise ours are
+                # queued behind the placing thread or in a batch being synced: wait.
+                while not all(p.done for p in mine) and (self._committing
+                                                         or not self._pending):
+                    self._cond.wait()
+                if all(p.done for p in mine):
+                    break
+                self._committing = True
+                cut = batch_end(self._pending)
+                batch, self._pending = self._pending[:cut], self._pending[cut:]
+            wave: Wave | None = None
+            try:
+                wave = self._place_batch(batch)
+            except BaseException as exc:
+                fail(batch, exc)
+            finally:
+                with self._cond:
+                    self._committing = False
+                    self._cond.notify_all()
+            if wave is not None:
+                try:
+                    self._sync_wave(batch, wave)
+                except BaseException as exc:
+                    fail(batch, exc)
+                finally:
+                    with self._cond:
+                        self._cond.notify_all()
+        for p in mine:
+            if p.error is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(p.staged)
+                raise p.error
+        return [p.result for p in mine if p.result is not None]
+
+
+def place_all(batch: list[Pending], uid: int, modseq: int,
+              msg_file: Callable[[int], str]) -> tuple[list[dict[str, Any]], Wave]:
+    """Under the folder lock: give each message of the batch the next UID and modseq from
+    `uid` and `modseq` on, rename it into place and build its journal record. Returns the
+    records and the wave still to sync (its journal descriptor is the caller's to set)."""
+    records: list[dict[str, Any]] = []
+    wave = Wave()
+    for p in batch:
+        target = msg_file(uid)
+        modseq += 1
+        place(p.staged, target, wave.dirs)
+        if not p.durable:
+            wave.files.append(target)
+        records.append({"op": "append", "modseq": modseq, "uid": uid,
+                        "flags": list(p.flags), "size": p.size, "date": p.date})
+        if p.wire is not None:
+            records[-1]["wire"] = p.wire
+        p.result = AppendResult(uid, modseq)
+        wave.uids.append(uid)
+        uid += 1
+    wave.modseq = modseq
+    return records, wave
+
+
+def place(staged: str | Path, target: str, dirs: set[str]) -> None:
+    """Rename a staged message into place. A file already there was left by a commit
+    that crashed before its journal sync (never acknowledged): the rename replaces it."""
+    bucket = os.path.dirname(target)
+    try:
+        os.rename(staged, target)
+    except FileNotFoundError:
+        if not os.path.exists(staged):
+            raise
+        if fsutil.ensure_dir(Path(bucket)):  # first message of a bucket
+            dirs.add(os.path.dirname(bucket))
+            dirs.add(os.path.dirname(os.path.dirname(bucket)))
+        os.rename(staged, target)
+    dirs.add(bucket)
+
+
+def sync_files(pool: ThreadPoolExecutor, wave: Wave) -> None:
+    """Outside the lock, one sync wave: fdatasync the placed message files, fsync the
+    touched directories and the journal (whose descriptor it closes), all at once."""
+    syncs: list[Future[None]] = []
+    try:
+        syncs += [pool.submit(fdatasync_path, f) for f in wave.files]
+        syncs += [pool.submit(fsutil.fsync_dir, d) for d in wave.dirs]
+        os.fdatasync(wave.journal)
+    finally:
+        os.close(wave.journal)
+        wait(syncs)
+    for fut in syncs:
+        fut.result()  # the first failure, if any
+
+
+def fdatasync_path(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def fdatasync_paths(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            fdatasync_path(path)
