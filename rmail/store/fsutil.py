@@ -74,11 +74,11 @@ def _load_libc() -> Any:
         libc.syncfs.argtypes = [ctypes.c_int]
     except (OSError, AttributeError):
         return None
-    try:
+    # A libc without sync_file_range (not glibc/musl on Linux) raises AttributeError here;
+    # safe to ignore: `start_writeback` looks the symbol up again and then does nothing.
+    with contextlib.suppress(AttributeError):
         libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64,
                                          ctypes.c_uint]
-    except AttributeError:
-        pass
     return libc
 
 
