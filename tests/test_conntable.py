@@ -14,6 +14,7 @@ import pytest
 from rmail.config import LISTENER_NAMES, Config
 from rmail.conntable import MAX_SLOTS, MIN_SLOTS, PROBE, ConnectionTable, default_slots
 from rmail.server import Server
+from tests.sockets import read_line
 
 TIMEOUT = 10.0
 
@@ -113,16 +114,6 @@ def _connect(address: tuple[str, int], source: str) -> socket.socket:
     return sock
 
 
-def _first_line(sock: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\r\n"):
-        chunk = sock.recv(1024)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def _closed(sock: socket.socket) -> bool:
     try:
         return sock.recv(1024) == b""
@@ -163,17 +154,17 @@ async def test_a_full_table_refuses_with_the_protocols_temporary_error(
         held = [_connect(address, f"127.0.0.{i}") for i in range(2, 6)]  # fills the 4 slots
         try:
             for sock in held:
-                assert _first_line(sock).startswith(welcome)
+                assert read_line(sock).startswith(welcome)
             with _connect(address, "127.0.0.9") as late:  # a fifth address: no room
-                assert _first_line(late).startswith(refusal)
+                assert read_line(late).startswith(refusal)
                 assert _closed(late)
             with _connect(address, "127.0.0.3") as same:  # a counted address still gets in
-                assert _first_line(same).startswith(welcome)
+                assert read_line(same).startswith(welcome)
             held.pop(0).close()  # 127.0.0.2 leaves: its slot is reused once the server sees it
             deadline = time.monotonic() + TIMEOUT
             while True:
                 with _connect(address, "127.0.0.9") as late:
-                    if _first_line(late).startswith(welcome):
+                    if read_line(late).startswith(welcome):
                         break
                 assert time.monotonic() < deadline, "the departed address's slot never freed"
                 time.sleep(0.05)

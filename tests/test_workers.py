@@ -34,6 +34,7 @@ from rmail.config import LISTENER_NAMES, Config
 from rmail.server import Server
 from rmail.store.mailbox import MailStore
 from tests.mailenv import DOMAIN, PASSWORD, password_hash
+from tests.sockets import read_line
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
 
@@ -352,20 +353,10 @@ async def test_calendar_contact_and_drive_writes_reach_every_process(
 # --- per-IP connection cap ------------------------------------------------------------------
 
 
-def _greeting(sock: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(200)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def _try_smtp(address: tuple[str, int]) -> tuple[socket.socket | None, bytes]:
     """(open socket, greeting) for an admitted connection, (None, refusal) for a refused one."""
     sock = socket.create_connection(address, timeout=60)
-    greeting = _greeting(sock)
+    greeting = read_line(sock)
     if greeting.startswith(b"220 "):
         return sock, greeting
     sock.close()
