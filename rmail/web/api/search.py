@@ -22,7 +22,7 @@ from aiohttp import web
 from rmail.mail.searchquery import QueryError, fts_expression, parse_query
 from rmail.store.errors import NotFound
 from rmail.store.searchindex import CATCHUP, CATCHUP_WAIT, search_index
-from rmail.web.api.base import query_int, run
+from rmail.web.api.base import query_bool, query_int, run
 from rmail.web.api.mailboxes import find_folder, mailbox_id, selectable, user_mailbox
 from rmail.web.api.messages import DEFAULT_LIMIT, MAX_LIMIT, list_item, summary_of
 from rmail.web.api.users import resolve_user, success
@@ -52,13 +52,6 @@ def _uncursor(raw: str) -> tuple[int, int]:
     return row, min(page, 2**31)
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    raw = request.query.get(name, "false").lower()
-    if raw not in ("true", "false"):
-        raise ApiError(400, f"Parameter {name} must be true or false")
-    return raw == "true"
-
-
 @routes.get("/users/{user}/search")
 async def search(request: web.Request) -> web.Response:
     target = await resolve_user(request)
@@ -73,7 +66,7 @@ async def search(request: web.Request) -> web.Response:
     if match is None and not query.has_filters:
         raise ApiError(400, "Nothing to search for")
     limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    include_trash = _flag(request, "includeTrash")
+    include_trash = query_bool(request, "includeTrash")
     narrow = request.query.get("mailbox")
     before_row, page = _uncursor(request.query["next"]) if request.query.get("next") else (
         None, 1)
