@@ -215,9 +215,14 @@ def thread_items(uids: Sequence[int], recs: Sequence[Record | None], arrivals: S
 def threads_among(index: ThreadIndex | None, uids: Sequence[int],
                   items: Callable[[list[int]], list[ThreadItem]]) -> tuple[ThreadIndex, bool]:
     """A ThreadIndex of exactly `uids` (ascending): `index` continued when it covers a prefix
-    of them (only new mail since), else a new one. Returns it and whether it is `index`."""
+    of them once the messages `uids` lacks (expunged: `index` is only passed for the whole
+    view) are removed from it, else a new one. Returns it and whether it is `index`."""
     if index is not None:
         n = len(index.uids)
+        if n > len(uids) or index.uids[:n] != list(uids[:n]):
+            wanted = set(uids)
+            index.remove([u for u in index.uids if u not in wanted])
+            n = len(index.uids)
         if n <= len(uids) and index.uids == list(uids[:n]):
             for item in items(list(uids[n:])):
                 index.add(*item)

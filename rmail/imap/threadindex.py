@@ -10,9 +10,18 @@ recomputed only for touched trees; step 5 (joining roots by base subject) and th
 run over the roots alone at each request. Nodes are ints into parallel lists, not objects,
 so 100,000 messages stay compact.
 
+An expunge is applied by `remove` at the cost of the threads it touches. Step 1 only ever
+reads and writes the nodes a message names (its own, its Message-ID's, its References) and
+their links, and every link joins two nodes one message named; so the messages fall into
+groups (a union-find over the nodes each message names) whose linking never sees another
+group. Removing a message re-links its group alone, from the kept items in UID order, which
+is exactly what a build over all remaining messages gives for that group; every other
+tree, and its prepared threads, is untouched. Nodes of a re-linked group stay behind as
+garbage until they outnumber the live ones, then the index is rebuilt from its items.
+
 The answer carries UIDs; `text(seq_of)` turns them into sequence numbers for THREAD without
-UID. An index covers exactly the UIDs it was given, in ascending order; an expunge or another
-set of messages needs a new one (`SortState` and the callers decide that).
+UID. An index covers exactly the UIDs it was given, in ascending order; another set of
+messages (a search for part of the folder) needs a new one (the callers decide that).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ NO_PARENT = -1
 _NUMBER = re.compile(r"(\d+)")
 Key = tuple[float, int]  # (sent date, UID): the order of RFC 5256 "sent date", then sequence
 Kid = tuple[Key, str, str, bool]  # a child as step 5 sees it: key, text, subject, reply
+Item = tuple[int, str | None, list[str], float, str, bool]  # what `add` takes
 
 
 @dataclass(slots=True)
@@ -73,6 +83,11 @@ class ThreadIndex:
         self.roots: set[int] = set()
         self.about: dict[int, tuple[float, str, bool]] = {}  # UID -> sent, base subject, reply
         self._tops: dict[int, list[Top]] = {}  # root node -> its prepared threads
+        self.items: dict[int, Item] = {}  # UID -> what `add` was given (re-linking reads it)
+        self.node_of: dict[int, int] = {}  # UID -> its message's node
+        self._group: list[int] = []  # node -> union-find parent (groups of step 1)
+        self._members: dict[int, list[int]] = {}  # group root -> its nodes
+        self.garbage = 0  # nodes of re-linked groups, no longer in any tree
 
     # -- step 1 ---------------------------------------------------------------------------------
     def _node(self, uid: int) -> int:
@@ -81,7 +96,24 @@ class ThreadIndex:
         self.parent.append(NO_PARENT)
         self.children.append([])
         self.roots.add(n)
+        self._group.append(n)
+        self._members[n] = [n]
         return n
+
+    def _find(self, n: int) -> int:
+        group = self._group
+        while group[n] != n:
+            group[n] = group[group[n]]
+            n = group[n]
+        return n
+
+    def _union(self, a: int, b: int) -> None:
+        ra, rb = self._find(a), self._find(b)
+        if ra == rb:
+            return
+        big, small = (ra, rb) if len(self._members[ra]) >= len(self._members[rb]) else (rb, ra)
+        self._group[small] = big
+        self._members[big] += self._members.pop(small)
 
     def _root(self, n: int) -> int:
         parent = self.parent
@@ -115,11 +147,17 @@ class ThreadIndex:
             subject: str, reply: bool) -> None:
         """Link message `uid` (higher than every UID added before)."""
         self.uids.append(uid)
+        self._link(uid, message_id, references, sent, subject, reply)
+
+    def _link(self, uid: int, message_id: str | None, references: list[str], sent: float,
+              subject: str, reply: bool) -> None:
         self.about[uid] = (sent, subject, reply)
+        self.items[uid] = (uid, message_id, references, sent, subject, reply)
         ids = self.ids
         prepared = bool(self._tops)  # else nothing to forget (a first build)
         touched = [ids[ref] for ref in references if ref in ids] if prepared else []
         node = ids.get(message_id) if message_id else None
+        named = node  # the node the Message-ID names before this message (None: none)
         if node is None or self.msg[node]:  # unknown, or a duplicate id: a node of its own
             node = self._node(uid)
             if message_id and message_id not in ids:
@@ -127,6 +165,9 @@ class ThreadIndex:
         else:  # a dummy made by an earlier message's References
             self.msg[node] = uid
             touched.append(node)
+        self.node_of[uid] = node
+        if named is not None:
+            self._union(node, named)
         stale = {self._root(x) for x in touched} if prepared else set()
         stale.update(touched)
         prev = NO_PARENT
@@ -134,6 +175,7 @@ class ThreadIndex:
             ref_node = ids.get(ref)
             if ref_node is None:
                 ref_node = ids[ref] = self._node(0)
+            self._union(node, ref_node)
             if prev != NO_PARENT and self.parent[ref_node] == NO_PARENT and ref_node != prev \
                     and not self._is_ancestor(ref_node, prev):
                 self._adopt(prev, ref_node)
@@ -148,6 +190,45 @@ class ThreadIndex:
             stale.add(self._root(prev))
         for n in stale:
             self._tops.pop(n, None)
+
+    def remove(self, gone: Iterable[int]) -> None:
+        """Forget messages (expunged): their groups are re-linked without them, every other
+        tree keeps its links and prepared threads."""
+        gone_set = {u for u in gone if u in self.node_of}
+        if not gone_set:
+            return
+        self.uids = [u for u in self.uids if u not in gone_set]
+        groups = {self._find(self.node_of[u]) for u in gone_set}
+        nodes = [n for g in groups for n in self._members.pop(g)]
+        relink = sorted(self.msg[n] for n in nodes if self.msg[n] and self.msg[n] not in gone_set)
+        for n in nodes:  # every node of the groups becomes garbage
+            if n in self.roots:
+                self.roots.discard(n)
+                self._tops.pop(n, None)
+            self.msg[n] = 0
+            self.parent[n] = NO_PARENT
+            self.children[n] = []
+        dead = set(nodes)
+        for u in relink + sorted(gone_set):  # every id a node of the groups carries
+            _, message_id, references, *_ = self.items[u]
+            for name in (message_id, *references):
+                if name is not None and self.ids.get(name) in dead:
+                    del self.ids[name]
+        for u in gone_set:
+            del self.about[u], self.items[u], self.node_of[u]
+        self.garbage += len(nodes)
+        if self.garbage > len(self.msg) - self.garbage:
+            self._rebuild()
+            return
+        for u in relink:
+            self._link(*self.items[u])
+
+    def _rebuild(self) -> None:
+        """Everything linked again from the kept items (garbage nodes dropped)."""
+        fresh = build(self.items[u] for u in self.uids)
+        for name in ("ids", "msg", "parent", "children", "roots", "about", "_tops", "items",
+                     "node_of", "_group", "_members", "garbage"):
+            setattr(self, name, getattr(fresh, name))
 
     # -- steps 2-4, per tree --------------------------------------------------------------------
     def _key(self, n: int) -> Key:

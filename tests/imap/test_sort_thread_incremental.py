@@ -134,3 +134,26 @@ def test_live_sort_reports_positions(imap: ImapServer) -> None:
     assert c.cmd(b"u", b"SORT RETURN (UPDATE PARTIAL 1:2) (SUBJECT) UTF-8 ALL")[-1] == \
         b'u NO [NOUPDATE "u"] UPDATE cannot be combined with PARTIAL or SAVE here'
     assert c.cmd(b"x", b"CANCELUPDATE \"t\" \"s\"") == [b"x OK CANCELUPDATE completed"]
+
+
+def test_thread_index_after_removals_equals_built_at_once() -> None:
+    """Expunges (`ThreadIndex.remove`) mixed with new mail on random graphs: after each, the
+    answer is that of a build over the remaining messages, and trees the removal did not
+    reach keep their prepared threads."""
+    for seed in range(400):
+        rnd = random.Random(seed)
+        items = _items(seed, rnd.randint(2, 50))
+        cut = rnd.randint(1, len(items))
+        index = build(items[:cut])
+        alive = list(items[:cut])
+        index.text()
+        for item in items[cut:] + [None] * 4:
+            if item is not None and rnd.random() < 0.5:
+                index.add(*item)
+                alive.append(item)
+            elif alive:
+                gone = set(rnd.sample([i[0] for i in alive], rnd.randint(1, min(3, len(alive)))))
+                index.remove(gone)
+                alive = [i for i in alive if i[0] not in gone]
+            assert index.uids == [i[0] for i in alive], seed
+            assert index.text() == build(alive).text(), seed
