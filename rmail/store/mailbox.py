@@ -767,9 +767,9 @@ class Folder:
 
     def open_message(self, uid: int) -> IO[bytes]:
         """Open the raw message for reading (callers read only the byte ranges they need)."""
-        path = self.message_path(uid)
+        self.record(uid)
         try:
-            return open(path, "rb")
+            return open(self.layout.msg_file(uid), "rb")  # a str: no Path per message
         except FileNotFoundError as exc:
             raise NotFound(f"message file for UID {uid} is missing") from exc
 
@@ -779,7 +779,7 @@ class Folder:
 
     def meta(self, uid: int) -> dict[str, Any]:
         """Parsed envelope/bodystructure/summary; rebuilt from the message if missing or torn."""
-        path = self.layout.meta_path(uid)
+        path = self.layout.meta_file(uid)  # a str: no Path per message
         try:
             data = fsutil.read_json(path)
             if isinstance(data, dict) and data:
@@ -790,7 +790,7 @@ class Folder:
         meta = groupcommit.parse_meta(raw)
         if meta is None:
             raise CorruptStore(f"message UID {uid} in {self.name!r} cannot be parsed")
-        fsutil.ensure_dir(path.parent)
+        fsutil.ensure_dir(Path(path).parent)
         fsutil.atomic_write(path, meta, durable=False)
         return fsutil.read_json(path)
 

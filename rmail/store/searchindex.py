@@ -40,7 +40,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rmail.mail.message_json import thread_id
 from rmail.mail.searchquery import SearchQuery, fts_expression
@@ -247,9 +247,10 @@ class SearchIndex:
             conn.execute("ROLLBACK")
             raise
         done = 0
+        ids = _folder_ids(folder, uidvalidity)
         for start in range(0, len(new), BATCH):
             chunk = new[start:start + BATCH]
-            docs = [d for uid in chunk if (d := _document(folder, uid)) is not None]
+            docs = _documents(folder, chunk, ids)
             final = complete and start + BATCH >= len(new)
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -303,6 +304,7 @@ class SearchIndex:
                     with contextlib.suppress(NotFound):
                         folders[entry.folder_id] = self.mailbox.folder(entry.name)
             rows = conn.execute("SELECT id, folder, uid FROM docs ORDER BY id").fetchall()
+            ids = {fid: _folder_ids(f, f.uidvalidity) for fid, f in folders.items()}
             kept = 0
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -310,7 +312,8 @@ class SearchIndex:
                 conn.execute(f"CREATE VIRTUAL TABLE fts USING {_FTS}")
                 for rowid, fid, uid in rows:
                     folder = folders.get(fid)
-                    doc = None if folder is None else _document(folder, uid)
+                    doc = None if folder is None else next(
+                        iter(_documents(folder, [uid], ids[fid])), None)
                     if doc is None:  # gone since: the next sync would drop it anyway
                         conn.execute("DELETE FROM docs WHERE id = ?", (rowid,))
                         continue
@@ -468,20 +471,43 @@ def _indexed(conn: sqlite3.Connection, fid: str) -> list[int]:
     return [r[0] for r in conn.execute("SELECT uid FROM docs WHERE folder = ?", (fid,))]
 
 
-def _document(folder: Folder, uid: int) -> _Doc | None:
-    try:
-        rec = folder.record(uid)
-        meta = folder.meta(uid)
-        raw = folder.read_message(uid)
-    except (NotFound, CorruptStore):
-        return None  # expunged meanwhile, or unreadable: `rmail check` reports it
-    text = index_text(raw, meta)
-    summary = meta.get("summary") or {}
+class _FolderIds(NamedTuple):
+    """What every document of a folder shares, computed once per folder, not per message."""
+
+    scope: str  # the account, which scopes thread ids
+    mailbox_id: str  # of the UIDVALIDITY being indexed (a thread's fallback id names it)
+
+
+def _folder_ids(folder: Folder, uidvalidity: int) -> _FolderIds:
     owner = folder.owner
-    thread = thread_id(f"{owner.domain}\0{owner.username}", summary,
-                       f"{folder.mailbox_id()}/{uid}")
-    return _Doc(uid, rec.size, rec.internaldate, bool(summary.get("has_attachments")), thread,
-                (text.sender, text.recipients, text.subject, text.body))
+    return _FolderIds(f"{owner.domain}\0{owner.username}", Folder.make_mailbox_id(
+        owner.domain, owner.username, folder.id, uidvalidity))
+
+
+def _documents(folder: Folder, uids: list[int], ids: _FolderIds) -> list[_Doc]:
+    """The documents of the messages `uids` that still exist. The records are read in one
+    look at the folder's index (one `stat`, not one per message), and the message file is
+    opened by its string path: per message this costs the meta and message reads, the text
+    extraction and little else."""
+    records = folder.read_index(lambda idx: [idx.record(uid) for uid in uids])
+    msg_file = folder.layout.msg_file
+    docs = []
+    for rec in records:
+        if rec is None:  # expunged meanwhile
+            continue
+        uid = rec.uid
+        try:
+            meta = folder.meta(uid)
+            with open(msg_file(uid), "rb") as f:
+                raw = f.read()
+        except (FileNotFoundError, NotFound, CorruptStore):
+            continue  # expunged meanwhile, or unreadable: `rmail check` reports it
+        text = index_text(raw, meta)
+        summary = meta.get("summary") or {}
+        thread = thread_id(ids.scope, summary, f"{ids.mailbox_id}/{uid}")
+        docs.append(_Doc(uid, rec.size, rec.internaldate, bool(summary.get("has_attachments")),
+                         thread, (text.sender, text.recipients, text.subject, text.body)))
+    return docs
 
 
 _INDEXES: dict[tuple[int, str, str], SearchIndex] = {}
