@@ -39,6 +39,7 @@ from rmail.web.errors import HttpError, status_for
 from rmail.web.keys import CORE_KEY
 from rmail.web.webmail import format as fmt
 from rmail.web.webmail.headers import security_headers
+from rmail.web.webmail.icons import icon
 from rmail.web.webmail.rows import message_rows
 from rmail.web.webmail.static import version_of
 from rmail.web.webmail.urls import UrlBuilder, origin_of
@@ -66,6 +67,7 @@ _ENV = jinja2.Environment(
 _ENV.filters.update(fmt.FILTERS)
 _ENV.globals["asset_version"] = version_of
 _ENV.globals["message_rows"] = message_rows
+_ENV.globals["icon"] = icon
 
 
 def csrf_for(secret: str) -> str:

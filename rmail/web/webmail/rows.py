@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from markupsafe import Markup
 
 from rmail.web.webmail import format as fmt
+from rmail.web.webmail.icons import ICONS
 
 if TYPE_CHECKING:
     from rmail.web.webmail.mailbox import MessageRow
@@ -34,7 +35,8 @@ def message_rows(rows: Iterable[MessageRow], url: UrlBuilder, now: dt.datetime,
         sender = escape(m.sender or m.sender_address or "(unknown sender)")
         tag = f'<span class="folder-tag">{folder}</span> ' if show_folder else ""
         intro = f'<span class="message-intro"> — {escape(m.intro)}</span>' if m.intro else ""
-        clip = '<span class="clip" title="Attachments">📎</span>' if m.has_attachments else ""
+        clip = (f'<span class="clip" title="Attachments">{ICONS["clip"]}</span>'
+                if m.has_attachments else "")
         when = m.when.isoformat() if m.when else ""
         out.append(
             f'<tr class="{classes}" data-uid="{m.uid}" data-folder="{folder}" '

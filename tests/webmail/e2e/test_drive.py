@@ -161,7 +161,7 @@ def test_owner_file_manager(rmail: RmailServer, page: Page, user: str, tmp_path:
 
 
 def share(page: Page, rel: str, letters: str, name: str) -> tuple[str, str]:
-    """Share `rel` from its tile's 🔗; returns (uid, public link)."""
+    """Share `rel` from its tile's share link; returns (uid, public link)."""
     with page.expect_navigation():
         tile(page, rel).locator("a.action-share").click()
     form = page.locator("form.share-form")

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from rmail.web.webmail.drive.links import quote_rel
 from rmail.web.webmail.drive.model import Grid, Tile
 from rmail.web.webmail.format import filesize
+from rmail.web.webmail.icons import ICONS
 
 __all__ = ["tiles_html"]
 
@@ -55,7 +56,7 @@ def _tile(t: Tile, base: str, select: bool, delete: bool, owner: bool,
                  '</span><span class="tile-actions">')
     if owner:
         parts.append(f'<a class="action-share" href="{href}/_share" title="Share {name}" '
-                     f'aria-label="Share {name}">🔗</a><a class="action-rename" '
+                     f'aria-label="Share {name}">{ICONS["link"]}</a><a class="action-rename" '
                      f'href="{href}/_rename" title="Rename or move {name}" '
                      f'aria-label="Rename {name}">✎</a>')
     if delete:
