@@ -45,40 +45,28 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 
 import aiohttp
-import psutil
 
 from bench import workers as bench_workers
+from bench.common import (
+    cpu_seconds,
+    free_port,
+    listeners,
+    serve_rmail,
+    stop_process,
+    wait_port,
+    write_config,
+)
 from rmail import auth
 
 DOMAIN, USER, PASSWORD = "bench.example", "bench", "bench-password"
 LOGIN = f"{USER}@{DOMAIN}"
 MODULES = Path("/usr/lib/apache2/modules")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit("server exited during startup")
-        time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 # -- the two servers --------------------------------------------------------------------------
@@ -99,21 +87,14 @@ def start_rmail(work: Path, tls: tuple[Path, Path] | None
     if not root.exists():
         asyncio.run(auth.create_user(root, USER, DOMAIN, PASSWORD, quota_mb=1024 * 1024))
     port = free_port()
-    listeners: dict[str, dict[str, object]] = {
-        n: {"enabled": False} for n in ("smtp", "submission", "submissions", "lmtp", "imap",
-                                         "imaps", "pop3", "pop3s")}
     # Apache below keeps no access log either (ErrorLog only): compare the same work.
-    listeners["http"] = {"enabled": True, "host": "127.0.0.1", "port": port,
-                         "tls": tls is not None, "access_log": False}
-    cfg = work / "rmail.json"
-    data: dict[str, object] = {"hostname": "localhost", "mail_root": str(root),
-                               "domains": [DOMAIN], "listeners": listeners,
-                               "workers": bench_workers()}
+    data: dict[str, object] = {
+        "hostname": "localhost", "mail_root": str(root), "domains": [DOMAIN],
+        "listeners": listeners(http={"port": port, "tls": tls is not None, "access_log": False}),
+        "workers": bench_workers()}
     if tls is not None:
         data["tls"] = {"cert": str(tls[0]), "key": str(tls[1])}
-    cfg.write_text(json.dumps(data))
-    proc = subprocess.Popen([sys.executable, str(REPO / "bin" / "rmail"), "--config", str(cfg),
-                             "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = serve_rmail(write_config(work / "rmail.json", data))
     wait_port(port, proc)
     scheme = "https" if tls is not None else "http"
     wait_ready(f"{scheme}://127.0.0.1:{port}/healthz")
@@ -213,32 +194,14 @@ def first_request(url: str) -> float:
     return time.perf_counter() - t
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and their children."""
-    total = 0.0
-    for pid in pids:
-        try:
-            procs = [psutil.Process(pid)]
-            procs += procs[0].children(recursive=True)
-        except psutil.NoSuchProcess:
-            continue
-        for proc in procs:
-            try:
-                times = proc.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-    return total
-
-
 def large_file(url: str, path: Path, pids: list[int], name: str) -> tuple[float, float, float]:
     """(upload MB/s, download MB/s, server CPU ms per MB uploaded) with curl."""
     mb = path.stat().st_size / 1e6
-    cpu = cpu_seconds(pids)
+    cpu = cpu_seconds(*pids)
     t = time.perf_counter()
     code = curl("-T", str(path), "-o", "/dev/null", "-w", "%{http_code}", url + name)
     up = time.perf_counter() - t
-    cpu = cpu_seconds(pids) - cpu
+    cpu = cpu_seconds(*pids) - cpu
     assert code in ("200", "201", "204"), code
     t = time.perf_counter()
     code = curl("-o", "/dev/null", "-w", "%{http_code}", url + name)
@@ -290,14 +253,6 @@ def wrk(url: str, seconds: int, connections: int = 50) -> float:
         raise SystemExit(f"wrk saw {non2xx.group(1)} errors from {url}:\n{out}")
     assert m, out
     return float(m.group(1))
-
-
-def stop_rmail(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def measure(scheme: str, servers: dict[str, tuple[str, list[int]]], big: Path,
@@ -357,7 +312,7 @@ def main() -> None:
                            "rmail": (rmail_url, [rmail_proc.pid])}
                 results[scheme] = measure(scheme, servers, big, args)
             finally:
-                stop_rmail(rmail_proc)
+                stop_process(rmail_proc)
     finally:
         stop_apache(apache_base)
         if not args.keep:

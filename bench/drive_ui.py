@@ -28,7 +28,6 @@ if str(REPO) not in sys.path:
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import statistics
@@ -41,7 +40,14 @@ import aiohttp
 import psutil
 from aiohttp import web
 
-from bench.drive import free_port, wait_port
+from bench.common import (
+    free_port,
+    listeners,
+    serve_rmail,
+    stop_process,
+    wait_port,
+    write_config,
+)
 from rmail import auth
 from rmail.store.drive import DrivePath, DriveStore
 
@@ -64,17 +70,10 @@ def fill(root: Path, entries: int) -> None:
 
 def start(root: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    listeners: dict[str, dict[str, object]] = {
-        n: {"enabled": False} for n in ("smtp", "submission", "submissions", "lmtp", "imap",
-                                         "imaps", "pop3", "pop3s")}
-    listeners["http"] = {"enabled": True, "host": "127.0.0.1", "port": port, "tls": False,
-                         "access_log": False}
-    cfg = work / "rmail.json"
-    cfg.write_text(json.dumps({"hostname": "localhost", "mail_root": str(root),
-                               "domains": [DOMAIN], "listeners": listeners}))
-    with open(work / "rmail.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, str(REPO / "bin" / "rmail"), "--config",
-                                 str(cfg), "serve"], stdout=subprocess.DEVNULL, stderr=log)
+    proc = serve_rmail(write_config(work / "rmail.json", {
+        "hostname": "localhost", "mail_root": str(root), "domains": [DOMAIN],
+        "listeners": listeners(http={"port": port, "tls": False, "access_log": False})}),
+        log=work / "rmail.log")
     wait_port(port, proc)
     return proc, f"http://127.0.0.1:{port}"
 
@@ -207,8 +206,7 @@ def main() -> None:
         try:
             asyncio.run(run(args, base, proc.pid))
         finally:
-            proc.terminate()
-            proc.wait(30)
+            stop_process(proc)
 
 
 if __name__ == "__main__":

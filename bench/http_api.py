@@ -37,7 +37,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -50,6 +49,7 @@ if str(REPO) not in sys.path:  # run as `python bench/http_api.py` from a checko
     sys.path.insert(0, str(REPO))
 
 from bench import workers as bench_workers
+from bench.common import free_port, remove_work, say, stop_process
 from rmail import auth
 from rmail.auth.tokens import issue_token
 from rmail.config import LISTENER_NAMES
@@ -78,16 +78,6 @@ app.router.add_get("/", hello)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None,
             access_log_class=AccessLogger, access_log=ACCESS_LOG)
 """
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def message(uid: int) -> bytes:
@@ -241,14 +231,8 @@ def clean_up(procs: list[subprocess.Popen[bytes]], work: Path, *, keep: bool) ->
     for proc in procs:
         proc.terminate()
     for proc in procs:
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    if keep:
-        say(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+        stop_process(proc)
+    remove_work(work, keep)
 
 
 if __name__ == "__main__":

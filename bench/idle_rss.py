@@ -31,14 +31,10 @@ import argparse
 import asyncio
 import base64
 import imaplib
-import json
 import os
 import poplib
 import shutil
-import signal
 import smtplib
-import socket
-import subprocess
 import tempfile
 import time
 import urllib.request
@@ -46,6 +42,7 @@ import urllib.request
 import psutil
 
 from bench import workers as bench_workers
+from bench.common import free_port, serve_rmail, stop_process, wait_port, write_config
 from rmail import auth
 
 DOMAIN, USER, PASSWORD = "bench.example", "bench", "bench-password"
@@ -53,25 +50,6 @@ LOGIN = f"{USER}@{DOMAIN}"
 LISTENERS = ("smtp", "submission", "submissions", "lmtp", "imap", "imaps", "pop3", "pop3s",
              "http")
 TARGET_MB = 80.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if proc.poll() is not None:
-            raise SystemExit("rmail exited during startup")
-        time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 def memory(pid: int) -> dict[str, float]:
@@ -127,12 +105,9 @@ def main() -> None:
     listeners = {name: {"enabled": True, "host": "127.0.0.1", "port": port}
                  for name, port in ports.items()}
     listeners["http"]["tls"] = False
-    cfg = work / "rmail.json"
-    cfg.write_text(json.dumps({"hostname": "localhost", "mail_root": str(root),
-                               "domains": [DOMAIN], "listeners": listeners,
-                               "workers": bench_workers()}))
-    proc = subprocess.Popen([sys.executable, str(REPO / "bin" / "rmail"), "--config", str(cfg),
-                             "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = serve_rmail(write_config(work / "rmail.json", {
+        "hostname": "localhost", "mail_root": str(root), "domains": [DOMAIN],
+        "listeners": listeners, "workers": bench_workers()}))
     try:
         for port in ports.values():
             wait_port(port, proc)
@@ -142,11 +117,7 @@ def main() -> None:
         procs = [parent, *parent.children(recursive=True)]
         rows = [(p.name(), memory(p.pid)) for p in procs]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(f"load average: {os.getloadavg()}")

@@ -47,25 +47,34 @@ if str(REPO) not in sys.path:  # run as `python bench/imap.py` from a checkout
 
 import argparse
 import asyncio
-import json
 import os
 import pwd
 import random
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 from array import array
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from bench import workers as bench_workers
+from bench.common import (
+    Peer,
+    free_port,
+    listeners,
+    remove_work,
+    rss_kb,
+    say,
+    serve_rmail,
+    wait_port,
+    write_config,
+)
 from rmail.auth.passwords import hash_password
-from rmail.config import LISTENER_NAMES
 from rmail.store import fsutil
 from rmail.store.accounts import Accounts
 from rmail.store.journal import FolderIndex
@@ -75,16 +84,6 @@ DOMAIN, USER, PASSWORD = "bench.example", "bench", "bench-password"
 LOGIN = f"{USER}@{DOMAIN}"
 TARGET_RATIO = 0.5
 OPS_PER_SESSION = 10
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def message(n: int, size: int = 3000) -> bytes:
@@ -97,58 +96,16 @@ def message(n: int, size: int = 3000) -> bytes:
     return head + line * max(1, (size - len(head)) // len(line))
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                if s.recv(100).startswith(b"* OK"):
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing answers on port {port}")
-
-
 # -- servers ----------------------------------------------------------------------------------
-@dataclass
-class Peer:
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    pidfile: Path | None = None
-
-    def pid(self) -> int:
-        if self.pidfile is not None and self.pidfile.exists():
-            return int(self.pidfile.read_text().split()[0])
-        return self.proc.pid
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def rmail_config(base: Path, port: int) -> Path:
-    listeners: dict[str, dict[str, object]] = {n: {"enabled": False, "port": 0}
-                                               for n in LISTENER_NAMES}
-    listeners["imap"] = {"enabled": True, "host": "127.0.0.1", "port": port}
-    conf = base / "rmail.json"
-    conf.write_text(json.dumps({"hostname": "localhost", "mail_root": str(base / "rmail"),
-                                "domains": [DOMAIN], "listeners": listeners,
-                                "workers": bench_workers()}))
-    return conf
+    return write_config(base / "rmail.json", {
+        "hostname": "localhost", "mail_root": str(base / "rmail"), "domains": [DOMAIN],
+        "listeners": listeners(imap={"port": port}), "workers": bench_workers()})
 
 
 def start_rmail(base: Path, conf: Path, port: int) -> Peer:
-    log = open(base / "rmail.log", "ab")  # noqa: SIM115 (lives as long as the server)
-    proc = subprocess.Popen([sys.executable, "-m", "rmail", "--config", str(conf), "serve"],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    wait_port(port, proc)
+    proc = serve_rmail(conf, log=base / "rmail.log")
+    wait_port(port, proc, greeting=b"* OK")
     return Peer("rmail", port, proc)
 
 
@@ -234,7 +191,7 @@ def start_dovecot(base: Path, conf: Path, port: int) -> Peer:
     log = open(base / "dovecot.out", "ab")  # noqa: SIM115
     proc = subprocess.Popen(["dovecot", "-F", "-c", str(conf)], stdout=log,
                             stderr=subprocess.STDOUT)
-    wait_port(port, proc)
+    wait_port(port, proc, greeting=b"* OK")
     return Peer("dovecot", port, proc, base / "run" / "master.pid")
 
 
@@ -431,20 +388,25 @@ def thread_message(n: int) -> bytes:
             f"Message {n} of the header benchmark.\r\n").encode()
 
 
-def build_headers_rmail(base: Path, n: int) -> None:
-    folder = MailStore(base / "rmail").mailbox(DOMAIN, USER).create_folder(HEADER_FOLDER)
+def build_folder_rmail(base: Path, name: str, make: Callable[[int], bytes], n: int) -> None:
+    """Folder `name` in rmail's store with messages ``make(0)`` .. ``make(n - 1)``, seen, the
+    i-th received at 1_700_000_000 + i."""
+    folder = MailStore(base / "rmail").mailbox(DOMAIN, USER).create_folder(name)
     for start in range(0, n, 1000):
-        folder.append_many([(thread_message(i), ("\\Seen",), 1_700_000_000 + i)
+        folder.append_many([(make(i), ("\\Seen",), 1_700_000_000 + i)
                             for i in range(start, min(n, start + 1000))])
 
 
-def build_headers_dovecot(base: Path, n: int) -> None:
-    maildir = base / "mail" / LOGIN / f".{HEADER_FOLDER}"
+def build_folder_dovecot(base: Path, name: str, make: Callable[[int], bytes], n: int,
+                         tag: str) -> None:
+    """The same folder as `build_folder_rmail` in Dovecot's Maildir (`tag` keeps the file
+    names of different folders apart); the file times are the received times."""
+    maildir = base / "mail" / LOGIN / f".{name}"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        raw = thread_message(i)
-        path = maildir / "cur" / f"{1_700_000_000 + i}.M{i}P2.hdr,S={len(raw)}:2,S"
+        raw = make(i)
+        path = maildir / "cur" / f"{1_700_000_000 + i}.M{i}{tag},S={len(raw)}:2,S"
         path.write_bytes(raw)
         os.utime(path, (1_700_000_000 + i, 1_700_000_000 + i))
     nobody = pwd.getpwnam("nobody")
@@ -506,26 +468,6 @@ def body_message(n: int, size: int = 3000) -> bytes:
             f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n").encode()
 
 
-def build_body_rmail(base: Path, n: int) -> None:
-    folder = MailStore(base / "rmail").mailbox(DOMAIN, USER).create_folder(BODY_FOLDER)
-    for start in range(0, n, 1000):
-        folder.append_many([(body_message(i), ("\\Seen",), 1_700_000_000 + i)
-                            for i in range(start, min(n, start + 1000))])
-
-
-def build_body_dovecot(base: Path, n: int) -> None:
-    maildir = base / "mail" / LOGIN / f".{BODY_FOLDER}"
-    for sub in ("cur", "new", "tmp"):
-        (maildir / sub).mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        raw = body_message(i)
-        (maildir / "cur" / f"{1_700_000_000 + i}.M{i}P3.body,S={len(raw)}:2,S"
-         ).write_bytes(raw)
-    nobody = pwd.getpwnam("nobody")
-    subprocess.run(["chown", "-R", f"{nobody.pw_uid}:{nobody.pw_gid}", str(maildir)],
-                   check=True)
-
-
 def wait_body_indexed(base: Path, n: int, timeout: float = 3600) -> float:
     """Seconds until rmail's indexer (in the server) has indexed the body folder."""
     from rmail.store.searchindex import SearchIndex
@@ -566,13 +508,6 @@ async def _body_timings(port: int, n: int) -> dict[str, float]:
     return out
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 async def _idle_memory(port: int, pid: int, n: int) -> tuple[int, int]:
     warm = await Client.open(port)  # one session first: imports and caches are not per client
     await warm.cmd(f'LOGIN {LOGIN} "{PASSWORD}"'.encode())
@@ -597,6 +532,25 @@ async def _idle_memory(port: int, pid: int, n: int) -> tuple[int, int]:
 
 
 # -- main -------------------------------------------------------------------------------------
+def restart_with_folder(base: Path, rset: tuple[Path, int], dset: tuple[Path, int] | None,
+                        peers: list[Peer], name: str, make: Callable[[int], bytes], n: int,
+                        tag: str) -> list[tuple[str, Peer]]:
+    """Stop the servers in `peers`, give each store folder `name` of `n` messages, start
+    them again (new processes, cold caches); `peers` is kept current for the cleanup."""
+    for peer in peers:
+        peer.stop()
+    peers.clear()
+    build_folder_rmail(base, name, make, n)
+    if dset is not None:
+        build_folder_dovecot(base / "dovecot", name, make, n, tag)
+    peers.append(start_rmail(base, *rset))
+    servers = [("rmail", peers[-1])]
+    if dset is not None:
+        peers.append(start_dovecot(base / "dovecot", *dset))
+        servers.append(("dovecot", peers[-1]))
+    return servers
+
+
 @dataclass
 class Result:
     rates: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -637,16 +591,8 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(("dovecot", peers[-1]))
         if args.headers:
             say(f"building the {args.headers:,}-message header folder for both servers")
-            for _, peer in servers:
-                peer.stop()
-            build_headers_rmail(base, args.headers)
-            if dset is not None:
-                build_headers_dovecot(base / "dovecot", args.headers)
-            servers = [("rmail", start_rmail(base, rconf, rport))]
-            peers = [servers[0][1]]
-            if dset is not None:
-                peers.append(start_dovecot(base / "dovecot", *dset))
-                servers.append(("dovecot", peers[-1]))
+            servers = restart_with_folder(base, (rconf, rport), dset, peers, HEADER_FOLDER,
+                                          thread_message, args.headers, "P2.hdr")
             say(f"\n## Header SEARCH / SORT / THREAD, {args.headers:,} messages "
                 f"(warm, median of 3; load average {os.getloadavg()[0]:.1f})\n")
             timings = {name: asyncio.run(_header_timings(peer.port, args.headers))
@@ -661,16 +607,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{d:.3f} s | {d / r:.2f} |" if d else "- | - |"))
         if args.body:
             say(f"building the {args.body:,}-message body folder for both servers")
-            for _, peer in servers:
-                peer.stop()
-            build_body_rmail(base, args.body)
-            if dset is not None:
-                build_body_dovecot(base / "dovecot", args.body)
-            servers = [("rmail", start_rmail(base, rconf, rport))]
-            peers = [servers[0][1]]
-            if dset is not None:
-                peers.append(start_dovecot(base / "dovecot", *dset))
-                servers.append(("dovecot", peers[-1]))
+            servers = restart_with_folder(base, (rconf, rport), dset, peers, BODY_FOLDER,
+                                          body_message, args.body, "P3.body")
             took = wait_body_indexed(base, args.body)
             say(f"rmail's indexer indexed them in {took:.0f} s after the server started")
             bodies = {name: asyncio.run(_body_timings(peer.port, args.body))
@@ -723,10 +661,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for peer in peers:
             peer.stop()
-        if args.keep:
-            say(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        remove_work(base, args.keep)
     return 0
 
 

@@ -30,7 +30,6 @@ if str(REPO) not in sys.path:  # run as `python bench/pop3.py` from a checkout
 
 import argparse
 import asyncio
-import json
 import os
 import pwd
 import resource
@@ -43,10 +42,18 @@ import time
 from array import array
 
 from bench import workers as bench_workers
-from bench.imap import Peer, free_port, message, say
-from bench.smtp import rss_mb
+from bench.common import (
+    Peer,
+    free_port,
+    listeners,
+    remove_work,
+    rss_mb,
+    say,
+    serve_rmail,
+    write_config,
+)
+from bench.imap import message
 from rmail.auth.passwords import hash_password
-from rmail.config import LISTENER_NAMES
 from rmail.store import fsutil
 from rmail.store.accounts import Accounts
 from rmail.store.journal import FolderIndex
@@ -97,15 +104,10 @@ def write_cert(base: Path) -> tuple[Path, Path]:
 def setup_rmail(base: Path, users: int, messages: int, idle: int, cert: Path,
                 key: Path) -> tuple[Path, int, int]:
     ssl_port, plain_port = free_port(), free_port()
-    listeners: dict[str, dict[str, object]] = {n: {"enabled": False, "port": 0}
-                                               for n in LISTENER_NAMES}
-    listeners["pop3s"] = {"enabled": True, "host": "127.0.0.1", "port": ssl_port}
-    listeners["pop3"] = {"enabled": True, "host": "127.0.0.1", "port": plain_port}
-    conf = base / "rmail.json"
-    conf.write_text(json.dumps({"hostname": "localhost", "mail_root": str(base / "rmail"),
-                                "domains": [DOMAIN], "listeners": listeners,
-                                "tls": {"cert": str(cert), "key": str(key)},
-                                "workers": bench_workers()}))
+    conf = write_config(base / "rmail.json", {
+        "hostname": "localhost", "mail_root": str(base / "rmail"), "domains": [DOMAIN],
+        "listeners": listeners(pop3s={"port": ssl_port}, pop3={"port": plain_port}),
+        "tls": {"cert": str(cert), "key": str(key)}, "workers": bench_workers()})
     accounts = Accounts(base / "rmail")
     store = MailStore(base / "rmail")
     hashed = hash_password(PASSWORD)
@@ -120,9 +122,7 @@ def setup_rmail(base: Path, users: int, messages: int, idle: int, cert: Path,
 
 
 def start_rmail(base: Path, conf: Path, port: int) -> Peer:
-    log = open(base / "rmail.log", "ab")  # noqa: SIM115 (lives as long as the server)
-    proc = subprocess.Popen([sys.executable, "-m", "rmail", "--config", str(conf), "serve"],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc = serve_rmail(conf, log=base / "rmail.log")
     wait_pop3(port, proc, tls=True)
     return Peer("rmail", port, proc)
 
@@ -445,10 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for peer in peers:
             peer.stop()
-        if args.keep:
-            say(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        remove_work(base, args.keep)
     return 0
 
 

@@ -38,6 +38,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import say  # noqa: E402
 from rmail.config import LISTENER_NAMES, Config  # noqa: E402
 from rmail.provisioning.apply import Provisioner  # noqa: E402
 from rmail.provisioning.keys import generate_key  # noqa: E402
@@ -48,10 +49,6 @@ DOMAINS = 10
 TARGET_FIRST = 60.0
 TARGET_UNCHANGED = 2.0
 TARGET_VISIBLE_MS = 100.0
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def load() -> str:

@@ -30,7 +30,6 @@ and its ratio skipped. Not run in CI.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pwd
 import resource
@@ -49,8 +48,19 @@ if str(REPO) not in sys.path:  # run as `python bench/smtp.py` from a checkout
     sys.path.insert(0, str(REPO))
 
 from bench import workers as bench_workers  # noqa: E402
+from bench.common import (  # noqa: E402
+    cpu_seconds,
+    free_port,
+    listeners,
+    remove_work,
+    rss_each,
+    rss_mb,
+    say,
+    serve_rmail,
+    wait_port,
+    write_config,
+)
 from rmail.auth.passwords import hash_password  # noqa: E402
-from rmail.config import LISTENER_NAMES  # noqa: E402
 from rmail.store.accounts import Accounts  # noqa: E402
 from rmail.store.mailbox import MailStore  # noqa: E402
 
@@ -134,60 +144,10 @@ service lmtp {{
 """
 
 
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None,
-              timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.recv(100)
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
 def raise_fd_limit(wanted: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its children (a supervisor and its workers)."""
-    found = [pid]
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(c) for c in (task / "children").read_text().split()]
-    except OSError:
-        pass
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its children so far (from /proc; the robust
-    figure on a shared machine, where rates swing with other work but CPU per message hardly
-    does)."""
-    total = 0.0
-    for p in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def timed(server: Server, port: int, sessions: int, messages: int, *,
@@ -196,21 +156,6 @@ def timed(server: Server, port: int, sessions: int, messages: int, *,
     before = cpu_seconds(server.proc.pid)
     rate = messages / smtp_source(port, sessions, messages, lmtp=lmtp)
     return rate, 1000 * (cpu_seconds(server.proc.pid) - before) / messages
-
-
-def rss_each(pid: int) -> list[float]:
-    """Resident memory of a process and of each of its children, in MB."""
-    sizes = []
-    for p in process_tree(pid):
-        for line in Path(f"/proc/{p}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                sizes.append(int(line.split()[1]) / 1024)
-    return sizes
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
-    return sum(rss_each(pid))
 
 
 @dataclass
@@ -239,17 +184,13 @@ def start_rmail(base: Path, workers: int | str) -> Server:
     accounts = Accounts(root)
     accounts.create(DOMAIN, USER, hash_password("bench-password"), quota_mb=1_048_576)
     ports = {"smtp": free_port(), "lmtp": free_port()}
-    listeners = {name: {"enabled": name in ports, "port": ports.get(name, 0)}
-                 for name in LISTENER_NAMES}
-    config = base / f"rmail-{workers}.json"
-    config.write_text(json.dumps({"hostname": "mx.example.com", "mail_root": str(root),
-                                  "domains": [DOMAIN], "listeners": listeners,
-                                  "workers": workers}))
-    log = open(base / f"rmail-{workers}.log", "ab")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, str(REPO / "bin" / "rmail"), "--config",
-                             str(config), "serve"], stdout=log, stderr=subprocess.STDOUT)
+    config = write_config(base / f"rmail-{workers}.json", {
+        "hostname": "mx.example.com", "mail_root": str(root), "domains": [DOMAIN],
+        "listeners": listeners(**{name: {"port": port} for name, port in ports.items()}),
+        "workers": workers})
+    proc = serve_rmail(config, log=base / f"rmail-{workers}.log")
     for port in ports.values():
-        wait_port(port, proc)
+        wait_port(port, proc, greeting=b"", timeout=30)
     return Server(f"rmail ({workers})", proc, ports, root=root)
 
 
@@ -258,7 +199,7 @@ def start_sink(base: Path) -> Server:
     script = base / "sink.py"
     script.write_text(SINK)
     proc = subprocess.Popen([sys.executable, str(script), str(port)])
-    wait_port(port, proc)
+    wait_port(port, proc, greeting=b"", timeout=30)
     return Server("aiosmtpd", proc, {"smtp": port})
 
 
@@ -280,7 +221,7 @@ def start_dovecot(base: Path) -> Server | None:
     log = open(home / "dovecot.out", "ab")  # noqa: SIM115
     proc = subprocess.Popen(["dovecot", "-F", "-c", str(conf)], stdout=log,
                             stderr=subprocess.STDOUT)
-    wait_port(port, proc)
+    wait_port(port, proc, greeting=b"", timeout=30)
     return Server("dovecot", proc, {"lmtp": port}, home / "run" / "master.pid")
 
 
@@ -306,7 +247,7 @@ def start_postfix(base: Path, lmtp_port: int) -> Server | None:
     log = open(home / "postfix.out", "ab")  # noqa: SIM115
     proc = subprocess.Popen(["postfix", "-c", str(conf), "start-fg"], stdout=log,
                             stderr=subprocess.STDOUT)
-    wait_port(port, proc)
+    wait_port(port, proc, greeting=b"", timeout=30)
     return Server("postfix", proc, {"smtp": port}, home / "queue" / "pid" / "master.pid")
 
 
@@ -499,10 +440,7 @@ def main() -> int:
     finally:
         for server in reversed(servers):
             server.stop()
-        if args.keep:
-            say(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        remove_work(base, args.keep)
     return 0 if ok else 1
 
 

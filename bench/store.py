@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ if str(REPO) not in sys.path:  # run as `python bench/store.py` from a checkout
     sys.path.insert(0, str(REPO))
 
 from bench import workers as bench_workers  # noqa: E402
+from bench.common import load, remove_work, say  # noqa: E402
 from rmail.store import fsutil  # noqa: E402
 from rmail.store.groupcommit import MAX_BATCH  # noqa: E402
 from rmail.store.journal import SEEN, FolderIndex, dump_record  # noqa: E402
@@ -74,10 +74,6 @@ SIZES = {
     "quick": Sizes("quick", 0.8, 3, (1, 8, 32), 1_000, 100_000, 150, 5_000, 2),
     "smoke": Sizes("smoke", 0.15, 1, (1, 4), 100, 2_000, 10, 100, 1),
 }
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def fmt_int(n: float) -> str:
@@ -618,13 +614,6 @@ def summary(rows: list[ThroughputRow], costs: dict[str, tuple[Cost, Cost]],
         say(f"(Reduced sizes: the targets are for 1,000,000 messages; this run used {big:,}.)")
 
 
-def load() -> str:
-    try:
-        return " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (~30 s)")
@@ -672,10 +661,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say()
         summary(rows, costs, (sz.small, sz.big), opened, command, env)
     finally:
-        if args.keep:
-            say(f"(kept {work})")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        remove_work(work, args.keep)
     return 0
 
 

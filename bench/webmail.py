@@ -54,6 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python bench/webmail.py` from a checkout
     sys.path.insert(0, str(REPO))
 
+from bench.common import free_port, load, say
 from bench.http_api import (
     DOMAIN,
     PAGE,
@@ -62,7 +63,6 @@ from bench.http_api import (
     USER,
     build_folder,
     clean_up,
-    free_port,
     message,
     wrk,
 )
@@ -88,17 +88,6 @@ class Sizes:
 
 FULL = Sizes(small=100, big=100_000, inbox=1_000, html_bytes=1_000_000)
 SMOKE = Sizes(small=100, big=2_000, inbox=100, html_bytes=100_000)
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def load() -> str:
-    try:
-        return " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
 
 
 def html_mail(size: int) -> bytes:
