@@ -180,10 +180,14 @@ class StreamListener:
         self._refusal = refusal
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if self._closing:  # accepted (or TLS-handshaken) before the stop, run after it
+            writer.close()
+            return
         self._sessions.add(task)
         held: Slot | None = None
         try:
@@ -212,6 +216,10 @@ class StreamListener:
         await self._server.start_serving()
 
     async def stop(self) -> None:
+        """Stop accepting, drain, cancel. A connection accepted before the close whose
+        session task has not run yet finds `_closing` set and ends at once (the task only
+        registers itself in `_sessions` when it first runs, so it could not be waited for)."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -15,6 +15,12 @@ this same `Server` over the sockets it inherited (``sockets=``, ``worker=``), sk
 
 Listener classes live in `rmail.listeners` (re-exported here).
 
+Stopping is one task per server: every `stop` call (a signal, a failed start, a test's
+teardown, two at once) awaits the same teardown, so none returns while another is still
+draining. A stop that arrives while `start` runs first lets the start settle (within
+`STOP_PHASE_SECONDS`, then cancels it), so nothing the start sets up afterwards escapes the
+teardown. `request_stop` may be called from any thread: it wakes the server's own loop.
+
 Protocols plug in through `LISTENER_FACTORIES`: a name from the config's ``listeners`` maps to
 an async factory that receives a `ListenerContext` (with the socket already bound) and returns
 a `Listener` that is not yet serving. An enabled listener with no factory is reported as
@@ -189,6 +195,9 @@ class Server:
         self._background: Services | None = None
         self._owned: Services | None = None  # built here because none was given
         self._stop_requested = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop `start` ran on
+        self._starting: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Task[None] | None = None
         # Per-IP connection counts across the workers: a worker is handed its handle, a single
         # process or a supervisor makes the table (and closes it at stop).
         self.connections = connections
@@ -209,9 +218,16 @@ class Server:
         return core
 
     async def start(self) -> None:
-        """Prepare, bind everything, set everything up, then start serving."""
+        """Prepare, bind everything, set everything up, then start serving. A server that
+        was stopped (or is stopping) cannot start again."""
+        if self._stopping is not None:
+            raise RuntimeError("the server has been stopped")
+        if self._starting is not None:
+            raise RuntimeError("the server has already been started")
+        self._loop = asyncio.get_running_loop()
+        self._starting = asyncio.ensure_future(self._start())
         try:
-            await self._start()
+            await self._starting  # cancelling `start` cancels the setup too
         except BaseException:
             await self.stop()
             raise
@@ -312,9 +328,25 @@ class Server:
 
     async def stop(self) -> None:
         """Stop every listener (gracefully, in parallel) or every worker, and close every
-        socket. Idempotent. Each phase has a deadline (`STOP_PHASE_SECONDS`): a drain that
-        cannot finish is logged with its phase and abandoned, so SIGTERM always ends the
-        process (acknowledged data is already durable; what is cut off was never answered)."""
+        socket. Idempotent: every call waits for the one teardown (see the module
+        docstring), also when the caller is cancelled meanwhile. Each phase has a deadline
+        (`STOP_PHASE_SECONDS`): a drain that cannot finish is logged with its phase and
+        abandoned, so SIGTERM always ends the process (acknowledged data is already durable;
+        what is cut off was never answered)."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        starting = self._starting
+        if starting is not None and not starting.done():
+            # a stop during start: let the start finish (or fail), then undo all of it
+            done, _ = await asyncio.wait([starting], timeout=STOP_PHASE_SECONDS)
+            if not done:
+                log.error("stopping: start did not finish within %.0f s; cancelled",
+                          STOP_PHASE_SECONDS)
+                starting.cancel()
+                await asyncio.wait([starting])
         supervisor, self.supervisor = self.supervisor, None
         if supervisor is not None:
             await _bounded("workers", supervisor.stop())
@@ -343,8 +375,18 @@ class Server:
             await _bounded("thread pools", asyncio.to_thread(owned.close))
 
     def request_stop(self) -> None:
-        """Ask `serve` to stop (what SIGTERM and SIGINT do)."""
-        self._stop_requested.set()
+        """Ask `serve` to stop (what SIGTERM and SIGINT do). Safe from any thread: an
+        `asyncio.Event` set off its loop's thread would not wake the waiting loop."""
+        loop = self._loop
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop:
+            self._stop_requested.set()
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits any more
+            loop.call_soon_threadsafe(self._stop_requested.set)
 
     async def wait_stop_requested(self) -> None:
         await self._stop_requested.wait()
