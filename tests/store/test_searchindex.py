@@ -44,6 +44,7 @@ def test_expunged_messages_are_garbage_until_compaction(mailbox: UserMailbox,
                 ] == [late]
         assert index.compact() == 11
         assert index.garbage() == (0, 11)
+        assert _automerge(index.path) == 16  # the rebuilt table keeps the merge setting
         assert fts_count(index, "ocelot") == 10
         conn = sqlite3.connect(index.path)
         conn.execute("INSERT INTO fts (fts) VALUES ('integrity-check')")  # raises if damaged
@@ -85,6 +86,40 @@ def test_budget_and_busy_lock(mailbox: UserMailbox, inbox: Folder) -> None:
         assert len(index.search('"heron"', folders=[inbox.id], limit=10)[0]) == 5
     finally:
         index.close()
+
+
+def _automerge(path: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT v FROM fts_config WHERE k = 'automerge'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_version_4_index_gets_the_merge_setting_in_place(mailbox: UserMailbox,
+                                                           inbox: Folder) -> None:
+    """Version 5 only changed FTS5's merge setting: a version 4 index keeps its documents."""
+    inbox.append(message(1, b"quokka"))
+    index = SearchIndex(mailbox)
+    try:
+        assert index.sync() == 1
+        assert _automerge(index.path) == 16
+    finally:
+        index.close()
+    conn = sqlite3.connect(index.path)
+    conn.executescript("INSERT INTO fts (fts, rank) VALUES ('automerge', 4);"
+                       "PRAGMA user_version = 4;")
+    conn.close()
+    again = SearchIndex(mailbox)
+    try:
+        assert again.sync() == 0  # nothing indexed again
+        assert len(again.search('"quokka"', folders=[inbox.id], limit=10)[0]) == 1
+        assert _automerge(again.path) == 16
+        conn = sqlite3.connect(again.path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == VERSION
+        conn.close()
+    finally:
+        again.close()
 
 
 def test_older_layout_is_rebuilt(mailbox: UserMailbox, inbox: Folder) -> None:
