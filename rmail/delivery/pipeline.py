@@ -24,19 +24,18 @@ replies per recipient (RFC 2033 §4.2) and owns only what it answered 250 for.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import re
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rmail.delivery import trace
+from rmail.delivery.batcher import Batcher
 from rmail.delivery.outcome import DeliveryReport, Outcome, SubmissionRefused
 from rmail.delivery.policy import (
     RecipientLimiter,
@@ -80,20 +79,12 @@ __all__ = ["DELIVERY_THREADS", "MAX_HOPS", "RCPT_CACHE_SECONDS", "Delivery"]
 log = logging.getLogger(__name__)
 
 DELIVERY_THREADS = 32
-# Delivery batches in flight at once (see `_Batcher`). One: while it waits for its fsync the
-# next deliveries pile up and make one bigger batch. Four alternating quiet-machine runs of
-# bench/smtp.py gave 0.36-0.59 (MX, 10 sessions) and 0.66-0.84 (LMTP) with one runner against
-# 0.37-0.40 and 0.61-0.70 with three, at less CPU per message.
-BATCH_RUNNERS = 1
-MAX_BATCH = 256  # messages per batch
 RCPT_CACHE_SECONDS = 1.0
 RCPT_CACHE_SIZE = 10_000
 MAX_HOPS = 50  # RFC 5321 §6.3: a message with this many Received fields is looping
 INBOX = "INBOX"
 
 T = TypeVar("T")
-J = TypeVar("J")
-R = TypeVar("R")
 Mailbox = tuple[str, str]  # (domain, username)
 
 _RECEIVED = re.compile(rb"^received:", re.IGNORECASE | re.MULTILINE)
@@ -133,77 +124,6 @@ class _Job:
     seen_delivered_to: set[str]  # Delivered-To: addresses already in the message
 
 
-class _Batcher(Generic[J, R]):
-    """Runs ``fn`` on batches of jobs in worker threads: a delivery costs the event loop a
-    list append, and a batch one wake-up of the loop to hand back its results.
-
-    A trip to a thread per message (the usual ``run_in_executor``) cost the loop a thread
-    wake-up, two futures and a wake-up of its own, and each worker thread fought the loop
-    for the GIL; that overhead was as large as the store work itself. Here up to
-    `BATCH_RUNNERS` runner threads each take everything queued, run it, post the results
-    and look again, so under load no thread is woken per message at all. While one runner
-    waits for its fsync the next stages its batch, and both meet in the store's group
-    commit. ``_lock`` makes "queue empty, so this runner stops" and "a runner is still
-    there, so no need to start one" exclusive (no job is ever left behind).
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop,
-                 executor: Callable[[], ThreadPoolExecutor],
-                 fn: Callable[[list[J]], list[R]]) -> None:
-        self._loop = loop
-        self._executor = executor
-        self._fn = fn
-        self._queue: list[tuple[J, asyncio.Future[R]]] = []
-        self._lock = threading.Lock()
-        self._runners = 0
-
-    async def submit(self, job: J) -> R:
-        future: asyncio.Future[R] = self._loop.create_future()
-        with self._lock:
-            self._queue.append((job, future))
-            start = self._runners < BATCH_RUNNERS
-            if start:
-                self._runners += 1
-        if start:
-            try:
-                self._executor().submit(self._run)
-            except BaseException:  # the executor was shut down: this job will not run
-                with self._lock:
-                    self._runners -= 1
-                    with contextlib.suppress(ValueError):
-                        self._queue.remove((job, future))
-                raise
-        return await future
-
-    def _run(self) -> None:
-        """A runner thread: batches until the queue is empty."""
-        while True:
-            with self._lock:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                if not batch:
-                    self._runners -= 1
-                    return
-            try:
-                results: list[R | BaseException] = list(self._fn([job for job, _ in batch]))
-            except Exception as exc:  # a bug: fail this batch's deliveries, not the process
-                log.exception("a delivery batch failed")
-                results = [exc] * len(batch)
-            done = [(future, result)
-                    for (_, future), result in zip(batch, results, strict=True)]
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                self._loop.call_soon_threadsafe(_resolve, done)
-
-
-def _resolve(done: list[tuple[asyncio.Future[R], R | BaseException]]) -> None:
-    for future, result in done:
-        if future.done():  # the waiter was cancelled
-            continue
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
-
-
 @dataclass
 class _Result:
     """Outcomes plus the failures rmail took over (per recipient: target address, reply)."""
@@ -238,7 +158,7 @@ class Delivery:
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self._batchers: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, _Batcher[_Job, _Stored]
+            asyncio.AbstractEventLoop, Batcher[_Job, _Stored]
         ] = weakref.WeakKeyDictionary()
         # Filters and forwarding, read from disk per user (any worker may have written them).
         self.rules = Rules(MailRules(config.mail_root), mail, ForwardLimiter(mail),
@@ -262,11 +182,11 @@ class Delivery:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor(), functools.partial(fn, *args))
 
-    def _batcher(self) -> _Batcher[_Job, _Stored]:
+    def _batcher(self) -> Batcher[_Job, _Stored]:
         loop = asyncio.get_running_loop()
         batcher = self._batchers.get(loop)
         if batcher is None:
-            batcher = _Batcher(loop, self._executor, self._plan_and_store)
+            batcher = Batcher(loop, self._executor, self._plan_and_store)
             self._batchers[loop] = batcher
         return batcher
 
@@ -507,7 +427,7 @@ class Delivery:
     def _plan_and_store(self, jobs: list[_Job]) -> list[_Stored]:
         """Plan a batch of messages and store them: every message for one mailbox goes into
         one `append_many` (one group commit), whichever message and recipient it came for.
-        Runs on a worker thread (see `_Batcher`)."""
+        Runs on a worker thread (see `Batcher`)."""
         known: dict[tuple[str, ...], _Plan] = {}  # a batch often has one recipient list
         plans = []
         for job in jobs:
