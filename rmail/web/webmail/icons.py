@@ -22,6 +22,9 @@ _PATHS = {
     # a paper clip: attachments
     "clip": '<path d="M10.5 5l-4.2 4.2a1.2 1.2 0 0 0 1.7 1.7l4.6-4.6a2.4 2.4 0 0 0-3.4-3.4'
             'l-4.8 4.8a3.6 3.6 0 0 0 5.1 5.1l3.5-3.5"/>',
+    # a five-pointed star: the flag; filled by CSS (`.flagged`), so a live update only
+    # toggles a class
+    "star": '<path d="M8 1.6l1.9 4.1 4.5.5-3.4 3 1 4.4L8 11.3l-3.9 2.3 1-4.4-3.4-3 4.5-.5z"/>',
     # a calendar page: invitations
     "calendar": '<rect x="2" y="3" width="12" height="11" rx="1.5"/><path d="M2 6.5h12"/>'
                 '<path d="M5 1.5v3M11 1.5v3"/>',

@@ -47,7 +47,7 @@ def message_rows(rows: Iterable[MessageRow], url: UrlBuilder, now: dt.datetime,
             f'type="submit" form="star-form" name="msg" value="{folder}/{m.uid}" '
             f'title="{"Unstar" if starred else "Star"}" '
             f'aria-label="{"Starred" if starred else "Not starred"}">'
-            f'{"★" if starred else "☆"}</button></td>\n'
+            f'{ICONS["star"]}</button></td>\n'
             f'  <td class="col-from"><span class="message-from" '
             f'title="{escape(m.sender_address)}">{sender}</span></td>\n'
             f'  <td class="col-subject"><a class="message-link" '

@@ -78,7 +78,8 @@ def test_mail_over_smtp_shows_without_a_reload(rmail: RmailServer, page: Page,
         const tr = document.querySelector('tr.message-row[data-uid="{uid}"]');
         return tr && !tr.classList.contains('unread') && tr.classList.contains('flagged');
     }}""")
-    assert pages.row(page, uid).locator("button.star").inner_text() == "★"
+    assert pages.row(page, uid).locator("button.star").get_attribute("aria-label") == "Starred"
+    assert "flagged" in pages.classes(pages.row(page, uid).locator("td.col-star"))
     page.wait_for_function("""() => document.querySelector(
         'aside.sidebar li.folder-item[data-folder="INBOX"]').dataset.unread === '1'""")
     shots(page, "live-flags")

@@ -89,7 +89,6 @@
       var button = star && star.querySelector("button.star");
       if (star) star.classList.toggle("flagged", flagged);
       if (button) {
-        button.textContent = flagged ? "\u2605" : "\u2606";
         button.title = flagged ? "Unstar" : "Star";
         button.setAttribute("aria-label", flagged ? "Starred" : "Not starred");
       }
