@@ -1,7 +1,8 @@
 """The POP3 command handlers and the table that says in which state each is legal (RFC 1939
-§§4-6, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH). Handlers write their `+OK` (and any
-multi-line body) through the session and raise `Pop3Error` for `-ERR`; the connection loop
-checks the state once, before a handler runs, so handlers never re-check it."""
+§§4-6, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH, RFC 6856 UTF8 and LANG). Handlers write
+their `+OK` (and any multi-line body) through the session and raise `Pop3Error` for `-ERR`;
+the connection loop checks the state once, before a handler runs, so handlers never re-check
+it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from rmail.auth import AuthError, LoginInfo, Principal
 from rmail.auth.sasl import SaslError, decode_plain, decode_text
 from rmail.pop3.connection import LineTooLong
 from rmail.pop3.errors import Pop3Error
-from rmail.pop3.parser import Auth, Command, MaybeMessage, Message, Pass, Top, User
+from rmail.pop3.parser import Auth, Command, Lang, MaybeMessage, Message, Pass, Top, User
 from rmail.pop3.session import Maildrop, Session, State
 from rmail.pop3.wire import Stuffer, top_length
 from rmail.services import Services
@@ -147,7 +148,7 @@ async def stls(s: Session, _: Command) -> None:
 def capabilities(s: Session) -> list[str]:
     """RFC 2449 §6; the login ones only where logging in is possible."""
     caps = ["TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "EXPIRE NEVER",
-            "LOGIN-DELAY 0"]
+            "LOGIN-DELAY 0", "UTF8", "LANG"]
     if s.state is State.AUTHORIZATION:
         if s.starttls_offered and not s.conn.tls:
             caps.append("STLS")
@@ -160,6 +161,36 @@ def capabilities(s: Session) -> list[str]:
 async def capa(s: Session, _: Command) -> None:
     s.ok("capability list follows")
     s.conn.write(b"".join(c.encode() + b"\r\n" for c in capabilities(s)) + b".\r\n")
+
+
+async def utf8(s: Session, _: Command) -> None:
+    """RFC 6856 §2: UTF-8 mode, asked for before login. Messages are sent as stored in
+    both modes: after UTF8 that is what the RFC requires; before it, a message with raw
+    UTF-8 headers (RFC 6532) is sent as-is too, one of the choices §2 leaves the server (the
+    others, a downgrade per RFC 6857 or hiding the message, change what LIST counted and
+    what UIDL names, and lose the original). Arguments of USER and PASS are UTF-8 in
+    either mode (the parser decodes them); the capability has no USER argument because no
+    SASLprep is applied to them. So the mode changes nothing here and needs no state."""
+    s.ok("UTF-8 mode enabled")
+
+
+LANGUAGES = {"en": "English"}  # every reply text is English
+
+
+async def lang(s: Session, cmd: Lang) -> None:
+    """RFC 6856 §3: LANG lists the response languages; LANG with a range picks the one it
+    matches by lookup (RFC 4647 §3.4: "en-GB" falls back to "en"; "*" is the default)."""
+    if cmd.range is None:
+        s.ok("language listing follows")
+        s.conn.write(b"".join(f"{t} {n}\r\n".encode() for t, n in LANGUAGES.items())
+                     + b".\r\n")
+        return
+    wanted = cmd.range.lower()
+    tag = "en" if wanted == "*" else next(
+        (t for t in LANGUAGES if wanted == t or wanted.startswith(t + "-")), None)
+    if tag is None:
+        raise Pop3Error("invalid language")
+    s.ok(f"{tag} {LANGUAGES[tag]} responses")
 
 
 async def quit_(s: Session, _: Command) -> None:
@@ -372,6 +403,8 @@ COMMANDS: dict[str, Spec] = {
     "PASS": Spec(pass_, AUTHORIZATION),
     "AUTH": Spec(auth, AUTHORIZATION),
     "STLS": Spec(stls, AUTHORIZATION),
+    "UTF8": Spec(utf8, AUTHORIZATION),  # RFC 6856 §2: before authentication
+    "LANG": Spec(lang, BOTH),
     "STAT": Spec(stat, TRANSACTION),
     "LIST": Spec(list_, TRANSACTION),
     "UIDL": Spec(uidl, TRANSACTION),

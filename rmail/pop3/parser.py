@@ -68,8 +68,17 @@ class Top(Command):
     lines: int
 
 
-NO_ARGS = frozenset({"STAT", "NOOP", "RSET", "QUIT", "CAPA", "STLS"})
-KNOWN = NO_ARGS | {"USER", "PASS", "AUTH", "RETR", "DELE", "LIST", "UIDL", "TOP", "APOP"}
+@dataclass(frozen=True, slots=True)
+class Lang(Command):
+    """RFC 6856 §3: LANG alone lists the languages, LANG with a range picks one."""
+
+    range: str | None
+
+
+NO_ARGS = frozenset({"STAT", "NOOP", "RSET", "QUIT", "CAPA", "STLS", "UTF8"})
+KNOWN = NO_ARGS | {"USER", "PASS", "AUTH", "RETR", "DELE", "LIST", "UIDL", "TOP", "APOP",
+                   "LANG"}
+_LANG_RANGE = re.compile(rb"\*|[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*\Z")  # RFC 4647 §2.1
 
 
 def _number(raw: bytes, what: str) -> int:
@@ -134,6 +143,12 @@ def parse_command(line: bytes) -> Command:
         if len(args) > 1:
             raise ParseError(f"{name} takes at most one message number")
         return MaybeMessage(name, _message_number(args[0]) if args else None)
+    if name == "LANG":
+        if len(args) > 1:
+            raise ParseError("LANG takes at most one language range")
+        if args and not _LANG_RANGE.fullmatch(args[0]):
+            raise ParseError("invalid language range")
+        return Lang(name, args[0].decode("ascii") if args else None)
     if name == "TOP":
         if len(args) != 2:
             raise ParseError("TOP needs a message number and a line count")

@@ -10,6 +10,7 @@ from rmail.pop3.parser import (
     MAX_LINE,
     Auth,
     Command,
+    Lang,
     MaybeMessage,
     Message,
     ParseError,
@@ -44,6 +45,12 @@ from rmail.pop3.parser import (
     (b"AUTH PLAIN =", Auth("AUTH", "PLAIN", b"")),
     (b"AUTH PLAIN AGFsaWNlAHNlY3JldA==", Auth("AUTH", "PLAIN", b"AGFsaWNlAHNlY3JldA==")),
     (b"AUTH LOGIN", Auth("AUTH", "LOGIN", None)),
+    (b"UTF8", Command("UTF8")),
+    (b"utf8", Command("UTF8")),
+    (b"LANG", Lang("LANG", None)),
+    (b"LANG en", Lang("LANG", "en")),
+    (b"LANG *", Lang("LANG", "*")),
+    (b"LANG zh-Hant-TW", Lang("LANG", "zh-Hant-TW")),
 ])
 def test_valid(line: bytes, expected: Command) -> None:
     assert parse_command(line) == expected
@@ -57,6 +64,8 @@ def test_valid(line: bytes, expected: Command) -> None:
     b"AUTH PL@IN", b"AUTH PLAIN a b", b"AUTH \xff", b"APOP alice 0123456789abcdef",
     b"STAT\0", b"RETR 1\r", b"US\xc3\xa9R x", b"USER " + b"a" * 41,
     b"PASS " + b"x" * (MAX_LINE - 6),
+    b"UTF8 USER", b"UTF8 ", b"LANG en fr", b"LANG e_n", b"LANG -en", b"LANG en-",
+    b"LANG \xc3\xa9", b"LANG **", b"LANG abcdefghi",
 ])
 def test_malformed(line: bytes) -> None:
     with pytest.raises(ParseError):
