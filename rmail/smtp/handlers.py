@@ -34,6 +34,8 @@ from rmail.smtp.replies import (
     AUTH_MALFORMED,
     AUTH_NOT_AVAILABLE,
     AUTH_REQUIRED,
+    AUTH_TOO_WEAK,
+    AUTH_WRONG_SCOPE,
     BAD_SENDER,
     ENCRYPTION_REQUIRED,
     LMTP_NOT_LOCAL,
@@ -239,6 +241,13 @@ class LmtpHandler(MxHandler):
         return "\r\n".join(lines)
 
 
+# RFC 4954 §6 replies by `AuthError.reason`. "2fa" and "scope" are raised only after the
+# password was verified (the master password of a two-factor account; an application
+# password of another scope), so naming them leaks nothing; a wrong password, an unknown
+# user and a disabled account all get the same AUTH_INVALID.
+_AUTH_REFUSALS = {"locked": AUTH_LOCKED, "2fa": AUTH_TOO_WEAK, "scope": AUTH_WRONG_SCOPE}
+
+
 class SubmissionHandler(BaseHandler):
     """Mail from our own users' clients: AUTH first, then the sender policy."""
 
@@ -258,7 +267,7 @@ class SubmissionHandler(BaseHandler):
                 user, secret, ip=ip, scope="smtp", info=LoginInfo("smtp"))
         except AuthError as exc:
             log.info("AUTH for %r from %s refused: %s", user, ip, exc.reason)
-            reply = AUTH_LOCKED if exc.reason == "locked" else AUTH_INVALID
+            reply = _AUTH_REFUSALS.get(exc.reason, AUTH_INVALID)
             return AuthResult(success=False, handled=False, message=str(reply))
         return AuthResult(success=True, auth_data=principal)
 

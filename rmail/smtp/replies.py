@@ -36,6 +36,8 @@ __all__ = [
     "AUTH_NOT_AVAILABLE",
     "AUTH_OK",
     "AUTH_REQUIRED",
+    "AUTH_TOO_WEAK",
+    "AUTH_WRONG_SCOPE",
     "BAD_ADDRESS",
     "BAD_SENDER",
     "DELIVERED",
@@ -65,6 +67,11 @@ __all__ = [
 # RFC 4954 §6
 AUTH_OK = Reply(235, "2.7.0", "Authentication successful")
 AUTH_INVALID = Reply(535, "5.7.8", "Authentication credentials invalid")
+# Only once the password is verified may a refusal say more than AUTH_INVALID:
+AUTH_TOO_WEAK = Reply(534, "5.7.9", "Authentication mechanism is too weak: two-factor "
+                                    "authentication is on, use an application password")
+AUTH_WRONG_SCOPE = Reply(535, "5.7.8", "Authentication credentials invalid: this application "
+                                       "password is not valid for SMTP")
 AUTH_LOCKED = Reply(454, "4.7.0", "Too many failed logins from your address, try again later")
 AUTH_MALFORMED = Reply(501, "5.5.2", "Cannot decode the credentials")
 AUTH_REQUIRED = Reply(530, "5.7.0", "Authentication required")
