@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AnyStr
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, _AuthMechAttr, syntax
+from aiosmtpd.smtp import MISSING, SMTP, _AuthMechAttr, syntax
 
+from rmail.smtp.dataread import read_data
 from rmail.smtp.replies import TOO_MANY_CONNECTIONS, with_enhanced_code
 
 if TYPE_CHECKING:
@@ -199,6 +200,44 @@ class RmailSMTP(SMTP):
             await super().smtp_EHLO(hostname)
         finally:
             self._plain_replies = False
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA (same checks, replies and handler hook), with the body read in
+        blocks by `rmail.smtp.dataread` instead of a line at a time."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            content, problem = await read_data(self._reader, self.data_size_limit,
+                                               self.line_length_limit)
+        except asyncio.CancelledError:  # the connection went away during DATA
+            self._writer.close()
+            raise
+        if problem is not None:
+            await self.push(problem.value)
+            self._set_post_data_state()
+            return
+        decoded: str | bytes = content
+        if self._decode_data:
+            try:
+                decoded = content.decode(*(("utf-8", "surrogateescape") if self.enable_SMTPUTF8
+                                           else ("ascii", "strict")))
+            except UnicodeDecodeError:
+                await self.push("500 Error: strict ASCII mode")
+                return
+        self.envelope.original_content = content
+        self.envelope.content = decoded
+        status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks \
+            else MISSING
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
 
     def close(self, reply: str | None = None) -> None:
         """Say ``reply`` (if any) and close the connection (used by the listener's stop)."""
