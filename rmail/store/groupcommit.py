@@ -86,11 +86,20 @@ class Wave:
 
 
 _stage_counter = itertools.count()
+_pid = os.getpid()  # getpid is a system call; a forked child learns its own below
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def staged_name(staging: str | Path) -> str:
     """A fresh name in the staging directory, unique across threads and processes."""
-    return f"{staging}/{time.time_ns()}.{os.getpid()}.{next(_stage_counter)}.eml"
+    return f"{staging}/{time.time_ns()}.{_pid}.{next(_stage_counter)}.eml"
 
 
 def parse_meta(raw: bytes) -> bytes | None:
@@ -108,16 +117,18 @@ def stage(staging: str, raw: bytes, flags: Iterable[str], internaldate: int | No
     """Write `raw` to the staging directory, unsynced (the commit wave syncs it), and parse it."""
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise InvalidValue("message must be bytes")
+    data = bytes(raw)
+    flagset = normalize_flags(flags)  # bad flags are refused before anything is written
     path = staged_name(staging)
     try:
-        fsutil.write_new_file(path, bytes(raw), durable=False)  # synced in the commit wave
+        fsutil.write_new_file(path, data, durable=False)  # synced in the commit wave
     except FileNotFoundError:
         fsutil.ensure_dir(Path(staging))
-        fsutil.write_new_file(path, bytes(raw), durable=False)
+        fsutil.write_new_file(path, data, durable=False)
     date = int(time.time()) if internaldate is None else int(internaldate)
-    wire = wire_size(raw)
-    return Pending(path, parse_meta(bytes(raw)), normalize_flags(flags), len(raw), date,
-                   wire=wire if wire != len(raw) else None)
+    wire = wire_size(data)
+    return Pending(path, parse_meta(data), flagset, len(data), date,
+                   wire=wire if wire != len(data) else None)
 
 
 def discard(pending: Iterable[Pending]) -> None:

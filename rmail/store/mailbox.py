@@ -627,11 +627,14 @@ class Folder:
         compares the snapshot's generation (bumped by every compaction) before it trusts its
         in-memory index to allocate UIDs or decide which message files are leftovers."""
         if self._index is not None:
-            try:
-                with open(self._snapshot_s, "rb") as f:
-                    head = f.read(256)
+            try:  # every group commit comes here: a bare descriptor, no buffered file object
+                fd = os.open(self._snapshot_s, os.O_RDONLY)
             except FileNotFoundError as exc:
                 raise NotFound(f"folder {self.name!r} has no index") from exc
+            try:
+                head = os.read(fd, 256)
+            finally:
+                os.close(fd)
             m = _GENERATION.search(head)
             if (int(m.group(1)) if m else 0) != self._index.generation:
                 self._index = None
@@ -882,10 +885,13 @@ class Folder:
         results = self._committer.commit(mine)
         for p, res in zip(mine, results, strict=True):
             self._write_meta(res.uid, p.meta)
+        with self._mem:  # just brought up to date by the commit: no need to stat again
+            idx = self._index
+        uidvalidity = idx.uidvalidity if idx is not None else self.uidvalidity
         try:  # a cache like the meta files: a failure here only means computing it later
             self.headers.add_metas([(res.uid, p.meta) for p, res in zip(mine, results,
                                                                       strict=True)],
-                                   self.index().uidvalidity)
+                                   uidvalidity)
         except OSError:
             pass
         return results

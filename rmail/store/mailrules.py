@@ -86,11 +86,17 @@ class MailRules:
     def __init__(self, mail_root: str | os.PathLike[str]) -> None:
         self.layout = Layout(mail_root)
         self._cache: dict[tuple[str, str], tuple[tuple[int, int, int], UserRules]] = {}
+        self._paths: dict[tuple[str, str], str] = {}  # every delivery asks: no Path per call
         self._lock = threading.Lock()
 
     def get(self, domain: str, username: str) -> UserRules:
         """The user's rules: one `stat` when unchanged since this process last read them."""
-        path = self.layout.mailrules_file(domain, username)
+        path = self._paths.get((domain, username))
+        if path is None:
+            path = str(self.layout.mailrules_file(domain, username))
+            if len(self._paths) >= CACHE_SIZE:
+                self._paths.clear()
+            self._paths[(domain, username)] = path
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -108,7 +114,7 @@ class MailRules:
         return rules
 
     @staticmethod
-    def _read(path: os.PathLike[str]) -> UserRules:
+    def _read(path: str | os.PathLike[str]) -> UserRules:
         try:
             return UserRules.from_doc(fsutil.read_json(path, version=MAILRULES_VERSION))
         except FileNotFoundError:
