@@ -49,9 +49,16 @@ class Position:
     folders: dict[str, FolderMark] = field(default_factory=dict)  # folder id -> mark
 
     def encode(self) -> str:
-        data = [VERSION, {fid: [m.uidvalidity, m.modseq, m.uidnext, m.name]
-                          for fid, m in sorted(self.folders.items())}]
-        return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
+        """The opaque form (an SSE `id:`). Kept once made: the update streams of an account
+        share one position after a change and each encodes it (`folders` is never changed
+        in place: `with_folder` makes a new position)."""
+        encoded: str | None = self.__dict__.get("_encoded")
+        if encoded is None:
+            data = [VERSION, {fid: [m.uidvalidity, m.modseq, m.uidnext, m.name]
+                              for fid, m in sorted(self.folders.items())}]
+            encoded = base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
+            object.__setattr__(self, "_encoded", encoded)
+        return encoded
 
     @classmethod
     def decode(cls, raw: str) -> Position | None:

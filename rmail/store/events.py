@@ -51,8 +51,14 @@ class Subscription:
             self.overflowed = True  # the reader must resync from the index
 
     async def get(self, timeout: float | None = None) -> Change | None:
+        """The next change, or None after `timeout` seconds. `asyncio.timeout`, not
+        `wait_for`, which (before Python 3.12) makes a task per call: a change reaching a
+        thousand update streams woke a thousand such tasks."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                return await self.queue.get()
         except TimeoutError:
             return None
 
@@ -111,19 +117,33 @@ class EventBus:
                 tap(change)
         with self._lock:
             subs = list(self._subs.get((change.domain, change.username), ()))
+        if not subs:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        # One hand-over per event loop, not per subscriber: each `call_soon_threadsafe`
+        # wakes the loop through its self-pipe (a thousand update streams of one account
+        # were a thousand writes from the delivering thread).
+        by_loop: dict[asyncio.AbstractEventLoop, list[Subscription]] = {}
         for sub in subs:
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is sub.loop:
-                sub._deliver(change)
+            by_loop.setdefault(sub.loop, []).append(sub)
+        for loop, group in by_loop.items():
+            if loop is running:
+                _deliver_all(group, change)
                 continue
             try:
-                sub.loop.call_soon_threadsafe(sub._deliver, change)
-            except RuntimeError:  # the subscriber's loop is closed (or closing right now)
-                self._remove(sub)
+                loop.call_soon_threadsafe(_deliver_all, group, change)
+            except RuntimeError:  # the subscribers' loop is closed (or closing right now)
+                for sub in group:
+                    self._remove(sub)
 
     def subscriber_count(self) -> int:
         with self._lock:
             return sum(len(s) for s in self._subs.values())
+
+
+def _deliver_all(subs: list[Subscription], change: Change) -> None:
+    for sub in subs:
+        sub._deliver(change)

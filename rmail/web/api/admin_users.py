@@ -120,6 +120,8 @@ async def update_user(request: web.Request) -> web.Response:
         account = await run(request, accounts.update, domain, username, **changes)
     else:
         account = await run(request, accounts.get, domain, username)
+    if changes.get("enabled") is False:
+        sessions_changed(core(request), domain, username)  # its update streams end now
     return json_response(account.public())
 
 
@@ -133,6 +135,7 @@ async def delete_user(request: web.Request) -> web.Response:
     services = core(request)
     await run(request, services.accounts.delete, domain, username)
     services.mail.forget(domain, username)
+    sessions_changed(services, domain, username)  # its update streams end now
     return json_response({"username": username, "domain": domain, "deleted": True})
 
 

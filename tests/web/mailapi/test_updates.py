@@ -1,6 +1,6 @@
 """`GET /users/{user}/updates` (Server-Sent Events) over real HTTPS: every kind of event,
 resume with Last-Event-ID without gaps (also across a server restart), RESYNC, the stream
-ending when the password changes, and bad input."""
+ending when the password changes or the account is disabled, and bad input."""
 
 from __future__ import annotations
 
@@ -181,6 +181,16 @@ async def test_password_change_ends_the_stream(api: Api) -> None:
                        json={"to": [f"alice@{DOMAIN}"], "subject": "x", "body": "y"})
         while (got := await s.frame()) is not None:
             assert got[1] is None or got[1]["command"] != "EXISTS"
+
+
+async def test_disabling_the_account_ends_the_stream_at_once(api: Api) -> None:
+    """No mail change needed: the admin API's disable says so on the bus, and the stream
+    checks its credentials then (a mail change alone no longer triggers the check)."""
+    async with stream(api) as s:
+        reply = await api.call("PATCH", f"/admin/users/alice?domain={DOMAIN}", user="admin",
+                               json={"enabled": False})
+        assert reply.status == 200
+        assert await s.frame() is None  # the stream ended, nothing was sent
 
 
 async def test_resume_across_a_restart(tmp_config: Config, template_store: Path) -> None:
