@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.runner import REPO, run_bench
 
 
 def test_bench_provisioning_smoke(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "provisioning.py"), "--smoke",
-         "--dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
+    proc = run_bench([REPO / "bench" / "provisioning.py", "--smoke", "--dir", tmp_path],
+                     timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "created 80, updated 0, removed 0, unchanged 0" in proc.stdout
     assert "created 0, updated 0, removed 0, unchanged 70" in proc.stdout

@@ -4,22 +4,17 @@ Timings are never asserted."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.runner import REPO, run_bench
 
 
 @pytest.mark.skipif(shutil.which("smtp-source") is None,
                     reason="smtp-source not installed (apt-get install postfix)")
 def test_bench_smtp_smoke() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "smtp.py"), "--messages", "30",
-         "--sessions", "1,3", "--idle", "20"],
-        capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
+    proc = run_bench([REPO / "bench" / "smtp.py", "--messages", "30", "--sessions", "1,3",
+                      "--idle", "20"], timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "## Summary (target)" in proc.stdout
     assert "RSS, 20 idle sessions" in proc.stdout

@@ -3,18 +3,14 @@ are noise on a shared machine, and the benchmark itself prints the figures and t
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.runner import REPO, run_bench
 
 
 def test_bench_store_smoke(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "store.py"), "--quick", "--smoke",
-         "--dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
+    proc = run_bench([REPO / "bench" / "store.py", "--quick", "--smoke", "--dir", tmp_path],
+                     timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "## Summary" in proc.stdout
     assert "| Figure | Result | Target | |" in proc.stdout

@@ -3,16 +3,11 @@ installed). Timings are never asserted."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.runner import REPO, run_bench
 
 
 def test_bench_webmail_smoke() -> None:
-    proc = subprocess.run([sys.executable, str(REPO / "bench" / "webmail.py"), "--smoke"],
-                          capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
+    proc = run_bench([REPO / "bench" / "webmail.py", "--smoke"], timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "## Summary" in proc.stdout
     assert "| Figure | Result | Target | |" in proc.stdout
