@@ -43,24 +43,33 @@ class Subscription:
         self.loop = loop
         self.queue: asyncio.Queue[Change] = asyncio.Queue(maxsize)
         self.overflowed = False
+        self._waiter: asyncio.Future[None] | None = None  # `get` waiting
 
     def _deliver(self, change: Change) -> None:
         try:
             self.queue.put_nowait(change)
         except asyncio.QueueFull:
             self.overflowed = True  # the reader must resync from the index
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def get(self, timeout: float | None = None) -> Change | None:
-        """The next change, or None after `timeout` seconds. `asyncio.timeout`, not
-        `wait_for`, which (before Python 3.12) makes a task per call: a change reaching a
-        thousand update streams woke a thousand such tasks."""
-        if not self.queue.empty():
-            return self.queue.get_nowait()
-        try:
-            async with asyncio.timeout(timeout):
-                return await self.queue.get()
-        except TimeoutError:
-            return None
+        """The next change, or None after `timeout` seconds (or when the queue overflowed
+        meanwhile). A bare future and one timer, not `wait_for` (a task per call before
+        Python 3.12) nor `asyncio.timeout` over `Queue.get`: a change reaching a thousand
+        update streams pays this a thousand times."""
+        if self.queue.empty():
+            waiter = self._waiter = self.loop.create_future()
+            timer = None if timeout is None else self.loop.call_later(
+                timeout, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return None if self.queue.empty() else self.queue.get_nowait()
 
     def close(self) -> None:
         self._bus._remove(self)
@@ -147,3 +156,8 @@ class EventBus:
 def _deliver_all(subs: list[Subscription], change: Change) -> None:
     for sub in subs:
         sub._deliver(change)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
