@@ -38,13 +38,15 @@ def indexed(api: Api, user: str = "alice") -> dict[str, set[int]]:
         conn.close()
 
 
-async def until(check: Callable[[], bool], what: str) -> None:
+async def until(check: Callable[[], bool], what: str | Callable[[], str],
+                wait: float = WAIT) -> None:
     """Poll `check` on a thread: the server under test shares this event loop, so a check
     that waits on the index's lock must not stop the server (the indexer's own work) while
     it waits (a CI run once spent the whole wait inside one blocked check)."""
-    deadline = time.monotonic() + WAIT
+    deadline = time.monotonic() + wait
     while not await asyncio.to_thread(check):
-        assert time.monotonic() < deadline, f"index never showed: {what}"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"index never showed: {what if isinstance(what, str) else what()}")
         await asyncio.sleep(0.05)
 
 
@@ -107,7 +109,12 @@ async def test_indexer_compacts_after_mass_expunge(api: Api) -> None:
     count = COMPACT_MIN + 100
     await asyncio.to_thread(inbox.append_many, [
         (message(f"Bulk {i}", f"bulk tapir {i}\n"), (), None) for i in range(count)])
-    await until(lambda: len(indexed(api).get(inbox.id, set())) == count, "the bulk")
+    # A generous wait: under a loaded full suite the indexer (resting between backlog batches)
+    # once needed more than 30 s here; a lost change would still fail, with the indexer's state.
+    await until(lambda: len(indexed(api).get(inbox.id, set())) == count,
+                lambda: f"the bulk ({len(indexed(api).get(inbox.id, set()))} of {count} indexed; "
+                        f"indexer runs {api.services.indexer.runs}, "
+                        f"messages {api.services.indexer.indexed})", wait=120)
     gone = inbox.uids()[:COMPACT_MIN + 50]
     await asyncio.to_thread(inbox.expunge, gone)
     probe = SearchIndex(mailbox)  # a connection of our own, not the server's
