@@ -48,6 +48,7 @@ from aiohttp import web
 from rmail import __version__
 from rmail.config import Config, ConfigError, ListenerConfig
 from rmail.conntable import ConnectionTable
+from rmail.heap import freeze_startup_objects
 from rmail.listeners import (
     BACKLOG,
     IMPLICIT_TLS,
@@ -499,16 +500,21 @@ async def serve(
     on_started: Hook | None = None,
     services: Mapping[str, object] | None = None,
     announce: Callable[[str], None] | None = _print,
+    freeze_heap: bool = False,
 ) -> None:
     """Run the server until SIGTERM/SIGINT or `Server.request_stop`, then stop gracefully.
 
     Once every listener serves: ``announce`` gets `describe` with the bound ports, then
     ``on_started(server)`` runs (bootstrap output such as demo credentials), then
-    ``ready(server)`` (tests and supervisors). Hooks may be sync or async.
+    ``ready(server)`` (tests and supervisors). Hooks may be sync or async. ``freeze_heap``
+    (a process of its own: ``rmail serve``) keeps the collector off the objects made while
+    starting (`rmail.heap`).
     """
     server = Server(config, services=services)
     with _stop_on_signals(server):
         await server.start()
+        if freeze_heap:
+            freeze_startup_objects()
         try:
             if announce is not None:
                 announce(server.describe())
@@ -531,7 +537,7 @@ def run(config: Config, **kwargs: object) -> int:
 
         set_title("rmail: supervisor")
     try:
-        asyncio.run(serve(config, **kwargs))  # type: ignore[arg-type]
+        asyncio.run(serve(config, freeze_heap=True, **kwargs))  # type: ignore[arg-type]
     except (StartupError, ConfigError) as exc:
         print(f"rmail: {exc}", file=sys.stderr)
         return 1

@@ -25,6 +25,7 @@ import sys
 from rmail.auth import passwords
 from rmail.bus import BusLink, rss_bytes
 from rmail.conntable import ConnectionTable
+from rmail.heap import freeze_startup_objects
 from rmail.store.quotaclaims import QuotaClaims
 from rmail.supervisor import WorkerSpec
 
@@ -80,6 +81,8 @@ async def serve_worker(spec: WorkerSpec) -> None:
         loop.add_signal_handler(sig, server.request_stop)
     try:
         await server.start()
+        frozen = freeze_startup_objects()
+        log.debug("worker %d: %d startup objects frozen", spec.index, frozen)
         link.send({"t": "ready", "pid": os.getpid(), "rss": rss_bytes()})
         closed = asyncio.ensure_future(link.closed.wait())
         stop = asyncio.ensure_future(server.wait_stop_requested())
