@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import queue
 import re
@@ -72,6 +73,8 @@ from rmail.store.journal import (
 from rmail.store.layout import FolderLayout, Layout, MailLayout
 from rmail.store.metadata import Metadata
 from rmail.store.quotaclaims import Mark, QuotaClaims, Stale, user_key
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -948,6 +951,13 @@ class Folder:
                 if not ok:
                     broken.append(rec.uid)
             if broken:
+                # Never acknowledged after a crash, or files really lost (a damaged or
+                # partly restored store): either way the index must stop listing them, and
+                # the second case is worth knowing about.
+                log.warning("%s/%s folder %r: dropped %d index entries whose message file "
+                            "is missing or short (UIDs %s); run `rmail check` if this was "
+                            "not a crash", self.owner.domain, self.owner.username, self.name,
+                            len(broken), _uid_summary(broken))
                 with self._mem:
                     idx = self._refresh()
                     op = idx.op_expunge(broken, idx.highestmodseq + 1)
@@ -1225,3 +1235,8 @@ def _clone_index(idx: FolderIndex) -> FolderIndex:
     clone.wire = dict(idx.wire)
     return clone
 
+
+def _uid_summary(uids: list[int], shown: int = 5) -> str:
+    """The first few of a list of UIDs for a log line."""
+    head = ", ".join(str(u) for u in uids[:shown])
+    return head if len(uids) <= shown else f"{head}, ... {uids[-1]}"
