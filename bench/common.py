@@ -161,6 +161,23 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def settle(*pids: int, idle_share: float = 0.03, window: float = 0.5,
+           timeout: float = 60.0) -> float:
+    """Wait until the previous point's after-effects are over, so each contender starts from
+    the same state: dirty pages written back (``sync``) and these processes (every server of
+    the run, each with its children) using under ``idle_share`` of one CPU over ``window``
+    seconds (an rmail still indexing what the last point delivered, a peer still writing its
+    queue). Returns the seconds waited (``timeout`` at most)."""
+    start = time.monotonic()
+    os.sync()
+    while time.monotonic() - start < timeout:
+        before = cpu_seconds(*pids)
+        time.sleep(window)
+        if cpu_seconds(*pids) - before < idle_share * window:
+            break
+    return time.monotonic() - start
+
+
 def rss_each(pid: int) -> list[float]:
     """Resident memory of a process and of each of its children, in MB."""
     return [kb / 1024 for p in process_tree(pid) if (kb := rss_kb(p))]

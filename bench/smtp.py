@@ -20,6 +20,9 @@ and the peer in the same round, so the ratios of the two settings share their pe
 summed over the supervisor and its workers; the targets are judged on the first setting.
 
 Absolute rates on a shared machine are noise; ratios measured in the same run are the figure.
+Before each timed point the bench waits until every server of the run is idle and dirty pages
+are written back (`quiet`): otherwise whoever runs right after an rmail shares the CPU with its
+indexer catching up, and whoever runs after a peer with that peer's writeback.
 Needs Debian's ``postfix`` (for smtp-source) and ``dovecot-lmtpd``; a missing peer is reported
 and its ratio skipped. Not run in CI.
 
@@ -57,6 +60,7 @@ from bench.common import (  # noqa: E402
     rss_mb,
     say,
     serve_rmail,
+    settle,
     wait_port,
     write_config,
 )
@@ -150,9 +154,21 @@ def raise_fd_limit(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
+# Every server of the run: each point first waits until all of them are idle (`quiet`).
+RUNNING: list[Server] = []
+
+
+def quiet() -> None:
+    """Let the previous point's background work end (rmail's indexer catching up on the
+    messages just delivered, a peer's writeback) before the next contender is timed: each
+    starts from an idle machine, whichever ran before it."""
+    settle(*(s.proc.pid for s in RUNNING))
+
+
 def timed(server: Server, port: int, sessions: int, messages: int, *,
           lmtp: bool = False) -> tuple[float, float]:
     """Messages per second and milliseconds of server CPU per message for one point."""
+    quiet()
     before = cpu_seconds(server.proc.pid)
     rate = messages / smtp_source(port, sessions, messages, lmtp=lmtp)
     return rate, 1000 * (cpu_seconds(server.proc.pid) - before) / messages
@@ -254,6 +270,7 @@ def start_postfix(base: Path, lmtp_port: int) -> Server | None:
 def postfix_timed(postfix: Server, base: Path, messages: int) -> float:
     """Messages per second from the first connection until all are in the Maildir."""
     target = maildir_count(base) + messages
+    quiet()
     start = time.perf_counter()
     smtp_source(postfix.ports["smtp"], 10, messages)
     deadline = time.monotonic() + 600
@@ -334,7 +351,7 @@ def main() -> int:
 
     base = Path(tempfile.mkdtemp(prefix="rmail-bench-smtp-"))
     os.chmod(base, 0o755)  # dovecot's unprivileged processes read below it
-    servers: list[Server] = []
+    servers: list[Server] = RUNNING
     ok = True
     mx: dict[int | str, float] = {}
     lmtp: dict[int | str, float] = {}
@@ -383,6 +400,7 @@ def main() -> int:
                     "dovecot not installed (apt-get install dovecot-lmtpd)")
         else:
             servers.append(dovecot)
+            quiet()
             d = args.messages / smtp_source(dovecot.ports["lmtp"], 10, args.messages,
                                             lmtp=True)
             if maildir_count(base) != args.messages:
