@@ -27,7 +27,11 @@ Needs Debian's ``postfix`` (for smtp-source) and ``dovecot-lmtpd``; a missing pe
 and its ratio skipped. Not run in CI.
 
     [RMAIL_BENCH_WORKERS=1|auto] .venv/bin/python bench/smtp.py [--messages 2000]
-        [--sessions 1,10,50] [--idle 1000] [--workers auto,1] [--keep]
+        [--sessions 1,10,50] [--idle 1000] [--workers auto,1] [--parts mx,lmtp,postfix,memory]
+        [--keep]
+
+``--parts`` runs only the parts named (``--parts lmtp`` for the LMTP ratio alone; the Postfix
+part starts the Dovecot LMTP it relays to by itself).
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ TARGET_MX_RATIO = 0.6  # at 10 sessions
 TARGET_LMTP_RATIO = 1.0
 TARGET_IDLE_MB = 150.0
 TARGET_POSTFIX_RATIO = 2.0  # rmail MX / Postfix -> Dovecot LMTP, 10 sessions
+PARTS = ("mx", "lmtp", "postfix", "memory")
 
 POSTFIX_MAIN = """\
 compatibility_level = 3.6
@@ -339,8 +344,13 @@ def main() -> int:
                         help="idle connections for the memory figure")
     parser.add_argument("--workers", default=str(bench_workers()),
                         help="rmail settings measured side by side, e.g. auto,1")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"parts to run, of {','.join(PARTS)}")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if not parts or parts - set(PARTS):
+        parser.error(f"--parts: choose from {','.join(PARTS)}")
     sessions = [int(s) for s in args.sessions.split(",")]
     settings: list[int | str] = [w if w == "auto" else int(w)
                                  for w in (x.strip() for x in args.workers.split(","))]
@@ -362,81 +372,85 @@ def main() -> int:
         for w in settings:
             rmails[w] = start_rmail(base, w)
             servers.append(rmails[w])
-        sink = start_sink(base)
-        servers.append(sink)
+        sink = start_sink(base) if "mx" in parts else None
+        if sink is not None:
+            servers.append(sink)
         say(f"# rmail SMTP/LMTP benchmark: {args.messages} messages of {MSG_BYTES} bytes "
             f"per point, {os.cpu_count()} CPUs, workers: {', '.join(map(str, settings))} "
             f"side by side, {base}")
         say()
-        say("## MX: rmail (durable) vs bare aiosmtpd (discards), smtp-source")
-        say(f"load average {os.getloadavg()[0]:.2f}")
-        say(f"{'sessions':>8} {'workers':>7} {'rmail msg/s':>12} {'aiosmtpd msg/s':>15} "
-            f"{'ratio':>6} {'rmail CPU ms/msg':>17} {'aiosmtpd CPU ms/msg':>20}")
-        for n in sessions:
-            measured = {}
-            for w, rmail in rmails.items():
-                r, r_cpu, complete = stored_all(rmail, args.messages, "smtp", n)
-                ok = ok and complete
-                measured[w] = (r, r_cpu)
-            a, a_cpu = timed(sink, sink.ports["smtp"], n, args.messages)
-            for w, (r, r_cpu) in measured.items():
-                say(f"{n:>8} {w!s:>7} {r:>12.0f} {a:>15.0f} {r / a:>6.2f} {r_cpu:>17.2f} "
-                    f"{a_cpu:>20.2f}")
-                if n == 10:
-                    mx[w] = r / a
+        if sink is not None:
+            say("## MX: rmail (durable) vs bare aiosmtpd (discards), smtp-source")
+            say(f"load average {os.getloadavg()[0]:.2f}")
+            say(f"{'sessions':>8} {'workers':>7} {'rmail msg/s':>12} {'aiosmtpd msg/s':>15} "
+                f"{'ratio':>6} {'rmail CPU ms/msg':>17} {'aiosmtpd CPU ms/msg':>20}")
+            for n in sessions:
+                measured = {}
+                for w, rmail in rmails.items():
+                    r, r_cpu, complete = stored_all(rmail, args.messages, "smtp", n)
+                    ok = ok and complete
+                    measured[w] = (r, r_cpu)
+                a, a_cpu = timed(sink, sink.ports["smtp"], n, args.messages)
+                for w, (r, r_cpu) in measured.items():
+                    say(f"{n:>8} {w!s:>7} {r:>12.0f} {a:>15.0f} {r / a:>6.2f} {r_cpu:>17.2f} "
+                        f"{a_cpu:>20.2f}")
+                    if n == 10:
+                        mx[w] = r / a
 
-        say()
-        say("## LMTP, 10 sessions: rmail vs Dovecot LMTP into Maildir (mail_fsync = always)")
-        say(f"load average {os.getloadavg()[0]:.2f}")
-        dovecot = start_dovecot(base)
-        measured = {}
-        for w, rmail in rmails.items():
-            r, r_cpu, complete = stored_all(rmail, args.messages, "lmtp", 10, lmtp=True)
-            ok = ok and complete
-            measured[w] = (r, r_cpu)
-        if dovecot is None:
-            for w, (r, r_cpu) in measured.items():
-                say(f"workers {w}: rmail {r:.0f} msg/s ({r_cpu:.2f} ms CPU per message); "
-                    "dovecot not installed (apt-get install dovecot-lmtpd)")
-        else:
+        dovecot = start_dovecot(base) if parts & {"lmtp", "postfix"} else None
+        if dovecot is not None:
             servers.append(dovecot)
-            quiet()
-            d = args.messages / smtp_source(dovecot.ports["lmtp"], 10, args.messages,
-                                            lmtp=True)
-            if maildir_count(base) != args.messages:
-                say(f"  dovecot stored {maildir_count(base)} of {args.messages}!")
-            for w, (r, r_cpu) in measured.items():
-                lmtp[w] = r / d
-                say(f"workers {w}: rmail {r:.0f} msg/s ({r_cpu:.2f} ms CPU per message), "
-                    f"dovecot {d:.0f} msg/s, ratio {lmtp[w]:.2f}")
-
-        say()
-        say("## MX, 10 sessions: rmail vs Postfix -> Dovecot LMTP into Maildir, until stored")
-        postfix = start_postfix(base, dovecot.ports["lmtp"]) if dovecot is not None else None
-        if postfix is None:
-            say("postfix or dovecot not installed: skipped")
-        else:
-            servers.append(postfix)
+        if "lmtp" in parts:
+            say()
+            say("## LMTP, 10 sessions: rmail vs Dovecot LMTP into Maildir (mail_fsync = always)")
             say(f"load average {os.getloadavg()[0]:.2f}")
             measured = {}
             for w, rmail in rmails.items():
-                r, _, complete = stored_all(rmail, args.messages, "smtp", 10)
+                r, r_cpu, complete = stored_all(rmail, args.messages, "lmtp", 10, lmtp=True)
                 ok = ok and complete
-                measured[w] = (r, 0.0)
-            p = postfix_timed(postfix, base, args.messages)
-            for w, (r, _) in measured.items():
-                vs_postfix[w] = r / p
-                say(f"workers {w}: rmail {r:.0f} msg/s, postfix+dovecot {p:.0f} msg/s, ratio "
-                    f"{vs_postfix[w]:.2f}")
+                measured[w] = (r, r_cpu)
+            if dovecot is None:
+                for w, (r, r_cpu) in measured.items():
+                    say(f"workers {w}: rmail {r:.0f} msg/s ({r_cpu:.2f} ms CPU per message); "
+                        "dovecot not installed (apt-get install dovecot-lmtpd)")
+            else:
+                d, d_cpu = timed(dovecot, dovecot.ports["lmtp"], 10, args.messages, lmtp=True)
+                if maildir_count(base) != args.messages:
+                    say(f"  dovecot stored {maildir_count(base)} of {args.messages}!")
+                for w, (r, r_cpu) in measured.items():
+                    lmtp[w] = r / d
+                    say(f"workers {w}: rmail {r:.0f} msg/s ({r_cpu:.2f} ms CPU per message), "
+                        f"dovecot {d:.0f} msg/s ({d_cpu:.2f} ms), ratio {lmtp[w]:.2f}")
 
-        say()
-        say(f"## Memory with {args.idle} idle SMTP connections")
-        for w, rmail in rmails.items():
-            idle_before, idle[w] = idle_memory(rmail, args.idle)
-            say(f"workers {w}: rmail RSS {idle_before:.0f} MB before, {idle[w]:.0f} MB with "
-                f"{args.idle} connections (after: "
-                f"{', '.join(f'{m:.0f}' for m in rss_each(rmail.proc.pid))} MB by process, "
-                "the supervisor first)")
+        if "postfix" in parts:
+            say()
+            say("## MX, 10 sessions: rmail vs Postfix -> Dovecot LMTP into Maildir, until stored")
+            postfix = start_postfix(base, dovecot.ports["lmtp"]) if dovecot is not None else None
+            if postfix is None:
+                say("postfix or dovecot not installed: skipped")
+            else:
+                servers.append(postfix)
+                say(f"load average {os.getloadavg()[0]:.2f}")
+                measured = {}
+                for w, rmail in rmails.items():
+                    r, _, complete = stored_all(rmail, args.messages, "smtp", 10)
+                    ok = ok and complete
+                    measured[w] = (r, 0.0)
+                p = postfix_timed(postfix, base, args.messages)
+                for w, (r, _) in measured.items():
+                    vs_postfix[w] = r / p
+                    say(f"workers {w}: rmail {r:.0f} msg/s, postfix+dovecot {p:.0f} msg/s, "
+                        f"ratio {vs_postfix[w]:.2f}")
+
+        if "memory" in parts:
+            say()
+            say(f"## Memory with {args.idle} idle SMTP connections")
+            for w, rmail in rmails.items():
+                idle_before, idle[w] = idle_memory(rmail, args.idle)
+                say(f"workers {w}: rmail RSS {idle_before:.0f} MB before, {idle[w]:.0f} MB "
+                    f"with {args.idle} connections (after: "
+                    f"{', '.join(f'{m:.0f}' for m in rss_each(rmail.proc.pid))} MB by "
+                    "process, the supervisor first)")
 
         say()
         say(f"load average {os.getloadavg()[0]:.2f}")
@@ -453,8 +467,9 @@ def main() -> int:
                 say(f"MX ratio vs postfix       {vs_postfix[w]:.2f}  "
                     f"(>= {TARGET_POSTFIX_RATIO})  "
                     f"{'ok' if vs_postfix[w] >= TARGET_POSTFIX_RATIO else 'MISSED'}")
-            say(f"RSS, {args.idle} idle sessions   {idle[w]:.0f} MB  (<= {TARGET_IDLE_MB:.0f})  "
-                f"{'ok' if idle[w] <= TARGET_IDLE_MB else 'MISSED'}")
+            if w in idle:
+                say(f"RSS, {args.idle} idle sessions   {idle[w]:.0f} MB  "
+                    f"(<= {TARGET_IDLE_MB:.0f})  {'ok' if idle[w] <= TARGET_IDLE_MB else 'MISSED'}")
     finally:
         for server in reversed(servers):
             server.stop()

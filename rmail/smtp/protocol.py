@@ -141,6 +141,7 @@ class RmailSMTP(SMTP):
         self.listener = listener
         self._refused = False
         self._plain_replies = False  # inside HELO/EHLO/LHLO: no enhanced codes (RFC 2034 §3)
+        self._held: list[bytes] | None = None  # an EHLO/LHLO reply's lines, sent as one write
 
     def __dir__(self) -> list[str]:
         return reflected_names(self)
@@ -185,7 +186,33 @@ class RmailSMTP(SMTP):
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str) and not self._plain_replies:
             status = with_enhanced_code(status)  # type: ignore[assignment]
+        if self._held is not None:
+            self._held.append(self._encoded(status))
+            return
         await super().push(status)
+
+    def _encoded(self, status: AnyStr) -> bytes:
+        """A reply line as aiosmtpd's `push` writes it."""
+        if isinstance(status, str):
+            return status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii") + b"\r\n"
+        return status + b"\r\n"
+
+    async def _extended_hello(self, hostname: str) -> None:
+        """aiosmtpd's EHLO (or LHLO) with its reply lines sent in one write: aiosmtpd pushes
+        each capability line on its own (a ``send`` and a drain each, six here), paid by every
+        transaction of a client that connects per message (``smtp-source -L``, an MTA's LMTP
+        client without connection caching): 20-30 us of server CPU per connection. The bytes
+        on the wire are the same."""
+        self._plain_replies = True
+        self._held = []
+        try:
+            await SMTP.smtp_EHLO(self, hostname)
+            lines = self._held
+        finally:
+            self._held = None
+            self._plain_replies = False
+        if lines:
+            await super().push(b"".join(lines)[:-2])
 
     async def smtp_HELO(self, hostname: str) -> None:
         self._plain_replies = True
@@ -195,11 +222,7 @@ class RmailSMTP(SMTP):
             self._plain_replies = False
 
     async def smtp_EHLO(self, hostname: str) -> None:
-        self._plain_replies = True
-        try:
-            await super().smtp_EHLO(hostname)
-        finally:
-            self._plain_replies = False
+        await self._extended_hello(hostname)
 
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA (same checks, replies and handler hook), with the body read in
@@ -260,8 +283,4 @@ class RmailLMTP(RmailSMTP, LMTP):
 
     @syntax("LHLO hostname")
     async def smtp_LHLO(self, arg: str) -> None:
-        self._plain_replies = True
-        try:
-            await SMTP.smtp_EHLO(self, arg)
-        finally:
-            self._plain_replies = False
+        await self._extended_hello(arg)

@@ -1,0 +1,95 @@
+"""EHLO and LHLO replies (RFC 5321 §4.1.1.1, RFC 2033 §4.1): every line, in order, written
+at once, and the session's replies after them unchanged. Raw sockets, so the bytes on the
+wire are what is checked."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.mailenv import MailEnv, body_of, in_thread, message
+
+CAPABILITIES = [b"250-mx.example.com", b"250-SIZE", b"250-8BITMIME", b"250-SMTPUTF8",
+                b"250-PIPELINING", b"250 ENHANCEDSTATUSCODES"]
+
+
+def _read_until(sock: socket.socket, end: bytes) -> bytes:
+    data = b""
+    while not data.endswith(end):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _hello(env: MailEnv, listener: str, command: bytes) -> tuple[bytes, bytes, bytes]:
+    """The first read after the hello command, the rest of its reply, and MAIL's reply."""
+    with socket.create_connection(env.addr(listener), timeout=30) as sock:
+        assert _read_until(sock, b"\r\n").startswith(b"220 ")
+        sock.sendall(command + b"\r\n")
+        first = sock.recv(65536)
+        rest = b"" if first.endswith(b"ENHANCEDSTATUSCODES\r\n") else \
+            _read_until(sock, b"ENHANCEDSTATUSCODES\r\n")
+        sock.sendall(b"MAIL FROM:<a@example.net>\r\n")
+        mail = _read_until(sock, b"\r\n")
+        sock.sendall(b"QUIT\r\n")
+        _read_until(sock, b"\r\n")
+        return first, rest, mail
+
+
+@pytest.mark.parametrize(("listener", "command"), [
+    ("lmtp", b"LHLO mta.example.net"),
+    ("smtp", b"EHLO mta.example.net"),
+    ("submission", b"EHLO client.example.net"),
+])
+async def test_hello_reply_is_one_write(env: MailEnv, listener: str, command: bytes) -> None:
+    """The whole capability list arrives in the first read (aiosmtpd wrote a line at a time:
+    a system call each, on every connection of a client that connects per message)."""
+    first, rest, mail = await in_thread(_hello, env, listener, command)
+    assert rest == b""
+    lines = first.split(b"\r\n")
+    assert lines[-1] == b""
+    expected = list(CAPABILITIES)
+    if listener != "lmtp":  # the test servers have a certificate; LMTP offers no STARTTLS
+        expected.insert(4, b"250-STARTTLS")
+    assert [line.split(b" ", 1)[0] if line.startswith(b"250-SIZE") else line
+            for line in lines[:-1]] == expected
+    assert lines[1] == f"250-SIZE {env.config.max_message_bytes}".encode()
+    # later replies carry enhanced codes again (submission wants AUTH first)
+    assert mail == (b"530 5.7.0 Authentication required\r\n" if listener == "submission"
+                    else b"250 2.1.0 Sender OK\r\n")
+
+
+async def test_pipelined_lhlo_and_transaction(env: MailEnv) -> None:
+    """A client that pipelines (RFC 2920) LHLO, the envelope and DATA gets every reply in
+    order, the LHLO reply whole and first; a second LHLO resets the transaction."""
+    raw = message("pipelined")
+
+    def go() -> bytes:
+        with socket.create_connection(env.addr("lmtp"), timeout=30) as sock:
+            _read_until(sock, b"\r\n")
+            sock.sendall(b"LHLO a.example.net\r\nMAIL FROM:<a@example.net>\r\n"
+                         b"LHLO b.example.net\r\nRCPT TO:<bob@example.com>\r\n"
+                         b"MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+            replies = _read_until(sock, b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            sock.sendall(raw + b".\r\nLHLO\r\nQUIT\r\n")
+            return replies + _read_until(sock, b"221 2.0.0 Bye\r\n")
+
+    lines = (await in_thread(go)).split(b"\r\n")
+    hello = [line for line in lines if line.startswith(b"250-") or
+             line == b"250 ENHANCEDSTATUSCODES"]
+    assert len(hello) == 2 * len(CAPABILITIES)
+    rest = [line for line in lines if line and line not in hello]
+    assert rest == [
+        b"250 2.1.0 Sender OK",
+        b"503 5.5.1 Error: need MAIL command",  # the second LHLO reset the transaction
+        b"250 2.1.0 Sender OK",
+        b"250 2.1.5 Recipient OK",
+        b"354 End data with <CR><LF>.<CR><LF>",
+        b"250 2.0.0 Delivered",
+        b"501 Syntax: EHLO hostname",  # aiosmtpd's wording, no enhanced code (RFC 2034 §3)
+        b"221 2.0.0 Bye",
+    ]
+    assert [body_of(m) for m in env.inbox("bob")] == [raw]
