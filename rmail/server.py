@@ -69,7 +69,7 @@ from rmail.listeners import (
 from rmail.services import Services, build_services
 from rmail.store.accounts import Accounts
 from rmail.store.quotaclaims import QuotaClaims
-from rmail.tls import ensure_certificate, server_context
+from rmail.tls import certificate_paths, ensure_certificate, server_context
 from rmail.web.accesslog import ACCESS_LOG, AccessLogger
 from rmail.web.app import create_app
 from rmail.web.keys import SERVICE_KEYS
@@ -239,8 +239,8 @@ class Server:
             self.services["core"] = self._owned
         if self._inherited is None:
             cert, key = await asyncio.to_thread(self._prepare)
-        else:  # a worker: the supervisor prepared everything
-            cert, key = await asyncio.to_thread(ensure_certificate, self.config)
+        else:  # a worker: the supervisor prepared everything, the certificate too
+            cert, key = certificate_paths(self.config)
         self.cert_path, self.key_path = cert, key
         context = server_context(cert, key)
 

@@ -13,17 +13,13 @@ import ipaddress
 import ssl
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from rmail.config import Config, ConfigError
 from rmail.store.fsutil import atomic_write
 
 __all__ = [
     "CERT_FILE",
     "KEY_FILE",
+    "certificate_paths",
     "client_context_trusting",
     "ensure_certificate",
     "generate_self_signed",
@@ -57,8 +53,8 @@ def ensure_certificate(config: Config) -> tuple[Path, Path]:
             ) from None
         return cert, key
 
-    directory = config.mail_root / "tls"
-    cert, key = directory / CERT_FILE, directory / KEY_FILE
+    cert, key = certificate_paths(config)
+    directory = cert.parent
     if not _reusable(cert, key, config.hostname):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         cert_pem, key_pem = generate_self_signed(config.hostname)
@@ -69,8 +65,24 @@ def ensure_certificate(config: Config) -> tuple[Path, Path]:
     return cert, key
 
 
+def certificate_paths(config: Config) -> tuple[Path, Path]:
+    """``(cert, key)`` without checking or generating anything: for a worker process, whose
+    supervisor ran `ensure_certificate` before starting it (so the worker never imports
+    `cryptography`, about 7 MB of resident memory, only to re-read a certificate its
+    supervisor just checked; `server_context` still fails loudly on a missing or wrong pair)."""
+    if config.tls.cert is not None and config.tls.key is not None:
+        return config.tls.cert, config.tls.key
+    directory = config.mail_root / "tls"
+    return directory / CERT_FILE, directory / KEY_FILE
+
+
 def generate_self_signed(hostname: str, *, days: int = VALID_DAYS) -> tuple[bytes, bytes]:
     """A self-signed certificate for ``hostname``, localhost and the loopback IPs (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName(hostname)]
     names += [x509.DNSName(n) for n in LOOPBACK_NAMES if n != hostname]
@@ -126,6 +138,9 @@ def client_context_trusting(cert: str | Path) -> ssl.SSLContext:
 
 
 def _reusable(cert: Path, key: Path, hostname: str) -> bool:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     try:
         certificate = x509.load_pem_x509_certificate(cert.read_bytes())
         private = serialization.load_pem_private_key(key.read_bytes(), password=None)

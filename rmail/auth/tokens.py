@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jwt
-
 ALGORITHM = "HS256"
 
 
@@ -82,6 +80,8 @@ def _read_secret(path: os.PathLike[str]) -> str:
 
 def issue_token(secret: str, username: str, domain: str, *, admin: bool = False,
                 epoch: int = 0, ttl: int = 3600, now: float | None = None) -> str:
+    import jwt  # here, not at import: PyJWT imports `cryptography` (about 7 MB per process)
+
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {"sub": f"{username}@{domain}", "u": username, "d": domain,
                               "adm": admin, "ep": epoch, "iat": issued, "exp": issued + ttl}
@@ -89,6 +89,8 @@ def issue_token(secret: str, username: str, domain: str, *, admin: bool = False,
 
 
 def decode_token(secret: str, token: str) -> TokenClaims:
+    import jwt
+
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
                             options={"require": ["exp", "iat", "sub"]})

@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pyotp
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rmail.store.accounts import Account, Accounts
 from rmail.store.errors import Conflict
@@ -69,7 +67,11 @@ class Totp:
         return _key(str(self.layout.totp_key))
 
     # -- the secret -------------------------------------------------------------------------
+    # `cryptography` is imported where a secret is sealed or opened, not with this module:
+    # it costs a process about 7 MB of resident memory, and most never check a TOTP code.
     def encrypt(self, account: Account, secret: str) -> str:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         nonce = os.urandom(12)
         sealed = AESGCM(self.key).encrypt(nonce, secret.encode(), _aad(account))
         return "v1:" + base64.b64encode(nonce + sealed).decode()
@@ -77,6 +79,9 @@ class Totp:
     def decrypt(self, account: Account, stored: str) -> str:
         if not stored.startswith("v1:"):
             raise TotpError("unknown TOTP secret format")
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             raw = base64.b64decode(stored[3:], validate=True)
             return AESGCM(self.key).decrypt(raw[:12], raw[12:], _aad(account)).decode()
