@@ -11,8 +11,10 @@
    (its own ``main.cf``, queue and loopback port, ``virtual_transport`` to the Dovecot LMTP
    above, delivering into Maildir with ``mail_fsync = always``), timed from the first
    connection until every message is in the Maildir, 10 sessions (target rmail/Postfix >= 2.0).
-4. Resident memory of the rmail processes holding 1,000 idle SMTP connections (target <= 150
-   MB).
+4. Resident memory (VmRSS) of each rmail process holding 1,000 idle SMTP connections: the
+   largest process, supervisor included, against issue 14's target (<= 80 MB per process);
+   the sum over the processes is printed too (issue 3's <= 150 MB was set for one process,
+   so it is judged only with ``workers: 1``).
 
 ``--workers auto,1`` runs one rmail per setting side by side: every point measures each of them
 and the peer in the same round, so the ratios of the two settings share their peer figure
@@ -61,7 +63,6 @@ from bench.common import (  # noqa: E402
     listeners,
     remove_work,
     rss_each,
-    rss_mb,
     say,
     serve_rmail,
     settle,
@@ -80,7 +81,8 @@ IDLE_CONNECTIONS = 1000
 
 TARGET_MX_RATIO = 0.6  # at 10 sessions
 TARGET_LMTP_RATIO = 1.0
-TARGET_IDLE_MB = 150.0
+TARGET_IDLE_MB = 150.0  # issue 3: the whole server, judged with one process
+TARGET_PROCESS_MB = 80.0  # issue 14: each process (supervisor and every worker)
 TARGET_POSTFIX_RATIO = 2.0  # rmail MX / Postfix -> Dovecot LMTP, 10 sessions
 PARTS = ("mx", "lmtp", "postfix", "memory")
 
@@ -319,10 +321,11 @@ def maildir_count(base: Path) -> int:
                if (maildir / sub).is_dir())
 
 
-def idle_memory(server: Server, count: int) -> tuple[float, float]:
-    """RSS before and while ``count`` clients sit idle after the greeting."""
+def idle_memory(server: Server, count: int) -> tuple[list[float], list[float]]:
+    """RSS of each process (the supervisor first) before and while ``count`` clients sit
+    idle after the greeting."""
     port = server.ports["smtp"]
-    before = rss_mb(server.proc.pid)
+    before = rss_each(server.proc.pid)
     socks = []
     try:
         for _ in range(count):
@@ -330,7 +333,7 @@ def idle_memory(server: Server, count: int) -> tuple[float, float]:
             sock.recv(200)
             socks.append(sock)
         time.sleep(1.0)
-        return before, rss_mb(server.proc.pid)
+        return before, rss_each(server.proc.pid)
     finally:
         for sock in socks:
             sock.close()
@@ -366,7 +369,7 @@ def main() -> int:
     mx: dict[int | str, float] = {}
     lmtp: dict[int | str, float] = {}
     vs_postfix: dict[int | str, float] = {}
-    idle: dict[int | str, float] = {}
+    idle: dict[int | str, list[float]] = {}
     try:
         rmails = {}
         for w in settings:
@@ -447,10 +450,10 @@ def main() -> int:
             say(f"## Memory with {args.idle} idle SMTP connections")
             for w, rmail in rmails.items():
                 idle_before, idle[w] = idle_memory(rmail, args.idle)
-                say(f"workers {w}: rmail RSS {idle_before:.0f} MB before, {idle[w]:.0f} MB "
-                    f"with {args.idle} connections (after: "
-                    f"{', '.join(f'{m:.0f}' for m in rss_each(rmail.proc.pid))} MB by "
-                    "process, the supervisor first)")
+                say(f"workers {w}: rmail RSS by process (the supervisor first) "
+                    f"{', '.join(f'{m:.0f}' for m in idle_before)} MB before, "
+                    f"{', '.join(f'{m:.0f}' for m in idle[w])} MB with {args.idle} "
+                    f"connections (sum {sum(idle_before):.0f} -> {sum(idle[w]):.0f} MB)")
 
         say()
         say(f"load average {os.getloadavg()[0]:.2f}")
@@ -468,8 +471,14 @@ def main() -> int:
                     f"(>= {TARGET_POSTFIX_RATIO})  "
                     f"{'ok' if vs_postfix[w] >= TARGET_POSTFIX_RATIO else 'MISSED'}")
             if w in idle:
-                say(f"RSS, {args.idle} idle sessions   {idle[w]:.0f} MB  "
-                    f"(<= {TARGET_IDLE_MB:.0f})  {'ok' if idle[w] <= TARGET_IDLE_MB else 'MISSED'}")
+                largest, total = max(idle[w]), sum(idle[w])
+                say(f"RSS of the largest process, {args.idle} idle sessions   {largest:.0f} MB  "
+                    f"(<= {TARGET_PROCESS_MB:.0f} each)  "
+                    f"{'ok' if largest <= TARGET_PROCESS_MB else 'MISSED'}")
+                verdict = ("" if len(idle[w]) > 1 else
+                           f"  (<= {TARGET_IDLE_MB:.0f})  "
+                           f"{'ok' if total <= TARGET_IDLE_MB else 'MISSED'}")
+                say(f"RSS of all processes, {args.idle} idle sessions   {total:.0f} MB{verdict}")
     finally:
         for server in reversed(servers):
             server.stop()

@@ -71,7 +71,6 @@ from rmail.store.accounts import Accounts
 from rmail.store.quotaclaims import QuotaClaims
 from rmail.tls import certificate_paths, ensure_certificate, server_context
 from rmail.web.accesslog import ACCESS_LOG, AccessLogger
-from rmail.web.app import create_app
 from rmail.web.keys import SERVICE_KEYS
 
 if TYPE_CHECKING:
@@ -121,7 +120,10 @@ _format_address = format_address
 
 
 async def http_listener(ctx: ListenerContext) -> Listener:
-    """The ``http`` listener: the aiohttp app from `rmail.web.app.create_app`."""
+    """The ``http`` listener: the aiohttp app from `rmail.web.app.create_app` (imported here:
+    a supervisor, which serves nothing itself, never loads the web areas)."""
+    from rmail.web.app import create_app
+
     # The app takes the services it has keys for; others are for the mail listeners.
     services = {name: svc for name, svc in ctx.services.items() if name in SERVICE_KEYS}
     app = create_app(ctx.config, **services)

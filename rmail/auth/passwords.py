@@ -18,23 +18,36 @@ that had not yet seen the password.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from passlib.context import CryptContext
+if TYPE_CHECKING:
+    from passlib.context import CryptContext
 
 CACHE_SECONDS = 300
 CACHE_MAX = 10_000
 
-CONTEXT = CryptContext(
-    schemes=["argon2", "bcrypt", "sha512_crypt", "sha256_crypt", "md5_crypt"],
-    default="argon2",
-    deprecated=["bcrypt", "sha512_crypt", "sha256_crypt", "md5_crypt"],
-    argon2__type="ID",
-)
+
+@functools.cache
+def _context() -> CryptContext:
+    """The hash schemes, built at the first hash or check rather than at import: passlib with
+    its argon2 and bcrypt handlers costs a process over 1 MB, and a worker that only takes
+    mail never checks a password. (The first check pays about 30 ms once, beside argon2's
+    own tens of milliseconds.)"""
+    from passlib.context import CryptContext
+
+    return CryptContext(
+        schemes=["argon2", "bcrypt", "sha512_crypt", "sha256_crypt", "md5_crypt"],
+        default="argon2",
+        deprecated=["bcrypt", "sha512_crypt", "sha256_crypt", "md5_crypt"],
+        argon2__type="ID",
+    )
+
 
 _cache_key = secrets.token_bytes(32)
 _cache: dict[tuple[str, bytes], float] = {}
@@ -78,12 +91,12 @@ def _store(stored_hash: str, digest: bytes, now: float, expiry: float) -> None:
 
 
 def hash_password(password: str) -> str:
-    return CONTEXT.hash(password)
+    return _context().hash(password)
 
 
 def is_supported_hash(value: str) -> bool:
     """True when `value` is a hash we can verify (for imports of pre-hashed passwords)."""
-    return CONTEXT.identify(value) is not None
+    return _context().identify(value) is not None
 
 
 def _digest(password: str) -> bytes:
@@ -102,7 +115,7 @@ def verify_password(password: str, stored_hash: str) -> tuple[bool, str | None]:
         if expiry is not None and expiry > now:
             return True, None
     try:
-        ok, new_hash = CONTEXT.verify_and_update(password, stored_hash)
+        ok, new_hash = _context().verify_and_update(password, stored_hash)
     except (ValueError, TypeError):
         return False, None
     if ok:
@@ -134,11 +147,11 @@ def check_hash(value: object) -> str:
     checksum, or a bare salt without a checksum, is refused with the reason (ValueError)."""
     if not isinstance(value, str) or not value:
         raise ValueError("expected a crypt hash string")
-    scheme = CONTEXT.identify(value)
+    scheme = _context().identify(value)
     if scheme is None:
         raise ValueError("not a supported hash ($1$, $5$, $6$, bcrypt or argon2 expected)")
     try:
-        parsed = CONTEXT.handler(scheme).from_string(value)
+        parsed = _context().handler(scheme).from_string(value)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"malformed {scheme} hash: {exc}") from None
     if getattr(parsed, "checksum", None) in (None, b"", ""):

@@ -13,14 +13,13 @@ HTML (no I/O, tested on bytes alone), shared by the webmail and the JSON API.
 from __future__ import annotations
 
 import binascii
+import functools
 import html
 import quopri
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import nh3
 
 from rmail.mail.headers import decode_text, param
 from rmail.store.errors import NotFound
@@ -31,7 +30,18 @@ __all__ = ["Body", "choose_body", "find_part", "frame_csp", "linkify", "part_byt
 _URL = re.compile(r"\bhttps?://[^\s<>\"'()]+[^\s<>\"'().,;:!?]", re.IGNORECASE)
 _CHARSET_MAX = 64
 
-TAGS = set(nh3.ALLOWED_TAGS) | {"font", "center", "style", "big", "small", "u", "s"}
+EXTRA_TAGS = {"font", "center", "style", "big", "small", "u", "s"}
+
+
+@functools.cache
+def _tags() -> frozenset[str]:
+    """nh3's allowed tags and ours. nh3 is imported at the first sanitising, not with this
+    module, which the search index loads in every process (about 1.4 MB resident)."""
+    import nh3
+
+    return frozenset(nh3.ALLOWED_TAGS) | EXTRA_TAGS
+
+
 ATTRIBUTES: dict[str, set[str]] = {
     "*": {"style", "class", "dir", "lang", "title", "align", "valign", "width", "height",
           "bgcolor", "color", "border"},
@@ -196,9 +206,11 @@ def sanitize_html(markup: str, *, cid_url: Callable[[str], str | None],
                 return None  # relative or other schemes: nothing of ours to load
         return value
 
+    import nh3
+
     cleaned = nh3.clean(
         markup,
-        tags=TAGS,
+        tags=_tags(),
         clean_content_tags={"script", "title", "template", "noscript", "textarea", "select",
                             "iframe", "object", "embed", "svg", "math", "frameset"},
         attributes=ATTRIBUTES,

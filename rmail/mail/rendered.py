@@ -11,36 +11,40 @@ can spell one) that `Rendered.html` turns into the caller's attachment URLs. The
 variant is remote content: kept (`allow_remote`, what the API and the webmail's "show remote
 images" serve) or dropped (the webmail's default).
 
-`RENDERER` names the sanitiser's rules and library: saved renderings made under another one
+`renderer()` names the sanitiser's rules and library: saved renderings made under another one
 are ignored and made again, so a change of rules never serves stale HTML. Bump
 `RENDER_VERSION` whenever this module or `rmail.mail.render` changes what they produce.
 """
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from rmail.mail import message_json, render
 
-__all__ = ["RENDERER", "RENDER_VERSION", "Rendered", "render_message"]
+__all__ = ["RENDER_VERSION", "Rendered", "render_message", "renderer"]
 
 RENDER_VERSION = 2  # 2: header values decode raw UTF-8 (RFC 6532)
 
 
-def _nh3_version() -> str:
+@functools.cache
+def renderer() -> str:
+    """The renderer's name, e.g. ``2/nh3-0.2.18``. Asked on first use: the package metadata
+    lookup imports `importlib.metadata` and `zipfile` (about 0.75 MB per process), which a
+    process that never renders a message does not need."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        return version("nh3")
+        nh3 = version("nh3")
     except PackageNotFoundError:  # pragma: no cover - nh3 is a dependency
-        return "unknown"
-
-
-RENDERER = f"{RENDER_VERSION}/nh3-{_nh3_version()}"
+        nh3 = "unknown"
+    return f"{RENDER_VERSION}/nh3-{nh3}"
 _NONCE = re.compile(r"[0-9a-f]{32}")
 
 

@@ -7,7 +7,7 @@ Where and when (the tree is in `rmail.store.layout`): `{folder}/render/{uid}.r.j
 content kept) and `{uid}.l.json` (dropped). Inside a folder a UID names one message for the
 folder's life (never reused; a folder made again gets a new id and directory), so the path
 cannot name another message; each file also records the UIDVALIDITY, the message file's
-identity (inode, mtime, size) and `RENDERER`, and is ignored and rewritten when any of them
+identity (inode, mtime, size) and `renderer()`, and is ignored and rewritten when any of them
 differs, or when it does not parse (torn, damaged). A reader checks that the message is in
 the index before looking at the file, so an expunged message is never served from here;
 its files go with its message file (`Folder.expunge` hands them to the reaper), a deleted
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import orjson
 
-from rmail.mail.rendered import RENDERER, Rendered, render_message
+from rmail.mail.rendered import Rendered, render_message, renderer
 from rmail.store import fsutil
 from rmail.store.errors import NotFound
 from rmail.store.mailbox import Folder
@@ -63,7 +63,7 @@ def load(path: Path, uidvalidity: int, identity: list[int]) -> Rendered | None:
         with open(path, "rb") as f:
             doc = orjson.loads(f.read())
         if not (isinstance(doc, dict) and doc.get("version") == FORMAT_VERSION
-                and doc.get("renderer") == RENDERER and doc.get("uidvalidity") == uidvalidity
+                and doc.get("renderer") == renderer() and doc.get("uidvalidity") == uidvalidity
                 and doc.get("message") == identity):
             return None
         found = Rendered.from_doc(doc.get("rendered"))
@@ -92,7 +92,7 @@ def rendered(folder: Folder, uid: int, *, allow_remote: bool, min_bytes: int = M
     raw = folder.read_message(uid)
     result = render_message(raw, folder.meta(uid), allow_remote=allow_remote)
     if rec.size >= min_bytes:
-        _save(folder, uid, path, {"version": FORMAT_VERSION, "renderer": RENDERER,
+        _save(folder, uid, path, {"version": FORMAT_VERSION, "renderer": renderer(),
                                   "uidvalidity": uidvalidity, "message": identity,
                                   "rendered": result.to_doc()}, max_user_bytes)
     return result
