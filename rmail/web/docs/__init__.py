@@ -7,6 +7,7 @@ file: nothing outside the package can be served.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from importlib import resources
@@ -15,7 +16,6 @@ from aiohttp import web
 
 from rmail import __version__
 from rmail.web.docs.markdown import render
-from rmail.web.docs.openapi import build_spec
 from rmail.web.errors import ApiError
 
 routes = web.RouteTableDef()
@@ -25,18 +25,27 @@ _ORDER = ("index", "api", "mail", "aliases", "admin", "security", "provisioning"
           "errors", "webmail", "drive", "caldav")
 
 
-def _load() -> dict[str, tuple[str, str]]:
-    pages: dict[str, tuple[str, str]] = {}
+@functools.cache
+def pages() -> dict[str, tuple[str, str]]:
+    """The rendered pages, made at the first request for one rather than at import: every
+    worker imports this module, few ever serve the documentation."""
+    found: dict[str, tuple[str, str]] = {}
     folder = resources.files(__package__).joinpath("pages")
     for name in _ORDER:
         text = folder.joinpath(f"{name}.md").read_text(encoding="utf-8")
         title = text.splitlines()[0].lstrip("# ").strip() if text else name
-        pages[name] = (title, render(text))
-    return pages
+        found[name] = (title, render(text))
+    return found
 
 
-PAGES = _load()
-SPEC_JSON = json.dumps(build_spec(), indent=1).encode()
+@functools.cache
+def spec_json() -> bytes:
+    """`/docs/openapi.json`, built (with the OpenAPI modules imported) at its first request."""
+    from rmail.web.docs.openapi import build_spec
+
+    return json.dumps(build_spec(), indent=1).encode()
+
+
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; " \
        "form-action 'none'; frame-ancestors 'none'"
 _STYLE = """body{font:16px/1.5 system-ui,sans-serif;margin:0;display:flex;color:#222}
@@ -48,10 +57,10 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;tex
 
 
 def page_html(name: str) -> str:
-    title, body = PAGES[name]
+    title, body = pages()[name]
     active = ' class="active"'
     nav = "".join(f'<a href="/docs/{n}"{active if n == name else ""}>'
-                  f"{html.escape(PAGES[n][0])}</a>" for n in _ORDER)
+                  f"{html.escape(pages()[n][0])}</a>" for n in _ORDER)
     nav += '<a href="/docs/openapi.json">OpenAPI (JSON)</a>'
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -67,13 +76,13 @@ async def docs_root(request: web.Request) -> web.Response:
 
 @routes.get("/docs/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=SPEC_JSON, content_type="application/json")
+    return web.Response(body=spec_json(), content_type="application/json")
 
 
 @routes.get("/docs/{page}")
 async def docs_page(request: web.Request) -> web.Response:
     name = request.match_info["page"].removesuffix(".html")
-    if name not in PAGES:
+    if name not in pages():
         raise ApiError(404, "No such documentation page")
     return web.Response(text=page_html(name), content_type="text/html",
                         headers={"Content-Security-Policy": _CSP,
