@@ -18,8 +18,9 @@
 
 ``--workers auto,1`` runs one rmail per setting side by side: every point measures each of them
 and the peer in the same round, so the ratios of the two settings share their peer figure
-(default: ``RMAIL_BENCH_WORKERS``, ``auto`` = one worker per CPU). rmail's CPU and memory are
-summed over the supervisor and its workers; the targets are judged on the first setting.
+(default: ``RMAIL_BENCH_WORKERS``, ``auto`` = one worker per CPU). rmail's CPU is summed over
+the supervisor and its workers, its memory judged per process; the targets are judged on the
+first setting.
 
 Absolute rates on a shared machine are noise; ratios measured in the same run are the figure.
 Before each timed point the bench waits until every server of the run is idle and dirty pages
