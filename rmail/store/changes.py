@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,16 +50,17 @@ class Position:
     folders: dict[str, FolderMark] = field(default_factory=dict)  # folder id -> mark
 
     def encode(self) -> str:
-        """The opaque form (an SSE `id:`). Kept once made: the update streams of an account
-        share one position after a change and each encodes it (`folders` is never changed
-        in place: `with_folder` makes a new position)."""
-        encoded: str | None = self.__dict__.get("_encoded")
-        if encoded is None:
-            data = [VERSION, {fid: [m.uidvalidity, m.modseq, m.uidnext, m.name]
-                              for fid, m in sorted(self.folders.items())}]
-            encoded = base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
-            object.__setattr__(self, "_encoded", encoded)
-        return encoded
+        """The opaque form (an SSE `id:`)."""
+        return self._encoded
+
+    @functools.cached_property
+    def _encoded(self) -> str:
+        """Kept once made: the update streams of an account share one position after a
+        change and each encodes it (`folders` is never changed in place: `with_folder`
+        makes a new position)."""
+        data = [VERSION, {fid: [m.uidvalidity, m.modseq, m.uidnext, m.name]
+                          for fid, m in sorted(self.folders.items())}]
+        return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
 
     @classmethod
     def decode(cls, raw: str) -> Position | None:
