@@ -43,12 +43,12 @@ from rmail.mail.headerkeys import (
 )
 from rmail.mail.headers import (
     decode_base64,
-    decode_header_bytes,
     decode_qp,
     decode_text,
-    decode_words,
+    header_text,
     param,
     parse_date,
+    split_fields,
 )
 from rmail.mail.searchquery import fts_prefix_phrase
 from rmail.store.errors import CorruptStore, NotFound
@@ -60,12 +60,12 @@ from rmail.store.searchindex import search_index
 log = logging.getLogger(__name__)
 
 MAX_HEADER = 1024 * 1024
+MAX_FIELDS = 10_000  # header fields of one message a HEADER/TEXT search looks at
 SCAN_LIMIT = 1000  # BODY/TEXT candidates read directly (exact substrings); more: the index
 _SYSTEM = {"ANSWERED": "\\Answered", "DELETED": "\\Deleted", "DRAFT": "\\Draft",
            "FLAGGED": "\\Flagged", "SEEN": "\\Seen"}
 _HEADER_KEYS = {"BCC", "CC", "FROM", "SUBJECT", "TO", "HEADER", "SENTBEFORE", "SENTON",
                 "SENTSINCE", "EMAILID", "THREADID"}  # (and the object ids: a stat each)
-_LINE_BREAK = re.compile(rb"\r?\n(?=[ \t])")
 
 
 @dataclass
@@ -310,12 +310,10 @@ class Searcher:
         if got is not None:
             return got
         raw = self._read_header(self.cols.uids[i])
-        fields: list[tuple[bytes, str]] = []
-        for line in _LINE_BREAK.sub(b" ", raw).splitlines():
-            name, colon, value = line.partition(b":")
-            if colon and name and not name[:1].isspace():
-                text = decode_header_bytes(value.strip())
-                fields.append((name.strip().lower(), decode_words(text)))
+        # The decoding the header cache and the JSON API use (`header_text`): a folded value
+        # reads with one space where it was folded, raw UTF-8 as UTF-8.
+        fields = [(name.encode("ascii"), header_text(value))
+                  for name, value in split_fields(raw, MAX_FIELDS)]
         self._headers[i] = fields
         return fields
 

@@ -175,3 +175,16 @@ def test_header_key_reads_raw_8bit_values(imap: ImapServer) -> None:
     c = selected(imap, raw)
     assert search(c, "CHARSET UTF-8 HEADER X-Note \"grüße\"".encode()) == b"* SEARCH 1"
     assert search(c, "CHARSET UTF-8 HEADER X-Old \"café\"".encode()) == b"* SEARCH 1"
+
+
+def test_header_key_matches_across_a_fold(imap: ImapServer) -> None:
+    """A folded field is unfolded by removing its line break only (RFC 5322 §2.2.3), so a
+    phrase split over two lines matches with the single space it reads with, as SUBJECT
+    (from the header cache) and the JSON API see it."""
+    raw = (b"From: a@example.org\r\nSubject: quarterly\r\n report\r\n"
+           b"X-Note: alpha\r\n\tbeta\r\n\r\nhi\r\n")
+    c = selected(imap, raw)
+    assert search(c, b'HEADER X-Note "alpha beta"') == b"* SEARCH 1"
+    assert search(c, b'HEADER Subject "quarterly report"') == b"* SEARCH 1"
+    assert search(c, b'SUBJECT "quarterly report"') == b"* SEARCH 1"
+    assert search(c, b'TEXT "alpha beta"') == b"* SEARCH 1"
