@@ -14,6 +14,8 @@ import inspect
 import logging
 import re
 import threading
+import weakref
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AnyStr
 
@@ -74,7 +76,7 @@ class _Reflection:
     """aiosmtpd's per-connection tables as attribute names, found once per class pair
     exactly as `SMTP.__init__` finds them (same names, same order, same overrides)."""
 
-    verbs: tuple[tuple[str, str], ...]  # (command, session attribute)
+    verbs: dict[str, str]  # command -> session attribute (read only)
     hooks: tuple[tuple[str, str], ...]  # (hook, handler attribute)
     mechanisms: tuple[tuple[str, str, bool], ...]  # (name, attribute, on the session)
     ehlo_hook: str | None  # aiosmtpd's `_ehlo_hook_ver`
@@ -102,13 +104,40 @@ class _Reflection:
             if params not in (4, 5):
                 raise RuntimeError("Unsupported EHLO Hook")
             version = "old" if params == 4 else "new"
-        found = cls(tuple((n.replace("smtp_", ""), n) for n in reflected_names(session)
-                          if n.startswith("smtp_")), hooks, tuple(mechanisms), version)
+        found = cls({n.replace("smtp_", ""): n for n in reflected_names(session)
+                     if n.startswith("smtp_")}, hooks, tuple(mechanisms), version)
         _REFLECTIONS[key] = found
         return found
 
 
 _REFLECTIONS: dict[tuple[type, type], _Reflection] = {}
+
+# A handler's hooks bound once: every session of a listener shares its handler.
+_HOOKS: weakref.WeakKeyDictionary[object, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+class _Verbs(Mapping[str, Any]):
+    """aiosmtpd's table of a session's command methods (``_smtp_methods``), binding a method
+    when a command looks it up instead of binding all twenty when the session starts."""
+
+    __slots__ = ("_names", "_session")
+
+    def __init__(self, session: SMTP, names: dict[str, str]) -> None:
+        self._session = session
+        self._names = names
+
+    def __getitem__(self, verb: str) -> Any:
+        return getattr(self._session, self._names[verb])
+
+    def get(self, verb: str, default: Any = None) -> Any:
+        name = self._names.get(verb)
+        return default if name is None else getattr(self._session, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 _mail_log = logging.getLogger("mail.log")  # aiosmtpd's logger: one INFO line per command
 _mail_log.setLevel(logging.ERROR)
@@ -130,8 +159,11 @@ class RmailSMTP(SMTP):
             super().__init__(handler, **kwargs)
         finally:
             _building.active = False
-        self._smtp_methods = {verb: getattr(self, name) for verb, name in table.verbs}
-        self._handle_hooks = {hook: getattr(handler, name) for hook, name in table.hooks}
+        self._smtp_methods = _Verbs(self, table.verbs)  # type: ignore[assignment]
+        hooks = _HOOKS.get(handler)
+        if hooks is None:
+            hooks = _HOOKS[handler] = {hook: getattr(handler, name) for hook, name in table.hooks}
+        self._handle_hooks = hooks
         mechanisms = {mech: _AuthMechAttr(getattr(self if mine else handler, name), mine)
                       for mech, name, mine in table.mechanisms}
         for excluded in kwargs.get("auth_exclude_mechanism") or ():
@@ -142,6 +174,27 @@ class RmailSMTP(SMTP):
         self._refused = False
         self._plain_replies = False  # inside HELO/EHLO/LHLO: no enhanced codes (RFC 2034 §3)
         self._held: list[bytes] | None = None  # an EHLO/LHLO reply's lines, sent as one write
+        self._deadline = 0.0  # loop time after which an idle session is closed
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """Move the idle deadline (aiosmtpd calls this at the connection and at every
+        command). aiosmtpd cancels its timer and schedules a new one each time, seven times
+        per transaction, and the cancelled timers stay in the loop's heap until they expire
+        or a clean-up; here the one timer stays, and `_idle_check` closes the session once it
+        has been idle for the whole timeout or waits again until the deadline."""
+        loop = self.loop
+        self._deadline = deadline = loop.time() + (duration or self._timeout_duration)
+        handle = self._timeout_handle
+        if handle is None or handle.cancelled() or handle.when() > deadline:
+            if handle is not None:
+                handle.cancel()
+            self._timeout_handle = loop.call_at(deadline, self._idle_check)
+
+    def _idle_check(self) -> None:
+        if self.loop.time() < self._deadline:
+            self._timeout_handle = self.loop.call_at(self._deadline, self._idle_check)
+        else:
+            self._timeout_cb()
 
     def __dir__(self) -> list[str]:
         return reflected_names(self)
@@ -214,6 +267,7 @@ class RmailSMTP(SMTP):
         if lines:
             await super().push(b"".join(lines)[:-2])
 
+    @syntax("HELO hostname")
     async def smtp_HELO(self, hostname: str) -> None:
         self._plain_replies = True
         try:
@@ -221,9 +275,11 @@ class RmailSMTP(SMTP):
         finally:
             self._plain_replies = False
 
+    @syntax("EHLO hostname")
     async def smtp_EHLO(self, hostname: str) -> None:
         await self._extended_hello(hostname)
 
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA (same checks, replies and handler hook), with the body read in
         blocks by `rmail.smtp.dataread` instead of a line at a time."""

@@ -5,10 +5,12 @@ wire are what is checked."""
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
 from tests.mailenv import MailEnv, body_of, in_thread, message
+from tests.smtp.conftest import MakeEnv
 
 CAPABILITIES = [b"250-mx.example.com", b"250-SIZE", b"250-8BITMIME", b"250-SMTPUTF8",
                 b"250-PIPELINING", b"250 ENHANCEDSTATUSCODES"]
@@ -93,3 +95,54 @@ async def test_pipelined_lhlo_and_transaction(env: MailEnv) -> None:
         b"221 2.0.0 Bye",
     ]
     assert [body_of(m) for m in env.inbox("bob")] == [raw]
+
+
+@pytest.mark.parametrize(("listener", "hello", "not_offered"), [
+    ("lmtp", b"LHLO", {b"HELO", b"EHLO"}),
+    ("smtp", b"EHLO", {b"LHLO"}),
+])
+async def test_help_lists_the_session_verbs(env: MailEnv, listener: str, hello: bytes,
+                                            not_offered: set[bytes]) -> None:
+    """HELP reads the session's command table (bound per lookup, not per connection) and
+    lists every command the service takes, DATA and the greetings included."""
+
+    def go() -> list[bytes]:
+        with socket.create_connection(env.addr(listener), timeout=30) as sock:
+            _read_until(sock, b"\r\n")
+            sock.sendall(b"HELP\r\nHELP " + hello + b"\r\nHELP DATA\r\nHELP BOGUS\r\nQUIT\r\n")
+            return _read_until(sock, b"221 2.0.0 Bye\r\n").split(b"\r\n")[:4]
+
+    listing, greeting, data, bogus = await in_thread(go)
+    assert listing.startswith(b"250 ")
+    commands = set(listing.split(b": ", 1)[1].split())
+    assert {hello, b"MAIL", b"RCPT", b"DATA", b"RSET", b"QUIT", b"NOOP"} <= commands
+    assert not commands & not_offered
+    assert greeting.endswith(b"Syntax: " + hello + b" hostname")
+    assert data.endswith(b"Syntax: DATA")
+    assert bogus.startswith(b"501 ")
+
+
+async def test_idle_session_closed_after_timeout(make_env: MakeEnv) -> None:
+    """A session idle for ``smtp.timeout`` seconds is closed; commands keep it open (each
+    moves the deadline). The pauses between commands are a fifth of the timeout, the
+    session lives more than twice the timeout before it goes idle."""
+    env = await make_env(smtp={"timeout": 2})
+
+    def go() -> tuple[list[bytes], bytes, float, float]:
+        with socket.create_connection(env.addr("lmtp"), timeout=60) as sock:
+            _read_until(sock, b"\r\n")
+            started = time.monotonic()
+            replies = []
+            while time.monotonic() - started < 5:
+                sock.sendall(b"NOOP\r\n")
+                replies.append(_read_until(sock, b"\r\n"))
+                time.sleep(0.4)
+            active = time.monotonic() - started
+            idle_from = time.monotonic()
+            rest = sock.recv(100)  # blocks until the server closes the idle session
+            return replies, rest, active, time.monotonic() - idle_from
+
+    replies, rest, active, idle = await in_thread(go)
+    assert active >= 5 and set(replies) == {b"250 2.0.0 OK\r\n"}
+    assert rest == b""
+    assert idle >= 1.5  # closed for idleness, not at a deadline set when it connected
