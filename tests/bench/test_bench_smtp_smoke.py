@@ -17,4 +17,5 @@ def test_bench_smtp_smoke() -> None:
                       "--idle", "20"], timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "## Summary (target)" in proc.stdout
-    assert "RSS, 20 idle sessions" in proc.stdout
+    assert "RSS of the largest process, 20 idle sessions" in proc.stdout
+    assert "RSS of all processes, 20 idle sessions" in proc.stdout
