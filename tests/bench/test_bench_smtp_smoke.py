@@ -19,3 +19,17 @@ def test_bench_smtp_smoke() -> None:
     assert "## Summary (target)" in proc.stdout
     assert "RSS of the largest process, 20 idle sessions" in proc.stdout
     assert "RSS of all processes, 20 idle sessions" in proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("smtp-source") is None,
+                    reason="smtp-source not installed (apt-get install postfix)")
+def test_bench_smtp_lmtp_part_alone() -> None:
+    """``--parts lmtp`` measures the LMTP point only (no MX, Postfix or memory part)."""
+    proc = run_bench([REPO / "bench" / "smtp.py", "--messages", "20", "--parts", "lmtp",
+                      "--workers", "1"], timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "## LMTP, 10 sessions" in proc.stdout
+    assert "## MX" not in proc.stdout and "## Memory" not in proc.stdout
+    assert "LMTP ratio vs dovecot" in proc.stdout or "dovecot not installed" in proc.stdout
+    bad = run_bench([REPO / "bench" / "smtp.py", "--parts", "imap"], timeout=60)
+    assert bad.returncode == 2 and "--parts" in bad.stderr
