@@ -18,6 +18,7 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
+	$(PY) -m mypy rmail
 
 venv: $(PY)
 

@@ -417,9 +417,9 @@ class Authenticator:
         credentials were verified recently."""
         info = info or LoginInfo()
         if token is None:
-            principal = self._recently_verified(login, password, ip, domain, scope, info)
-            if principal is not None:
-                return principal
+            recent = self._recently_verified(login, password, ip, domain, scope, info)
+            if recent is not None:
+                return recent
         if self.run is None:
             raise RuntimeError("Authenticator.authenticate needs the Services' password pool")
         principal: Principal = await self.run(

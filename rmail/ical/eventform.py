@@ -246,7 +246,10 @@ def _set(comp: Component, name: str, value: object, **params: str) -> None:
     comp.pop(name, None)
     if value is None or value == "":
         return
-    comp.add(name, value, parameters=params or None)
+    if params:
+        comp.add(name, value, parameters=params)
+    else:
+        comp.add(name, value)
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -282,8 +285,10 @@ def _apply(comp: Component, fields: EventFields, *, recurring: bool, organizer: 
                      parameters={"CUTYPE": "INDIVIDUAL", "ROLE": "REQ-PARTICIPANT",
                                  "PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE"})
     if fields.attendees and "ORGANIZER" not in comp and organizer:
-        params = {"CN": organizer_name} if organizer_name else None
-        comp.add("ORGANIZER", f"mailto:{organizer}", parameters=params)
+        if organizer_name:
+            comp.add("ORGANIZER", f"mailto:{organizer}", parameters={"CN": organizer_name})
+        else:
+            comp.add("ORGANIZER", f"mailto:{organizer}")
     if not fields.attendees and "ORGANIZER" in comp and \
             address_of(comp["ORGANIZER"]) == organizer.lower():
         comp.pop("ORGANIZER", None)
@@ -310,9 +315,10 @@ def _set_alarm(comp: Component, fields: EventFields) -> None:
 
 
 def _significant(comp: Component) -> list[bytes]:
-    return [comp[n].to_ical() if hasattr(comp[n], "to_ical") else str(comp[n]).encode()
-            for n in _SIGNIFICANT if n in comp and not isinstance(comp[n], list)] + \
-        [b"%d" % len(comp[n]) for n in _SIGNIFICANT if isinstance(comp.get(n), list)]
+    values: list[object] = [comp.get(n) for n in _SIGNIFICANT]
+    return [bytes(v.to_ical()) if hasattr(v, "to_ical") else str(v).encode()
+            for v in values if v is not None and not isinstance(v, list)] + \
+        [b"%d" % len(v) for v in values if isinstance(v, list)]
 
 
 def _stamp(comp: Component, now: dt.datetime, bump: bool) -> None:
@@ -407,7 +413,7 @@ def _find_override(cal: icalendar.Calendar, rid: str) -> Component | None:
 
     for comp in cal.subcomponents:
         if comp.name == "VEVENT" and "RECURRENCE-ID" in comp and \
-                rid_text(comp["RECURRENCE-ID"].dt) == rid:
+                rid_text(getattr(comp["RECURRENCE-ID"], "dt", None)) == rid:
             return comp
     return None
 
@@ -420,6 +426,14 @@ def _master(cal: icalendar.Calendar) -> Component:
     return master
 
 
+def _master_start(master: Component) -> dt.date:
+    """The series' DTSTART (a date or a date-time), which every RECURRENCE-ID must match."""
+    start = getattr(master.get("DTSTART"), "dt", None)
+    if not isinstance(start, dt.date):
+        raise FormError("rid", "this series has no usable start")
+    return start
+
+
 def override_occurrence(obj: CalendarObject, rid: str, fields: EventFields, *,
                         organizer: str = "", organizer_name: str = "",
                         now: dt.datetime | None = None) -> icalendar.Calendar:
@@ -430,7 +444,7 @@ def override_occurrence(obj: CalendarObject, rid: str, fields: EventFields, *,
     comp = _find_override(cal, rid)
     if comp is None:
         master = _master(cal)
-        value = rid_value(rid, master["DTSTART"].dt)
+        value = rid_value(rid, _master_start(master))
         comp = icalendar.Event()
         for name, prop in master.items():
             if name not in ("RRULE", "RDATE", "EXDATE", "EXRULE", "DTSTART", "DTEND",
@@ -451,7 +465,7 @@ def remove_occurrence(obj: CalendarObject, rid: str, now: dt.datetime | None = N
     """One occurrence deleted: an EXDATE on the master, its override (if any) removed."""
     cal = copy.deepcopy(obj.calendar)
     master = _master(cal)
-    value = rid_value(rid, master["DTSTART"].dt)
+    value = rid_value(rid, _master_start(master))
     override = _find_override(cal, rid)
     if override is not None:
         cal.subcomponents.remove(override)
@@ -489,8 +503,9 @@ def set_partstat(obj: CalendarObject, addresses: Iterable[str], partstat: str,
 def _first_alarm_minutes(comp: Component) -> str:
     for sub in comp.subcomponents:
         if sub.name == "VALARM" and _relative_start_alarm(sub):
-            delta = sub["TRIGGER"].dt
-            return str(max(0, int(-delta.total_seconds() // 60)))
+            delta = getattr(sub["TRIGGER"], "dt", None)
+            if isinstance(delta, dt.timedelta):  # `_relative_start_alarm` checked it
+                return str(max(0, int(-delta.total_seconds() // 60)))
     return ""
 
 

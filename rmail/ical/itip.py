@@ -183,7 +183,7 @@ def _cancelled_instances(old: CalendarObject | None, new: CalendarObject | None)
     trimmed = copy.deepcopy(old.calendar)
     for comp in list(trimmed.subcomponents):
         if comp.name == old.component and "RECURRENCE-ID" in comp \
-                and _rid_key(comp["RECURRENCE-ID"].dt) in gone:
+                and _rid_key(getattr(comp["RECURRENCE-ID"], "dt", None)) in gone:
             trimmed.subcomponents.remove(comp)
     later = copy.deepcopy(new.calendar)
     for cal, kind in ((trimmed, old.component), (later, new.component)):
@@ -243,7 +243,7 @@ def cancel_instances_calendar(obj: CalendarObject, instances: list[Any]) -> ical
             cal.add_component(copy.deepcopy(comp))
     master = obj.master
     assert master is not None
-    overrides = {_rid_key(c["RECURRENCE-ID"].dt): c for c in obj.components
+    overrides = {_rid_key(getattr(c["RECURRENCE-ID"], "dt", None)): c for c in obj.components
                  if "RECURRENCE-ID" in c}
     for value in instances:
         source = overrides.get(_rid_key(value), master)

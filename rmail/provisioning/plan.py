@@ -99,9 +99,9 @@ def make_plan(doc: Document, snap: Snapshot, *, prune: bool) -> Plan:
                     problems.append(Problem(doc.source, spec.key, where,
                                             f"{address} is an address of {owner[1]}@{owner[0]}"))
                     continue
-                alias = snap.aliases.get((d, name))
-                if alias is not None and (d, name) not in listed_aliases:
-                    if alias.origin != ORIGIN_FILE:
+                taken = snap.aliases.get((d, name))
+                if taken is not None and (d, name) not in listed_aliases:
+                    if taken.origin != ORIGIN_FILE:
                         problems.append(Problem(doc.source, spec.key, where,
                                                 f"{address} is an alias made outside this "
                                                 "document; remove it first"))

@@ -130,11 +130,11 @@ def changes_since(mailbox: UserMailbox, position: Position,
     skip the scan of its index."""
     folders = _folders(mailbox)
     pos = position
-    for fid, mark in sorted(position.folders.items()):
+    for fid, gone in sorted(position.folders.items()):
         if fid not in folders:
             pos = pos.with_folder(fid, None)
             mid = Folder.make_mailbox_id(mailbox.domain, mailbox.username, fid,
-                                         mark.uidvalidity)
+                                         gone.uidvalidity)
             yield Event({"command": "DELETE", "mailbox": mid}, pos)
     for fid, folder in sorted(folders.items()):
         mark = position.folders.get(fid)

@@ -156,7 +156,9 @@ class SearchIndex:
         with fsutil.locked(self.lock_path), self._lock:
             self.close()
             self._discard_files()
-        return self.sync()
+        done = self.sync()  # waits for the lock, so it always counts
+        assert done is not None
+        return done
 
     # -- keeping in step ---------------------------------------------------------------------
     def sync(self, *, progress: Callable[[int], None] | None = None,
@@ -271,6 +273,7 @@ class SearchIndex:
                         "INSERT INTO docs (folder, uid, size, idate, att, thread) "
                         "VALUES (?, ?, ?, ?, ?, ?)", (fid, doc.uid, doc.size, doc.idate,
                                                       int(doc.att), doc.thread))
+                    assert cur.lastrowid is not None  # set by every INSERT
                     _insert_fts(conn, cur.lastrowid, doc)
                 conn.execute("UPDATE state SET last_uid = ?, modseq = ? WHERE folder = ?",
                              (chunk[-1], modseq if final else -1, fid))

@@ -103,10 +103,9 @@ async def read_fields(request: web.Request, allowed: tuple[str, ...]) -> dict[st
             form = await request.post()
         except (ValueError, AssertionError):  # no boundary, a torn part: aiohttp's refusals
             raise ApiError(400, "Malformed multipart body") from None
-        pairs = [(k, v) for k, v in form.items()]
-        if any(not isinstance(v, str) for _, v in pairs):
+        if any(not isinstance(v, str) for v in form.values()):
             raise ApiError(400, "File uploads are not accepted here")
-        return _fields(pairs, allowed)  # type: ignore[arg-type]
+        return _fields([(k, str(v)) for k, v in form.items()], allowed)
     raw = await read_body(request, BODY_LIMIT)
     if ctype == "application/x-www-form-urlencoded" or (not raw.strip() and
                                                           ctype == "application/octet-stream"):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 
 import orjson
 from aiohttp import web
@@ -205,7 +206,7 @@ async def _shared_read(request: web.Request, mailbox: UserMailbox, position: Pos
             _SHARED.clear()
         task = asyncio.ensure_future(run(request, _read, mailbox, position, hint))
         found = _SHARED[key] = _SharedRead(task)
-        task.add_done_callback(lambda f, k=key: _forget_failed(k, f))
+        task.add_done_callback(functools.partial(_forget_failed, key))
     return await found.wait()
 
 

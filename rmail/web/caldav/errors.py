@@ -79,9 +79,9 @@ def dav_response_for(exc: BaseException, *, calendar: bool = True,
             children.append(xml.href(str(href_of(exc.existing))))
         tag = xml.c("no-uid-conflict") if calendar else xml.cr("no-uid-conflict")
         return error_response(403, str(exc), _condition(tag, *children))
-    status = store_status(exc, _DAV_STATUS)
-    if status is not None:
-        return error_response(status, str(exc) or type(exc).__name__)
+    mapped = store_status(exc, _DAV_STATUS)
+    if mapped is not None:
+        return error_response(mapped, str(exc) or type(exc).__name__)
     log.exception("DAV request failed", exc_info=exc)
     return error_response(500, "Internal server error")
 
