@@ -9,7 +9,8 @@ one flush per batch rather than per message, and the folder lock is held for no 
 
 How (the folder supplies the index and journal half, `rmail.store.mailbox.Folder`):
 - `stage` writes a message to `mail/tmp/` without fsync and parses its meta there, on the
-  caller's thread and outside any lock.
+  caller's thread and outside any lock. The file's descriptor stays open (up to
+  MAX_OPEN_STAGED per process) so the wave fdatasyncs it without opening it again.
 - `Committer.commit` queues a caller's staged messages. One thread at a time leads: it takes
   every message pending at that moment (up to `MAX_BATCH`, never splitting one caller's
   messages, `batch_end`) and calls the folder's `place_batch`, which under the folder lock
@@ -49,6 +50,11 @@ from rmail.store.journal import normalize_flags, wire_size
 
 SYNC_THREADS = 16  # fsyncs of one group-commit wave run in parallel
 MAX_BATCH = 256  # messages per group commit; `Folder._verify_tail` looks at least this far back
+# Staged files whose descriptor stays open from `stage` until their wave has synced them (no
+# second open by path just to fdatasync); past this many in the process, a staged file is
+# closed at once and its wave opens it again, so a burst cannot run out of descriptors.
+MAX_OPEN_STAGED = 512
+_open_slots = threading.BoundedSemaphore(MAX_OPEN_STAGED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,7 @@ class Pending:
     durable: bool = False  # already on disk (a hard link of a committed message)
     wire: int | None = None  # size with CRLF line ends, when it differs (see FolderIndex.wire)
     group: int = 0  # messages of one `Committer.commit` call share it: committed together
+    fd: int = -1  # the staged file, still open for its wave's fdatasync (see `release`)
     result: AppendResult | None = None
     error: BaseException | None = None
     done: bool = False
@@ -78,7 +85,8 @@ class Pending:
 class Wave:
     """What a placed batch still has to sync: its message files, directories and journal."""
 
-    files: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # placed files no longer open
+    fds: list[int] = field(default_factory=list)  # placed files still open (`Pending.fd`)
     dirs: set[str] = field(default_factory=set)
     journal: int = -1  # descriptor of the journal written to
     uids: list[int] = field(default_factory=list)
@@ -121,18 +129,44 @@ def stage(staging: str, raw: bytes, flags: Iterable[str], internaldate: int | No
     flagset = normalize_flags(flags)  # bad flags are refused before anything is written
     path = staged_name(staging)
     try:
-        fsutil.write_new_file(path, data, durable=False)  # synced in the commit wave
+        fd = os.open(path, _NEW_FILE, 0o644)
     except FileNotFoundError:
         fsutil.ensure_dir(Path(staging))
-        fsutil.write_new_file(path, data, durable=False)
+        fd = os.open(path, _NEW_FILE, 0o644)
+    try:
+        fsutil.write_all(fd, data)  # unsynced: the commit wave fdatasyncs it
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    if not _open_slots.acquire(blocking=False):  # too many open: the wave opens it again
+        os.close(fd)
+        fd = -1
     date = int(time.time()) if internaldate is None else int(internaldate)
     wire = wire_size(data)
     return Pending(path, parse_meta(data), flagset, len(data), date,
-                   wire=wire if wire != len(data) else None)
+                   wire=wire if wire != len(data) else None, fd=fd)
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+def release(pending: Iterable[Pending]) -> None:
+    """Close the staged files still open; called once their batch is done (synced or failed),
+    so no wave can be using the descriptor any more."""
+    for p in pending:
+        if p.fd >= 0:
+            fd, p.fd = p.fd, -1
+            try:
+                os.close(fd)
+            finally:
+                _open_slots.release()
 
 
 def discard(pending: Iterable[Pending]) -> None:
     """Remove the staged files of messages that will not be committed."""
+    release(pending)
     for p in pending:
         with contextlib.suppress(OSError):
             os.unlink(p.staged)
@@ -176,6 +210,12 @@ class Committer:
         (under the folder lock), then syncs its batch outside the lock while the next thread
         already places the next batch; the others wait on a condition and return as soon as
         their batch is durable. Raises the batch's error (and drops its staged files)."""
+        try:
+            return self._commit(mine)
+        finally:
+            release(mine)  # done (synced or failed): no wave uses these descriptors now
+
+    def _commit(self, mine: list[Pending]) -> list[AppendResult]:
         group = next(_stage_counter)
         for p in mine:
             p.group = group
@@ -210,11 +250,12 @@ class Committer:
                 finally:
                     with self._cond:
                         self._cond.notify_all()
-        for p in mine:
-            if p.error is not None:
+        failed = [p for p in mine if p.error is not None]
+        if failed:  # all of the caller's messages share a batch: none was placed for good
+            for p in failed:
                 with contextlib.suppress(OSError):
                     os.unlink(p.staged)
-                raise p.error
+            raise failed[0].error  # type: ignore[misc]
         return [p.result for p in mine if p.result is not None]
 
 
@@ -229,7 +270,9 @@ def place_all(batch: list[Pending], uid: int, modseq: int,
         target = msg_file(uid)
         modseq += 1
         place(p.staged, target, wave.dirs)
-        if not p.durable:
+        if p.fd >= 0:
+            wave.fds.append(p.fd)
+        elif not p.durable:
             wave.files.append(target)
         records.append({"op": "append", "modseq": modseq, "uid": uid,
                         "flags": list(p.flags), "size": p.size, "date": p.date})
@@ -259,10 +302,12 @@ def place(staged: str | Path, target: str, dirs: set[str]) -> None:
 
 
 def sync_files(pool: ThreadPoolExecutor, wave: Wave) -> None:
-    """Outside the lock, one sync wave: fdatasync the placed message files, fsync the
-    touched directories and the journal (whose descriptor it closes), all at once."""
+    """Outside the lock, one sync wave: fdatasync the placed message files (through the
+    descriptors still open from staging, the rest by path), fsync the touched directories and
+    the journal (whose descriptor it closes), all at once."""
     syncs: list[Future[None]] = []
     try:
+        syncs += [pool.submit(os.fdatasync, fd) for fd in wave.fds]
         syncs += [pool.submit(fdatasync_path, f) for f in wave.files]
         syncs += [pool.submit(fsutil.fsync_dir, d) for d in wave.dirs]
         os.fdatasync(wave.journal)

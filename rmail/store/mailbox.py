@@ -30,6 +30,7 @@ import queue
 import re
 import threading
 import time
+import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -139,6 +140,57 @@ class _Reaper:
 
 REAPER = _Reaper()
 _GENERATION = re.compile(rb'"generation": ?(\d+)')
+
+
+class _PinnedFolders:
+    """The folders of this process that hold their snapshot and journal open (`Folder._pin`),
+    at most MAX_PINNED: past that the least recently pinned lets go (its next commit reads the
+    generation again and pins anew), so thousands of folders cannot exhaust the descriptors."""
+
+    MAX_PINNED = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # id -> folder, oldest first; weak, so a folder nobody uses any more is collected
+        # (and its `__del__` closes the descriptors)
+        self._order: dict[int, weakref.ref[Folder]] = {}
+
+    def add(self, folder: Folder) -> None:
+        with self._lock:
+            self._order.pop(id(folder), None)
+            self._order[id(folder)] = weakref.ref(folder)
+            over = len(self._order) - self.MAX_PINNED
+            victims = list(self._order.items())[:over] if over > 0 else []
+        for key, ref in victims:
+            victim = ref()
+            # never wait for another folder's lock while holding ours: a busy one stays
+            if victim is None:
+                with self._lock:
+                    if self._order.get(key) is ref:
+                        del self._order[key]
+            elif victim is not folder and victim._mem.acquire(blocking=False):
+                try:
+                    victim._unpin()
+                finally:
+                    victim._mem.release()
+
+    def discard(self, folder: Folder) -> None:
+        with self._lock:
+            self._order.pop(id(folder), None)
+
+
+_PINNED = _PinnedFolders()
+
+
+def _read_from(fd: int, offset: int) -> bytes:
+    """Everything in the file from `offset` to its end, by position (no seek, no open)."""
+    chunks = []
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
 
 
 class MailStore:
@@ -573,6 +625,10 @@ class Folder:
         self._snap_key: tuple[int, int, int] | None = None
         self._journal_key: tuple[int, int] = (-1, -1)  # inode, bytes consumed
         self._journal_seen: tuple[int, int, int] | None = None  # inode, size, mtime at refresh
+        # Descriptors of the snapshot and journal the index was built on, held open by a writer
+        # between batches (`_pin`; `_mem` guards them): an inode held open cannot be freed and
+        # reused, so "the path still has the inode I hold" proves "nobody replaced the file".
+        self._pins: tuple[int, int, int, int] | None = None  # snapshot, journal fd; inodes
         self._committer = groupcommit.Committer(self._place_batch, self._sync_wave)
         self._tail_verified = False
         self._journal_floor = 0  # the loaded snapshot's uidnext (see `_verify_tail`)
@@ -613,11 +669,14 @@ class Folder:
         if st.st_ino != ino or st.st_size < consumed:
             return self._reload()
         if st.st_size > consumed:
-            with open(self._journal_s, "rb") as f:
-                if os.fstat(f.fileno()).st_ino != ino:
-                    return self._reload()
-                f.seek(consumed)
-                records, valid = parse_journal(f.read())
+            if self._pins is not None and ino == self._pins[3]:  # the path's (same inode)
+                records, valid = parse_journal(_read_from(self._pins[1], consumed))
+            else:
+                with open(self._journal_s, "rb") as f:
+                    if os.fstat(f.fileno()).st_ino != ino:
+                        return self._reload()
+                    f.seek(consumed)
+                    records, valid = parse_journal(f.read())
             for rec in records:
                 self._index.apply(rec)
             self._journal_key = (ino, consumed + valid)
@@ -628,9 +687,30 @@ class Folder:
         """`_refresh` for a writer holding the folder lock. A file's identity is judged by
         (inode, mtime, size); inode numbers are reused and mtimes are coarse, so a writer also
         compares the snapshot's generation (bumped by every compaction) before it trusts its
-        in-memory index to allocate UIDs or decide which message files are leftovers."""
+        in-memory index to allocate UIDs or decide which message files are leftovers.
+
+        Every group commit comes here. Once a writer has pinned the files its index was built
+        on (`_pin`), one `stat` replaces reading the generation: the snapshot at the path is
+        the pinned inode exactly when no compaction (or repair) replaced it, and `_refresh`
+        checks the journal's inode the same way."""
+        pins = self._pins
+        if pins is not None and (self._snap_key is None or self._snap_key[0] != pins[2]
+                                 or self._journal_key[0] != pins[3]):
+            self._unpin()  # the index is not built on the pinned files (never expected)
+            pins = None
+        if self._index is not None and pins is not None:
+            try:
+                same = os.stat(self._snapshot_s).st_ino == pins[2]
+            except FileNotFoundError as exc:
+                raise NotFound(f"folder {self.name!r} has no index") from exc
+            if not same:
+                self._index = None
+            idx = self._refresh()
+            if self._pins is None:  # reloaded: pin the new files
+                self._pin()
+            return idx
         if self._index is not None:
-            try:  # every group commit comes here: a bare descriptor, no buffered file object
+            try:
                 fd = os.open(self._snapshot_s, os.O_RDONLY)
             except FileNotFoundError as exc:
                 raise NotFound(f"folder {self.name!r} has no index") from exc
@@ -641,7 +721,47 @@ class Folder:
             m = _GENERATION.search(head)
             if (int(m.group(1)) if m else 0) != self._index.generation:
                 self._index = None
-        return self._refresh()
+        idx = self._refresh()
+        self._pin()
+        return idx
+
+    def _pin(self) -> None:
+        """Hold the snapshot and journal the index was just built on open (folder lock and
+        `_mem` held, index current): from now on `_refresh_locked` needs no generation read
+        and the journal needs no open per batch. A file at the path that is not the index's
+        (it cannot change under the folder lock, so only a confused caller) pins nothing."""
+        if self._pins is not None or self._snap_key is None:
+            return
+        try:
+            snap = os.open(self._snapshot_s, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            journal = os.open(self._journal_s, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        except OSError:  # a read-only store: writers open the journal as before
+            os.close(snap)
+            return
+        snap_ino, journal_ino = os.fstat(snap).st_ino, os.fstat(journal).st_ino
+        if snap_ino != self._snap_key[0] or journal_ino != self._journal_key[0]:
+            os.close(snap)
+            os.close(journal)
+            return
+        self._pins = (snap, journal, snap_ino, journal_ino)
+        _PINNED.add(self)
+
+    def _unpin(self) -> None:
+        """Close the pinned descriptors (`_mem` held). A wave still syncing the journal holds
+        its own duplicate, so closing here never pulls a descriptor from under it."""
+        pins, self._pins = self._pins, None
+        if pins is not None:
+            _PINNED.discard(self)
+            for fd in pins[:2]:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._unpin()
 
     @staticmethod
     def _stat_key(path: str | Path) -> tuple[int, int, int]:
@@ -663,6 +783,9 @@ class Folder:
             for rec in records:
                 index.apply(rec)
             if self._stat_key(self._snapshot_s) == before:
+                if self._pins is not None and (before[0] != self._pins[2]
+                                               or ino != self._pins[3]):
+                    self._unpin()  # other files now: the next writer pins them
                 self._index, self._snap_key, self._journal_key = index, before, (ino, valid)
                 self._journal_floor = floor
                 return index
@@ -995,7 +1118,13 @@ class Folder:
         of the journal written, which the caller fdatasyncs and closes. Called with the folder
         lock held and the index refreshed under it. Compacts when the journal has grown."""
         ino, consumed = self._journal_key
-        fd = os.open(self._journal_s, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        with self._mem:
+            pins = self._pins
+            # the pinned journal is the path's (checked under the lock by `_refresh_locked`);
+            # the wave gets a duplicate of its own to sync and close
+            fd = os.dup(pins[1]) if pins is not None and ino == pins[3] else -1
+        if fd < 0:
+            fd = os.open(self._journal_s, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             if os.fstat(fd).st_size > consumed:  # torn tail of a crashed writer
                 os.ftruncate(fd, consumed)
@@ -1029,9 +1158,11 @@ class Folder:
         self._write_snapshot_file(self.layout, clone)
         fsutil.atomic_write(self.layout.journal, b"")
         with self._mem:
+            self._unpin()
             self._snap_key = self._stat_key(self._snapshot_s)
             self._journal_key = (os.stat(self._journal_s).st_ino, 0)
             self._journal_floor = clone.uidnext
+            self._pin()
 
     def _sync_messages(self, uids: list[int]) -> None:
         """fdatasync the message files of `uids` and fsync their buckets, in parallel (files

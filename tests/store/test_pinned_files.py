@@ -1,0 +1,131 @@
+"""A writer keeps its folder's snapshot and journal open between group commits, and each staged
+message's descriptor from staging to its sync (`Folder._pin`, `groupcommit.stage`). Held
+descriptors must never let an append reach a journal that a compaction by another process has
+replaced (the mail would be lost), and must stay bounded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rmail.store import groupcommit
+from rmail.store import mailbox as mailbox_module
+from rmail.store.journal import parse_journal
+from rmail.store.mailbox import Folder, UserMailbox
+
+from .conftest import DOMAIN, USER, message, reopen
+
+REPO = Path(__file__).resolve().parents[2]
+
+OTHER_PROCESS = """
+import sys
+from rmail.store.mailbox import MailStore
+root, domain, user = sys.argv[1:4]
+folder = MailStore(root).mailbox(domain, user).folder("INBOX")
+folder.append(b"Subject: from the other process\\r\\n\\r\\nother\\r\\n")
+folder.compact()  # a new snapshot and a new, empty journal (atomic renames)
+"""
+
+
+def journal_uids(folder: Folder) -> list[int]:
+    records, _ = parse_journal(folder.layout.journal.read_bytes())
+    return [r["uid"] for r in records if r["op"] == "append"]
+
+
+def test_append_after_another_process_compacted_goes_to_the_new_journal(
+        inbox: Folder, mail_root: Path) -> None:
+    inbox.append(message(1))
+    assert inbox._pins is not None  # the writer holds the journal it appended to
+    old_journal = inbox._pins[3]
+    subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(mail_root), DOMAIN, USER],
+                   check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert inbox.layout.journal.stat().st_ino != old_journal  # replaced under our pin
+    res = inbox.append(message(3))
+    assert res.uid == 3  # the other process's UID 2 was seen, not reused
+    assert journal_uids(inbox) == [3]  # the line is in the journal at the path
+    assert inbox._pins is not None and inbox._pins[3] == inbox.layout.journal.stat().st_ino
+    assert reopen(mail_root, inbox).uids() == [1, 2, 3]
+    assert reopen(mail_root, inbox).read_message(3) == message(3)
+
+
+def test_flag_change_after_a_compaction_elsewhere_is_durable_in_the_new_journal(
+        inbox: Folder, mail_root: Path) -> None:
+    inbox.append(message(1))
+    other = reopen(mail_root, inbox)  # another process, as far as the folder knows
+    other.append(message(2))
+    other.compact()
+    inbox.store_flags([2], "add", ["\\Flagged"])
+    assert reopen(mail_root, inbox).record(2).flags == ("\\Flagged",)
+    records, _ = parse_journal(inbox.layout.journal.read_bytes())
+    assert [r["op"] for r in records] == ["flags"]
+
+
+def test_own_compaction_pins_the_new_files(inbox: Folder, mail_root: Path) -> None:
+    inbox.append(message(1))
+    inbox.compact()
+    assert inbox._pins is not None
+    assert inbox._pins[2] == inbox.layout.snapshot.stat().st_ino
+    assert inbox._pins[3] == inbox.layout.journal.stat().st_ino
+    inbox.append(message(2))
+    assert journal_uids(inbox) == [2]
+    assert reopen(mail_root, inbox).uids() == [1, 2]
+
+
+def test_pinned_folders_are_bounded(mailbox: UserMailbox, mail_root: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mailbox_module._PINNED, "MAX_PINNED", 2)
+    folders = [mailbox.create_folder(f"F{i}") for i in range(4)]
+    for i, folder in enumerate(folders):
+        folder.append(message(i))
+    pinned = [f for f in folders if f._pins is not None]
+    assert len(pinned) == 2 and folders[-1] in pinned
+    # an unpinned folder commits as before (generation check) and pins again
+    folders[0].append(message(10))
+    assert folders[0]._pins is not None
+    assert reopen(mail_root, folders[0]).uids() == [1, 2]
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_staged_descriptors_are_closed_once_committed(inbox: Folder, mail_root: Path) -> None:
+    inbox.append(message(0))  # pins the folder's two files
+    before = open_descriptors()
+    for i in range(1, 20):
+        inbox.append_many([(message(i), (), None), (message(100 + i), (), None)])
+    assert open_descriptors() == before
+    assert len(reopen(mail_root, inbox).uids()) == 39
+
+
+def test_staging_past_the_descriptor_limit_syncs_by_path(
+        inbox: Folder, mail_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    monkeypatch.setattr(groupcommit, "_open_slots", threading.BoundedSemaphore(1))
+    results = inbox.append_many([(message(i), (), None) for i in range(5)])
+    assert [r.uid for r in results] == [1, 2, 3, 4, 5]
+    assert groupcommit._open_slots.acquire(blocking=False)  # the one slot was given back
+    assert [reopen(mail_root, inbox).read_message(u) for u in range(1, 6)] == \
+        [message(i) for i in range(5)]
+
+
+def test_a_failed_commit_closes_and_removes_its_staged_files(
+        inbox: Folder, monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox.append(message(0))
+    before = open_descriptors()
+
+    def broken(batch: list[groupcommit.Pending]) -> groupcommit.Wave:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(inbox._committer, "_place_batch", broken)
+    with pytest.raises(OSError, match="disk on fire"):
+        inbox.append_many([(message(1), (), None), (message(2), (), None)])
+    assert open_descriptors() == before
+    staging = Path(inbox.owner.staging_s)
+    assert not list(staging.glob("*.eml"))
