@@ -272,7 +272,8 @@ class Delivery:
         return RECIPIENT_OK
 
     def _check_recipient(self, address: str, size: int | None) -> Reply:
-        plan = self._plan([address])
+        with self.accounts.pinned():
+            plan = self._plan([address])
         if address in plan.refused:
             return plan.refused[address]
         if plan.forwards.get(address):
@@ -430,12 +431,13 @@ class Delivery:
         Runs on a worker thread (see `Batcher`)."""
         known: dict[tuple[str, ...], _Plan] = {}  # a batch often has one recipient list
         plans = []
-        for job in jobs:
-            key = tuple(job.recipients)
-            plan = known.get(key)
-            if plan is None:
-                plan = known[key] = self._plan(job.recipients)
-            plans.append(plan)
+        with self.accounts.pinned():  # one generation `stat` per batch (see `pinned`)
+            for job in jobs:
+                key = tuple(job.recipients)
+                plan = known.get(key)
+                if plan is None:
+                    plan = known[key] = self._plan(job.recipients)
+                plans.append(plan)
         stored: list[dict[Mailbox, Reply]] = [{} for _ in jobs]
         forwards: list[list[_Forward]] = [[] for _ in jobs]
         per_mailbox: dict[Mailbox, tuple[Account, list[tuple[int, _Item]]]] = {}

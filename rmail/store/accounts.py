@@ -19,7 +19,7 @@ import re._constants as _re_constants  # the parsed form of a pattern, to vet al
 import re._parser as _re_parser
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -356,6 +356,9 @@ def _account_addresses(doc: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
 
 
 # -- the store ------------------------------------------------------------------------------------
+_UNPINNED = object()  # `Accounts.pinned` is not active on this thread
+
+
 class Accounts:
     """Domains, users and aliases under one mail root."""
 
@@ -363,6 +366,7 @@ class Accounts:
         self.layout = Layout(mail_root)
         self._gen_path = str(self.layout.accounts_gen)  # stat on every authenticated request
         self._lock = threading.Lock()
+        self._pin = threading.local()  # `pinned`: this thread's generation, read once
         self._gen_key: tuple[int, int] | None = None
         self._by_address: dict[str, tuple[str, str]] = {}
         self._domains: dict[str, DomainRecord] = {}
@@ -505,7 +509,32 @@ class Accounts:
 
     def generation(self) -> tuple[int, int] | None:
         """Changes whenever any account, domain or alias changes (in any process): callers
-        that cache answers derived from accounts compare it. One `stat`."""
+        that cache answers derived from accounts compare it. One `stat`, or none inside
+        `pinned` on this thread."""
+        key = getattr(self._pin, "key", _UNPINNED)
+        if key is not _UNPINNED:
+            return key  # type: ignore[no-any-return]
+        return self._read_generation()
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Within the block, this thread reads the generation once and answers every lookup
+        from the account cache as of that moment. A delivery batch resolves, classifies and
+        loads accounts under one pin (it used to `stat` the generation three or four times
+        per message); a change made meanwhile takes effect from the next batch, a few
+        milliseconds later, the same bound the batch had anyway (it decided before it
+        committed). Nested pins keep the outer one."""
+        local = self._pin
+        if getattr(local, "key", _UNPINNED) is not _UNPINNED:
+            yield
+            return
+        local.key = self._read_generation()
+        try:
+            yield
+        finally:
+            del local.key
+
+    def _read_generation(self) -> tuple[int, int] | None:
         try:
             st = os.stat(self._gen_path)
         except FileNotFoundError:

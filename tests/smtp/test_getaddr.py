@@ -105,3 +105,29 @@ def test_bound_tables_equal_aiosmtpd_reflection(protocol_cls: type[RmailSMTP],
     for name in ("_smtp_methods", "_handle_hooks", "_auth_methods"):
         assert table(getattr(ours, name)) == table(getattr(plain, name)), name
     assert ours._ehlo_hook_ver == plain._ehlo_hook_ver
+
+
+def test_aiosmtpd_command_logging_is_skipped_only_when_disabled() -> None:
+    """aiosmtpd's `sanitized_log` is replaced by one that returns at once when the logger
+    would drop the line, and still masks AUTH secrets when it would not."""
+    import logging
+
+    import aiosmtpd.smtp
+
+    from rmail.smtp import protocol  # importing it installs the replacement
+
+    log = logging.getLogger("mail.log")
+    sanitized_log = aiosmtpd.smtp.sanitized_log
+    assert sanitized_log is protocol._sanitized_log_if_enabled
+    calls: list[tuple[object, ...]] = []
+
+    class Spy(logging.Logger):
+        def info(self, msg: object, *args: object, **kwargs: object) -> None:
+            calls.append((msg, *args))
+
+    quiet, loud = Spy("quiet", logging.ERROR), Spy("loud", logging.INFO)
+    sanitized_log(quiet.info, "%r >> %r", "peer", b"AUTH PLAIN c2VjcmV0\r\n")
+    assert calls == []
+    sanitized_log(loud.info, "%r >> %r", "peer", b"AUTH PLAIN c2VjcmV0\r\n")
+    assert calls == [("%r >> %r", "peer", b"AUTH PLAIN ********\r\n")]
+    assert log.level == logging.ERROR  # rmail's setting: the per-command lines are dropped

@@ -66,3 +66,28 @@ def test_address_map_follows_the_change_log_across_instances(tmp_path: Path) -> 
     writer.create("example.com", "dave", "x")
     assert reader.find_address("dave@example.com") == ("example.com", "dave")
     assert len(scans) == 2
+
+
+def test_pinned_generation_is_read_once_per_thread(tmp_path: Path) -> None:
+    """Inside `pinned` a thread answers from the account cache as of the pin (a delivery
+    batch); the change another writer made meanwhile is seen once the pin ends, and other
+    threads never see the pin at all."""
+    import threading
+
+    reader, writer = Accounts(tmp_path), Accounts(tmp_path)
+    writer.create("example.com", "alice", "x")
+    with reader.pinned():
+        pinned = reader.generation()
+        assert reader.find_address("alice@example.com") == ("example.com", "alice")
+        writer.delete("example.com", "alice")
+        assert reader.generation() == pinned
+        with reader.pinned():  # nested: the outer pin holds
+            assert reader.generation() == pinned
+        seen: list[object] = []
+        other = threading.Thread(target=lambda: seen.append(reader.generation()))
+        other.start()
+        other.join()
+        assert seen[0] != pinned  # another thread reads the file
+        assert reader.find_address("alice@example.com") == ("example.com", "alice")
+    assert reader.generation() != pinned
+    assert reader.find_address("alice@example.com") is None
