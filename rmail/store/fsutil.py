@@ -123,6 +123,18 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
+def read_from(fd: int, offset: int) -> bytes:
+    """Everything in the file from `offset` to its end, by position: no seek and no open,
+    for a descriptor kept open between reads of an append-only file."""
+    chunks = []
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
 def write_new_file(path: str | Path, data: bytes, *, durable: bool = True) -> None:
     """Write a file that must not exist yet (O_EXCL); the caller makes its directory entry durable
     (one `fsync_dir` for a whole batch is how group commit saves fsyncs)."""

@@ -70,12 +70,6 @@ def _parse_records(data: bytes) -> tuple[list[Record], int]:
     return records, pos
 
 
-def _inode(path: str) -> int | None:
-    try:
-        return os.stat(path).st_ino
-    except FileNotFoundError:
-        return None
-
 
 class HeaderCache:
     """The header cache of one folder (see the module docstring)."""
@@ -89,28 +83,75 @@ class HeaderCache:
         self._records: dict[int, Record] = {}
         self._key: tuple[int, int] | None = None  # (inode, bytes consumed)
         self._uidvalidity: int | None = None
+        # The file held open between uses while its folder is pinned (`hold`), so a delivery's
+        # append and the read of other writers' records open nothing; `_mem` guards both.
+        self._held = False
+        self._fd = -1
+        self._fd_ino = -1
+
+    def hold(self, held: bool) -> None:
+        """Keep the file open between uses (True) or not (False), as the folder's own files
+        are (`Folder._pin`). Letting go never waits: a thread using the file closes it."""
+        self._held = held
+        if not held and self._mem.acquire(blocking=False):
+            try:
+                self._close()
+            finally:
+                self._mem.release()
+
+    def _close(self) -> None:
+        fd, self._fd, self._fd_ino = self._fd, -1, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _file(self, ino: int) -> int:
+        """A descriptor of the file whose inode is `ino` (the path's, just stat'ed under
+        `_mem`), or -1 when the path now holds another file. Held if `hold` says so."""
+        if self._fd >= 0 and self._fd_ino == ino:
+            return self._fd
+        self._close()
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return -1
+        if os.fstat(fd).st_ino != ino:
+            os.close(fd)
+            return -1
+        self._fd, self._fd_ino = fd, ino
+        return fd
+
+    def _done(self) -> None:
+        """End of a use (`_mem` held): let go of the file unless it is to be held."""
+        if not self._held:
+            self._close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._close()
 
     # -- reading ------------------------------------------------------------------------------
-    def _refresh(self, uidvalidity: int) -> None:
-        """Bring the in-memory records up to date with the file; `_mem` held."""
+    def _refresh(self, uidvalidity: int) -> os.stat_result | None:
+        """Bring the in-memory records up to date with the file; `_mem` held. Returns the
+        file's stat (None when there is none), which a writer under the lock may trust."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             self._records, self._key, self._uidvalidity = {}, None, uidvalidity
-            return
+            return None
         if self._key is not None and self._uidvalidity == uidvalidity \
                 and st.st_ino == self._key[0] and st.st_size >= self._key[1]:
             if st.st_size == self._key[1]:
-                return
-            with open(self.path, "rb") as f:
-                if os.fstat(f.fileno()).st_ino == self._key[0]:
-                    f.seek(self._key[1])
-                    records, used = _parse_records(f.read())
-                    for rec in records:
-                        self._records[rec[0]] = rec
-                    self._key = (self._key[0], self._key[1] + used)
-                    return
+                return st
+            fd = self._file(st.st_ino)
+            if fd >= 0:
+                records, used = _parse_records(fsutil.read_from(fd, self._key[1]))
+                for rec in records:
+                    self._records[rec[0]] = rec
+                self._key = (self._key[0], self._key[1] + used)
+                return st
         self._load(uidvalidity)
+        return st
 
     def _load(self, uidvalidity: int) -> None:
         self._records, self._key, self._uidvalidity = {}, None, uidvalidity
@@ -132,6 +173,7 @@ class HeaderCache:
         appending those the cache lacks. Runs in a worker thread."""
         with self._mem:
             self._refresh(uidvalidity)
+            self._done()
             have = self._records
             missing = [u for u in uids if u not in have]
         if missing:
@@ -167,35 +209,47 @@ class HeaderCache:
         if not records:
             return
         with fsutil.locked(self.lock_path), self._mem:
-            self._refresh(uidvalidity)
-            fresh = self._key is None or self._key[0] != _inode(self.path)
-            records = [r for r in records if fresh or r[0] not in self._records]
-            if not records:  # a reader (or a delivery) of another process was first
-                return
-            data = b"".join(orjson.dumps(r) + b"\n" for r in records)
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._add_locked(records, uidvalidity)
+            finally:
+                self._done()
+
+    def _add_locked(self, records: list[Record], uidvalidity: int) -> None:
+        # Only writers holding the lock change the file, so the refresh's stat stays true.
+        st = self._refresh(uidvalidity)
+        fresh = self._key is None or st is None or self._key[0] != st.st_ino
+        records = [r for r in records if fresh or r[0] not in self._records]
+        if not records:  # a reader (or a delivery) of another process was first
+            return
+        data = b"".join(orjson.dumps(r) + b"\n" for r in records)
+        if fresh:  # missing, foreign or outdated: start the file again
+            self._close()
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except FileNotFoundError:  # the folder is being deleted
                 return
-            try:
-                st = os.fstat(fd)
-                if self._key is None or self._key[0] != st.st_ino:
-                    # missing, foreign or outdated: start the file again
-                    os.ftruncate(fd, 0)
-                    os.write(fd, _header_line(uidvalidity))
-                    self._records = {}
-                    self._key = (st.st_ino, os.lseek(fd, 0, os.SEEK_END))
-                elif st.st_size != self._key[1]:  # a torn tail left by a crashed writer
-                    os.ftruncate(fd, self._key[1])
-                os.lseek(fd, self._key[1], os.SEEK_SET)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
-            for rec in records:
-                self._records[rec[0]] = rec
-            self._key = (self._key[0], self._key[1] + len(data))
+            ino = os.fstat(fd).st_ino
+            self._fd, self._fd_ino = fd, ino
+            os.ftruncate(fd, 0)
+            head = _header_line(uidvalidity)
+            fsutil.write_all(fd, head)
+            self._records = {}
+            self._key = (ino, len(head))
+        else:
+            assert self._key is not None and st is not None
+            fd = self._file(st.st_ino)
+            if fd < 0:
+                return  # cannot happen under the lock; the next writer starts again
+            if st.st_size != self._key[1]:  # a torn tail left by a crashed writer
+                os.ftruncate(fd, self._key[1])
+        offset = self._key[1]
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(fd, view, offset)
+            view, offset = view[written:], offset + written
+        for rec in records:
+            self._records[rec[0]] = rec
+        self._key = (self._key[0], self._key[1] + len(data))
 
     def compact(self, live_uids: Sequence[int], uidvalidity: int) -> None:
         """Rewrite the file with the records of `live_uids` only, when expunged messages'
@@ -208,6 +262,7 @@ class HeaderCache:
             data = _header_line(uidvalidity) + b"".join(orjson.dumps(r) + b"\n"
                                                         for r in keep.values())
             fsutil.atomic_write(self.path, data, durable=False)
+            self._close()  # the old file
             self._records = keep
             self._key = (os.stat(self.path).st_ino, len(data))
 
@@ -219,3 +274,4 @@ class HeaderCache:
         """Drop the in-memory copy (it is read again when next needed)."""
         with self._mem:
             self._records, self._key = {}, None
+            self._close()

@@ -182,16 +182,6 @@ class _PinnedFolders:
 _PINNED = _PinnedFolders()
 
 
-def _read_from(fd: int, offset: int) -> bytes:
-    """Everything in the file from `offset` to its end, by position (no seek, no open)."""
-    chunks = []
-    while True:
-        chunk = os.pread(fd, 1 << 20, offset)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        offset += len(chunk)
-
 
 class MailStore:
     """Entry point: one per process and mail root. Caches open folders so their in-memory
@@ -670,7 +660,7 @@ class Folder:
             return self._reload()
         if st.st_size > consumed:
             if self._pins is not None and ino == self._pins[3]:  # the path's (same inode)
-                records, valid = parse_journal(_read_from(self._pins[1], consumed))
+                records, valid = parse_journal(fsutil.read_from(self._pins[1], consumed))
             else:
                 with open(self._journal_s, "rb") as f:
                     if os.fstat(f.fileno()).st_ino != ino:
@@ -747,6 +737,7 @@ class Folder:
             os.close(journal)
             return
         self._pins = (snap, journal, snap_ino, journal_ino)
+        self.headers.hold(True)
         _PINNED.add(self)
 
     def _unpin(self) -> None:
@@ -755,6 +746,7 @@ class Folder:
         pins, self._pins = self._pins, None
         if pins is not None:
             _PINNED.discard(self)
+            self.headers.hold(False)
             for fd in pins[:2]:
                 with contextlib.suppress(OSError):
                     os.close(fd)

@@ -5,6 +5,7 @@ replaced (the mail would be lost), and must stay bounded."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -129,3 +130,32 @@ def test_a_failed_commit_closes_and_removes_its_staged_files(
     assert open_descriptors() == before
     staging = Path(inbox.owner.staging_s)
     assert not list(staging.glob("*.eml"))
+
+
+def test_header_cache_rewritten_elsewhere_gets_the_next_records(
+        inbox: Folder, mail_root: Path) -> None:
+    inbox.append(message(1))
+    assert inbox.headers._fd >= 0  # held between deliveries while the folder is pinned
+    held = inbox.headers._fd_ino
+    path = Path(inbox.headers.path)
+    # another process rewrites the cache (what `HeaderCache.compact` does): a new file
+    from rmail.store import fsutil
+
+    first, rest = path.read_bytes().split(b"\n", 1)
+    fsutil.atomic_write(path, first + b"\n" + rest, durable=False)
+    assert path.stat().st_ino != held
+    inbox.append(message(2))
+    lines = path.read_bytes().splitlines()
+    assert [json.loads(line)[0] for line in lines[1:]] == [1, 2]
+    fresh = reopen(mail_root, inbox)
+    assert [r is not None for r in fresh.header_records([1, 2])] == [True, True]
+
+
+def test_unpinned_folder_closes_its_header_cache(mailbox: UserMailbox,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mailbox_module._PINNED, "MAX_PINNED", 1)
+    a, b = mailbox.create_folder("A"), mailbox.create_folder("B")
+    a.append(message(1))
+    b.append(message(2))  # pins B, lets go of A
+    assert a._pins is None and a.headers._fd == -1
+    assert b._pins is not None and b.headers._fd >= 0
