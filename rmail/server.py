@@ -48,7 +48,7 @@ from aiohttp import web
 from rmail import __version__
 from rmail.config import Config, ConfigError, ListenerConfig
 from rmail.conntable import ConnectionTable
-from rmail.heap import freeze_startup_objects
+from rmail.heap import freeze_startup_objects, keep_freed_memory
 from rmail.listeners import (
     BACKLOG,
     IMPLICIT_TLS,
@@ -510,13 +510,14 @@ async def serve(
     ``on_started(server)`` runs (bootstrap output such as demo credentials), then
     ``ready(server)`` (tests and supervisors). Hooks may be sync or async. ``freeze_heap``
     (a process of its own: ``rmail serve``) keeps the collector off the objects made while
-    starting (`rmail.heap`).
+    starting and freed memory in the heap for reuse (`rmail.heap`).
     """
     server = Server(config, services=services)
     with _stop_on_signals(server):
         await server.start()
         if freeze_heap:
             freeze_startup_objects()
+            keep_freed_memory()
         try:
             if announce is not None:
                 announce(server.describe())

@@ -25,7 +25,7 @@ import sys
 from rmail.auth import passwords
 from rmail.bus import BusLink, rss_bytes
 from rmail.conntable import ConnectionTable
-from rmail.heap import freeze_startup_objects
+from rmail.heap import freeze_startup_objects, keep_freed_memory
 from rmail.store.quotaclaims import QuotaClaims
 from rmail.supervisor import WorkerSpec
 
@@ -82,6 +82,7 @@ async def serve_worker(spec: WorkerSpec) -> None:
     try:
         await server.start()
         frozen = freeze_startup_objects()
+        keep_freed_memory()
         log.debug("worker %d: %d startup objects frozen", spec.index, frozen)
         link.send({"t": "ready", "pid": os.getpid(), "rss": rss_bytes()})
         closed = asyncio.ensure_future(link.closed.wait())
