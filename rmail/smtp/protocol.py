@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RmailLMTP", "RmailSMTP"]
 
+log = logging.getLogger(__name__)
+
 
 class _LoginDataNoise(logging.Filter):
     """aiosmtpd logs a deprecation warning about `Session.login_data` on every successful AUTH
@@ -163,6 +165,77 @@ def _sanitized_log_if_enabled(func: Any, msg: Any, *args: Any, **kwargs: Any) ->
 aiosmtpd.smtp.sanitized_log = _sanitized_log_if_enabled  # the loop looks it up as a global
 
 
+# Attributes a session holds for itself: built anew for each (never copied from a template).
+PER_SESSION = frozenset({"_smtp_methods", "_auth_methods", "listener", "_refused",
+                         "_plain_replies", "_held", "_deadline"})
+# What a template may hand to every session as is: values that are never mutated in place.
+_SHARED_TYPES = (type(None), bool, int, float, str, bytes, tuple, frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """What aiosmtpd's `SMTP.__init__` leaves on a session of one listener, apart from the
+    stream plumbing: the same for every connection of that listener (the settings it was
+    given, its handler, the loop, empty state). The first session of a listener is built by
+    aiosmtpd; each later one gets `asyncio.StreamReaderProtocol`'s own set-up and a copy of
+    these attributes, which skips aiosmtpd's checks and reflection per connection (about
+    5 % of a delivering worker's Python time with a connection per message; the SSL context's
+    `verify_mode`, read as an enum, alone 1 %). tests/smtp/test_getaddr.py checks that both
+    ways build the same session."""
+
+    cls: type
+    kwargs: dict[str, Any]
+    attrs: dict[str, Any]
+    loop: asyncio.AbstractEventLoop
+
+    @classmethod
+    def of(cls, session: RmailSMTP, kwargs: dict[str, Any]) -> _Template | None:
+        """The template of ``session`` (just built by aiosmtpd), or None when aiosmtpd left
+        an attribute that is not safe to share (a newer aiosmtpd: every session is then
+        built the slow way, and the test that compares both ways says why)."""
+        plumbing = _stream_attributes(session.loop)
+        attrs = {}
+        for name, value in vars(session).items():
+            if name in plumbing or name in PER_SESSION:
+                continue
+            if not isinstance(value, _SHARED_TYPES) and name not in _SHARED_OBJECTS:
+                log.debug("no session template: %s is a %s", name, type(value).__name__)
+                return None
+            attrs[name] = value
+        return cls(type(session), dict(kwargs), attrs, session.loop)
+
+    def apply(self, session: RmailSMTP) -> None:
+        asyncio.StreamReaderProtocol.__init__(
+            session, asyncio.StreamReader(loop=self.loop, limit=session.line_length_limit),
+            client_connected_cb=session._cb_client_connected, loop=self.loop)
+        session.__dict__.update(self.attrs)
+
+
+# Objects every session of a listener shares by design (aiosmtpd stores the ones it is given).
+_SHARED_OBJECTS = frozenset({"loop", "event_handler", "tls_context", "_handle_hooks",
+                             "_auth_callback", "_authenticator", "_call_limit_base"})
+
+
+_STREAM_ATTRIBUTES: list[frozenset[str]] = []
+
+
+def _never_called(*_: object) -> None:  # pragma: no cover - a probe's callback
+    raise AssertionError("a probe is never connected")
+
+
+def _stream_attributes(loop: asyncio.AbstractEventLoop) -> frozenset[str]:
+    """The attributes `asyncio.StreamReaderProtocol.__init__` sets (made per connection)."""
+    if not _STREAM_ATTRIBUTES:
+        probe = asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), loop=loop,
+                                             client_connected_cb=_never_called)
+        _STREAM_ATTRIBUTES.append(frozenset(vars(probe)))
+    return _STREAM_ATTRIBUTES[0]
+
+
+# Per listener (weak: a test's listeners come and go).
+_TEMPLATES: weakref.WeakKeyDictionary[object, _Template] = weakref.WeakKeyDictionary()
+
+
 class RmailSMTP(SMTP):
     """One SMTP session.
 
@@ -173,22 +246,30 @@ class RmailSMTP(SMTP):
 
     def __init__(self, handler: Any, *, listener: SmtpListener, **kwargs: Any) -> None:
         table = _Reflection.of(self, handler)
-        _building.active = True
-        try:
-            super().__init__(handler, **kwargs)
-        finally:
-            _building.active = False
+        template = _TEMPLATES.get(listener) if listener is not None else None
+        if template is not None and template.cls is type(self) and template.kwargs == kwargs:
+            template.apply(self)
+        else:
+            _building.active = True
+            try:
+                super().__init__(handler, **kwargs)
+            finally:
+                _building.active = False
+            hooks = _HOOKS.get(handler)
+            if hooks is None:
+                hooks = _HOOKS[handler] = {hook: getattr(handler, name)
+                                           for hook, name in table.hooks}
+            self._handle_hooks = hooks
+            self._ehlo_hook_ver = table.ehlo_hook
+            made = _Template.of(self, kwargs) if listener is not None else None
+            if made is not None:
+                _TEMPLATES[listener] = made
         self._smtp_methods = _Verbs(self, table.verbs)  # type: ignore[assignment]
-        hooks = _HOOKS.get(handler)
-        if hooks is None:
-            hooks = _HOOKS[handler] = {hook: getattr(handler, name) for hook, name in table.hooks}
-        self._handle_hooks = hooks
         mechanisms = {mech: _AuthMechAttr(getattr(self if mine else handler, name), mine)
                       for mech, name, mine in table.mechanisms}
         for excluded in kwargs.get("auth_exclude_mechanism") or ():
             mechanisms.pop(excluded, None)
         self._auth_methods = mechanisms
-        self._ehlo_hook_ver = table.ehlo_hook
         self.listener = listener
         self._refused = False
         self._plain_replies = False  # inside HELO/EHLO/LHLO: no enhanced codes (RFC 2034 §3)

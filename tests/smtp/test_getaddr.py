@@ -131,3 +131,55 @@ def test_aiosmtpd_command_logging_is_skipped_only_when_disabled() -> None:
     sanitized_log(loud.info, "%r >> %r", "peer", b"AUTH PLAIN c2VjcmV0\r\n")
     assert calls == [("%r >> %r", "peer", b"AUTH PLAIN ********\r\n")]
     assert log.level == logging.ERROR  # rmail's setting: the per-command lines are dropped
+
+
+@pytest.mark.parametrize("protocol_cls", [RmailSMTP, RmailLMTP])
+@pytest.mark.parametrize("handler_cls", [MxHandler, SubmissionHandler, LmtpHandler])
+@pytest.mark.parametrize("starttls", [False, True])
+def test_sessions_from_a_template_equal_sessions_built_by_aiosmtpd(
+        protocol_cls: type[RmailSMTP], handler_cls: type[BaseHandler], starttls: bool) -> None:
+    """The first session of a listener is built by aiosmtpd and leaves a template; every
+    later one is built from it and must hold the same attributes: the same shared values,
+    its own stream plumbing and its own bound tables."""
+    import ssl
+
+    from rmail.smtp import protocol
+
+    handler = handler_cls.__new__(handler_cls)
+
+    class Listener:  # the template's key (a weak one, as the real listener is)
+        pass
+
+    listener = Listener()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) if starttls else None
+
+    async def build() -> list[RmailSMTP]:
+        kwargs = {"hostname": "mx.example", "ident": "rmail ESMTP", "auth_require_tls": False,
+                  "data_size_limit": 1234, "enable_SMTPUTF8": True, "tls_context": context,
+                  "timeout": 42, "auth_exclude_mechanism": ["PLAIN", "LOGIN"],
+                  "loop": asyncio.get_running_loop()}
+        first = protocol_cls(handler, listener=listener, **kwargs)  # type: ignore[arg-type]
+        assert protocol._TEMPLATES.get(listener) is not None, "no template was made"
+        second = protocol_cls(handler, listener=listener, **kwargs)  # type: ignore[arg-type]
+        other = dict(kwargs, timeout=43)  # other settings: built by aiosmtpd again
+        third = protocol_cls(handler, listener=listener, **other)  # type: ignore[arg-type]
+        return [first, second, third]
+
+    first, second, third = asyncio.run(build())
+    assert third._timeout_duration == 43
+    assert set(vars(first)) == set(vars(second))
+    plumbing = protocol._stream_attributes(first.loop)
+    for name, value in vars(first).items():
+        theirs = getattr(second, name)
+        if name in plumbing or name in protocol.PER_SESSION:
+            assert type(theirs) is type(value), name
+            if name not in {"listener", "_loop"} and value is not None and not isinstance(
+                    value, (bool, int, float, str)):
+                assert theirs is not value, f"{name} is shared between sessions"
+        else:
+            assert theirs is value or theirs == value, name
+    assert second._smtp_methods["HELO"].__self__ is second
+    assert second._stream_reader is not first._stream_reader
+    assert second._closed is not first._closed
+    assert {m: a.method.__func__ for m, a in second._auth_methods.items()} == \
+        {m: a.method.__func__ for m, a in first._auth_methods.items()}
