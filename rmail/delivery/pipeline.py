@@ -67,7 +67,7 @@ from rmail.store.accounts import Account, Accounts, split_address
 from rmail.store.calendars import CalendarStore
 from rmail.store.errors import Conflict, InvalidValue, NotFound, QuotaExceeded, UnsafeName
 from rmail.store.mailbox import MailStore
-from rmail.store.mailrules import MailRules
+from rmail.store.mailrules import MailRules, UserRules
 
 if TYPE_CHECKING:
     from rmail.auth import Principal
@@ -411,16 +411,23 @@ class Delivery:
             import_itip(self, account.address, data)  # never raises
         return DELIVERED
 
-    def _decide(self, account: Account, job: _Job, facts: list[MessageFacts | None]
-                ) -> Decision:
-        """The account's rules for this message; a broken rule never fails a delivery."""
+    def _decide(self, account: Account, job: _Job, facts: list[MessageFacts | None],
+                batch_rules: dict[Mailbox, UserRules]) -> Decision:
+        """The account's rules for this message; a broken rule never fails a delivery.
+        ``batch_rules``: each account's rules as read once for the whole batch (a `stat` of
+        its rules file per message before), so a rule changed during a batch applies from the
+        next one, a few milliseconds later."""
         try:
-            if not self.rules.rules(account).active:
+            key = (account.domain, account.username)
+            rules = batch_rules.get(key)
+            if rules is None:
+                rules = batch_rules[key] = self.rules.rules(account)
+            if not rules.active:
                 return KEEP
             parsed = facts[0]
             if parsed is None:
                 parsed = facts[0] = MessageFacts(job.base)
-            return self.rules.decide(account, parsed)
+            return self.rules.decide(account, parsed, rules)
         except Exception:
             log.exception("the rules of %s failed: delivered to INBOX", account.address)
             return KEEP
@@ -441,6 +448,7 @@ class Delivery:
         stored: list[dict[Mailbox, Reply]] = [{} for _ in jobs]
         forwards: list[list[_Forward]] = [[] for _ in jobs]
         per_mailbox: dict[Mailbox, tuple[Account, list[tuple[int, _Item]]]] = {}
+        batch_rules: dict[Mailbox, UserRules] = {}
         for i, (job, plan) in enumerate(zip(jobs, plans, strict=True)):
             facts: list[MessageFacts | None] = [None]  # parsed once per message, if needed
             for mbox, acc in plan.accounts.items():
@@ -449,7 +457,7 @@ class Delivery:
                     stored[i][mbox] = item
                     continue
                 assert isinstance(acc, Account)
-                decision = self._decide(acc, job, facts)
+                decision = self._decide(acc, job, facts, batch_rules)
                 if decision.forward:
                     forwards[i].append(_Forward(acc, trace.delivered_to(acc.address) + job.base,
                                                 decision.forward))

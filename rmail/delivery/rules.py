@@ -181,10 +181,13 @@ class Rules:
         folder = self.mail.mailbox(account.domain, account.username).folder_by_special_use(JUNK)
         return folder.name if folder is not None else None
 
-    def decide(self, account: Account, facts: MessageFacts) -> Decision:
+    def decide(self, account: Account, facts: MessageFacts,
+               rules: UserRules | None = None) -> Decision:
         """Evaluate the account's filters and forwarding for one message (a delivery
-        thread; reads only cached documents unless they changed)."""
-        rules = self.rules(account)
+        thread; reads only cached documents unless they changed). ``rules``: the account's
+        rules when the caller already has them (a delivery batch reads them once)."""
+        if rules is None:
+            rules = self.rules(account)
         if not rules.active:
             return KEEP
         verdict = evaluate(rules.filters, facts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,3 +219,47 @@ async def test_recipient_checks_follow_account_changes(core: Services) -> None:
     assert (await delivery.check_recipient(f"helpdesk@{DOMAIN}")).ok
     report = await delivery.deliver_local(message(), mail_from="", recipients=[carol])
     assert report.reply() == MAILBOX_DISABLED
+
+
+def test_a_batch_reads_each_accounts_rules_and_generation_once(core: Services) -> None:
+    """A delivery batch (what concurrent deliveries become) reads each account's rules once
+    and the accounts' generation once, and applies them to every message of the batch; a
+    rule added afterwards applies to the next batch."""
+    from rmail.delivery.pipeline import _Job
+    from rmail.mail.filters import parse_filter
+
+    delivery = core.delivery
+    store = delivery.rules.store
+    store.add_filter(DOMAIN, "bob", lambda fid: parse_filter(
+        {"query": {"subject": "flagged"}, "action": {"flag": True}}, filter_id=fid))
+    reads: list[tuple[str, str]] = []
+    generations: list[object] = []
+    real_get, real_generation = store.get, core.accounts._read_generation
+
+    def counted_get(domain: str, username: str) -> Any:
+        reads.append((domain, username))
+        return real_get(domain, username)
+
+    def counted_generation() -> Any:
+        generations.append(None)
+        return real_generation()
+
+    store.get = counted_get  # type: ignore[method-assign]
+    core.accounts._read_generation = counted_generation  # type: ignore[method-assign]
+    try:
+        jobs = [_Job([f"bob@{DOMAIN}", f"alice@{DOMAIN}"], message(f"flagged {i}"), "a@x.example",
+                     set()) for i in range(3)]
+        stored = delivery._plan_and_store(jobs)
+    finally:
+        del store.get, core.accounts._read_generation
+    assert all(reply == DELIVERED for _, replies, _ in stored for reply in replies.values())
+    assert sorted(reads) == [(DOMAIN, "alice"), (DOMAIN, "bob")]
+    assert len(generations) == 1
+    bob = core.mail.mailbox(DOMAIN, "bob").folder("INBOX")
+    assert [r.flags for r in bob.records(0, 10, newest_first=False)] == [("\\Flagged",)] * 3
+    store.add_filter(DOMAIN, "alice", lambda fid: parse_filter(
+        {"query": {"subject": "flagged"}, "action": {"flag": True}}, filter_id=fid))
+    delivery._plan_and_store([_Job([f"alice@{DOMAIN}"], message("flagged 4"), "", set())])
+    alice = core.mail.mailbox(DOMAIN, "alice").folder("INBOX")
+    assert [bool(r.flags) for r in alice.records(0, 10, newest_first=False)] == \
+        [False, False, False, True]
