@@ -6,12 +6,14 @@ upload than `workers: 1`, and where).
 swings 2-3x between identical uploads, so a figure from one run says little about a change.
 This script runs all contenders at once and, round after round, uploads the same file to each
 in a rotating order (nobody always goes first), deleting each round's files so the page cache
-does not grow through the run. Per upload it prints MB/s, the CPU (utime+stime from
-/proc/PID/stat) per MB and the minor page faults per MB of each process (supervisor first),
-then the medians and each server's per-round ratio to Apache (paired: same moment).
+does not grow through the run (`--grow` keeps them, as `bench/drive.py` does: then every upload
+needs new page cache, which on this VM is where large writes cost most). Per upload it prints
+MB/s, the CPU (utime+stime from /proc/PID/stat) per MB and the minor page faults per MB of each
+process (supervisor first), then the medians and each server's per-round ratio to Apache
+(paired: same moment).
 
     .venv/bin/python bench/drive_workers.py [--rounds 8] [--size-mb 50]
-        [--servers 1,auto] [--baseline /path/to/other/checkout]
+        [--servers 1,auto] [--baseline /path/to/other/checkout] [--grow]
 
 `--baseline DIR` adds the same servers started from another checkout (named `base-1`,
 `base-auto`): an A/B of a change, old and new measured in the same rounds.
@@ -125,6 +127,8 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=50)
     ap.add_argument("--servers", default="1,auto", help="rmail `workers` values to start")
     ap.add_argument("--baseline", type=Path, help="another checkout to start the same servers from")
+    ap.add_argument("--grow", action="store_true",
+                    help="keep every round's files, so the page cache grows as in bench/drive.py")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     for tool in ("curl", "apache2", "htpasswd", "openssl"):
@@ -157,7 +161,7 @@ def main() -> None:
             say(f"round {i} (load {load()}): " + " | ".join(
                 f"{c.name} {c.runs[-1][0]:.0f} MB/s {c.runs[-1][1]:.1f} ms/MB "
                 f"{c.runs[-1][2]:.0f} flt/MB [{detail[c.name]}]" for c in contenders))
-            for c in contenders:
+            for c in contenders if not args.grow else ():
                 curl("-X", "DELETE", "-o", "/dev/null", c.url + f"big-{i}.bin")
         say(f"load average after: {load()}")
         say(f"\n| {args.size_mb} MB upload x {args.rounds}, interleaved | MB/s (median) | "
