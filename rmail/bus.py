@@ -5,7 +5,11 @@ Each worker holds one end of a `socketpair` made by the supervisor when it start
 objects with a type ``t``; the supervisor's `BusHub` applies what it receives to its own
 process and forwards it to every other worker; a worker's `BusLink` sends what happens in its
 process and applies what arrives. One hop through the supervisor costs well under a
-millisecond, so a change reaches every subscriber in every process within 100 ms.
+millisecond, so a change reaches every subscriber in every process within 100 ms. Each
+process reads its links with `_Lines`, a protocol that handles a message in the read that
+completes it (about 25 us of CPU per message received here, a wake-up from `epoll` included;
+35-40 us through a `StreamReader` and a task). Every committed delivery batch costs one such
+read in the supervisor and one in each other worker.
 
 What travels:
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -104,27 +109,79 @@ class _Peer:
                                float(message["s"]))
 
 
-async def _read_messages(reader: asyncio.StreamReader,
-                         handle: Callable[[dict[str, Any]], None]) -> None:
-    """Read newline-terminated JSON until EOF; a malformed line is logged and skipped."""
-    while True:
-        try:
-            line = await reader.readuntil(b"\n")
-        except (asyncio.IncompleteReadError, ConnectionError):  # the peer went away
-            return
-        except asyncio.LimitOverrunError:
+class _Lines(asyncio.Protocol):
+    """The reading side of a bus connection: newline-terminated JSON messages, each handled
+    as soon as the read that completes it arrives (``handle(message, line)``; a malformed line
+    is logged and skipped, a line over `MAX_LINE` closes the link). `done` resolves when the
+    peer is gone.
+
+    Straight from `data_received`, not a `StreamReader` read by a task: that woke a future
+    and stepped a task in a further turn of the loop for every message, in the supervisor
+    (every committed delivery batch of every worker) and in each worker it is relayed to."""
+
+    def __init__(self, handle: Callable[[dict[str, Any], bytes], None]) -> None:
+        self._handle = handle
+        self._pending = b""  # the start of a line whose newline has not arrived yet
+        self.transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self._pending:
+            data, self._pending = self._pending + data, b""
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            if end < 0 or end - start > MAX_LINE:
+                break
+            self._one(data[start:end + 1])
+            start = end + 1
+        rest = data[start:]
+        if len(rest) > MAX_LINE or (b"\n" in rest):  # a newline beyond the limit: too long
             log.error("bus: message longer than %d bytes; link closed", MAX_LINE)
+            self._pending = b""
+            if self.transport is not None:
+                self.transport.close()
             return
+        self._pending = rest
+
+    def _one(self, line: bytes) -> None:
         try:
             message = orjson.loads(line)
         except orjson.JSONDecodeError:
             log.error("bus: malformed message skipped")
-            continue
+            return
         if isinstance(message, dict):
             try:
-                handle(message)
+                self._handle(message, line)
             except Exception:
                 log.exception("bus: error handling %r", message.get("t"))
+
+    def eof_received(self) -> bool:
+        return False  # the peer is gone: close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def _connect(sock: socket.socket, handle: Callable[[dict[str, Any], bytes], None]
+                   ) -> tuple[asyncio.Transport, _Lines]:
+    """Serve our end of a bus socketpair with `_Lines`."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.connect_accepted_socket(lambda: _Lines(handle), sock=sock)
+    return transport, protocol
+
+
+async def _closed(transport: asyncio.Transport | None, protocol: _Lines | None) -> None:
+    """Close a bus connection and wait until the loop has let it go."""
+    if transport is not None:
+        transport.close()
+    if protocol is not None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(protocol.done)
 
 
 class BusLink(_Peer):
@@ -136,23 +193,26 @@ class BusLink(_Peer):
         self.index = index
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closed = asyncio.Event()
-        self._writer: asyncio.StreamWriter | None = None
+        self._transport: asyncio.Transport | None = None
+        self._protocol: _Lines | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        reader, self._writer = await asyncio.open_unix_connection(sock=self.sock, limit=MAX_LINE)
+        self._transport, self._protocol = await _connect(
+            self.sock, lambda message, _line: self.apply(message))
         core = self.core
         core.events.forward = self._forward_change
         core.lockout.forward = self._forward_lockout
         core.queue.on_spooled = lambda: self.send({"t": "queue"})
         passwords.forward = self._forward_verified
-        self._tasks = [asyncio.create_task(self._receive(reader), name="rmail-bus-receive"),
+        self._tasks = [asyncio.create_task(self._receive(self._protocol),
+                                           name="rmail-bus-receive"),
                        asyncio.create_task(self._flush_rates(), name="rmail-bus-rates")]
 
-    async def _receive(self, reader: asyncio.StreamReader) -> None:
+    async def _receive(self, protocol: _Lines) -> None:
         try:
-            await _read_messages(reader, self.apply)
+            await asyncio.shield(protocol.done)
         finally:
             self.closed.set()  # the supervisor is gone: this worker stops too
 
@@ -194,9 +254,9 @@ class BusLink(_Peer):
                 loop.call_soon_threadsafe(self._write, data)
 
     def _write(self, data: bytes) -> None:
-        writer = self._writer
-        if writer is not None and not writer.is_closing():
-            writer.write(data)
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     async def close(self) -> None:
         core = self.core
@@ -211,10 +271,8 @@ class BusLink(_Peer):
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(OSError, ConnectionError):
-                await self._writer.wait_closed()
+        transport, protocol, self._transport = self._transport, self._protocol, None
+        await _closed(transport, protocol)
 
 
 class BusHub(_Peer):
@@ -222,7 +280,8 @@ class BusHub(_Peer):
 
     def __init__(self, core: Services) -> None:
         super().__init__(core)
-        self._writers: dict[int, asyncio.StreamWriter] = {}
+        self._writers: dict[int, asyncio.Transport] = {}
+        self._protocols: dict[int, _Lines] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._ready: dict[int, asyncio.Future[int]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -234,36 +293,38 @@ class BusHub(_Peer):
         reports ready. A previous connection of the same index is dropped."""
         await self.detach(index)
         self.loop = asyncio.get_running_loop()
-        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_LINE)
+        writer, protocol = await _connect(sock, functools.partial(self._handle, index))
         self._writers[index] = writer
+        self._protocols[index] = protocol
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._ready[index] = ready
-        self._tasks[index] = asyncio.create_task(self._serve(index, reader),
+        self._tasks[index] = asyncio.create_task(self._serve(protocol),
                                                  name=f"rmail-bus-worker-{index}")
         writer.write(encode({"t": "lockstate", "s": self.core.lockout.export_state()}))
         return ready
 
-    async def _serve(self, index: int, reader: asyncio.StreamReader) -> None:
-        def handle(message: dict[str, Any]) -> None:
-            kind = message.get("t")
-            if kind == "ready":
-                self.rss[str(index)] = int(message.get("rss", 0))
-                ready = self._ready.get(index)
-                if ready is not None and not ready.done():
-                    ready.set_result(int(message["pid"]))
-                self._broadcast_rss()
-                return
-            if kind == "rss":
-                self.rss[str(index)] = int(message.get("rss", 0))
-                self._broadcast_rss()
-                return
-            if kind == "queue":
-                self.core.queue.poke()
-                return
-            self.apply(message)
-            self._send_all(encode(message), but=index)
+    async def _serve(self, protocol: _Lines) -> None:
+        await asyncio.shield(protocol.done)  # until the worker's end closes
 
-        await _read_messages(reader, handle)
+    def _handle(self, index: int, message: dict[str, Any], line: bytes) -> None:
+        """A message from worker ``index``: kept here, or applied and relayed as received."""
+        kind = message.get("t")
+        if kind == "ready":
+            self.rss[str(index)] = int(message.get("rss", 0))
+            ready = self._ready.get(index)
+            if ready is not None and not ready.done():
+                ready.set_result(int(message["pid"]))
+            self._broadcast_rss()
+            return
+        if kind == "rss":
+            self.rss[str(index)] = int(message.get("rss", 0))
+            self._broadcast_rss()
+            return
+        if kind == "queue":
+            self.core.queue.poke()
+            return
+        self.apply(message)
+        self._send_all(line, but=index)
 
     def _broadcast_rss(self) -> None:
         self._send_all(encode({"t": "rsstable", "r": self.rss}))
@@ -296,6 +357,7 @@ class BusHub(_Peer):
         self.rss.pop(str(index), None)
         task = self._tasks.pop(index, None)
         writer = self._writers.pop(index, None)
+        protocol = self._protocols.pop(index, None)
         ready = self._ready.pop(index, None)
         if ready is not None and not ready.done():
             ready.cancel()
@@ -303,10 +365,7 @@ class BusHub(_Peer):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, ConnectionError):
-                await writer.wait_closed()
+        await _closed(writer, protocol)
 
     async def close(self) -> None:
         for index in list(self._tasks):
