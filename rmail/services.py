@@ -184,7 +184,7 @@ class Services:
         """Shut the thread pools down (the process is ending; nothing may call `run` after)."""
         self.store_pool.shutdown(wait=True, cancel_futures=True)
         self.password_pool.shutdown(wait=True, cancel_futures=True)
-        self.mail.sync_pool.shutdown(wait=True)
+        self.mail.close()
 
 
 async def _in_pool(pool: ThreadPoolExecutor, fn: Callable[..., T], args: tuple[Any, ...],

@@ -198,6 +198,7 @@ class MailStore:
         # owns them (and shuts them down); a store built alone (CLI, tests) makes its own
         # on first commit.
         self._sync_pool = sync_pool
+        self.sync_crew = groupcommit.SyncCrew(groupcommit.SYNC_THREADS)  # commit waves' syncs
         # Quota usage and in-flight claims; a server with workers replaces it with the table
         # every process shares (`rmail.store.quotaclaims`).
         self.claims = QuotaClaims.local()
@@ -212,6 +213,12 @@ class MailStore:
                                                          thread_name_prefix="rmail-fsync")
                 pool = self._sync_pool
         return pool
+
+    def close(self) -> None:
+        """Stop the threads that sync commit waves (the process is ending)."""
+        self.sync_crew.close()
+        if self._sync_pool is not None:
+            self._sync_pool.shutdown(wait=True)
 
     def share_claims(self, claims: QuotaClaims) -> None:
         """Account quotas in ``claims`` (the table every process of the server shares) from
@@ -1032,7 +1039,7 @@ class Folder:
         touched directories and the journal, all at once. Only then is the batch
         acknowledged; a crash before leaves journal lines whose files may be short or
         missing, which `_verify_tail` drops (never acknowledged)."""
-        groupcommit.sync_files(self.owner.store.sync_pool, wave)
+        groupcommit.sync_files(self.owner.store.sync_crew, wave)
         self.owner._usage_changed(sum(p.size for p in batch))
         for p in batch:
             p.done = True
