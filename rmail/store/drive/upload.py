@@ -24,10 +24,11 @@ CHUNK = 1024 * 1024
 # Bytes per write(2) call. Why not one writev(2) per 4 MiB batch: on this machine
 # (Linux 6.18, ext4, a Firecracker VM) the kernel's copy into new page cache cost 4-9 ms of
 # system time per MB with 4 MiB writes and 0.3 ms with 256 KiB writes, ten 50 MB files
-# each, alternating, reproducibly (`copy_folio_from_iter_atomic` in perf): a large write gets
-# large page-cache folios, taken from high-order free memory, which is the memory this VM's
-# host has reclaimed (free page reporting) and faults back in page by page. Apache's 8 KiB
-# writes never paid it; rmail's uploads did, on every page of every batch.
+# each, alternating, reproducibly (`copy_folio_from_iter_atomic` in perf); with the files
+# deleted in between (page cache reused) both cost 0.3. Likely why: a large write gets large
+# page-cache folios, taken from high-order free memory, which on this VM is memory the host
+# has taken back (its balloon reports free pages) and faults in again page by page. Apache's
+# 8 KiB writes never paid it; rmail's uploads did, when the page cache had to grow.
 WRITE_SIZE = 256 * 1024
 
 
