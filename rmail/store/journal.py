@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import IO, Any
 
+import orjson
+
 from rmail.store.errors import CorruptStore
 
 SNAPSHOT_VERSION = 1
@@ -397,4 +399,10 @@ def parse_journal(data: bytes) -> tuple[list[dict[str, Any]], int]:
 
 
 def dump_record(rec: dict[str, Any]) -> bytes:
-    return json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    """One journal line. orjson writes the same JSON as `json.dumps(rec, ensure_ascii=False,
+    separators=(",", ":"))` several times faster (every append and flag change writes one);
+    what it refuses (integers beyond 64 bits, lone surrogates) goes the standard way."""
+    try:
+        return orjson.dumps(rec) + b"\n"
+    except TypeError:
+        return json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
