@@ -49,7 +49,7 @@ def keep_freed_memory() -> bool:
     as they could before. Cost: a process keeps up to `TRIM_THRESHOLD` more resident after a
     burst of large requests."""
     try:
-        if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
+        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
             return False
     except (AttributeError, ValueError, OSError):  # not Linux, or not glibc
         return False

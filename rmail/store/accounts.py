@@ -513,7 +513,7 @@ class Accounts:
         `pinned` on this thread."""
         key = getattr(self._pin, "key", _UNPINNED)
         if key is not _UNPINNED:
-            return key  # type: ignore[no-any-return]
+            return key  # type: ignore[return-value]
         return self._read_generation()
 
     @contextlib.contextmanager

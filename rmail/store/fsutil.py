@@ -126,7 +126,7 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 def read_from(fd: int, offset: int) -> bytes:
     """Everything in the file from `offset` to its end, by position: no seek and no open,
     for a descriptor kept open between reads of an append-only file."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = os.pread(fd, 1 << 20, offset)
         if not chunk:

@@ -28,6 +28,7 @@ import logging
 import os
 import queue
 import re
+import resource
 import threading
 import time
 import weakref
@@ -150,6 +151,12 @@ class _PinnedFolders:
     MAX_PINNED = 256
 
     def __init__(self) -> None:
+        # Three descriptors per pinned folder (snapshot, journal, header cache): with the usual
+        # soft limit of 1,024 descriptors a process keeps a sixteenth of them for pins (64
+        # folders), so connections never run out because folders hold files.
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if 0 < soft != resource.RLIM_INFINITY:
+            self.MAX_PINNED = max(8, min(self.MAX_PINNED, soft // 16))
         self._lock = threading.Lock()
         # id -> folder, oldest first; weak, so a folder nobody uses any more is collected
         # (and its `__del__` closes the descriptors)
@@ -759,8 +766,18 @@ class Folder:
                     os.close(fd)
 
     def __del__(self) -> None:
+        # No lock may be taken here: a garbage collection can run this inside
+        # `_PinnedFolders.add`, on the thread that holds the registry's lock (a deadlock seen
+        # in the suite). The registry drops the dead weak reference itself; the header cache
+        # lets go without waiting (`HeaderCache.hold`).
+        pins, self._pins = self._pins, None
+        if pins is None:
+            return
         with contextlib.suppress(Exception):
-            self._unpin()
+            self.headers.hold(False)
+        for fd in pins[:2]:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     @staticmethod
     def _stat_key(path: str | Path) -> tuple[int, int, int]:

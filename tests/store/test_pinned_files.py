@@ -5,6 +5,7 @@ replaced (the mail would be lost), and must stay bounded."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -91,6 +92,9 @@ def test_pinned_folders_are_bounded(mailbox: UserMailbox, mail_root: Path,
 
 
 def open_descriptors() -> int:
+    """Descriptors of this process, after collecting garbage: folders of earlier tests close
+    their pinned files when collected, which must not count as this test's change."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 
@@ -159,3 +163,29 @@ def test_unpinned_folder_closes_its_header_cache(mailbox: UserMailbox,
     b.append(message(2))  # pins B, lets go of A
     assert a._pins is None and a.headers._fd == -1
     assert b._pins is not None and b.headers._fd >= 0
+
+
+def test_a_folder_collected_while_the_pin_registry_is_locked_lets_go_without_waiting(
+        inbox: Folder) -> None:
+    """A garbage collection can run a Folder's `__del__` inside `_PinnedFolders.add`, on the
+    thread that holds the registry's lock (a hang seen in the suite): `__del__` must close
+    the folder's descriptors without taking that lock."""
+    import threading
+
+    inbox.append(message(1))
+    pins = inbox._pins
+    assert pins is not None
+    finished = threading.Event()
+
+    def collect_inside_the_registry() -> None:
+        with mailbox_module._PINNED._lock:  # as `add` holds it when a collection runs
+            inbox.__del__()
+        finished.set()
+
+    worker = threading.Thread(target=collect_inside_the_registry, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert finished.is_set(), "Folder.__del__ waited for the pin registry's lock"
+    assert inbox._pins is None
+    with pytest.raises(OSError):
+        os.fstat(pins[1])  # the journal descriptor is closed
