@@ -52,7 +52,6 @@ from rmail.store.calendars import CalendarStore
 from rmail.store.contacts import ContactStore
 from rmail.store.drive import DriveStore, ShareStore
 from rmail.store.events import EventBus
-from rmail.store.groupcommit import SYNC_THREADS
 from rmail.store.mailbox import MailStore
 from rmail.store.preferences import Preferences
 from rmail.store.retention import RetentionStore
@@ -210,9 +209,7 @@ def build_services(config: Config, **given: Any) -> Services:
                                                          generated_secret=secret))
     accounts = given.pop("accounts", None) or Accounts(config.mail_root)
     events = given.pop("events", None) or EventBus()
-    mail = given.pop("mail", None) or MailStore(
-        config.mail_root, events,
-        sync_pool=ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="rmail-fsync"))
+    mail = given.pop("mail", None) or MailStore(config.mail_root, events)
     security = config.security
     lockout = given.pop("lockout", None) or Lockout(
         security.lockout_attempts, security.lockout_seconds, security.rate_limit_per_minute,

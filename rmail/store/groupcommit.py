@@ -95,11 +95,13 @@ class Wave:
 
 _stage_counter = itertools.count()
 _pid = os.getpid()  # getpid is a system call; a forked child learns its own below
+_fork_generation = 0  # bumped in a forked child, which has none of its parent's threads
 
 
 def _forked() -> None:
-    global _pid
+    global _pid, _fork_generation
     _pid = os.getpid()
+    _fork_generation += 1
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -325,17 +327,6 @@ class _Countdown:
         self.done = threading.Lock()
         self.done.acquire()
         self.error: BaseException | None = None
-
-
-_fork_generation = 0
-
-
-def _after_fork() -> None:
-    global _fork_generation
-    _fork_generation += 1  # a forked child has none of its parent's threads
-
-
-os.register_at_fork(after_in_child=_after_fork)
 
 
 class SyncCrew:

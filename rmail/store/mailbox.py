@@ -34,7 +34,6 @@ import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -195,37 +194,22 @@ class MailStore:
     indexes are loaded once and then kept current from the journal."""
 
     def __init__(self, mail_root: str | os.PathLike[str], events: EventBus | None = None, *,
-                 verify_tail: bool = True, sync_pool: ThreadPoolExecutor | None = None) -> None:
+                 verify_tail: bool = True) -> None:
         self.layout = Layout(mail_root)
         self.events = events
         self.verify_tail = verify_tail  # `rmail check` turns it off to report what it finds
         self._users: dict[tuple[str, str], UserMailbox] = {}
         self._lock = threading.Lock()
-        # The threads that fsync a commit wave's files in parallel: the process's `Services`
-        # owns them (and shuts them down); a store built alone (CLI, tests) makes its own
-        # on first commit.
-        self._sync_pool = sync_pool
-        self.sync_crew = groupcommit.SyncCrew(groupcommit.SYNC_THREADS)  # commit waves' syncs
+        # The threads that fsync commit waves and compactions in parallel, started on first
+        # use; `close` (called by the process's `Services`) stops them.
+        self.sync_crew = groupcommit.SyncCrew(groupcommit.SYNC_THREADS)
         # Quota usage and in-flight claims; a server with workers replaces it with the table
         # every process shares (`rmail.store.quotaclaims`).
         self.claims = QuotaClaims.local()
 
-    @property
-    def sync_pool(self) -> ThreadPoolExecutor:
-        pool = self._sync_pool
-        if pool is None:
-            with self._lock:
-                if self._sync_pool is None:
-                    self._sync_pool = ThreadPoolExecutor(groupcommit.SYNC_THREADS,
-                                                         thread_name_prefix="rmail-fsync")
-                pool = self._sync_pool
-        return pool
-
     def close(self) -> None:
         """Stop the threads that sync commit waves (the process is ending)."""
         self.sync_crew.close()
-        if self._sync_pool is not None:
-            self._sync_pool.shutdown(wait=True)
 
     def share_claims(self, claims: QuotaClaims) -> None:
         """Account quotas in ``claims`` (the table every process of the server shares) from
@@ -1188,14 +1172,11 @@ class Folder:
             return
         files = [self.layout.msg_file(uid) for uid in uids]
         dirs = {os.path.dirname(f) for f in files}
-        pool = self.owner.store.sync_pool
         step = -(-len(files) // groupcommit.SYNC_THREADS)
-        syncs = [pool.submit(groupcommit.fdatasync_paths, files[i:i + step])
-                 for i in range(0, len(files), step)]
-        syncs += [pool.submit(fsutil.fsync_dir, d) for d in dirs if os.path.isdir(d)]
-        wait(syncs)
-        for fut in syncs:
-            fut.result()
+        calls: list[tuple[Callable[[Any], None], Any]] = [
+            (groupcommit.fdatasync_paths, files[i:i + step]) for i in range(step, len(files), step)]
+        calls += [(fsutil.fsync_dir, d) for d in dirs if os.path.isdir(d)]
+        self.owner.store.sync_crew.run(calls, groupcommit.fdatasync_paths, files[:step])
 
     @staticmethod
     def _write_snapshot_file(fl: FolderLayout, idx: FolderIndex) -> None:
