@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"\nbest of {args.rounds}: rmail {best['rmail']:,.0f} msg/s, Dovecot "
                 f"{best['dovecot']:,.0f} msg/s, ratio {ratio:.2f} (target >= {TARGET_RATIO}); "
                 f"server CPU per message rmail {r_ms:.3f} ms, Dovecot {d_ms:.3f} ms "
-                f"(Dovecot/rmail {d_ms / r_ms:.2f})")
+                f"(Dovecot/rmail {f'{d_ms / r_ms:.2f}' if r_ms else '-'})")
         if args.big:
             rmail.stop()
             build_big(base / "rmail", args.big, "user0")
