@@ -27,7 +27,7 @@ from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
 from rmail.auth import AuthError, LoginInfo, Principal
 from rmail.delivery import SubmissionRefused
-from rmail.smtp.protocol import reflected_names
+from rmail.smtp.protocol import RmailSMTP, reflected_names
 from rmail.smtp.replies import (
     AUTH_INVALID,
     AUTH_LOCKED,
@@ -131,10 +131,11 @@ class BaseHandler:
         return self.config.smtp.auth_without_tls_trusted and \
             self.services.lockout.is_trusted(peer_ip(session))
 
-    async def run_delivery(self, coro: Any) -> Any:
+    async def run_delivery(self, server: SMTP, coro: Any) -> Any:
         """Run a delivery to its end even if the client goes away meanwhile (the store work
         is committed as a unit, and a stop waits for it)."""
-        return await self.listener.shielded(coro)
+        assert isinstance(server, RmailSMTP)
+        return await server.delivering(coro)
 
     # -- hooks -----------------------------------------------------------------------------------
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
@@ -207,7 +208,7 @@ class MxHandler(BaseHandler):
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        report = await self.run_delivery(self.delivery.deliver_local(
+        report = await self.run_delivery(server, self.delivery.deliver_local(
             raw, mail_from=envelope.mail_from or "", recipients=envelope.rcpt_tos,
             received=self.received(server, session, envelope)))
         return str(report.reply())
@@ -231,7 +232,7 @@ class LmtpHandler(MxHandler):
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        report = await self.run_delivery(self.delivery.deliver_local(
+        report = await self.run_delivery(server, self.delivery.deliver_local(
             raw, mail_from=envelope.mail_from or "", recipients=envelope.rcpt_tos,
             received=self.received(server, session, envelope), single_reply=False))
         lines = []
@@ -341,7 +342,7 @@ class SubmissionHandler(BaseHandler):
         if not isinstance(principal, Principal):  # MAIL already required AUTH
             return str(AUTH_REQUIRED)
         try:
-            report = await self.run_delivery(self.delivery.submit(
+            report = await self.run_delivery(server, self.delivery.submit(
                 raw, principal=principal, mail_from=envelope.mail_from or "",
                 recipients=envelope.rcpt_tos,
                 received=self.received(server, session, envelope)))

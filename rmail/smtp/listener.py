@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from typing import Any, TypeVar
 
 from rmail.conntable import Slot
 from rmail.listeners import BACKLOG, SHUTDOWN_GRACE, STARTTLS, ListenerContext
@@ -28,7 +26,6 @@ __all__ = ["SmtpListener", "lmtp_listener", "smtp_listener", "submission_listene
 log = logging.getLogger(__name__)
 
 IDENT = "rmail ESMTP"
-T = TypeVar("T")
 
 
 class SmtpListener:
@@ -43,7 +40,8 @@ class SmtpListener:
         self.cap = ctx.per_ip_cap(ctx.config.smtp.max_connections_per_ip)
         self._server: asyncio.Server | None = None
         self._sessions: dict[RmailSMTP, Slot] = {}
-        self._deliveries: set[asyncio.Future[Any]] = set()
+        self.deliveries = 0  # sessions inside `RmailSMTP.delivering`
+        self._drained: asyncio.Future[None] | None = None  # set when they are none (a stop)
 
     # -- sessions ------------------------------------------------------------------------------
     def _protocol(self) -> RmailSMTP:
@@ -82,12 +80,12 @@ class SmtpListener:
         if held is not None:
             self.cap.release(held)
 
-    async def shielded(self, coro: Awaitable[T]) -> T:
-        """Await a delivery that finishes even if the session is cancelled."""
-        future = asyncio.ensure_future(coro)
-        self._deliveries.add(future)
-        future.add_done_callback(self._deliveries.discard)
-        return await asyncio.shield(future)
+    def delivery_done(self) -> None:
+        """A session's delivery ended (counted up by `RmailSMTP.delivering`)."""
+        self.deliveries -= 1
+        drained = self._drained
+        if not self.deliveries and drained is not None and not drained.done():
+            drained.set_result(None)
 
     @property
     def session_count(self) -> int:
@@ -104,8 +102,9 @@ class SmtpListener:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        if self._deliveries:
-            await asyncio.wait(set(self._deliveries), timeout=SHUTDOWN_GRACE)
+        if self.deliveries:  # let deliveries under way finish (their client awaits a 250)
+            self._drained = asyncio.get_running_loop().create_future()
+            await asyncio.wait([self._drained], timeout=SHUTDOWN_GRACE)
         for session in list(self._sessions):
             session.close(str(SHUTTING_DOWN))
         if self._server is not None:

@@ -15,9 +15,9 @@ import logging
 import re
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AnyStr
+from typing import TYPE_CHECKING, Any, AnyStr, TypeVar
 
 import aiosmtpd.smtp
 from aiosmtpd.lmtp import LMTP
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["RmailLMTP", "RmailSMTP"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class _LoginDataNoise(logging.Filter):
@@ -167,7 +169,8 @@ aiosmtpd.smtp.sanitized_log = _sanitized_log_if_enabled  # the loop looks it up 
 
 # Attributes a session holds for itself: built anew for each (never copied from a template).
 PER_SESSION = frozenset({"_smtp_methods", "_auth_methods", "listener", "_refused",
-                         "_plain_replies", "_held", "_deadline"})
+                         "_plain_replies", "_held", "_deadline", "_session_task",
+                         "_delivering", "_cancel_deferred"})
 # What a template may hand to every session as is: values that are never mutated in place.
 _SHARED_TYPES = (type(None), bool, int, float, str, bytes, tuple, frozenset)
 
@@ -236,6 +239,20 @@ def _stream_attributes(loop: asyncio.AbstractEventLoop) -> frozenset[str]:
 _TEMPLATES: weakref.WeakKeyDictionary[object, _Template] = weakref.WeakKeyDictionary()
 
 
+class _DeferredCancel:
+    """What a delivering session shows aiosmtpd as its task: a cancel is noted and made
+    when the delivery is over (see `RmailSMTP.delivering`)."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: RmailSMTP) -> None:
+        self._session = session
+
+    def cancel(self, msg: Any = None) -> bool:
+        self._session._cancel_deferred = True
+        return True
+
+
 class RmailSMTP(SMTP):
     """One SMTP session.
 
@@ -275,6 +292,44 @@ class RmailSMTP(SMTP):
         self._plain_replies = False  # inside HELO/EHLO/LHLO: no enhanced codes (RFC 2034 §3)
         self._held: list[bytes] | None = None  # an EHLO/LHLO reply's lines, sent as one write
         self._deadline = 0.0  # loop time after which an idle session is closed
+        self._session_task = None  # aiosmtpd's ``_handler_coroutine`` (see `delivering`)
+
+    # aiosmtpd ends a session by cancelling its task (``self._handler_coroutine.cancel()``)
+    # when the connection is lost, the client half-closes it or a stop closes it. During a
+    # delivery that cancel waits for the delivery's end (tests/smtp/test_hangup.py pins it).
+    _session_task: asyncio.Task[None] | None
+    _delivering = False
+    _cancel_deferred = False
+
+    @property
+    def _handler_coroutine(self) -> Any:
+        if self._delivering:
+            return _DeferredCancel(self)
+        return self._session_task
+
+    @_handler_coroutine.setter
+    def _handler_coroutine(self, task: asyncio.Task[None] | None) -> None:
+        self._session_task = task
+
+    async def delivering(self, work: Awaitable[T]) -> T:
+        """Await ``work`` (a delivery) to its end even if the client goes away meanwhile: its
+        store work is committed as a unit and what rmail took over (forwards, retries,
+        bounces) is queued after it. A cancel asked for meanwhile is raised here afterwards,
+        so the session ends as it would have (no reply: its client has gone or is going).
+        This costs nothing per message, where a shielded task of its own cost a task, a
+        future and four turns of the loop."""
+        self._delivering = True
+        listener = self.listener
+        listener.deliveries += 1
+        try:
+            result = await work
+        finally:
+            self._delivering = False
+            listener.delivery_done()
+        if self._cancel_deferred:  # ended as the cancel would have ended it, reply unsent
+            self._cancel_deferred = False
+            raise asyncio.CancelledError
+        return result
 
     def _reset_timeout(self, duration: float | None = None) -> None:
         """Move the idle deadline (aiosmtpd calls this at the connection and at every
