@@ -90,15 +90,55 @@ def test_missing_message_file_is_expunged_from_index(tmp_path: Path, folder: Fol
     assert 3 in (f.index().vanished_since(0) or [])
 
 
-def test_meta_cache_rebuilt_and_orphans_removed(tmp_path: Path, folder: Folder) -> None:
-    os.unlink(folder.layout.meta_path(1))
-    folder.layout.meta_path(4).write_bytes(b"")  # torn cache write
+def test_old_style_meta_files_orphans_and_unreadable_removed(tmp_path: Path,
+                                                              folder: Folder) -> None:
+    """A store from before the meta log: per-message meta files, still checked."""
+    good = folder.layout.meta_path(2)
+    good.parent.mkdir(parents=True)
+    good.write_bytes(folder.meta_bytes(2) or b"")
+    folder.layout.meta_path(4).write_bytes(b"")  # a torn file of the old kind
     stray = folder.layout.meta_path(77)
     stray.write_bytes(b"{}")
     report = check_store(tmp_path, deep=True)
-    assert report.problems == 3 and report.repaired == 3
-    assert not stray.exists()
+    assert report.problems == 2 and report.repaired == 2, report.lines
+    assert not stray.exists() and not folder.layout.meta_path(4).exists() and good.exists()
     assert reopen(tmp_path).meta(4)["summary"]["subject"] == "m3"
+    assert check_store(tmp_path, deep=True).problems == 0
+
+
+def test_garbled_meta_log_is_found_and_repaired(tmp_path: Path, folder: Folder) -> None:
+    log = folder.layout.meta_log
+    lines = log.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 6 and all(line.startswith(b"%d {" % (i + 1))
+                                   for i, line in enumerate(lines[1:]))
+    lines[2] = b"\0" * 40 + b"\n"  # UID 2's record: zeros, as a crash can leave
+    lines[4] = b"4 {not json" + b"\n"  # UID 4's record garbled behind its uid
+    lines.insert(5, b"99 {}\n")  # a record of a UID the folder never had
+    log.write_bytes(b"".join(lines) + b"5 {\"tor")  # and a torn last line
+    report = check_store(tmp_path, deep=True)
+    text = "\n".join(report.lines)
+    for what in ("torn last line", "1 unreadable line", "never had", "unreadable record",
+                 "meta of 1 message(s) missing (UIDs 2)"):
+        assert what in text, text
+    assert report.problems == 2 and report.repaired == 2
+    again = reopen(tmp_path)
+    assert [again.meta(u)["summary"]["subject"] for u in range(1, 6)] == [
+        "m0", "m1", "m2", "m3", "m4"]
+    assert sorted(int(x.split(b" ")[0]) for x in log.read_bytes().splitlines()[1:]) == [
+        1, 2, 3, 4, 5]
+    assert check_store(tmp_path, deep=True).problems == 0
+
+
+def test_meta_log_of_another_uidvalidity_is_started_again(tmp_path: Path,
+                                                           folder: Folder) -> None:
+    log = folder.layout.meta_log
+    data = log.read_bytes()
+    head = data[:data.index(b"\n")]
+    log.write_bytes(head.replace(b'"uidvalidity":', b'"uidvalidity":1') + data[len(head):])
+    report = check_store(tmp_path)
+    assert any("UIDVALIDITY" in line for line in report.lines), report.lines
+    assert reopen(tmp_path).meta(3)["summary"]["subject"] == "m2"
+    assert check_store(tmp_path, deep=True).problems == 0
 
 
 def test_staged_and_deleted_leftovers_removed(tmp_path: Path, folder: Folder) -> None:

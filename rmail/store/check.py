@@ -8,7 +8,11 @@ What it finds and does (each reported as one line):
 - a message file below `uidnext` of an expunged UID (crash before the unlink): removed; one
   whose index entry was lost (a damaged journal line): re-indexed under a new UID;
 - an index entry whose message file is missing or shorter than recorded: expunged;
-- meta files missing (rebuilt) or orphaned (removed); with `deep`, unreadable ones too;
+- the meta log (`rmail.store.metalog`): a torn tail, unreadable lines, another version or
+  UIDVALIDITY, records of UIDs the folder never had (the log is rewritten), records missing
+  (rebuilt from the message); with `deep`, every record parsed and unreadable ones rebuilt;
+  meta files of a store from before the log: orphaned ones (and with `deep` unreadable ones)
+  removed;
 - saved renderings (`rmail.store.rendercache`) of messages no longer there: removed;
 - staged files in `mail/tmp/`, temp files and half-deleted folders or users: removed;
 - folder directories missing for a folder in `folders.json`: recreated empty;
@@ -270,33 +274,58 @@ def _repair_journal(folder: Folder, report: CheckReport, repair: bool) -> None:
 
 def _check_meta(folder: Folder, idx: FolderIndex, report: CheckReport, repair: bool,
                 deep: bool) -> None:
-    metas = _files(folder.layout.dir / "meta", _META)
+    """The meta cache (folder lock held): the folder's meta log (`rmail.store.metalog`) and
+    the per-message meta files a store from before the log may still have."""
     live = set(idx.uids)
-    for uid, path in metas.items():
-        if uid not in live:
-            if repair:
-                path.unlink(missing_ok=True)
-            report.found(path, "meta of a message not in the index; removed", fixed=repair)
-    for uid in idx.uids:
-        meta_file = metas.get(uid)
-        bad = meta_file is None
-        if meta_file is not None and deep:
+    olds = _files(folder.layout.dir / "meta", _META)
+    for uid, path in sorted(olds.items()):
+        bad = uid not in live
+        if not bad and deep:
             try:
-                bad = not fsutil.read_json(meta_file)
+                bad = not isinstance(fsutil.read_json(path), dict)
             except (CorruptStore, OSError):
                 bad = True
         if bad:
             if repair:
-                with contextlib.suppress(FileNotFoundError):
-                    folder.layout.meta_path(uid).unlink()
-                try:
-                    folder.meta(uid)
-                except StoreError as exc:
-                    report.found(folder.layout.msg_path(uid), f"cannot be parsed: {exc}",
-                                 fixed=False)
-                    continue
-            report.found(folder.layout.meta_path(uid), "meta missing or unreadable; rebuilt",
-                         fixed=repair)
+                path.unlink(missing_ok=True)
+            del olds[uid]
+            report.found(path, "meta of a message not in the index; removed" if uid not in live
+                         else "meta file unreadable; removed", fixed=repair)
+    log = folder.layout.meta_log
+    found = folder.metas.inspect(idx.uidvalidity, idx.uids, idx.uidnext, deep=deep)
+    problems = []
+    if found.foreign:
+        problems.append("another format version or UIDVALIDITY, or an unreadable first line")
+    if found.torn:
+        problems.append(f"torn last line ({found.torn} bytes)")
+    if found.garbled:
+        problems.append(f"{found.garbled} unreadable line(s)")
+    if found.unknown:
+        problems.append(f"{len(found.unknown)} record(s) of UIDs the folder never had")
+    if found.unreadable:
+        problems.append(f"{len(found.unreadable)} unreadable record(s) of UIDs "
+                        f"{_uids(found.unreadable)}")
+    if problems:
+        if repair:
+            folder.metas.rewrite_locked(idx.uids, idx.uidvalidity, skip=found.unreadable)
+        report.found(log, "meta log: " + "; ".join(problems) + "; rewritten", fixed=repair)
+    missing = [uid for uid in idx.uids if uid not in found.have and uid not in olds
+               and uid not in found.unreadable]
+    if repair:
+        for uid in missing + found.unreadable:
+            try:
+                folder.rebuild_meta(uid, locked=True)
+            except StoreError as exc:
+                report.found(folder.layout.msg_path(uid), f"cannot be parsed: {exc}",
+                             fixed=False)
+    if missing:
+        report.found(log, f"meta of {len(missing)} message(s) missing (UIDs "
+                     f"{_uids(missing)}); rebuilt", fixed=repair)
+
+
+def _uids(uids: list[int], shown: int = 5) -> str:
+    head = ", ".join(str(u) for u in uids[:shown])
+    return head if len(uids) <= shown else f"{head}, ... {uids[-1]}"
 
 
 def _check_counters(folder: Folder, idx: FolderIndex, report: CheckReport) -> None:

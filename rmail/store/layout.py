@@ -31,7 +31,13 @@
           folder.lock                flock sidecar for index + journal writers
           recent                     first UID no IMAP session has claimed as \\Recent yet
           msg/{uid // 4096}/{uid}.eml    raw message bytes exactly as received
-          meta/{uid // 4096}/{uid}.json  parsed envelope/bodystructure/summary (a cache)
+          meta.log                       parsed envelope/bodystructure/summary of every
+                                         message, one line each, appended (a cache,
+                                         rmail.store.metalog)
+          meta/{uid // 4096}/{uid}.json  the same, one file per message: stores from before
+                                         the meta log; still read, removed with the message
+          headers.jsonl                  SEARCH/SORT/THREAD header records (a cache,
+                                         rmail.store.headercache) (+ headers.lock)
           render/{uid}.{r|l}.json        the message rendered for reading, remote content kept
                                          (r) or dropped (l): sanitised HTML, text, headers,
                                          attachments (a cache, rmail.store.rendercache)
@@ -330,6 +336,7 @@ class FolderLayout:
         self.recent = folder_dir / "recent"
         self._msg = f"{folder_dir}/msg/"
         self._meta = f"{folder_dir}/meta/"
+        self.meta_log = folder_dir / "meta.log"
         self.render_dir = folder_dir / "render"
 
     def msg_bucket(self, uid: int) -> Path:
@@ -341,10 +348,9 @@ class FolderLayout:
     def msg_file(self, uid: int) -> str:
         return f"{self._msg}{uid // MSG_BUCKET}/{uid}.eml"
 
-    def meta_bucket(self, uid: int) -> Path:
-        return self.dir / "meta" / str(uid // MSG_BUCKET)
-
     def meta_path(self, uid: int) -> Path:
+        """The meta file of a store from before the meta log (`meta_log`): read when the log
+        lacks the message, removed with it."""
         return Path(self.meta_file(uid))
 
     def meta_file(self, uid: int) -> str:
@@ -354,7 +360,8 @@ class FolderLayout:
         return self.render_dir / f"{uid}.{'r' if allow_remote else 'l'}.json"
 
     def derived_paths(self, uid: int) -> list[Path]:
-        """The caches derived from message `uid` (removed with it)."""
+        """The cache files derived from message `uid` (removed with it; its record in the
+        meta log goes when the log is rewritten)."""
         return [self.meta_path(uid), self.render_file(uid, True), self.render_file(uid, False)]
 
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import orjson
+
 from rmail.mail.headerkeys import thread_root
 from rmail.store import fsutil, groupcommit
 from rmail.store.errors import (
@@ -73,6 +75,7 @@ from rmail.store.journal import (
 )
 from rmail.store.layout import FolderLayout, Layout, MailLayout
 from rmail.store.metadata import Metadata
+from rmail.store.metalog import MetaLog
 from rmail.store.quotaclaims import Mark, QuotaClaims, Stale, user_key
 
 log = logging.getLogger(__name__)
@@ -432,8 +435,10 @@ class UserMailbox:
             self._write_list(fl)
         if fid is not None:
             with self._lock:
-                self._folders.pop(fid, None)
+                gone = self._folders.pop(fid, None)
                 self._usage = None
+            if gone is not None:
+                gone.metas.close()  # its descriptor would keep the deleted file's blocks
             self._remove_folder_dir(fid)
         self.store.publish(Change(self.domain, self.username, "folders"))
 
@@ -621,6 +626,7 @@ class Folder:
         self._tail_verified = False
         self._journal_floor = 0  # the loaded snapshot's uidnext (see `_verify_tail`)
         self._recent_s = str(self.layout.recent)
+        self.metas = MetaLog(self.layout.meta_log)
         self.headers = HeaderCache(self.layout.dir, self._meta_if_present)
 
     @staticmethod
@@ -907,21 +913,45 @@ class Folder:
             return f.read()
 
     def meta(self, uid: int) -> dict[str, Any]:
-        """Parsed envelope/bodystructure/summary; rebuilt from the message if missing or torn."""
-        path = self.layout.meta_file(uid)  # a str: no Path per message
+        """Parsed envelope/bodystructure/summary, from the folder's meta log
+        (`rmail.store.metalog`), or the meta file a store from before the log has; rebuilt
+        from the message (and appended to the log) when neither has a readable one."""
+        data = self.meta_bytes(uid)
+        if data is not None:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                doc = orjson.loads(data)
+                if isinstance(doc, dict) and doc:
+                    return doc
+        return orjson.loads(self.rebuild_meta(uid))
+
+    def meta_bytes(self, uid: int) -> bytes | None:
+        """The recorded meta JSON of `uid` (not parsed), or None: the log's record, else the
+        per-message file of an older store."""
+        with self._mem:
+            uidvalidity = self._refresh().uidvalidity
+        data = self.metas.get(uid, uidvalidity)
+        if data:
+            return data
         try:
-            data = fsutil.read_json(path)
-            if isinstance(data, dict) and data:
-                return data
-        except (FileNotFoundError, CorruptStore):
-            pass
-        raw = self.read_message(uid)
-        meta = groupcommit.parse_meta(raw)
+            with open(self.layout.meta_file(uid), "rb") as f:  # a str: no Path per message
+                return f.read() or None
+        except FileNotFoundError:
+            return None
+
+    def rebuild_meta(self, uid: int, *, locked: bool = False) -> bytes:
+        """Parse message `uid` again and append the result to the meta log (`locked`: the
+        caller holds the folder lock already)."""
+        meta = groupcommit.parse_meta(self.read_message(uid))
         if meta is None:
             raise CorruptStore(f"message UID {uid} in {self.name!r} cannot be parsed")
-        fsutil.ensure_dir(Path(path).parent)
-        fsutil.atomic_write(path, meta, durable=False)
-        return fsutil.read_json(path)
+        try:  # a cache: when it cannot be written, the next read parses again
+            with contextlib.nullcontext() if locked else fsutil.locked(self._lock_s):
+                with self._mem:
+                    uidvalidity = self._refresh_locked().uidvalidity
+                self.metas.append_locked([(uid, meta)], uidvalidity)
+        except (OSError, NotFound):
+            pass
+        return meta
 
     def _meta_if_present(self, uid: int) -> dict[str, Any] | None:
         try:
@@ -1007,10 +1037,9 @@ class Folder:
 
     def _commit(self, mine: list[groupcommit.Pending]) -> list[AppendResult]:
         """Commit staged messages with everyone else's pending meanwhile (group commit), then
-        write their meta files and header-cache records (caches: unsynced)."""
+        append their header-cache records (a cache: unsynced). Their meta records were
+        appended while the batch was placed (`_place_batch`)."""
         results = self._committer.commit(mine)
-        for p, res in zip(mine, results, strict=True):
-            self._write_meta(res.uid, p.meta)
         with self._mem:  # just brought up to date by the commit: no need to stat again
             idx = self._index
         uidvalidity = idx.uidvalidity if idx is not None else self.uidvalidity
@@ -1032,6 +1061,12 @@ class Folder:
                 idx = self._refresh_locked()
                 uid, modseq = idx.uidnext, idx.highestmodseq
             records, wave = groupcommit.place_all(batch, uid, modseq, self.layout.msg_file)
+            try:  # before the journal line: whoever sees the UID finds its meta
+                self.metas.append_locked([(u, p.meta) for u, p in zip(wave.uids, batch,
+                                                                     strict=True)],
+                                         idx.uidvalidity)
+            except OSError:  # a cache: `meta()` rebuilds a record that is missing
+                pass
             wave.journal = self._append_journal(records)
         return wave
 
@@ -1086,21 +1121,6 @@ class Folder:
                     op = idx.op_expunge(broken, idx.highestmodseq + 1)
                 self._write_journal([op] if op else [])
         self._tail_verified = True
-
-    def _write_meta(self, uid: int, meta: bytes | None) -> None:
-        """Meta files are a cache of the parse: written without fsync, outside the lock."""
-        if meta is None:
-            return
-        path = self.layout.meta_file(uid)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        except FileNotFoundError:
-            fsutil.ensure_dir(Path(path).parent)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, meta)  # a torn meta file is detected and rebuilt by `meta()`
-        finally:
-            os.close(fd)
 
     def _write_journal(self, records: list[dict[str, Any]]) -> None:
         """Append records durably and apply them in memory. Called with the folder lock held
@@ -1249,6 +1269,7 @@ class Folder:
             if op is not None:
                 self._write_journal([op])
                 self.owner._usage_changed(self.index().total_bytes - before)
+                self._tidy_meta_log()
         if op is None:
             return []
         gone = [u for lo, hi in op["uids"] for u in range(lo, hi + 1)]
@@ -1257,6 +1278,20 @@ class Folder:
         self.owner.store.publish(Change(self.owner.domain, self.owner.username, "expunge",
                                         self.id, op["modseq"], tuple(gone)))
         return gone
+
+    def _tidy_meta_log(self) -> None:
+        """After an expunge, under the folder lock: rewrite the meta log once expunged
+        messages' records outweigh the live ones (`rmail.store.metalog` says why here)."""
+        with self._mem:
+            idx = self._refresh()
+            live, uidvalidity = len(idx), idx.uidvalidity
+        try:
+            if self.metas.wants_rewrite(live, uidvalidity):
+                with self._mem:
+                    uids = self._refresh().uids.tolist()
+                self.metas.rewrite_locked(uids, uidvalidity)
+        except OSError as exc:  # a cache: the garbage stays until the next expunge
+            log.warning("%s: meta log not rewritten: %s", self.layout.dir, exc)
 
     # -- copying and moving -------------------------------------------------------------------
     def copy(self, uids: Iterable[int], dest: Folder, *,
@@ -1284,7 +1319,7 @@ class Folder:
                 os.link(self.layout.msg_path(r.uid), staged)
                 meta = None
                 with contextlib.suppress(OSError):
-                    meta = self.layout.meta_path(r.uid).read_bytes() or None
+                    meta = self.meta_bytes(r.uid)
                 pending.append(groupcommit.Pending(staged, meta, r.flags, r.size,
                                                    r.internaldate, durable=True,
                                                    wire=wires.get(r.uid)))
@@ -1326,6 +1361,7 @@ class Folder:
                 self._write_journal(ops)
                 if expunge_op is not None:
                     self.owner._usage_changed(self.index().total_bytes - before)
+                    self._tidy_meta_log()
         flagged = [u for lo, hi in flag_op["uids"] for u in range(lo, hi + 1)] if flag_op else []
         gone = ([u for lo, hi in expunge_op["uids"] for u in range(lo, hi + 1)]
                 if expunge_op else [])

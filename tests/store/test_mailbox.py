@@ -136,15 +136,21 @@ def test_meta_is_parsed_and_rebuilt_when_missing_or_torn(inbox: Folder) -> None:
     fill(inbox, 1)
     meta = inbox.meta(1)
     assert meta["summary"]["subject"] == "message 1"
-    path = inbox.layout.meta_path(1)
-    assert path.is_file()
-    path.unlink()
-    assert inbox.meta(1) == meta
-    assert path.is_file()
-    path.write_bytes(path.read_bytes()[:20])
-    assert inbox.meta(1) == meta
-    path.write_bytes(b"")
-    assert inbox.meta(1) == meta
+    log = inbox.layout.meta_log
+    assert not inbox.layout.meta_path(1).exists()  # one log per folder, no file per message
+    whole = log.read_bytes()
+    assert whole.splitlines()[1].startswith(b"1 {")
+    log.write_bytes(whole[:-20])  # the record torn (a crash mid-append)
+    assert reopen_same(inbox).meta(1) == meta
+    log.write_bytes(b"")
+    assert reopen_same(inbox).meta(1) == meta
+    log.unlink()
+    assert reopen_same(inbox).meta(1) == meta
+    assert log.read_bytes().splitlines()[1].startswith(b"1 {")  # rebuilt and appended
+
+
+def reopen_same(folder: Folder) -> Folder:
+    return reopen(folder.owner.store.layout.root, folder)
 
 
 def test_second_store_sees_live_changes(inbox: Folder, mail_root: Path) -> None:
@@ -209,7 +215,10 @@ def test_store_flags_unchanged_since(inbox: Folder) -> None:
 def test_expunge_uids_removes_files_after_reaper(inbox: Folder) -> None:
     fill(inbox, 4)
     inbox.meta(2)
-    paths = [inbox.layout.msg_path(2), inbox.layout.meta_path(2)]
+    old_meta = inbox.layout.meta_path(2)  # a store from before the meta log had these
+    old_meta.parent.mkdir(parents=True)
+    old_meta.write_bytes(b"{}")
+    paths = [inbox.layout.msg_path(2), old_meta]
     assert inbox.expunge([2, 4, 77]) == [2, 4]
     assert inbox.uids() == [1, 3]
     REAPER.flush()
