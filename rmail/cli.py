@@ -441,7 +441,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="verify and repair the store")
     check.add_argument("--no-repair", action="store_true", help="only report")
-    check.add_argument("--deep", action="store_true", help="also parse every meta file")
+    check.add_argument("--deep", action="store_true", help="also parse every meta record")
     check.add_argument("--reindex", action="store_true",
                        help="rebuild every user's full-text search index")
     check.set_defaults(func=cmd_check)

@@ -1,6 +1,6 @@
 """The header values SEARCH, SORT and THREAD look at, computed once per message from its parse
 (`parse.py`'s envelope and summary) and kept in each folder's header cache
-(`rmail.store.headercache`), so those commands never open a message or its meta file.
+(`rmail.store.headercache`), so those commands never open a message or read its meta.
 
 A record is a list (it is stored as a JSON array); `F_*` name its slots:
 

@@ -27,8 +27,9 @@ batches (a later writer's journal sync makes earlier lines durable too), whose f
 or missing: the first open of the folder in each process (`Folder._verify_tail`) checks every
 append since the snapshot and drops those. A compaction syncs the journal's message files and
 directories before folding them into a snapshot, so a snapshot never holds an entry whose file
-is not on disk. Meta files are a cache (rebuilt from the message when missing or torn), so they
-are written after the wave, unsynced and outside the lock.
+is not on disk. Meta records are a cache (rebuilt from the message when missing or torn,
+`rmail.store.metalog`), so the folder appends a batch's records to its meta log unsynced while
+it places the batch, before the journal line.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def staged_name(staging: str | Path) -> str:
 
 
 def parse_meta(raw: bytes) -> bytes | None:
-    """The message's meta file (envelope, body structure, summary), or None when it cannot be
+    """The message's meta record (envelope, body structure, summary), or None when it cannot be
     parsed: a parser bug must never lose a message, and meta is rebuilt on read."""
     from rmail.mail.parse import parse_message  # pure logic; imported lazily
 

@@ -1,13 +1,13 @@
 """Each folder's header cache: the values SEARCH, SORT and THREAD need of every message
 (`rmail.mail.headerkeys` records), in one file next to the index, so a header search or a sort
-over 100,000 messages reads one file once instead of 100,000 message or meta files.
+over 100,000 messages reads one file once instead of 100,000 messages or meta records.
 
 On disk (`headers.jsonl` in the folder directory), versioned and disposable:
 
     {"version": 1, "keys": <headerkeys.VERSION>, "uidvalidity": N}\\n
     [uid, ...record...]\\n          (one JSON array per message, in any order)
 
-It is a cache of the meta files (themselves a cache of the messages): written without fsync,
+It is a cache of the meta log (itself a cache of the messages): written without fsync,
 never trusted blindly. A missing file, another version or UIDVALIDITY, or an unreadable first
 line means "start again"; a torn last line (a crash mid-append) is ignored and cut off by the
 next writer; a message the cache lacks is computed from its meta and appended when it is
@@ -205,7 +205,7 @@ class HeaderCache:
         self.add(made, uidvalidity)
 
     def add(self, records: list[Record], uidvalidity: int) -> None:
-        """Append `records` (without fsync: the cache is rebuilt from the meta files)."""
+        """Append `records` (without fsync: the cache is rebuilt from the meta log)."""
         if not records:
             return
         with fsutil.locked(self.lock_path), self._mem:

@@ -3,8 +3,8 @@
 Why columns: a folder of 1,000,000 messages must open in under 2 s and 200 MB. One Python object
 per message costs ~1 KB; five `array('q')` columns (uid, modseq, flag-set id, size, internal
 date) cost 40 bytes a message. Flag sets are interned: a folder has few distinct combinations.
-Per-message summaries (from, subject, intro...) live in the message's meta file, read only for
-the rows a listing shows.
+Per-message summaries (from, subject, intro...) live in the folder's meta log
+(`rmail.store.metalog`), read only for the rows a listing shows.
 
 Why a journal: a change (append, flag change, expunge) appends one JSON line and costs the same
 in any folder size. `FolderIndex.apply()` is the only code that changes state, used both for live

@@ -1043,7 +1043,7 @@ class Folder:
         with self._mem:  # just brought up to date by the commit: no need to stat again
             idx = self._index
         uidvalidity = idx.uidvalidity if idx is not None else self.uidvalidity
-        try:  # a cache like the meta files: a failure here only means computing it later
+        try:  # a cache like the meta log: a failure here only means computing it later
             self.headers.add_metas([(res.uid, p.meta) for p, res in zip(mine, results,
                                                                       strict=True)],
                                    uidvalidity)

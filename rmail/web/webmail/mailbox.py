@@ -2,7 +2,7 @@
 whose first level is a reserved word) and bulk actions on checked rows (`POST /webmail/bulk`).
 
 A page costs O(page size) whatever the folder size: `Folder.records(offset, limit)` reads the
-in-memory index, and meta files are read only for the rows shown. Bulk actions make the same
+in-memory index, and meta records are read only for the rows shown. Bulk actions make the same
 store calls as the IMAP commands they stand for (STORE, MOVE, EXPUNGE), so an IMAP client
 watching the folder sees the change at once.
 """
