@@ -1269,7 +1269,6 @@ class Folder:
             if op is not None:
                 self._write_journal([op])
                 self.owner._usage_changed(self.index().total_bytes - before)
-                self._tidy_meta_log()
         if op is None:
             return []
         gone = [u for lo, hi in op["uids"] for u in range(lo, hi + 1)]
@@ -1277,20 +1276,26 @@ class Folder:
                        for p in (self.layout.msg_path(u), *self.layout.derived_paths(u)))
         self.owner.store.publish(Change(self.owner.domain, self.owner.username, "expunge",
                                         self.id, op["modseq"], tuple(gone)))
+        self._tidy_meta_log()
         return gone
 
     def _tidy_meta_log(self) -> None:
-        """After an expunge, under the folder lock: rewrite the meta log once expunged
-        messages' records outweigh the live ones (`rmail.store.metalog` says why here)."""
+        """After an expunge: rewrite the meta log once expunged messages' records outweigh
+        the live ones (`rmail.store.metalog` says why here). The estimate needs no lock (a
+        process that never read the log scans it here, outside the folder lock); the rewrite
+        takes the folder lock, as every writer of the log does."""
         with self._mem:
             idx = self._refresh()
             live, uidvalidity = len(idx), idx.uidvalidity
         try:
-            if self.metas.wants_rewrite(live, uidvalidity):
+            if not self.metas.wants_rewrite(live, uidvalidity):
+                return
+            with fsutil.locked(self._lock_s):
                 with self._mem:
-                    uids = self._refresh().uids.tolist()
+                    idx = self._refresh_locked()
+                    uids, uidvalidity = idx.uids.tolist(), idx.uidvalidity
                 self.metas.rewrite_locked(uids, uidvalidity)
-        except OSError as exc:  # a cache: the garbage stays until the next expunge
+        except (OSError, NotFound) as exc:  # a cache: the garbage stays until the next expunge
             log.warning("%s: meta log not rewritten: %s", self.layout.dir, exc)
 
     # -- copying and moving -------------------------------------------------------------------
@@ -1361,7 +1366,6 @@ class Folder:
                 self._write_journal(ops)
                 if expunge_op is not None:
                     self.owner._usage_changed(self.index().total_bytes - before)
-                    self._tidy_meta_log()
         flagged = [u for lo, hi in flag_op["uids"] for u in range(lo, hi + 1)] if flag_op else []
         gone = ([u for lo, hi in expunge_op["uids"] for u in range(lo, hi + 1)]
                 if expunge_op else [])
@@ -1374,6 +1378,7 @@ class Folder:
                            for p in (self.layout.msg_path(u), *self.layout.derived_paths(u)))
             publish(Change(self.owner.domain, self.owner.username, "expunge", self.id,
                            expunge_op["modseq"], tuple(gone)))
+            self._tidy_meta_log()
         return flagged, gone
 
     def move(self, uids: Iterable[int], dest: Folder, *,

@@ -37,10 +37,14 @@ look; `get` reads one record with `os.pread`. A process that only delivers never
 
 Expunged messages' records stay until the garbage outweighs the live records and exceeds
 MIN_GARBAGE; then the file is rewritten (temporary file and rename) with the live records
-only. The check runs at expunge (`Folder.expunge`, under the folder lock it already holds):
-that is when garbage appears, so a folder nobody expunges from never pays for it; the estimate
-is O(1) (record counts, the average record standing for all), and the rewrite copies the live
-records' bytes in the kernel (`copy_file_range`), once per doubling of the garbage.
+only. The check runs after each expunge (`Folder._tidy_meta_log`): that is when garbage
+appears, so a folder nobody expunges from never pays for it, and the expunging process is
+usually one that reads meta anyway (IMAP, webmail), so its map is loaded already. The estimate
+is O(1) (record counts, the average record standing for all) and takes no lock; the rewrite
+takes the folder lock and copies the live records' bytes in the kernel (`copy_file_range`):
+about the size of the live records, once per doubling of the garbage, where compaction of the
+index (which runs every 256 KiB of journal) would pay it far more often or need a scan of its
+own to know.
 
 Open descriptors: a log keeps its file open between uses (an IMAP FETCH reads one record per
 message); at most MAX_OPEN logs per process do, the least recently used letting go.
@@ -392,7 +396,7 @@ class MetaLog:
     # -- rewriting --------------------------------------------------------------------------
     def wants_rewrite(self, live: int, uidvalidity: int) -> bool:
         """Whether expunged messages' records outweigh the `live` ones and exceed MIN_GARBAGE
-        (estimated from record counts). Loads the map if needed (the folder lock held)."""
+        (estimated from record counts). Loads the map if needed; takes no folder lock."""
         with self._mem:
             self._refresh(uidvalidity)
             lines = self._lines
