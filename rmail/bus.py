@@ -9,14 +9,22 @@ millisecond, so a change reaches every subscriber in every process within 100 ms
 process reads its links with `_Lines`, a protocol that handles a message in the read that
 completes it (about 25 us of CPU per message received here, a wake-up from `epoll` included;
 35-40 us through a `StreamReader` and a task). Every committed delivery batch costs one such
-read in the supervisor and one in each other worker.
+read in the supervisor, and one in each other worker where someone follows its user.
 
 What travels:
 
 - ``change``: a store `Change` (delivery, APPEND, flags, expunge, folder list, calendar and
   drive writes). Events stay hints over the durable journals: a subscriber that misses one
   catches up from the index at its next refresh, so a lost message may delay a notification but
-  never loses or reorders data.
+  never loses or reorders data. The supervisor applies every change (its search indexer taps
+  them) but relays one only to the workers that follow its user:
+- ``sub`` / ``unsub``: a user gained a first subscriber in a worker (an IMAP login, a webmail
+  update stream) or lost its last (`EventBus.interest`). Without them every worker woke for
+  every delivery batch of every other worker (about 25 us of CPU each) with nobody to tell.
+  A ``sub`` carries the monotonic time of the subscription (one clock for every process of
+  the machine); the supervisor keeps each user's change lines of the last `REPLAY_SECONDS`
+  and replays those it received since then, so a change that crossed the ``sub`` on its way
+  still reaches the new subscriber (which had subscribed before reading its state).
 - ``fail`` / ``ok``: a failed or successful login from an IP (`Lockout`), so an address locked
   out through one worker is locked out in all; ``rate``: HTTP requests per IP counted in the
   last tenth of a second (the rate limit's buckets drain in every process).
@@ -38,13 +46,14 @@ import logging
 import os
 import socket
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from rmail.auth import passwords
-from rmail.store.events import Change
+from rmail.store.events import Change, Key
 
 if TYPE_CHECKING:
     from rmail.services import Services
@@ -56,6 +65,8 @@ log = logging.getLogger(__name__)
 MAX_LINE = 1 << 20  # a bus message is small; a longer line means a broken peer
 RATE_FLUSH = 0.1  # seconds between rate-limit count broadcasts
 RSS_EVERY = 30.0  # seconds between a worker's memory reports
+REPLAY_SECONDS = 10.0  # how long the supervisor keeps a user's change lines for a late ``sub``
+REPLAY_LINES = 64  # at most this many per user (one wakes a subscriber; it reads the index)
 
 
 def rss_bytes(pid: int | None = None) -> int:
@@ -79,6 +90,22 @@ def _change_message(change: Change) -> dict[str, Any]:
 def _change_of(message: dict[str, Any]) -> Change:
     domain, username, kind, folder_id, modseq, uids = message["c"]
     return Change(domain, username, kind, folder_id, int(modseq), tuple(uids))
+
+
+def _call_on(loop: asyncio.AbstractEventLoop | None, fn: Callable[..., None], *args: Any) -> None:
+    """``fn(*args)`` on ``loop``: at once from its own thread, else handed over (thread-safe,
+    never raises: the store calls it after a commit, and a hint lost is harmless)."""
+    if loop is None or loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        fn(*args)
+    else:
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(fn, *args)
 
 
 class _Peer:
@@ -203,6 +230,9 @@ class BusLink(_Peer):
             self.sock, lambda message, _line: self.apply(message))
         core = self.core
         core.events.forward = self._forward_change
+        core.events.interest = self._forward_interest
+        for key in core.events.followed():  # subscribed before the link: replay what is kept
+            self._forward_interest(key, True, 0.0)
         core.lockout.forward = self._forward_lockout
         core.queue.on_spooled = lambda: self.send({"t": "queue"})
         passwords.forward = self._forward_verified
@@ -231,6 +261,12 @@ class BusLink(_Peer):
     def _forward_change(self, change: Change) -> None:
         self.send(_change_message(change))
 
+    def _forward_interest(self, key: Key, on: bool, since: float) -> None:
+        if on:
+            self.send({"t": "sub", "k": list(key), "s": since})
+        else:
+            self.send({"t": "unsub", "k": list(key)})
+
     def _forward_lockout(self, kind: str, ip: str) -> None:
         self.send({"t": kind, "ip": ip})
 
@@ -239,19 +275,7 @@ class BusLink(_Peer):
 
     def send(self, message: dict[str, Any]) -> None:
         """Thread-safe and never raises (the store calls it after a commit)."""
-        loop = self.loop
-        if loop is None or loop.is_closed():
-            return
-        data = encode(message)
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._write(data)
-        else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._write, data)
+        _call_on(self.loop, self._write, encode(message))
 
     def _write(self, data: bytes) -> None:
         transport = self._transport
@@ -262,6 +286,7 @@ class BusLink(_Peer):
         core = self.core
         object.__setattr__(core, "bus", None)
         core.events.forward = None
+        core.events.interest = None
         core.lockout.forward = None
         core.queue.on_spooled = None
         if passwords.forward == self._forward_verified:
@@ -284,6 +309,11 @@ class BusHub(_Peer):
         self._protocols: dict[int, _Lines] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._ready: dict[int, asyncio.Future[int]] = {}
+        # worker index -> users followed there, each with its count of ``sub`` less ``unsub``
+        # (a count, not a set: a pair that crossed on the way still sums right)
+        self._follows: dict[int, dict[Key, int]] = {}
+        # user -> (monotonic time received, line) of its recent changes, oldest user first
+        self._recent: OrderedDict[Key, deque[tuple[float, bytes]]] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
         core.events.forward = self._forward_change  # changes made by the supervisor itself
         core.lockout.forward = lambda kind, ip: self.broadcast({"t": kind, "ip": ip})
@@ -323,30 +353,68 @@ class BusHub(_Peer):
         if kind == "queue":
             self.core.queue.poke()
             return
+        if kind == "sub" or kind == "unsub":
+            self._follow(index, message, kind == "sub")
+            return
         self.apply(message)
-        self._send_all(line, but=index)
+        if kind == "change":
+            change = message["c"]
+            self._relay_change((str(change[0]), str(change[1])), line, but=index)
+        else:
+            self._send_all(line, but=index)
+
+    def _follow(self, index: int, message: dict[str, Any], on: bool) -> None:
+        """A worker's ``sub`` or ``unsub``; a ``sub`` gets the user's recent changes that
+        arrived here since the subscription was made (they may have crossed it)."""
+        domain, username = message["k"]
+        key = (str(domain), str(username))
+        follows = self._follows.setdefault(index, {})
+        count = follows.get(key, 0) + (1 if on else -1)
+        if count:
+            follows[key] = count
+        else:
+            follows.pop(key, None)
+        if on:
+            since = float(message.get("s", 0.0))
+            writer = self._writers.get(index)
+            if writer is not None and not writer.is_closing():
+                for received, line in self._recent.get(key, ()):
+                    if received >= since:
+                        writer.write(line)
+
+    def _relay_change(self, key: Key, line: bytes, but: int | None = None) -> None:
+        """On the loop: keep the line for a late ``sub`` and send it to the workers (but the
+        one it came from) that follow its user."""
+        now = time.monotonic()
+        recent = self._recent
+        kept = recent.get(key)
+        if kept is None:
+            kept = recent[key] = deque(maxlen=REPLAY_LINES)
+        else:
+            recent.move_to_end(key)
+        kept.append((now, line))
+        while recent:  # forget the users whose last change is older than the replay window
+            oldest = next(iter(recent.values()))
+            if oldest[-1][0] >= now - REPLAY_SECONDS:
+                break
+            recent.popitem(last=False)
+        for index, follows in self._follows.items():
+            if index != but and follows.get(key, 0) > 0:
+                writer = self._writers.get(index)
+                if writer is not None and not writer.is_closing():
+                    writer.write(line)
 
     def _broadcast_rss(self) -> None:
         self._send_all(encode({"t": "rsstable", "r": self.rss}))
 
     def _forward_change(self, change: Change) -> None:
-        self.broadcast(_change_message(change))
+        """A change made by the supervisor itself (from any thread)."""
+        _call_on(self.loop, self._relay_change, (change.domain, change.username),
+                 encode(_change_message(change)))
 
     def broadcast(self, message: dict[str, Any]) -> None:
         """Send to every worker; thread-safe (the supervisor's store publishes from threads)."""
-        data = encode(message)
-        loop = self.loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._send_all(data)
-        else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._send_all, data)
+        _call_on(self.loop, self._send_all, encode(message))
 
     def _send_all(self, data: bytes, but: int | None = None) -> None:
         for index, writer in list(self._writers.items()):
@@ -355,6 +423,7 @@ class BusHub(_Peer):
 
     async def detach(self, index: int) -> None:
         self.rss.pop(str(index), None)
+        self._follows.pop(index, None)
         task = self._tasks.pop(index, None)
         writer = self._writers.pop(index, None)
         protocol = self._protocols.pop(index, None)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from rmail.config import LISTENER_NAMES, Config
@@ -348,6 +349,75 @@ async def test_calendar_contact_and_drive_writes_reach_every_process(
     assert seen["calendar"] == "calendar/default"
     assert seen["contacts"] == "contacts/default"
     assert seen["drive"] == "drive"
+
+
+async def test_changes_reach_only_the_workers_that_follow_their_user(
+        start_workers: StartWorkers) -> None:
+    """The supervisor relays a change only to the workers that announced a subscriber of its
+    user, and replays the user's recent changes to a worker whose ``sub`` crossed them. The
+    test plays a third worker on its own socketpair to the supervisor's hub."""
+    server = await start_workers()
+    hub = server._hub
+    assert hub is not None
+    ours, theirs = socket.socketpair()
+    await hub.attach(99, ours)
+    theirs.settimeout(10)
+    received = b""
+
+    def lines_until(predicate: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+        nonlocal received
+        while True:
+            messages = [orjson.loads(line) for line in received.split(b"\n") if line]
+            if predicate(messages):
+                return messages
+            try:
+                chunk = theirs.recv(65536)
+            except TimeoutError:
+                return messages
+            assert chunk, "the hub closed the link"
+            received += chunk
+
+    def changes(messages: list[dict[str, Any]]) -> list[list[Any]]:
+        return [m["c"] for m in messages if m.get("t") == "change"]
+
+    def deliver(n: int) -> None:
+        with smtplib.SMTP(*server.addresses["smtp"], timeout=60) as smtp:
+            smtp.sendmail("sender@example.org", [USER], message(n))
+
+    try:
+        with server.core.events.subscribe(DOMAIN, "alice") as here:
+            # nobody follows alice in "our" worker: a delivery reaches the supervisor only
+            before = time.monotonic()
+            await asyncio.to_thread(deliver, 1)
+            assert await here.get(timeout=30) is not None
+            theirs.settimeout(0.5)
+            assert changes(await asyncio.to_thread(lines_until, lambda m: False)) == []
+            # a ``sub`` made before that delivery reached the supervisor: replayed
+            theirs.sendall(orjson.dumps({"t": "sub", "k": [DOMAIN, "alice"], "s": before})
+                           + b"\n")
+            theirs.settimeout(10)
+            got = await asyncio.to_thread(lines_until, lambda m: len(changes(m)) >= 1)
+            assert [c[:3] for c in changes(got)] == [[DOMAIN, "alice", "append"]]
+            # following alice now: the next delivery is relayed at once
+            await asyncio.to_thread(deliver, 2)
+            got = await asyncio.to_thread(lines_until, lambda m: len(changes(m)) >= 2)
+            assert [c[2] for c in changes(got)] == ["append", "append"]
+            assert changes(got)[1][5] != changes(got)[0][5]  # the second message's UID
+            # after ``unsub`` nothing more, and a ``sub`` replays nothing from before it
+            theirs.sendall(orjson.dumps({"t": "unsub", "k": [DOMAIN, "alice"]}) + b"\n")
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(deliver, 3)
+            while (change := await here.get(timeout=30)) is not None and \
+                    change.uids == tuple(changes(got)[1][5]):
+                pass  # (the second delivery's change, if still queued here)
+            assert change is not None  # the third: the hub has relayed it (or not) by now
+            theirs.sendall(orjson.dumps({"t": "sub", "k": [DOMAIN, "alice"],
+                                         "s": time.monotonic()}) + b"\n")
+            theirs.settimeout(0.5)
+            assert len(changes(await asyncio.to_thread(lines_until, lambda m: False))) == 2
+    finally:
+        await hub.detach(99)
+        theirs.close()
 
 
 # --- per-IP connection cap ------------------------------------------------------------------

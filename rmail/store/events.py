@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,10 @@ class Change:
 
 
 Listener = Callable[[Change], None]
+Key = tuple[str, str]  # (domain, username)
+# `EventBus.interest`: (key, True, monotonic time of the subscription) when a key gains its
+# first subscriber, (key, False, time) when it loses its last one.
+Interest = Callable[[Key, bool, float], None]
 
 
 class Subscription:
@@ -93,21 +98,42 @@ class EventBus:
         # Process-wide listeners of every user's changes, called from the publishing thread
         # (the search indexer, a server singleton, `rmail.scheduling.indexer`). Must not block.
         self.taps: list[Listener] = []
+        # Set by `rmail.bus` in a worker: called, under this bus's lock (so the calls of one
+        # key keep their order), when a key gains its first subscriber or loses its last.
+        # Must not block.
+        self.interest: Interest | None = None
 
     def subscribe(self, domain: str, username: str, *, maxsize: int = 1000) -> Subscription:
         """Subscribe from a coroutine (the running loop receives the changes)."""
         sub = Subscription(self, (domain, username), asyncio.get_running_loop(), maxsize)
+        since = time.monotonic()  # before it counts: a change from here on must reach it
         with self._lock:
-            self._subs.setdefault(sub.key, set()).add(sub)
+            subs = self._subs.get(sub.key)
+            if subs is None:
+                subs = self._subs[sub.key] = set()
+                self._announce(sub.key, True, since)
+            subs.add(sub)
         return sub
 
     def _remove(self, sub: Subscription) -> None:
         with self._lock:
             subs = self._subs.get(sub.key)
-            if subs:
+            if subs and sub in subs:
                 subs.discard(sub)
                 if not subs:
                     del self._subs[sub.key]
+                    self._announce(sub.key, False, time.monotonic())
+
+    def _announce(self, key: Key, on: bool, when: float) -> None:
+        interest = self.interest
+        if interest is not None:
+            with contextlib.suppress(Exception):  # a hint: never fail a subscriber
+                interest(key, on, when)
+
+    def followed(self) -> list[Key]:
+        """The keys with a subscriber in this process now."""
+        with self._lock:
+            return list(self._subs)
 
     def publish(self, change: Change) -> None:
         """Thread-safe; never blocks and never raises: the store publishes after a commit, so

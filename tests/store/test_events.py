@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 from rmail.store.accounts import Accounts
@@ -40,6 +41,27 @@ async def test_publish_is_per_user() -> None:
     assert await mine.get(timeout=1) == CHANGE
     assert await also_mine.get(timeout=1) == CHANGE
     assert await theirs.get(timeout=0.01) is None
+
+
+async def test_interest_is_announced_at_the_first_and_last_subscriber() -> None:
+    bus = EventBus()
+    said: list[tuple[tuple[str, str], bool, float]] = []
+    bus.interest = lambda key, on, when: said.append((key, on, when))
+    before = time.monotonic()
+    first = bus.subscribe(DOMAIN, USER)
+    second = bus.subscribe(DOMAIN, USER)
+    other = bus.subscribe(DOMAIN, "bob")
+    assert [(key, on) for key, on, _ in said] == [((DOMAIN, USER), True), ((DOMAIN, "bob"), True)]
+    assert before <= said[0][2] <= time.monotonic()  # when it was made: a late relay replays
+    assert set(bus.followed()) == {(DOMAIN, "bob"), (DOMAIN, USER)}
+    first.close()
+    assert len(said) == 2  # alice still has a subscriber
+    second.close()
+    second.close()  # twice: said once
+    other.close()
+    assert [(key, on) for key, on, _ in said[2:]] == [((DOMAIN, USER), False),
+                                                      ((DOMAIN, "bob"), False)]
+    assert bus.followed() == []
 
 
 async def test_overflow_sets_flag_and_keeps_oldest() -> None:
