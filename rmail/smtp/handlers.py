@@ -61,6 +61,11 @@ log = logging.getLogger(__name__)
 
 AUTH_MECHANISMS = ("PLAIN", "LOGIN")
 
+# Senders that passed `split_address` (a pure check, about 5 us per MAIL): mail comes again
+# and again from the same few addresses.
+_GOOD_SENDERS: set[str] = set()
+_GOOD_SENDERS_SIZE = 4096
+
 
 def peer_ip(session: Session) -> str | None:
     peer = session.peer
@@ -160,11 +165,14 @@ class BaseHandler:
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
-        if address != "<>":
+        if address != "<>" and address not in _GOOD_SENDERS:
             try:
                 split_address(address)
             except (InvalidValue, UnsafeName):
                 return str(BAD_SENDER)
+            if len(_GOOD_SENDERS) >= _GOOD_SENDERS_SIZE:
+                _GOOD_SENDERS.clear()
+            _GOOD_SENDERS.add(address)
         envelope.mail_from = address  # "<>" for the null sender: aiosmtpd needs it non-empty
         envelope.mail_options.extend(mail_options)
         return str(SENDER_OK)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from rmail.conntable import Slot
 from rmail.listeners import BACKLOG, SHUTDOWN_GRACE, STARTTLS, ListenerContext
@@ -42,15 +43,18 @@ class SmtpListener:
         self._sessions: dict[RmailSMTP, Slot] = {}
         self.deliveries = 0  # sessions inside `RmailSMTP.delivering`
         self._drained: asyncio.Future[None] | None = None  # set when they are none (a stop)
+        self._settings: dict[str, Any] = {}
 
     # -- sessions ------------------------------------------------------------------------------
     def _protocol(self) -> RmailSMTP:
+        return self.protocol_cls(self.handler, listener=self, **self._settings)
+
+    def _session_settings(self) -> dict[str, Any]:
+        """aiosmtpd's settings of every session of this listener (made once in `start`)."""
         config = self.ctx.config
         starttls = self.ctx.ssl_context if self.ctx.tls_mode == STARTTLS else None
         offers_auth = self.handler.offers_auth
-        return self.protocol_cls(
-            self.handler,
-            listener=self,
+        return dict(
             hostname=config.hostname,
             ident=IDENT,
             data_size_limit=config.max_message_bytes,
@@ -94,6 +98,7 @@ class SmtpListener:
     # -- Listener protocol -----------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._settings = self._session_settings()
         self._server = await loop.create_server(
             self._protocol, sock=self.ctx.sock, ssl=self.ctx.implicit_ssl, backlog=BACKLOG,
             start_serving=False)

@@ -144,6 +144,21 @@ class _Verbs(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._names)
 
+_ENHANCED: dict[str, str] = {}  # reply -> with its enhanced status code (replies repeat)
+_ENHANCED_SIZE = 1024
+
+
+def _enhanced(reply: str) -> str:
+    """`with_enhanced_code`, remembered (a regex match and a format per reply otherwise)."""
+    found = _ENHANCED.get(reply)
+    if found is None:
+        found = with_enhanced_code(reply)
+        if len(_ENHANCED) >= _ENHANCED_SIZE:
+            _ENHANCED.clear()
+        _ENHANCED[reply] = found
+    return found
+
+
 _mail_log = logging.getLogger("mail.log")  # aiosmtpd's logger: one INFO line per command
 _mail_log.setLevel(logging.ERROR)
 _mail_log.addFilter(_LoginDataNoise())
@@ -239,6 +254,49 @@ def _stream_attributes(loop: asyncio.AbstractEventLoop) -> frozenset[str]:
 _TEMPLATES: weakref.WeakKeyDictionary[object, _Template] = weakref.WeakKeyDictionary()
 
 
+_MAIL_USAGE = "MAIL FROM: <address>"
+_RCPT_USAGE = "RCPT TO: <address>"
+
+
+@dataclass(frozen=True, slots=True)
+class _Hello:
+    """An EHLO/LHLO as it went on a first session: the reply's bytes and what it did to the
+    session, replayed on later ones (see `RmailSMTP._extended_hello`)."""
+
+    reply: bytes
+    limits: tuple[tuple[str, int], ...]  # command line limits raised, and by how much
+
+    @classmethod
+    def of(cls, session: RmailSMTP, hostname: str, limits_before: dict[str, int],
+           reply: bytes) -> _Hello | None:
+        """What ``session``'s EHLO did (its limits were ``limits_before``), or None when it
+        did not end as a successful EHLO does."""
+        state = session.session
+        assert state is not None
+        if not reply.startswith(b"250") or state.host_name != hostname \
+                or not state.extended_smtp:
+            return None
+        default = session.command_size_limit
+        raised = tuple((command, limit - limits_before.get(command, default))
+                       for command, limit in session.command_size_limits.items()
+                       if limit != limits_before.get(command, default))
+        return cls(reply, raised)
+
+    def apply(self, session: RmailSMTP, hostname: str) -> None:
+        session._set_rset_state()
+        state = session.session
+        assert state is not None
+        state.extended_smtp = True
+        state.host_name = hostname
+        limits = session.command_size_limits
+        for command, extra in self.limits:
+            limits[command] += extra
+
+
+_HELLOS: dict[tuple[Any, ...], _Hello] = {}
+_HELLOS_SIZE = 64
+
+
 class _DeferredCancel:
     """What a delivering session shows aiosmtpd as its task: a cancel is noted and made
     when the delivery is over (see `RmailSMTP.delivering`)."""
@@ -282,11 +340,9 @@ class RmailSMTP(SMTP):
             if made is not None:
                 _TEMPLATES[listener] = made
         self._smtp_methods = _Verbs(self, table.verbs)  # type: ignore[assignment]
-        mechanisms = {mech: _AuthMechAttr(getattr(self if mine else handler, name), mine)
-                      for mech, name, mine in table.mechanisms}
-        for excluded in kwargs.get("auth_exclude_mechanism") or ():
-            mechanisms.pop(excluded, None)
-        self._auth_methods = mechanisms
+        excluded = kwargs.get("auth_exclude_mechanism") or ()
+        self._auth_methods = {mech: _AuthMechAttr(getattr(self if mine else handler, name), mine)
+                              for mech, name, mine in table.mechanisms if mech not in excluded}
         self.listener = listener
         self._refused = False
         self._plain_replies = False  # inside HELO/EHLO/LHLO: no enhanced codes (RFC 2034 §3)
@@ -298,6 +354,8 @@ class RmailSMTP(SMTP):
     # when the connection is lost, the client half-closes it or a stop closes it. During a
     # delivery that cancel waits for the delivery's end (tests/smtp/test_hangup.py pins it).
     _session_task: asyncio.Task[None] | None
+    _paused: bool  # asyncio's flow control (`FlowControlMixin`), read by `_write`
+    _connection_lost: bool
     _delivering = False
     _cancel_deferred = False
 
@@ -392,25 +450,49 @@ class RmailSMTP(SMTP):
         return super().eof_received()
 
     async def push(self, status: AnyStr) -> None:
-        if isinstance(status, str) and not self._plain_replies:
-            status = with_enhanced_code(status)  # type: ignore[assignment]
-        if self._held is not None:
-            self._held.append(self._encoded(status))
-            return
-        await super().push(status)
-
-    def _encoded(self, status: AnyStr) -> bytes:
-        """A reply line as aiosmtpd's `push` writes it."""
+        """aiosmtpd's `push` (the reply, with its enhanced status code, written and drained),
+        with the drain awaited only when it has something to do: when the transport is
+        paused, closing or lost, or the reader failed (`StreamWriter.drain`'s cases; the
+        attributes are asyncio's, pinned by tests/smtp/test_push.py). aiosmtpd's push awaits
+        two coroutines and formats a debug line per reply: seven replies per message."""
         if isinstance(status, str):
-            return status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii") + b"\r\n"
-        return status + b"\r\n"
+            if not self._plain_replies:
+                status = _enhanced(status)  # type: ignore[assignment]
+            data = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii") + b"\r\n"
+        else:
+            data = status + b"\r\n"
+        if self._held is not None:
+            self._held.append(data)
+            return
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
+        writer = self._writer
+        writer.write(data)
+        if self._paused or self._connection_lost or writer.transport.is_closing() \
+                or self._reader.exception() is not None:
+            await writer.drain()
 
     async def _extended_hello(self, hostname: str) -> None:
         """aiosmtpd's EHLO (or LHLO) with its reply lines sent in one write: aiosmtpd pushes
         each capability line on its own (a ``send`` and a drain each, six here), paid by every
         transaction of a client that connects per message (``smtp-source -L``, an MTA's LMTP
         client without connection caching): 20-30 us of server CPU per connection. The bytes
-        on the wire are the same."""
+        on the wire are the same.
+
+        The reply and what the command does to the session (a new envelope, the extended
+        flag, the HELO name, aiosmtpd's longer MAIL line limit) are the same for every
+        session of one listener whose handler offers no AUTH (MX, LMTP), so after the first
+        they are replayed from `_Hello` (aiosmtpd's EHLO and the handler's hook cost a fifth
+        of a delivering worker's per-connection work). tests/smtp/test_hello.py compares a
+        replayed session with one that ran the whole command."""
+        key = self._hello_key() if hostname else None
+        replay = _HELLOS.get(key) if key is not None else None
+        if replay is not None:
+            replay.apply(self, hostname)
+            await self._write(replay.reply)
+            return
+        limits = dict(self.command_size_limits)
         self._plain_replies = True
         self._held = []
         try:
@@ -419,8 +501,25 @@ class RmailSMTP(SMTP):
         finally:
             self._held = None
             self._plain_replies = False
+        if key is not None and lines:
+            made = _Hello.of(self, hostname, limits, b"".join(lines))
+            if made is not None:
+                if len(_HELLOS) >= _HELLOS_SIZE:
+                    _HELLOS.clear()
+                _HELLOS[key] = made
         if lines:
-            await super().push(b"".join(lines)[:-2])
+            await self._write(b"".join(lines))
+
+    def _hello_key(self) -> tuple[Any, ...] | None:
+        """What an EHLO reply depends on, or None when it may differ per client (a handler
+        that offers AUTH decides by TLS and address)."""
+        handler = self.event_handler
+        if getattr(handler, "offers_auth", True):
+            return None
+        return (type(self), type(handler), self.hostname, self.data_size_limit,
+                self._decode_data, self.enable_SMTPUTF8, self.tls_context is not None,
+                self._tls_protocol is not None, self._auth_require_tls, self._ehlo_hook_ver,
+                tuple(sorted(self._auth_methods)), hasattr(self, "ehlo_hook"))
 
     @syntax("HELO hostname")
     async def smtp_HELO(self, hostname: str) -> None:
@@ -434,11 +533,114 @@ class RmailSMTP(SMTP):
     async def smtp_EHLO(self, hostname: str) -> None:
         await self._extended_hello(hostname)
 
+    # MAIL, RCPT and DATA: aiosmtpd's checks, in its order, with its replies and hooks, made
+    # with plain calls where aiosmtpd awaits a helper coroutine for each (the HELO and AUTH
+    # checks, the hook call): these three commands carry every message. tests/smtp
+    # (test_malformed, test_limits, test_mx) hold their replies to aiosmtpd's.
+    def _refusal(self, command: str) -> str | None:
+        """Why ``command`` may not come now: no HELO yet, or AUTH required."""
+        session = self.session
+        assert session is not None
+        if not session.host_name:
+            return "503 Error: send HELO first"
+        if self._auth_required and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        return None
+
+    def _syntax_error(self, usage: str) -> str:
+        assert self.session is not None
+        if self.session.extended_smtp:
+            return f"501 Syntax: {usage} [SP <mail-parameters>]"
+        return f"501 Syntax: {usage}"
+
+    def _path(self, keyword: str, arg: str | None, usage: str) -> tuple[str, list[str]] | str:
+        """The address and parameters of MAIL FROM:/RCPT TO: ``arg``, or the error reply."""
+        assert self.session is not None
+        extended = self.session.extended_smtp
+        syntax_error = self._syntax_error(usage)
+        if arg is None:
+            return syntax_error
+        rest = self._strip_command_keyword(keyword, arg)
+        if rest is None:
+            return syntax_error
+        address, params = self._getaddr(rest)
+        if address is None:
+            return "553 5.1.3 Error: malformed address"
+        if not address or (params and not extended):
+            return syntax_error
+        return address, (params or "").upper().split()
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        await self.push(self._refusal("MAIL") or await self._mail(arg))
+
+    async def _mail(self, arg: str | None) -> str:
+        envelope = self.envelope
+        assert envelope is not None
+        parsed = self._path("FROM:", arg, _MAIL_USAGE)
+        if isinstance(parsed, str):
+            return parsed
+        if envelope.mail_from:
+            return "503 Error: nested MAIL command"
+        address, options = parsed
+        params = self._getparams(options)
+        if params is None:
+            return self._syntax_error(_MAIL_USAGE)
+        if not self._decode_data and params.pop("BODY", "7BIT") not in ("7BIT", "8BITMIME"):
+            return "501 Error: BODY can only be one of 7BIT, 8BITMIME"
+        smtputf8 = params.pop("SMTPUTF8", False)
+        if not isinstance(smtputf8, bool):
+            return "501 Error: SMTPUTF8 takes no arguments"
+        if smtputf8 and not self.enable_SMTPUTF8:
+            return "501 Error: SMTPUTF8 disabled"
+        envelope.smtp_utf8 = smtputf8
+        size = params.pop("SIZE", None)
+        if size:
+            if isinstance(size, bool) or not size.isdigit():
+                return self._syntax_error(_MAIL_USAGE)
+            if self.data_size_limit and int(size) > self.data_size_limit:
+                return "552 Error: message size exceeds fixed maximum message size"
+        if params:
+            return "555 MAIL FROM parameters not recognized or not implemented"
+        hook = self._handle_hooks.get("MAIL")
+        if hook is None:
+            envelope.mail_from = address
+            envelope.mail_options.extend(options)
+            return "250 OK"
+        return await hook(self, self.session, envelope, address, options)  # type: ignore[no-any-return]
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        await self.push(self._refusal("RCPT") or await self._rcpt(arg))
+
+    async def _rcpt(self, arg: str | None) -> str:
+        envelope = self.envelope
+        assert envelope is not None
+        if not envelope.mail_from:
+            return "503 Error: need MAIL command"
+        parsed = self._path("TO:", arg, _RCPT_USAGE)
+        if isinstance(parsed, str):
+            return parsed
+        address, options = parsed
+        params = self._getparams(options)
+        if params is None:
+            return self._syntax_error(_RCPT_USAGE)
+        if params:
+            return "555 RCPT TO parameters not recognized or not implemented"
+        hook = self._handle_hooks.get("RCPT")
+        if hook is None:
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(options)
+            return "250 OK"
+        return await hook(self, self.session, envelope, address, options)  # type: ignore[no-any-return]
+
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA (same checks, replies and handler hook), with the body read in
         blocks by `rmail.smtp.dataread` instead of a line at a time."""
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+        refusal = self._refusal("DATA")
+        if refusal is not None:
+            await self.push(refusal)
             return
         assert self.envelope is not None
         if not self.envelope.rcpt_tos:

@@ -36,3 +36,19 @@ async def make_env(tmp_path: Path) -> AsyncIterator[MakeEnv]:
 @pytest.fixture
 async def env(make_env: MakeEnv) -> MailEnv:
     return await make_env()
+
+
+class BareListener:
+    """What a session asks of its listener (`rmail.smtp.listener.SmtpListener`), for tests
+    that serve `RmailSMTP` sessions on a socket of their own."""
+
+    deliveries = 0
+
+    def admit(self, session: Any, transport: Any) -> bool:
+        return True
+
+    def release(self, session: Any) -> None:
+        pass
+
+    def delivery_done(self) -> None:
+        pass

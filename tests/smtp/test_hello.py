@@ -4,13 +4,17 @@ wire are what is checked."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
 import pytest
 
+from rmail.smtp import protocol
+from rmail.smtp.handlers import MxHandler, SubmissionHandler
+from rmail.smtp.protocol import RmailLMTP, RmailSMTP
 from tests.mailenv import MailEnv, body_of, in_thread, message
-from tests.smtp.conftest import MakeEnv
+from tests.smtp.conftest import BareListener, MakeEnv
 
 CAPABILITIES = [b"250-mx.example.com", b"250-SIZE", b"250-8BITMIME", b"250-SMTPUTF8",
                 b"250-PIPELINING", b"250 ENHANCEDSTATUSCODES"]
@@ -146,3 +150,54 @@ async def test_idle_session_closed_after_timeout(make_env: MakeEnv) -> None:
     assert active >= 5 and set(replies) == {b"250 2.0.0 OK\r\n"}
     assert rest == b""
     assert idle >= 1.5  # closed for idleness, not at a deadline set when it connected
+
+
+@pytest.mark.parametrize("cls", [RmailSMTP, RmailLMTP])
+async def test_a_replayed_hello_leaves_the_session_as_a_whole_one(cls: type[RmailSMTP]) -> None:
+    """The first EHLO/LHLO of a listener runs aiosmtpd's command and the handler's hook; later
+    ones replay its reply and its effects on the session. Both must leave the same session
+    state and send the same bytes (an aiosmtpd that changed what EHLO does fails here)."""
+    protocol._HELLOS.clear()
+    handler = MxHandler.__new__(MxHandler)
+    listener = BareListener()
+    sessions: list[RmailSMTP] = []
+
+    def make() -> RmailSMTP:
+        sessions.append(cls(handler, listener=listener,  # type: ignore[arg-type]
+                            hostname="mx.example.com", data_size_limit=1000,
+                            enable_SMTPUTF8=True))
+        return sessions[-1]
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(make, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    verb = b"LHLO" if cls is RmailLMTP else b"EHLO"
+    replies = []
+    for name in (b"one.example.net", b"two.example.net"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reader.readuntil(b"\r\n")
+        writer.write(verb + b" " + name + b"\r\n")
+        replies.append(await reader.readuntil(b"ENHANCEDSTATUSCODES\r\n"))
+        writer.write(b"MAIL FROM:<a@example.net> SIZE=10\r\n")
+        replies.append(await reader.readuntil(b"\r\n"))
+        writer.close()
+    server.close()
+    await server.wait_closed()
+    assert len(protocol._HELLOS) == 1  # the second session was replayed
+    assert replies[0] == replies[2] and replies[1] == replies[3]
+    assert replies[1].startswith(b"250 ")
+    first, second = sessions
+    assert first.session is not None and second.session is not None
+    assert (first.session.host_name, second.session.host_name) == \
+        ("one.example.net", "two.example.net")
+    assert first.session.extended_smtp is second.session.extended_smtp is True
+    assert dict(first.command_size_limits) == dict(second.command_size_limits)
+    assert vars(first.envelope) == vars(second.envelope)
+
+
+async def test_no_hello_replay_for_a_handler_offering_auth() -> None:
+    """Submission decides AUTH per client (TLS, trusted network): never replayed."""
+    handler = SubmissionHandler.__new__(SubmissionHandler)
+    session = RmailSMTP(handler, listener=BareListener(),  # type: ignore[arg-type]
+                        hostname="mx.example.com")
+    assert session._hello_key() is None
