@@ -33,7 +33,9 @@ notice a rewrite by the inode.
 Records are 1-3 KB and a folder may hold 100,000 messages, so the records are not kept in
 memory: only uid -> (offset, length), in three arrays (about 20 bytes a message) plus a small
 dict for records appended out of UID order, built by scanning what was appended since the last
-look; `get` reads one record with `os.pread`. A process that only delivers never builds it.
+look; `get` reads one record with `os.pread` (6 us). A process that only delivers never
+builds it; the first read in a process scans the file once (100,000 records of 1.5 KB, 152 MB:
+0.4 s at load 11 on the test VM), every later look only what was appended since.
 
 Expunged messages' records stay until the garbage outweighs the live records and exceeds
 MIN_GARBAGE; then the file is rewritten (temporary file and rename) with the live records
