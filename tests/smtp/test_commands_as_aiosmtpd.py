@@ -57,9 +57,16 @@ SCRIPT = [
     b"RCPT TO:<b@example.com> X=", b"RCPT to:<b@example.com>", b"RCPT TO:<postmaster>",
     b"DATA now", b"DATA",
 ]
+# What aiosmtpd's command loop itself refuses, before any command method runs.
+LOOP_SCRIPT = [
+    b"", b"   ", b"\xff\xfeHELO x", b"EHLO client.example.net", b"NOOP \xc3\xa9t\xc3\xa9",
+    b"HELP", b"HELP MAIL", b"VRFY <b@example.com>", b"MAIL FROM:<" + b"a" * 600 + b"@x.net>",
+    b"X" * 2000, b"NOOP", b"FROB", b"frob", b"RSET", b"XYZZY 1", b"FOO", b"NOOP",
+    b"BAR", b"NOOP",
+]
 
 
-async def replies(session_factory: Any) -> list[bytes]:
+async def replies(session_factory: Any, script: list[bytes] = SCRIPT) -> list[bytes]:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(session_factory, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -67,11 +74,15 @@ async def replies(session_factory: Any) -> list[bytes]:
     got = []
     try:
         await reader.readuntil(b"\r\n")  # the greeting (hostnames differ)
-        for line in SCRIPT:
+        for line in script:
             writer.write(line + b"\r\n")
             reply = b""
             while not re.search(rb"(^|\n)\d{3} [^\n]*\r\n$", reply):
-                reply += await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)
+                try:
+                    reply += await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)
+                except asyncio.IncompleteReadError as closed:
+                    got.append(closed.partial + b"<closed>")
+                    return got
             got.append(_ENHANCED.sub(rb"\1", reply))
             if reply.startswith(b"354"):
                 writer.write(b"Subject: x\r\n\r\n.dot\r\n.\r\n")
@@ -95,3 +106,17 @@ async def test_mail_rcpt_data_replies_are_aiosmtpds(ours: type[RmailSMTP],
                                       **settings))
     assert mine == theirs
     assert sum(r.startswith(b"250 recipient") for r in mine) >= 2  # the script got through
+
+
+@pytest.mark.parametrize(("ours", "base"), [(RmailSMTP, SMTP), (RmailLMTP, LMTP)])
+async def test_command_loop_refusals_are_aiosmtpds(ours: type[RmailSMTP],
+                                                  base: type[SMTP]) -> None:
+    """Empty and undecodable lines, over-long lines, unknown commands until the fifth ends
+    the session: rmail's loop answers as aiosmtpd's."""
+    handler = Recorder()
+    settings = {"hostname": "mx.example.com", "enable_SMTPUTF8": False}
+    theirs = await replies(lambda: base(handler, **settings), LOOP_SCRIPT)
+    mine = await replies(lambda: ours(handler, listener=BareListener(),  # type: ignore[arg-type]
+                                      **settings), LOOP_SCRIPT)
+    assert mine == theirs
+    assert theirs[-1].endswith(b"<closed>")  # the script reached the bogus-command limit
