@@ -420,6 +420,25 @@ async def test_changes_reach_only_the_workers_that_follow_their_user(
         theirs.close()
 
 
+async def test_changes_nobody_follows_still_reach_the_supervisors_indexer(
+        start_workers: StartWorkers) -> None:
+    """With no subscriber anywhere a worker sends its change lines with its next periodic
+    flush instead of at once; the supervisor's search indexer still hears every delivery."""
+    server = await start_workers()
+    assert server.core.events.followed() == []
+    indexer = server.core.indexer
+    before = indexer.indexed
+
+    def deliver() -> None:
+        for n in range(6):  # new connections: the kernel spreads them over both workers
+            with smtplib.SMTP(*server.addresses["smtp"], timeout=60) as smtp:
+                smtp.sendmail("sender@example.org", [USER], message(n, "unwatched"))
+
+    await asyncio.to_thread(deliver)
+    assert await wait_for(lambda: indexer.indexed - before >= 6, timeout=30), \
+        indexer.indexed - before
+
+
 # --- per-IP connection cap ------------------------------------------------------------------
 
 
