@@ -502,7 +502,8 @@ def _documents(folder: Folder, uids: list[int], ids: _FolderIds) -> list[_Doc]:
     """The documents of the messages `uids` that still exist. The records are read in one
     look at the folder's index (one `stat`, not one per message), and the message file is
     opened by its string path: per message this costs the meta and message reads, the text
-    extraction and little else."""
+    extraction and little else; the message file is read with three system calls
+    (`fsutil.read_file`)."""
     records = folder.read_index(lambda idx: [idx.record(uid) for uid in uids])
     msg_file = folder.layout.msg_file
     docs = []
@@ -512,8 +513,7 @@ def _documents(folder: Folder, uids: list[int], ids: _FolderIds) -> list[_Doc]:
         uid = rec.uid
         try:
             meta = folder.meta(uid)
-            with open(msg_file(uid), "rb") as f:
-                raw = f.read()
+            raw = fsutil.read_file(msg_file(uid), rec.size)
         except (FileNotFoundError, NotFound, CorruptStore):
             continue  # expunged meanwhile, or unreadable: `rmail check` reports it
         text = index_text(raw, meta)

@@ -350,3 +350,16 @@ def test_start_writeback_keeps_the_bytes_and_reports_a_bad_descriptor(tmp_path: 
     with pytest.raises(OSError) as caught:
         fsutil.start_writeback(-1)  # not a descriptor: EBADF is an error, not silence
     assert caught.value.errno == errno.EBADF
+
+
+@pytest.mark.parametrize("length", [0, 1, 4096, 3 * 1024 * 1024 + 7])
+@pytest.mark.parametrize("hint", ["exact", "smaller", "larger"])
+def test_read_file_reads_the_whole_file_whatever_the_size_hint(tmp_path: Path, length: int,
+                                                                hint: str) -> None:
+    path = tmp_path / "message.eml"
+    data = os.urandom(length)
+    path.write_bytes(data)
+    size = {"exact": length, "smaller": max(0, length // 3 - 1), "larger": length + 100}[hint]
+    assert fsutil.read_file(str(path), size) == data
+    with pytest.raises(FileNotFoundError):
+        fsutil.read_file(str(tmp_path / "gone.eml"), size)
