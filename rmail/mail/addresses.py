@@ -88,14 +88,16 @@ def _phrase(tokens: list[Token]) -> str:
     return "".join(words)
 
 
-# The shapes nearly every From/To takes, `local@host` and `Name Words <local@host>` or
-# `"Quoted Name" <local@host>` (dot-atoms, no comments, routes, groups or escapes), read with
-# one match instead of the tokenizer: parsing a delivery's envelope was a third of its parse.
+# The shapes nearly every From/To takes, `local@host`, `<local@host>` (what many programs
+# and MTAs write) and `Name Words <local@host>` or `"Quoted Name" <local@host>` (dot-atoms,
+# no comments, routes, groups or escapes), read with one match instead of the tokenizer:
+# parsing a delivery's envelope was a third of its parse (`<local@host>` alone: 61 -> 43 us
+# per 4 KB delivery's parse).
 # Anything else takes the full grammar; both give the same result (tests/mail).
 _ATOM_RE = r"[^ \t\r\n\"\[\]<>@,;:.()\\]+"
 _DOT_ATOM_RE = rf"{_ATOM_RE}(?:\.{_ATOM_RE})*"
 _SIMPLE = re.compile(
-    rf"[ \t]*(?:(?:(?P<name>{_ATOM_RE}(?:[ \t]+{_ATOM_RE})*)|\"(?P<quoted>[^\"\\\r\n]*)\")"
+    rf"[ \t]*(?:(?:(?P<name>{_ATOM_RE}(?:[ \t]+{_ATOM_RE})*)|\"(?P<quoted>[^\"\\\r\n]*)\")?"
     rf"[ \t]*<(?P<local>{_DOT_ATOM_RE})@(?P<host>{_DOT_ATOM_RE})>"
     rf"|(?P<bare_local>{_DOT_ATOM_RE})@(?P<bare_host>{_DOT_ATOM_RE}))[ \t]*")
 

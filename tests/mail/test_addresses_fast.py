@@ -42,12 +42,16 @@ def test_shapes_that_take_the_quick_path() -> None:
         items = []
         for _ in range(rng.randint(1, 3)):
             name, addr = rng.choice(names), rng.choice(addrs)
-            items.append(f"{name} <{addr}>" if name else addr)
+            items.append(f"{name} <{addr}>" if name else rng.choice([addr, f"<{addr}>"]))
         value = rng.choice([", ", ",", " ,  "]).join(items)
         same(value)
         quick += _simple_addresses(value) is not None
     assert quick > 250  # the shapes above are what the quick path is for
     assert _simple_addresses("Alice Example <alice@example.com>") == [
         ["Alice Example", None, "alice", "example.com"]]
+    assert _simple_addresses(" <bench@example.com> ") == [[None, None, "bench", "example.com"]]
+    assert _simple_addresses("<a@b>, Bob <c@d>") == [[None, None, "a", "b"],
+                                                      ["Bob", None, "c", "d"]]
+    assert _simple_addresses("<@route:a@b>") is None
     assert _simple_addresses("undisclosed-recipients:;") is None
     assert _simple_addresses("a@b (comment)") is None
