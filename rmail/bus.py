@@ -75,7 +75,9 @@ MAX_LINE = 1 << 20  # a bus message is small; a longer line means a broken peer
 RATE_FLUSH = 0.1  # seconds between rate-limit count broadcasts
 RSS_EVERY = 30.0  # seconds between a worker's memory reports
 REPLAY_SECONDS = 10.0  # how long the supervisor keeps a user's change lines for a late ``sub``
-REPLAY_LINES = 64  # at most this many per user (one wakes a subscriber; it reads the index)
+REPLAY_LINES = 16  # at most this many per user (one wakes a subscriber; it reads the index)
+REPLAY_USERS = 4096  # and of this many users (a few MB at worst; one delivery to a list of
+# ten thousand keeps the last 4096 recipients' lines, enough for the transit of a ``sub``)
 
 
 def rss_bytes(pid: int | None = None) -> int:
@@ -465,7 +467,7 @@ class BusHub(_Peer):
         kept.append((now, line))
         while recent:  # forget the users whose last change is older than the replay window
             oldest = next(iter(recent.values()))
-            if oldest[-1][0] >= now - REPLAY_SECONDS:
+            if oldest[-1][0] >= now - REPLAY_SECONDS and len(recent) <= REPLAY_USERS:
                 break
             recent.popitem(last=False)
         for index, follows in self._follows.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import imaplib
 import os
@@ -417,6 +418,37 @@ async def test_changes_reach_only_the_workers_that_follow_their_user(
             assert len(changes(await asyncio.to_thread(lines_until, lambda m: False))) == 2
     finally:
         await hub.detach(99)
+        theirs.close()
+
+
+async def test_the_hubs_replay_memory_is_bounded(start_workers: StartWorkers,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lines kept for a late ``sub`` are capped per user and in users (oldest go)."""
+    from rmail import bus
+
+    monkeypatch.setattr(bus, "REPLAY_USERS", 2)
+    server = await start_workers()
+    hub = server._hub
+    assert hub is not None
+    for user in ("u1", "u2", "u3"):
+        for n in range(bus.REPLAY_LINES + 5):
+            hub._relay_change((DOMAIN, user), bus.encode(
+                {"t": "change", "c": [DOMAIN, user, "append", "f", n + 1, [n + 1]]}))
+    ours, theirs = socket.socketpair()
+    await hub.attach(98, ours)
+    try:
+        for user in ("u1", "u2", "u3"):
+            theirs.sendall(orjson.dumps({"t": "sub", "k": [DOMAIN, user], "s": 0.0}) + b"\n")
+        theirs.settimeout(0.5)
+        received = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := await asyncio.to_thread(theirs.recv, 1 << 20):
+                received += chunk
+        replayed = Counter(m["c"][1] for m in map(orjson.loads, received.splitlines())
+                           if m.get("t") == "change")
+        assert replayed == {"u2": bus.REPLAY_LINES, "u3": bus.REPLAY_LINES}
+    finally:
+        await hub.detach(98)
         theirs.close()
 
 
