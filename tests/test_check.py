@@ -115,12 +115,14 @@ def test_garbled_meta_log_is_found_and_repaired(tmp_path: Path, folder: Folder) 
     lines[4] = b"4 {not json" + b"\n"  # UID 4's record garbled behind its uid
     lines.insert(5, b"99 {}\n")  # a record of a UID the folder never had
     log.write_bytes(b"".join(lines) + b"5 {\"tor")  # and a torn last line
+    leftover = log.with_name(f".{log.name}.123.456.tmp")  # a rewrite cut short by a crash
+    leftover.write_bytes(b"half")
     report = check_store(tmp_path, deep=True)
     text = "\n".join(report.lines)
     for what in ("torn last line", "1 unreadable line", "never had", "unreadable record",
                  "meta of 1 message(s) missing (UIDs 2)"):
         assert what in text, text
-    assert report.problems == 2 and report.repaired == 2
+    assert report.problems == 3 and report.repaired == 3 and not leftover.exists()
     again = reopen(tmp_path)
     assert [again.meta(u)["summary"]["subject"] for u in range(1, 6)] == [
         "m0", "m1", "m2", "m3", "m4"]

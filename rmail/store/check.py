@@ -292,6 +292,10 @@ def _check_meta(folder: Folder, idx: FolderIndex, report: CheckReport, repair: b
             report.found(path, "meta of a message not in the index; removed" if uid not in live
                          else "meta file unreadable; removed", fixed=repair)
     log = folder.layout.meta_log
+    for tmp in sorted(log.parent.glob(f".{log.name}.*.tmp")):  # a rewrite cut short
+        if repair:
+            tmp.unlink(missing_ok=True)
+        report.found(tmp, "leftover of an interrupted meta log rewrite; removed", fixed=repair)
     found = folder.metas.inspect(idx.uidvalidity, idx.uids, idx.uidnext, deep=deep)
     problems = []
     if found.foreign:
