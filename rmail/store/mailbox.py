@@ -924,11 +924,15 @@ class Folder:
                     return doc
         return orjson.loads(self.rebuild_meta(uid))
 
-    def meta_bytes(self, uid: int) -> bytes | None:
+    def meta_bytes(self, uid: int, *, live: bool = True) -> bytes | None:
         """The recorded meta JSON of `uid` (not parsed), or None: the log's record, else the
-        per-message file of an older store."""
+        per-message file of an older store. NotFound for a message not in the index (the log
+        keeps expunged messages' records for a while), unless `live` is False."""
         with self._mem:
-            uidvalidity = self._refresh().uidvalidity
+            idx = self._refresh()
+            uidvalidity = idx.uidvalidity
+            if live and idx.position(uid) is None:
+                raise NotFound(f"no message with UID {uid} in {self.name!r}")
         data = self.metas.get(uid, uidvalidity)
         if data:
             return data
@@ -1324,7 +1328,7 @@ class Folder:
                 os.link(self.layout.msg_path(r.uid), staged)
                 meta = None
                 with contextlib.suppress(OSError):
-                    meta = self.meta_bytes(r.uid)
+                    meta = self.meta_bytes(r.uid, live=False)
                 pending.append(groupcommit.Pending(staged, meta, r.flags, r.size,
                                                    r.internaldate, durable=True,
                                                    wire=wires.get(r.uid)))

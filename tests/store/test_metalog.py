@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from rmail.store import metalog
+from rmail.store.errors import NotFound
 from rmail.store.mailbox import REAPER, Folder, MailStore
 from rmail.store.metalog import MetaLog, header_line
 from tests.store.conftest import DOMAIN, USER, message, reopen
@@ -126,6 +127,8 @@ def test_rewrite_waits_for_the_minimum_of_garbage(inbox: Folder) -> None:
     inbox.expunge(range(1, 20))
     assert os.stat(inbox.layout.meta_log).st_ino == ino  # a few KB: not worth a rewrite
     assert inbox.meta(20)["summary"]["subject"] == "message 20"
+    with pytest.raises(NotFound):  # its record is still in the log, but the message is gone
+        inbox.meta(3)
 
 
 def test_uidvalidity_change_starts_the_log_again(tmp_path: Path) -> None:
