@@ -600,7 +600,8 @@ class Delivery:
         base = (received or b"") + raw
         sender = trace.envelope_sender(mail_from)
         result = await self._deliver(base, sender, rcpts)
-        await self._settle(base, sender, result, single_reply)
+        if result.failed_targets or not all(o.ok for o in result.outcomes.values()):
+            await self._settle(base, sender, result, single_reply)
         return DeliveryReport(tuple(result.outcomes[r] for r in rcpts))
 
     async def submit(self, raw: bytes, *, principal: Principal, mail_from: str,

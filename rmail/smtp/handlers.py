@@ -21,7 +21,8 @@ import base64
 import binascii
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiosmtpd.smtp import MISSING, AuthResult, Envelope, Session
 
@@ -60,6 +61,7 @@ __all__ = ["BaseHandler", "LmtpHandler", "MxHandler", "SubmissionHandler"]
 log = logging.getLogger(__name__)
 
 AUTH_MECHANISMS = ("PLAIN", "LOGIN")
+T = TypeVar("T")
 
 # Senders that passed `split_address` (a pure check, about 5 us per MAIL): mail comes again
 # and again from the same few addresses.
@@ -136,11 +138,11 @@ class BaseHandler:
         return self.config.smtp.auth_without_tls_trusted and \
             self.services.lockout.is_trusted(peer_ip(session))
 
-    async def run_delivery(self, server: SMTP, coro: Any) -> Any:
+    def run_delivery(self, server: SMTP, coro: Awaitable[T]) -> Awaitable[T]:
         """Run a delivery to its end even if the client goes away meanwhile (the store work
         is committed as a unit, and a stop waits for it)."""
         assert isinstance(server, RmailSMTP)
-        return await server.delivering(coro)
+        return server.delivering(coro)
 
     # -- hooks -----------------------------------------------------------------------------------
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,

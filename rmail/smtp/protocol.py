@@ -578,8 +578,9 @@ class RmailSMTP(SMTP):
     async def _write(self, data: bytes) -> None:
         writer = self._writer
         writer.write(data)
-        if self._paused or self._connection_lost or writer.transport.is_closing() \
-                or self._reader.exception() is not None:
+        # The reader fails only in `connection_lost` (asyncio sets ``_connection_lost`` there
+        # too), and aiosmtpd's ``transport`` is None only after it.
+        if self._paused or self._connection_lost or self.transport.is_closing():  # type: ignore[union-attr]
             await writer.drain()
 
     async def _extended_hello(self, hostname: str) -> None:
