@@ -135,6 +135,20 @@ def read_from(fd: int, offset: int) -> bytes:
         offset += len(chunk)
 
 
+def open_inode(path: str, ino: int) -> int:
+    """A read-write descriptor of `path` if it still is inode `ino`, else -1 (missing, or
+    replaced by a rename since it was stat'ed): how the append-only caches (header cache, meta
+    log) reopen the file whose inode their in-memory copy describes."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return -1
+    if os.fstat(fd).st_ino != ino:
+        os.close(fd)
+        return -1
+    return fd
+
+
 def read_file(path: str | os.PathLike[str], size: int) -> bytes:
     """The whole of a regular file whose size is about ``size`` bytes: open, read and close,
     three system calls (Python's `open` adds a `fstat`, an `ioctl`, two `lseek`s and a read at

@@ -177,12 +177,8 @@ class MetaLog:
         if self._fd >= 0 and self._fd_ino == ino:
             return self._fd
         self._close()
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return -1
-        if os.fstat(fd).st_ino != ino:
-            os.close(fd)
+        fd = fsutil.open_inode(self.path, ino)
+        if fd < 0:
             return -1
         self._fd, self._fd_ino = fd, ino
         _OPEN.add(self)
