@@ -28,10 +28,8 @@ import logging
 import os
 import queue
 import re
-import resource
 import threading
 import time
-import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -64,6 +62,7 @@ from rmail.store.folders import (
 from rmail.store.groupcommit import AppendResult
 from rmail.store.headercache import HeaderCache
 from rmail.store.headercache import Record as HeaderRecord
+from rmail.store.heldfiles import HeldFiles
 from rmail.store.journal import (
     DELETED,
     SEEN,
@@ -145,51 +144,12 @@ REAPER = _Reaper()
 _GENERATION = re.compile(rb'"generation": ?(\d+)')
 
 
-class _PinnedFolders:
-    """The folders of this process that hold their snapshot and journal open (`Folder._pin`),
-    at most MAX_PINNED: past that the least recently pinned lets go (its next commit reads the
-    generation again and pins anew), so thousands of folders cannot exhaust the descriptors."""
-
-    MAX_PINNED = 256
-
-    def __init__(self) -> None:
-        # Three descriptors per pinned folder (snapshot, journal, header cache): with the usual
-        # soft limit of 1,024 descriptors a process keeps a sixteenth of them for pins (64
-        # folders), so connections never run out because folders hold files.
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        if 0 < soft != resource.RLIM_INFINITY:
-            self.MAX_PINNED = max(8, min(self.MAX_PINNED, soft // 16))
-        self._lock = threading.Lock()
-        # id -> folder, oldest first; weak, so a folder nobody uses any more is collected
-        # (and its `__del__` closes the descriptors)
-        self._order: dict[int, weakref.ref[Folder]] = {}
-
-    def add(self, folder: Folder) -> None:
-        with self._lock:
-            self._order.pop(id(folder), None)
-            self._order[id(folder)] = weakref.ref(folder)
-            over = len(self._order) - self.MAX_PINNED
-            victims = list(self._order.items())[:over] if over > 0 else []
-        for key, ref in victims:
-            victim = ref()
-            # never wait for another folder's lock while holding ours: a busy one stays
-            if victim is None:
-                with self._lock:
-                    if self._order.get(key) is ref:
-                        del self._order[key]
-            elif victim is not folder and victim._mem.acquire(blocking=False):
-                try:
-                    victim._unpin()
-                finally:
-                    victim._mem.release()
-
-    def discard(self, folder: Folder) -> None:
-        with self._lock:
-            self._order.pop(id(folder), None)
-
-
-_PINNED = _PinnedFolders()
-
+# Folders holding their snapshot and journal open (`Folder._pin`); past the cap the least
+# recently pinned lets go (its next commit reads the generation again and pins anew). Three
+# descriptors per pinned folder (snapshot, journal, header cache): with the usual soft limit
+# of 1,024 a process keeps a sixteenth of them for pins (64 folders).
+_PINNED: HeldFiles[Folder] = HeldFiles(lambda folder: folder._unpin(), most=256, share=16,
+                                       least=8)
 
 
 class MailStore:
@@ -757,7 +717,7 @@ class Folder:
 
     def __del__(self) -> None:
         # No lock may be taken here: a garbage collection can run this inside
-        # `_PinnedFolders.add`, on the thread that holds the registry's lock (a deadlock seen
+        # `HeldFiles.add`, on the thread that holds the registry's lock (a deadlock seen
         # in the suite). The registry drops the dead weak reference itself; the header cache
         # lets go without waiting (`HeaderCache.hold`).
         pins, self._pins = self._pins, None

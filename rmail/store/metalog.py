@@ -49,16 +49,15 @@ index (which runs every 256 KiB of journal) would pay it far more often or need 
 own to know.
 
 Open descriptors: a log keeps its file open between uses (an IMAP FETCH reads one record per
-message); at most MAX_OPEN logs per process do, the least recently used letting go.
+message); at most a few dozen logs per process do (`rmail.store.heldfiles`), the least
+recently used letting go.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import threading
-import weakref
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -68,6 +67,7 @@ from pathlib import Path
 import orjson
 
 from rmail.store import fsutil
+from rmail.store.heldfiles import HeldFiles
 
 FORMAT_VERSION = 1
 MIN_GARBAGE = 1 << 20  # bytes of expunged records before a rewrite is worth it
@@ -96,47 +96,9 @@ class Inspection:
     have: set[int] = field(default_factory=set)  # uids with a record
 
 
-class _OpenLogs:
-    """The logs of this process that hold their file open, at most MAX_OPEN: past that the
-    least recently used lets go (it opens the file again when next used)."""
-
-    def __init__(self) -> None:
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        self.max_open = 64
-        if 0 < soft != resource.RLIM_INFINITY:
-            self.max_open = max(4, min(self.max_open, soft // 32))
-        self._lock = threading.Lock()
-        self._order: dict[int, weakref.ref[MetaLog]] = {}
-
-    def add(self, log: MetaLog) -> None:
-        with self._lock:
-            self._order.pop(id(log), None)
-            self._order[id(log)] = weakref.ref(log)
-            over = len(self._order) - self.max_open
-            victims = list(self._order.items())[:over] if over > 0 else []
-        for key, ref in victims:
-            victim = ref()
-            if victim is None:
-                with self._lock:
-                    if self._order.get(key) is ref:
-                        del self._order[key]
-            elif victim is not log and victim._mem.acquire(blocking=False):
-                try:  # never wait for another log's lock while a caller holds ours
-                    victim._close()
-                finally:
-                    victim._mem.release()
-
-    def discard(self, log: MetaLog) -> None:
-        with self._lock:
-            self._order.pop(id(log), None)
-
-    def reset(self) -> None:
-        """In a forked child: the parent's lock may have been held by a thread that is gone."""
-        self._lock = threading.Lock()
-
-
-_OPEN = _OpenLogs()
-os.register_at_fork(after_in_child=_OPEN.reset)
+# Each log holds one descriptor: with the usual soft limit of 1,024 a process keeps at most
+# 32 logs open.
+_OPEN: HeldFiles[MetaLog] = HeldFiles(lambda log: log._close(), most=64, share=32, least=4)
 
 
 class MetaLog:
