@@ -151,7 +151,7 @@ def collapsed_prefix(text: str, n: int) -> str:
     builds an intro from up to 4 KB of body; splitting all of it cost more than the rest of
     the summary). The words of a prefix of ``text``, joined, are a prefix of all its words
     joined (the last one possibly cut short), so a long enough prefix gives the same answer."""
-    k = 2 * n + 64
+    k = n + n // 4 + 16  # enough for ordinary prose: one split of a short prefix
     while True:
         joined = " ".join(text[:k].split())
         if len(joined) >= n or k >= len(text):
