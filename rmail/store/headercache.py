@@ -11,11 +11,16 @@ It is a cache of the meta log (itself a cache of the messages): written without 
 never trusted blindly. A missing file, another version or UIDVALIDITY, or an unreadable first
 line means "start again"; a torn last line (a crash mid-append) is ignored and cut off by the
 next writer; a message the cache lacks is computed from its meta and appended when it is
-asked for. Deliveries append their records as they commit (`Folder._commit`), so the cache
-stays current without anyone waiting for it. Expunged messages' records stay until the file
-holds twice as many records as the folder has messages; then it is rewritten (temporary file
-and rename). Writers take `headers.lock` (flock), readers none: they follow appends by offset
-and notice a rewrite by the inode.
+asked for. Appends write their records while they place their batch (`Folder._place_batch`,
+from the parse made when the message was staged), so the cache stays current without anyone
+waiting for it. Expunged messages' records stay until the file holds twice as many records as
+the folder has messages; then it is rewritten (temporary file and rename).
+
+Writers hold the folder's lock (`folder.lock`), the one a placing batch holds already, so an
+append pays no second lock; readers take none: they follow appends by offset and notice a
+rewrite by the inode. A later line for a UID replaces an earlier one: a batch that was never
+committed (a crash before its journal line reached the disk) may have left records for UIDs
+that the next batch is given again.
 
 The in-memory copy (`uid -> record`) lives as long as the Folder object (one per process and
 folder) and is refreshed by reading only what other writers appended since.
@@ -26,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +79,10 @@ def _parse_records(data: bytes) -> tuple[list[Record], int]:
 class HeaderCache:
     """The header cache of one folder (see the module docstring)."""
 
-    def __init__(self, folder_dir: Path, meta_of: Callable[[int], dict[str, Any] | None]
-                 ) -> None:
+    def __init__(self, folder_dir: Path, lock_path: str,
+                 meta_of: Callable[[int], dict[str, Any] | None]) -> None:
         self.path = str(folder_dir / "headers.jsonl")
-        self.lock_path = str(folder_dir / "headers.lock")
+        self.lock_path = lock_path  # the folder's lock (see the module docstring)
         self._meta_of = meta_of  # the parse of a message (Folder.meta), None if it is gone
         self._mem = threading.Lock()
         self._records: dict[int, Record] = {}
@@ -190,31 +195,35 @@ class HeaderCache:
         self.add(made, uidvalidity)
 
     # -- writing ------------------------------------------------------------------------------
-    def add_metas(self, items: Iterable[tuple[int, bytes | None]], uidvalidity: int) -> None:
-        """Records for freshly committed messages from their meta bytes (delivery)."""
-        made = []
-        for uid, meta in items:
-            if meta is None:
-                continue
-            with contextlib.suppress(orjson.JSONDecodeError):
-                made.append(headerkeys.header_record(uid, orjson.loads(meta)))
-        self.add(made, uidvalidity)
-
     def add(self, records: list[Record], uidvalidity: int) -> None:
-        """Append `records` (without fsync: the cache is rebuilt from the meta log)."""
+        """Append `records` of messages the cache lacked (without fsync: the cache is rebuilt
+        from the meta log); a record another process added meanwhile is kept."""
         if not records:
             return
         with fsutil.locked(self.lock_path), self._mem:
             try:
-                self._add_locked(records, uidvalidity)
+                self._add_locked(records, uidvalidity, replace=False)
             finally:
                 self._done()
 
-    def _add_locked(self, records: list[Record], uidvalidity: int) -> None:
+    def add_placed(self, records: list[Record], uidvalidity: int) -> None:
+        """Append the records of a batch being placed; the caller holds the folder's lock.
+        Their UIDs were just allocated, so a record the cache already has for one of them is
+        a leftover of a batch never committed, and is replaced."""
+        if not records:
+            return
+        with self._mem:
+            try:
+                self._add_locked(records, uidvalidity, replace=True)
+            finally:
+                self._done()
+
+    def _add_locked(self, records: list[Record], uidvalidity: int, *, replace: bool) -> None:
         # Only writers holding the lock change the file, so the refresh's stat stays true.
         st = self._refresh(uidvalidity)
         fresh = self._key is None or st is None or self._key[0] != st.st_ino
-        records = [r for r in records if fresh or r[0] not in self._records]
+        if not (fresh or replace):
+            records = [r for r in records if r[0] not in self._records]
         if not records:  # a reader (or a delivery) of another process was first
             return
         data = b"".join(orjson.dumps(r) + b"\n" for r in records)

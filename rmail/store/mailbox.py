@@ -587,7 +587,7 @@ class Folder:
         self._journal_floor = 0  # the loaded snapshot's uidnext (see `_verify_tail`)
         self._recent_s = str(self.layout.recent)
         self.metas = MetaLog(self.layout.meta_log)
-        self.headers = HeaderCache(self.layout.dir, self._meta_if_present)
+        self.headers = HeaderCache(self.layout.dir, self._lock_s, self._meta_if_present)
 
     @staticmethod
     def initialise(fl: FolderLayout, uidvalidity: int) -> None:
@@ -1000,20 +1000,9 @@ class Folder:
             return self._commit(pending)
 
     def _commit(self, mine: list[groupcommit.Pending]) -> list[AppendResult]:
-        """Commit staged messages with everyone else's pending meanwhile (group commit), then
-        append their header-cache records (a cache: unsynced). Their meta records were
-        appended while the batch was placed (`_place_batch`)."""
-        results = self._committer.commit(mine)
-        with self._mem:  # just brought up to date by the commit: no need to stat again
-            idx = self._index
-        uidvalidity = idx.uidvalidity if idx is not None else self.uidvalidity
-        try:  # a cache like the meta log: a failure here only means computing it later
-            self.headers.add_metas([(res.uid, p.meta) for p, res in zip(mine, results,
-                                                                      strict=True)],
-                                   uidvalidity)
-        except OSError:
-            pass
-        return results
+        """Commit staged messages with everyone else's pending meanwhile (group commit). Their
+        meta and header-cache records are appended while the batch is placed."""
+        return self._committer.commit(mine)
 
     def _place_batch(self, batch: list[groupcommit.Pending]) -> groupcommit.Wave:
         """Under the folder lock: allocate UIDs, rename each staged message into `msg/` and
@@ -1032,6 +1021,15 @@ class Folder:
             except OSError:  # a cache: `meta()` rebuilds a record that is missing
                 pass
             wave.journal = self._append_journal(records)
+            headers = []
+            for u, p in zip(wave.uids, batch, strict=True):
+                if p.header is not None:
+                    p.header[0] = u
+                    headers.append(p.header)
+            try:  # after the journal line: a failed write leaves no record for UIDs to reuse
+                self.headers.add_placed(headers, idx.uidvalidity)
+            except OSError:  # a cache too: a search computes what is missing
+                pass
         return wave
 
     def _sync_wave(self, batch: list[groupcommit.Pending], wave: groupcommit.Wave) -> None:
@@ -1291,7 +1289,8 @@ class Folder:
                     meta = self.meta_bytes(r.uid, live=False)
                 pending.append(groupcommit.Pending(staged, meta, r.flags, r.size,
                                                    r.internaldate, durable=True,
-                                                   wire=wires.get(r.uid)))
+                                                   wire=wires.get(r.uid),
+                                                   header=groupcommit.header_of(meta)))
         except FileNotFoundError as exc:
             groupcommit.discard(pending)
             raise NotFound("a message disappeared while being copied") from exc
