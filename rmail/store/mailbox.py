@@ -578,6 +578,7 @@ class Folder:
         self._snap_key: tuple[int, int, int] | None = None
         self._journal_key: tuple[int, int] = (-1, -1)  # inode, bytes consumed
         self._journal_seen: tuple[int, int, int] | None = None  # inode, size, mtime at refresh
+        self._locked_seen: tuple[int, int, int] | None = None  # the same, for `_append_journal`
         # Descriptors of the snapshot and journal the index was built on, held open by a writer
         # between batches (`_pin`; `_mem` guards them): an inode held open cannot be freed and
         # reused, so "the path still has the inode I hold" proves "nobody replaced the file".
@@ -601,14 +602,16 @@ class Folder:
         fsutil.fsync_dir(fl.dir.parent)
 
     # -- reading the index -----------------------------------------------------------------------
-    def _refresh(self) -> FolderIndex:
+    def _refresh(self, *, snapshot_pinned: bool = False) -> FolderIndex:
         """Bring the in-memory index up to date with disk; called with `_mem` held.
 
         The common case costs one `stat`: the snapshot only ever changes together with a
         new journal file (compaction, `rmail check`), so a non-empty journal with the same
         inode, size and mtime as last time means an unchanged folder. An empty journal (just
         compacted) proves nothing, since a new empty one can reuse the inode: then the
-        snapshot is checked too."""
+        snapshot is checked too, unless the caller just found the path still holding the
+        snapshot it keeps pinned (`snapshot_pinned`, `_refresh_locked`). Afterwards
+        `_journal_seen` is this refresh's stat of the journal, or None after a reload."""
         try:
             st = os.stat(self._journal_s)
         except FileNotFoundError:
@@ -617,7 +620,7 @@ class Folder:
         if self._index is not None and consumed > 0 and \
                 self._journal_seen == (st.st_ino, st.st_size, st.st_mtime_ns):
             return self._index
-        snap = self._stat_key(self._snapshot_s)
+        snap = self._snap_key if snapshot_pinned else self._stat_key(self._snapshot_s)
         if self._index is None or snap != self._snap_key:
             return self._reload()
         if st.st_ino != ino or st.st_size < consumed:
@@ -659,7 +662,8 @@ class Folder:
                 raise NotFound(f"folder {self.name!r} has no index") from exc
             if not same:
                 self._index = None
-            idx = self._refresh()
+            idx = self._refresh(snapshot_pinned=same)
+            self._locked_seen = self._journal_seen  # saves `_append_journal` an fstat
             if self._pins is None:  # reloaded: pin the new files
                 self._pin()
             return idx
@@ -753,6 +757,7 @@ class Folder:
                                                or ino != self._pins[3]):
                     self._unpin()  # other files now: the next writer pins them
                 self._index, self._snap_key, self._journal_key = index, before, (ino, valid)
+                self._journal_seen = None  # no stat of this read: `_append_journal` fstats
                 self._journal_floor = floor
                 return index
         raise CorruptStore(f"{self.layout.dir}: index keeps changing while being read")
@@ -1105,10 +1110,14 @@ class Folder:
             # the pinned journal is the path's (checked under the lock by `_refresh_locked`);
             # the wave gets a duplicate of its own to sync and close
             fd = os.dup(pins[1]) if pins is not None and ino == pins[3] else -1
+            # the journal's size as `_refresh_locked` just saw it under this lock, if it did
+            seen, self._locked_seen = self._locked_seen, None
+            size = seen[1] if fd >= 0 and seen is not None and seen[0] == ino else -1
         if fd < 0:
             fd = os.open(self._journal_s, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            if os.fstat(fd).st_size > consumed:  # torn tail of a crashed writer
+            if (size if size >= 0 else os.fstat(fd).st_size) > consumed:  # a crashed writer's
+                # torn tail
                 os.ftruncate(fd, consumed)
                 os.fdatasync(fd)
             data = b"".join(dump_record(r) for r in records)

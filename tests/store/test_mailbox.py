@@ -418,6 +418,19 @@ def test_torn_journal_tail_is_ignored_and_trimmed(inbox: Folder, mail_root: Path
     assert state(reopen(mail_root, inbox)) == state(fresh)
 
 
+def test_torn_journal_tail_is_trimmed_by_a_writer_holding_the_journal(inbox: Folder,
+                                                                      mail_root: Path) -> None:
+    """A writer that has committed before keeps the journal pinned and knows its size from the
+    refresh under the lock: a torn tail another process left meanwhile is still cut off."""
+    fill(inbox, 2)
+    assert inbox._pins is not None
+    with open(inbox.layout.journal, "ab") as f:
+        f.write(b'{"op":"append","modseq":3,"ui')
+    assert inbox.append(message(3)).uid == 3
+    assert [r["uid"] for r in journal_lines(inbox)] == [1, 2, 3]
+    assert state(reopen(mail_root, inbox)) == state(inbox)
+
+
 def test_corrupt_journal_middle_fails_loudly(inbox: Folder, mail_root: Path) -> None:
     fill(inbox, 2)
     data = inbox.layout.journal.read_bytes()
