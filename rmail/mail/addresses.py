@@ -112,13 +112,12 @@ def _simple_addresses(value: str) -> list[Address] | None:
             if item.strip(" \t"):
                 return None
             continue  # an empty list element, skipped as the grammar does
-        local = m.group("local")
+        name, quoted, local, host, bare_local, bare_host = m.groups()
         if local is None:
-            out.append([None, None, m.group("bare_local"), m.group("bare_host")])
+            out.append([None, None, bare_local, bare_host])
             continue
-        name = m.group("name")
-        name = " ".join(name.split()) if name is not None else m.group("quoted")
-        out.append([name or None, None, local, m.group("host")])
+        name = " ".join(name.split()) if name is not None else quoted
+        out.append([name or None, None, local, host])
     return out
 
 

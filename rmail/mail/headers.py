@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import calendar
+import itertools
 import re
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_tz
@@ -101,13 +102,11 @@ def read_fields(raw: bytes, start: int, end: int, message: bool) -> Fields:
     bom = len(_BOM) if raw.startswith(_BOM, start, end) else 0  # seen in the wild
     # (name, folded value) pairs in one C-level pass: a value never holds a "\n" followed by
     # a letter, so no wanted field can start inside one and consuming it skips nothing
-    found = after_lf.findall(raw, start, end)
     first_line = at_start.match(raw, start + bom, end)
-    if first_line:
-        found.insert(0, first_line.groups())
+    found = after_lf.findall(raw, start, end)
     fields: Fields = {}
-    for raw_name, data in found:
-        name = _NAMES[raw_name.lower()]
+    for raw_name, data in itertools.chain((first_line.groups(),), found) if first_line else found:
+        name = _NAMES[raw_name]
         if name in fields:
             continue
         if len(data) > MAX_VALUE:
@@ -134,7 +133,22 @@ def _field_patterns(names: tuple[str, ...]) -> tuple[re.Pattern[bytes], re.Patte
 _FOLDED_VALUE = re.compile(rb"([^\n]*(?:\n[ \t][^\n]*)*)")
 _PART_FIELDS = _field_patterns(MIME_FIELDS)
 _MESSAGE_FIELDS = _field_patterns(MIME_FIELDS + ENVELOPE_FIELDS)
-_NAMES = {n.encode(): n for n in MIME_FIELDS + ENVELOPE_FIELDS}
+
+
+class _Names(dict[bytes, str]):
+    """A field name as written -> its lower-case name; the usual spellings are looked up at
+    once, any other is lower-cased first."""
+
+    def __missing__(self, key: bytes) -> str:
+        return self[key.lower()]
+
+
+_NAMES = _Names(
+    (spelling.encode(), name)
+    for name in MIME_FIELDS + ENVELOPE_FIELDS
+    for spelling in {name, name.title(), name.upper(), name.title().replace("-Id", "-ID"),
+                     name.title().replace("-Md5", "-MD5")}
+)
 # RFC 5322 §3.6.8: field name = printable ASCII but ":"; WSP before the colon is tolerated.
 _FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)",
                     re.MULTILINE)
@@ -450,12 +464,19 @@ def _parse_date(value: str) -> str | None:
 # same text (tests/mail/test_parse_fast.py) and has the last word on anything else,
 # out-of-range fields included.
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTH_DAYS = dict(zip(_MONTHS, (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31), strict=True))
-_MONTH_NUMBERS = {name: f"{i:02d}" for i, name in enumerate(_MONTHS, 1)}
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# (month name, day as written) -> "MM-DD" for every day that month can have
+_MONTH_DAY = {
+    (name, written): f"{number:02d}-{day:02d}"
+    for number, (name, days) in enumerate(zip(_MONTHS, _MONTH_DAYS, strict=True), 1)
+    for day in range(1, days + 1)
+    for written in {str(day), f"{day:02d}"}
+}
 _USUAL_DATE = re.compile(
     r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?([0-9]{1,2}) (" + "|".join(_MONTHS) + r") "
-    r"([1-9][0-9]{3}) ([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-9]{2}))? ([+-])([0-9]{2})([0-9]{2})"
+    r"([1-9][0-9]{3}) ((?:[01][0-9]|2[0-3]):[0-5][0-9])(?::([0-9]{2}))? ([+-][0-9]{4})"
     r"(?:[ \t][^\r\n]*)?", re.ASCII)
+_OFFSETS: dict[str, str] = {}  # "+0100" -> "+01:00", "" when beyond a day
 
 
 def _usual_date(value: str) -> str | None:
@@ -463,18 +484,30 @@ def _usual_date(value: str) -> str | None:
     m = _USUAL_DATE.fullmatch(value)
     if m is None:
         return None
-    day, month, year, hour, minute, second, sign, zh, zm = m.groups()
-    offset = int(zh) * 60 + int(zm)  # minutes; "+0160" is two hours, as parsedate_tz says
-    if not 0 < int(day) <= _MONTH_DAYS[month] or offset >= 24 * 60:
+    day, month, year, time, second, zone = m.groups()
+    date = _MONTH_DAY.get((month, day))
+    if date is None or (date == "02-29" and not calendar.isleap(int(year))):
         return None
-    if month == "Feb" and day == "29" and not calendar.isleap(int(year)):
+    offset = _OFFSETS.get(zone)
+    if offset is None:
+        offset = _offset(zone)
+        if len(_OFFSETS) < 4096:
+            _OFFSETS[zone] = offset
+    if not offset:
         return None
     if second is None:
         second = "00"
     elif second > "59":
         second = "59"  # leap seconds and worse are clamped, as `_parse_date` does
-    zone = f"{'-' if sign == '-' and offset else '+'}{offset // 60:02d}:{offset % 60:02d}"
-    return f"{year}-{_MONTH_NUMBERS[month]}-{day:0>2}T{hour}:{minute}:{second}{zone}"
+    return f"{year}-{date}T{time}:{second}{offset}"
+
+
+def _offset(zone: str) -> str:
+    """`+hhmm` as isoformat writes the offset `parsedate_tz` makes of it ("" if invalid)."""
+    minutes = int(zone[1:3]) * 60 + int(zone[3:])  # "+0160" is two hours, as parsedate_tz has
+    if minutes >= 24 * 60:
+        return ""
+    return f"{'-' if zone[0] == '-' and minutes else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _plain_subject(s: str) -> bool:

@@ -106,7 +106,7 @@ def _copy(addresses: list[Address] | None) -> list[Address] | None:
     return None if addresses is None else [list(a) for a in addresses]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr per field
 class _Delim:
     """A delimiter line found by the scanner."""
 
@@ -302,6 +302,8 @@ class _Scanner:
         value = next((v for k, v in params if k == "boundary"), "").rstrip()
         if not value:
             return b""
+        if value.isascii() and not (len(value) > 2 and value[0] == value[-1] == "'"):
+            return value.encode("ascii")  # the one candidate below
         forms = [value]
         if len(value) > 2 and value[0] == value[-1] == "'":
             forms.append(value[1:-1])
@@ -357,8 +359,9 @@ def _content_type(fields: Fields, default: ContentType | None) -> ContentType:
     value = fields.get("content-type")
     token, params = parse_content_value(value) if value is not None else ("", [])
     ctype, _, subtype = token.partition("/")
-    ctype = next(iter(ctype.split()), "")
-    subtype = next(iter(subtype.split()), "")
+    if len(token.split()) > 1:  # else neither half holds whitespace: each is its first word
+        ctype = next(iter(ctype.split()), "")
+        subtype = next(iter(subtype.split()), "")
     if ctype and subtype:
         return ctype, subtype, params
     if not ctype:
@@ -372,10 +375,12 @@ def _content_type(fields: Fields, default: ContentType | None) -> ContentType:
 
 def _describe(number: str, ctype: str, subtype: str, params: Params, fields: Fields) -> Node:
     """The BODYSTRUCTURE fields of one part that come from its MIME header."""
-    encoding = (fields.get("content-transfer-encoding") or "").upper().split()
-    disposition = fields.get("content-disposition")
-    language = fields.get("content-language")
-    location = fields.get("content-location")
+    get = fields.get
+    encoding = get("content-transfer-encoding")
+    words = encoding.upper().split() if encoding else None
+    disposition = get("content-disposition")
+    language = get("content-language")
+    location = get("content-location")
     disp: list[Any] | None = None
     if disposition:
         dtype, dparams = parse_content_value(disposition)
@@ -385,13 +390,14 @@ def _describe(number: str, ctype: str, subtype: str, params: Params, fields: Fie
         "type": ctype,
         "subtype": subtype,
         "params": params,
-        "id": fields.get("content-id") or None,
-        "description": fields.get("content-description") or None,
-        "encoding": encoding[0] if encoding else "7BIT",
-        "md5": fields.get("content-md5") or None,
+        "id": get("content-id") or None,
+        "description": get("content-description") or None,
+        "encoding": words[0] if words else "7BIT",
+        "md5": get("content-md5") or None,
         "disposition": disp,
-        "language": _languages(language),
-        "location": "".join((location or "").split()) or None,  # RFC 2557 §4.4.3: unfold
+        "language": _languages(language) if language else None,
+        # RFC 2557 §4.4.3: unfold
+        "location": "".join(location.split()) or None if location else None,
     }
 
 

@@ -47,20 +47,29 @@ def build_summary(
     raw: bytes, fields: Fields, env: dict[str, Any], body: dict[str, Any]
 ) -> dict[str, Any]:
     """Decoded header summary, intro text and attachment list of the top message."""
-    subject = " ".join(decode_words(fields.get("subject") or "").split())
+    get = fields.get
+    subject = " ".join(decode_words(get("subject") or "").split())
     senders = summary_addresses(env["from"])
-    attachments = [_attachment(raw, leaf) for leaf in _leaves(body) if _is_attachment(leaf)]
+    reply_to = get("reply-to")
+    texts: list[dict[str, Any]] = []
+    attachments: list[dict[str, Any]] = []
+    # one pass sorts the leaves (the body itself, most often): body text, attachment or neither
+    for leaf in _leaves(body) if "parts" in body else (body,):
+        if _is_body_text(leaf):
+            texts.append(leaf)
+        elif not (leaf["type"] == "application" and leaf["subtype"] in _SIGNATURES):
+            attachments.append(_attachment(raw, leaf))
     return {
         "from": senders[0] if senders else None,
         "to": summary_addresses(env["to"]),
-        "cc": summary_addresses(env["cc"]),
-        "reply_to": summary_addresses(parse_addresses(fields.get("reply-to"))),
+        "cc": summary_addresses(env["cc"]) if env["cc"] else [],
+        "reply_to": summary_addresses(parse_addresses(reply_to)) if reply_to else [],
         "subject": subject,
-        "date": parse_date(fields.get("date")),
-        "message_id": msg_id(fields.get("message-id")),
-        "in_reply_to": msg_id(fields.get("in-reply-to")),
-        "references": msg_ids(fields.get("references")),
-        "intro": _intro(raw, body),
+        "date": parse_date(get("date")),
+        "message_id": msg_id(get("message-id")),
+        "in_reply_to": msg_id(get("in-reply-to")),
+        "references": msg_ids(get("references")),
+        "intro": _intro(raw, texts),
         "has_attachments": any(not a["inline"] for a in attachments),
         "attachments": attachments,
         "base_subject": base_subject(subject),
@@ -97,12 +106,6 @@ def _is_body_text(part: dict[str, Any]) -> bool:
     )
 
 
-def _is_attachment(part: dict[str, Any]) -> bool:
-    if _is_body_text(part):
-        return False
-    return not (part["type"] == "application" and part["subtype"] in _SIGNATURES)
-
-
 def _attachment(raw: bytes, part: dict[str, Any]) -> dict[str, Any]:
     disposition = part["disposition"]
     dtype = disposition[0] if disposition else None
@@ -126,9 +129,9 @@ def _decoded_size(raw: bytes, part: dict[str, Any]) -> int:
     return max(0, length - breaks) * 3 // 4
 
 
-def _intro(raw: bytes, body: dict[str, Any]) -> str:
-    """The first ~200 characters of readable text: text/plain first, else HTML without tags."""
-    texts = [leaf for leaf in _leaves(body) if _is_body_text(leaf)]
+def _intro(raw: bytes, texts: list[dict[str, Any]]) -> str:
+    """The first ~200 characters of readable text: text/plain first, else HTML without tags.
+    `texts` are the body text leaves in order."""
     ordered = [t for t in texts if t["subtype"] == "plain"] + [
         t for t in texts if t["subtype"] == "html"
     ]
@@ -151,7 +154,7 @@ def collapsed_prefix(text: str, n: int) -> str:
     builds an intro from up to 4 KB of body; splitting all of it cost more than the rest of
     the summary). The words of a prefix of ``text``, joined, are a prefix of all its words
     joined (the last one possibly cut short), so a long enough prefix gives the same answer."""
-    k = n + n // 4 + 16  # enough for ordinary prose: one split of a short prefix
+    k = n + 32  # enough for ordinary prose: one split of a short prefix
     while True:
         joined = " ".join(text[:k].split())
         if len(joined) >= n or k >= len(text):
