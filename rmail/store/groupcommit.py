@@ -260,6 +260,8 @@ class Committer:
             return self._commit(mine)
         finally:
             release(mine)  # done (synced or failed): no wave uses these descriptors now
+            for p in mine:
+                p.caller = None  # no cycle (message -> caller -> messages) left to collect
 
     @staticmethod
     def _wake(caller: _Caller) -> None:
