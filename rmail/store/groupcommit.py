@@ -7,7 +7,7 @@ arrive while one batch is being written wait, and become the next batch: one ren
 journal write for the batch, one sync wave for all of it, so a burst of deliveries pays about
 one flush per batch rather than per message, and the folder lock is held for no sync at all.
 
-How (the folder supplies the index and journal half, `rmail.store.mailbox.Folder`):
+How (the folder supplies the index and journal half, `rmail.store.folder.Folder`):
 - `stage` writes a message to `mail/tmp/` without fsync and parses its meta there, on the
   caller's thread and outside any lock. The file's descriptor stays open (up to
   MAX_OPEN_STAGED per process) so the wave fdatasyncs it without opening it again.

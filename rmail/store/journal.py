@@ -95,7 +95,7 @@ class MessageRecord:
 
 
 class FolderIndex:
-    """The state of one folder. Not thread-safe: `mailbox.Folder` guards it."""
+    """The state of one folder. Not thread-safe: `rmail.store.folder.Folder` guards it."""
 
     def __init__(self, uidvalidity: int, uidnext: int = 1, highestmodseq: int = 0) -> None:
         self.uidvalidity = uidvalidity

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rmail.store import mailbox as mailbox_module
+from rmail.store import folder as folder_module
 from rmail.store.journal import normalize_flags, parse_journal
 from rmail.store.mailbox import Folder
 
@@ -22,8 +22,8 @@ PER_WRITER = 200
 
 WRITER = """
 import json, sys
-from rmail.store import mailbox
-mailbox.COMPACT_MIN_BYTES = 8192  # compact often, so writers also swap snapshots under us
+from rmail.store import folder, mailbox
+folder.COMPACT_MIN_BYTES = 8192  # compact often, so writers also swap snapshots under us
 root, domain, user, writer, count = sys.argv[1:6]
 folder = mailbox.MailStore(root).mailbox(domain, user).folder("INBOX")
 sys.stdin.readline()  # start together
@@ -40,7 +40,7 @@ def raw(writer: int, i: int) -> bytes:
 @pytest.mark.slow
 def test_two_processes_append_while_we_flag(inbox: Folder, mail_root: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mailbox_module, "COMPACT_MIN_BYTES", 8192)
+    monkeypatch.setattr(folder_module, "COMPACT_MIN_BYTES", 8192)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(mail_root), DOMAIN, USER,
                                  str(w), str(PER_WRITER)], stdin=subprocess.PIPE,
@@ -83,8 +83,8 @@ def test_two_processes_append_while_we_flag(inbox: Folder, mail_root: Path,
 
 CRASHER = """
 import sys
-from rmail.store import mailbox
-mailbox.COMPACT_MIN_BYTES = 4096
+from rmail.store import folder, mailbox
+folder.COMPACT_MIN_BYTES = 4096
 root, domain, user = sys.argv[1:4]
 folder = mailbox.MailStore(root).mailbox(domain, user).folder("INBOX")
 i = 0

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from rmail.store import folder as folder_module
 from rmail.store import layout as layout_module
-from rmail.store import mailbox as mailbox_module
 from rmail.store.errors import CorruptStore, InvalidValue, NotFound, QuotaExceeded
 from rmail.store.groupcommit import MAX_BATCH, AppendResult
 from rmail.store.journal import parse_journal
@@ -357,7 +357,7 @@ def test_short_file_of_last_wave_is_dropped_on_first_open(inbox: Folder, mail_ro
     fill(inbox, 3)
     inbox.layout.msg_path(3).write_bytes(b"")
     again = reopen(mail_root, inbox)
-    with caplog.at_level("WARNING", logger="rmail.store.mailbox"):
+    with caplog.at_level("WARNING", logger="rmail.store.folder"):
         again.append(message(7))
     assert again.uids() == [1, 2, 4]
     assert 3 in (again.index().vanished_since(0) or [])
@@ -387,7 +387,7 @@ def test_compactions_between_pipelined_waves_keep_every_message(
     """A compaction under the lock may fold appends whose sync wave is still running (the
     next batch is placed while the previous one syncs): it syncs their files itself, and
     every acknowledged message is there, readable, after a reopen."""
-    monkeypatch.setattr(mailbox_module, "COMPACT_MIN_BYTES", 1)  # compact at nearly every write
+    monkeypatch.setattr(folder_module, "COMPACT_MIN_BYTES", 1)  # compact at nearly every write
     results: dict[int, int] = {}
 
     def writer(t: int) -> None:
@@ -500,7 +500,7 @@ def test_forced_compaction_keeps_state(inbox: Folder, mail_root: Path) -> None:
 
 def test_compaction_by_size(inbox: Folder, mail_root: Path,
                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mailbox_module, "COMPACT_MIN_BYTES", 2000)
+    monkeypatch.setattr(folder_module, "COMPACT_MIN_BYTES", 2000)
     compactions = 0
     size = 0
     for i in range(100):

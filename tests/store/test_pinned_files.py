@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from rmail.store import folder as folder_module
 from rmail.store import groupcommit
-from rmail.store import mailbox as mailbox_module
 from rmail.store.journal import parse_journal
 from rmail.store.mailbox import Folder, UserMailbox
 
@@ -79,7 +79,7 @@ def test_own_compaction_pins_the_new_files(inbox: Folder, mail_root: Path) -> No
 
 def test_pinned_folders_are_bounded(mailbox: UserMailbox, mail_root: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mailbox_module._PINNED, "limit", 2)
+    monkeypatch.setattr(folder_module._PINNED, "limit", 2)
     folders = [mailbox.create_folder(f"F{i}") for i in range(4)]
     for i, folder in enumerate(folders):
         folder.append(message(i))
@@ -157,7 +157,7 @@ def test_header_cache_rewritten_elsewhere_gets_the_next_records(
 
 def test_unpinned_folder_closes_its_header_cache(mailbox: UserMailbox,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mailbox_module._PINNED, "limit", 1)
+    monkeypatch.setattr(folder_module._PINNED, "limit", 1)
     a, b = mailbox.create_folder("A"), mailbox.create_folder("B")
     a.append(message(1))
     b.append(message(2))  # pins B, lets go of A
@@ -178,7 +178,7 @@ def test_a_folder_collected_while_the_pin_registry_is_locked_lets_go_without_wai
     finished = threading.Event()
 
     def collect_inside_the_registry() -> None:
-        with mailbox_module._PINNED._lock:  # as `add` holds it when a collection runs
+        with folder_module._PINNED._lock:  # as `add` holds it when a collection runs
             inbox.__del__()
         finished.set()
 
