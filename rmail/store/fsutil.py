@@ -123,6 +123,15 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """Write all of `data` at `offset`, by position (the appends of the meta log and the
+    header cache, whose writers know where the file ends)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 def read_from(fd: int, offset: int) -> bytes:
     """Everything in the file from `offset` to its end, by position: no seek and no open,
     for a descriptor kept open between reads of an append-only file."""

@@ -291,11 +291,7 @@ class MetaLog:
             fd, end = self._writable(uidvalidity)
             if fd < 0:
                 return  # the folder is being deleted
-            view = memoryview(data)
-            offset = end
-            while view:
-                written = os.pwrite(fd, view, offset)
-                view, offset = view[written:], offset + written
+            fsutil.pwrite_all(fd, data, end)
             self._w_end = end + len(data)
             if (self._ino, self._uidvalidity, self._end) == (self._w_ino, uidvalidity, end) \
                     and not self._foreign:

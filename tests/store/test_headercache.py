@@ -160,3 +160,36 @@ def test_records_made_at_staging_equal_those_made_from_the_meta() -> None:
         assert header == groupcommit.header_of(meta), path
         checked += meta is not None
     assert checked >= 10
+
+
+def test_a_process_that_only_delivers_never_loads_the_records(mail_root: Path,
+                                                              inbox: Folder) -> None:
+    """A worker delivering into a big INBOX must not hold every message's record in memory
+    (about 1.2 KB each): it appends at the end of the file without reading it."""
+    inbox.append_many([(message(i), (), None) for i in range(1, 51)])
+    worker = reopen(mail_root, inbox)
+    worker.append_many([(message(i), (), None) for i in range(51, 54)])
+    inbox.append(message(54))  # another process writes in between
+    worker.append(message(55))
+    assert worker.headers.size() == 0
+    assert [orjson.loads(x)[0] for x in _lines(inbox)[1:]] == list(range(1, 56))
+    assert [r[hk.F_SUBJECT] for r in reopen(mail_root, inbox).header_records([51, 54, 55])] \
+        == ["message 51", "message 54", "message 55"]
+
+
+def test_a_writer_that_never_loaded_cuts_a_torn_tail_and_restarts_a_foreign_file(
+        mail_root: Path, inbox: Folder) -> None:
+    inbox.append_many([(message(i), (), None) for i in range(1, 3)])
+    with open(_cache_file(inbox), "ab") as f:
+        f.write(b'[3,"<3@exam')  # a crash in the middle of an append
+    worker = reopen(mail_root, inbox)
+    worker.append(message(3))
+    assert [orjson.loads(x)[0] for x in _lines(inbox)[1:]] == [1, 2, 3]
+    head = orjson.loads(_lines(inbox)[0])
+    _cache_file(inbox).write_bytes(orjson.dumps({**head, "uidvalidity": 1}) + b"\n")
+    worker.append(message(4))  # the file changed since its own append: checked again
+    lines = _lines(inbox)
+    assert orjson.loads(lines[0]) == head
+    assert [orjson.loads(x)[0] for x in lines[1:]] == [4]
+    assert [r[hk.F_SUBJECT] for r in reopen(mail_root, inbox).header_records([1, 4])] \
+        == ["message 1", "message 4"]  # what the restart dropped is computed again
