@@ -152,8 +152,13 @@ def messages(draw: st.DrawFn) -> bytes:
     body = draw(st.sampled_from(BODIES)).replace(b"\n", eol)
     if draw(st.booleans()):  # a multipart body whose parts carry the same kinds of header
         parts = draw(st.lists(st.lists(header_lines(), max_size=4), min_size=1, max_size=3))
-        fields.append(b'Content-Type: multipart/mixed; boundary="b1"')
+        subtype = draw(st.sampled_from([b"mixed", b"alternative", b"digest"]))
+        fields.append(b'Content-Type: multipart/' + subtype + b'; boundary="b1"')
         body = b"".join(b"--b1" + eol + eol.join(p) + eol + eol + body for p in parts)
+        if draw(st.booleans()):  # and an attached message with headers of its own
+            inner = draw(st.lists(header_lines(), max_size=8))
+            body += (b"--b1" + eol + b"Content-Type: message/rfc822" + eol + eol
+                     + eol.join(inner) + eol + eol + draw(st.sampled_from(BODIES)))
         body += b"--b1--" + eol
     return eol.join(fields) + eol + eol + body
 
