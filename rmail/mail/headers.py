@@ -140,7 +140,10 @@ class _Names(dict[bytes, str]):
     once, any other is lower-cased first."""
 
     def __missing__(self, key: bytes) -> str:
-        return self[key.lower()]
+        return _LOWER_NAMES[key.lower()]  # a plain dict: KeyError, never recursion
+
+
+_LOWER_NAMES = {name.encode(): name for name in MIME_FIELDS + ENVELOPE_FIELDS}
 
 
 _NAMES = _Names(
