@@ -1,3 +1,3 @@
 """IMAP4rev1/IMAP4rev2 server: framing and the command table in `server.py`, the grammar in
-`parser.py` (bytes in, typed commands out), per-connection state in `session.py`, the command
+`parser/` (bytes in, typed commands out), per-connection state in `session.py`, the command
 handlers in `commands/`. Registered with the server as the `imap` and `imaps` listeners."""

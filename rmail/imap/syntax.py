@@ -1,4 +1,4 @@
-"""Typed IMAP commands: what `parser.py` produces and the handlers in `commands/` consume.
+"""Typed IMAP commands: what `parser/` produces and the handlers in `commands/` consume.
 
 Plain frozen dataclasses without behaviour, so a command can be built in a test and compared.
 Mailbox names are already decoded (modified UTF-7 or UTF-8) to the store's `str` form.
