@@ -101,14 +101,15 @@ def op_maker(kind: int, directory: Path, root: Path, messages: list[bytes]
 
 def measure(procs: int, writers: int, seconds: float, make_op: Callable[[int], Op]
             ) -> tuple[float, float, float]:
-    """(operations/s, user ms/op, system ms/op) over every forked process of the run."""
+    """(operations/s, user ms/op, system ms/op) over every process of the run: the forked
+    ones, or this one when the writers run here (one process)."""
     before = os.times()
     rate = run_procs(procs, writers, seconds, make_op)
     after = os.times()
     ops = max(rate * seconds, 1.0)
-    user = (after.children_user - before.children_user) / ops * 1000
-    system = (after.children_system - before.children_system) / ops * 1000
-    return rate, user, system
+    user = (after.children_user - before.children_user + after.user - before.user)
+    system = (after.children_system - before.children_system + after.system - before.system)
+    return rate, user / ops * 1000, system / ops * 1000
 
 
 def main(argv: Sequence[str] | None = None) -> int:
