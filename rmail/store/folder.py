@@ -492,13 +492,12 @@ class Folder:
         meta = groupcommit.parse_meta(self.read_message(uid))
         if meta is None:
             raise CorruptStore(f"message UID {uid} in {self.name!r} cannot be parsed")
-        try:  # a cache: when it cannot be written, the next read parses again
-            with contextlib.nullcontext() if locked else fsutil.locked(self._lock_s):
-                with self._mem:
-                    uidvalidity = self._refresh_locked().uidvalidity
-                self.metas.append_locked([(uid, meta)], uidvalidity)
-        except (OSError, NotFound):
-            pass
+        # a cache: when it cannot be written, the next read parses again
+        with contextlib.suppress(OSError, NotFound), \
+                contextlib.nullcontext() if locked else fsutil.locked(self._lock_s):
+            with self._mem:
+                uidvalidity = self._refresh_locked().uidvalidity
+            self.metas.append_locked([(uid, meta)], uidvalidity)
         return meta
 
     def _meta_if_present(self, uid: int) -> dict[str, Any] | None:
@@ -598,22 +597,20 @@ class Folder:
                 idx = self._refresh_locked()
                 uid, modseq = idx.uidnext, idx.highestmodseq
             records, wave = groupcommit.place_all(batch, uid, modseq, self.layout.msg_file)
-            try:  # before the journal line: whoever sees the UID finds its meta
+            # Both are caches whose failed write costs a recomputation (`meta()` rebuilds a
+            # missing meta record, a search a missing header record), never the append.
+            with contextlib.suppress(OSError):  # before the journal line: who sees the UID
                 self.metas.append_locked([(u, p.meta) for u, p in zip(wave.uids, batch,
                                                                      strict=True)],
-                                         idx.uidvalidity)
-            except OSError:  # a cache: `meta()` rebuilds a record that is missing
-                pass
+                                         idx.uidvalidity)  # finds its meta
             wave.journal = self._append_journal(records)
             headers = []
             for u, p in zip(wave.uids, batch, strict=True):
                 if p.header is not None:
                     p.header[0] = u
                     headers.append(p.header)
-            try:  # after the journal line: a failed write leaves no record for UIDs to reuse
-                self.headers.add_placed(headers, idx.uidvalidity)
-            except OSError:  # a cache too: a search computes what is missing
-                pass
+            with contextlib.suppress(OSError):  # after it: a failed journal write leaves
+                self.headers.add_placed(headers, idx.uidvalidity)  # no record to reuse
         return wave
 
     def _sync_wave(self, batch: list[groupcommit.Pending], wave: groupcommit.Wave) -> None:

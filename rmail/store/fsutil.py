@@ -132,6 +132,26 @@ def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         view, offset = view[written:], offset + written
 
 
+def cut_torn_line(fd: int, size: int, floor: int) -> int:
+    """Where an append-only file of lines ends once a torn last line (a crash mid-append) is
+    cut off, never before `floor` (the end of its checked header line): the writers of the
+    meta log and the header cache call it when another process wrote since their last
+    append. One `pread` when the file ends with a newline."""
+    if size > floor and os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    pos = size
+    while pos > floor:
+        start = max(floor, pos - (1 << 16))
+        i = os.pread(fd, pos - start, start).rfind(b"\n")
+        if i >= 0:
+            pos = start + i + 1
+            break
+        pos = start
+    if pos < size:
+        os.ftruncate(fd, pos)
+    return pos
+
+
 def read_from(fd: int, offset: int) -> bytes:
     """Everything in the file from `offset` to its end, by position: no seek and no open,
     for a descriptor kept open between reads of an append-only file."""

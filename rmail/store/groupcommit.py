@@ -83,7 +83,7 @@ class Pending:
     group: int = 0  # messages of one `Committer.commit` call share it: committed together
     fd: int = -1  # the staged file, still open for its wave's fdatasync (see `release`)
     header: list[Any] | None = None  # its header-cache record, UID slot filled when placed
-    caller: Any = None  # the `_Caller` whose messages these are, while committing
+    caller: _Caller | None = None  # whose messages these are, while committing
     result: AppendResult | None = None
     error: BaseException | None = None
     done: bool = False
@@ -310,7 +310,8 @@ class Committer:
                     elif self._pending[0].caller is me:  # more of mine than one batch takes
                         lead = True
                     else:
-                        following: _Caller = self._pending[0].caller
+                        following = self._pending[0].caller
+                        assert following is not None  # set by `_commit` before queueing
                         following.lead = True
                         self._wake(following)
             if wave is not None:
@@ -319,8 +320,9 @@ class Committer:
                 except BaseException as exc:
                     fail(batch, exc)
             with self._lock:
-                for caller in {id(p.caller): p.caller for p in batch}.values():
-                    if caller is not me and all(p.done for p in caller.mine):
+                for caller in {p.caller for p in batch}:
+                    if caller is not None and caller is not me \
+                            and all(p.done for p in caller.mine):
                         self._wake(caller)
             if not lead and all(p.done for p in mine):
                 break

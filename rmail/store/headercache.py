@@ -78,19 +78,6 @@ def _parse_records(data: bytes) -> tuple[list[Record], int]:
 
 
 
-def _complete_end(fd: int, size: int, floor: int) -> int:
-    """Where the file's last complete line ends (never before `floor`, the header's end)."""
-    end = size
-    while end > floor:
-        start = max(floor, end - 65536)
-        chunk = os.pread(fd, end - start, start)
-        nl = chunk.rfind(b"\n")
-        if nl >= 0:
-            return start + nl + 1
-        end = start
-    return floor
-
-
 class HeaderCache:
     """The header cache of one folder (see the module docstring)."""
 
@@ -261,9 +248,7 @@ class HeaderCache:
             else:
                 head = _header_line(uidvalidity)
                 if os.pread(fd, len(head), 0) == head:
-                    end = _complete_end(fd, st.st_size, len(head))
-                    if end < st.st_size:  # a torn last line (a crash mid-append)
-                        os.ftruncate(fd, end)
+                    end = fsutil.cut_torn_line(fd, st.st_size, len(head))
                 else:
                     fd = -1  # another version or UIDVALIDITY: start the file again
         if fd < 0:

@@ -316,23 +316,9 @@ class MetaLog:
                 return self._start(uidvalidity)
             self._w_ino, self._w_uidvalidity, self._w_end = st.st_ino, uidvalidity, -1
         end = st.st_size
-        if end != self._w_end:
-            end = self._valid_end(fd, end)
+        if end != self._w_end:  # another process wrote since our last append
+            end = fsutil.cut_torn_line(fd, end, len(head))
         return fd, end
-
-    def _valid_end(self, fd: int, size: int) -> int:
-        """Where the last complete line of the file ends; a torn tail after it is cut off."""
-        if os.pread(fd, 1, size - 1) == b"\n":
-            return size
-        pos = size
-        while pos > 0:
-            start = max(0, pos - _CHUNK)
-            i = os.pread(fd, pos - start, start).rfind(b"\n")
-            if i >= 0:
-                os.ftruncate(fd, start + i + 1)
-                return start + i + 1
-            pos = start
-        return size  # cannot happen: the header line ends with a newline
 
     def _start(self, uidvalidity: int) -> tuple[int, int]:
         """Replace the file by one holding only the header (temporary file and rename, so a
